@@ -1,0 +1,144 @@
+"""Assemble the linear balance equations of a model as one sparse block-diagonal system.
+
+Per scenario s and element e (one *block*), the unknowns are the element's mass in every flow, and
+the rows are:
+
+* transfer relations: ``x[k] - tau[u,k,e] * sum(x[i] for i entering u) = 0`` for each output k of
+  a transfer process u;
+* market balances: ``sum(x[in]) - sum(x[out]) = 0``;
+* given values: ``x[f] = v[f]``.
+
+All blocks are stacked block-diagonally so one sparse LU factorisation serves every scenario and
+element at once, and every period whose coefficients are the same (the right-hand sides differ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from critflow.model.topology import Topology
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Row templates shared by all blocks of a model (no numbers)."""
+
+    n_flows: int
+    n_structural: int  # transfer rows + market rows
+    # entries of the structural rows: row, column, and the transfer entry whose coefficient
+    # (negated) is the value, or -1 for a constant value in `constant`
+    row: np.ndarray
+    col: np.ndarray
+    transfer_entry: np.ndarray
+    constant: np.ndarray
+    row_labels: tuple[str, ...]
+    row_process: np.ndarray  # process index of each structural row
+
+
+def build_structure(topology: Topology) -> Structure:
+    """Structural rows of a model: transfer relations, then market balances."""
+    t_proc, t_out = topology.transfer_process, topology.transfer_output
+    n_transfer = t_proc.size
+    # x[k] with coefficient +1
+    rows = [np.arange(n_transfer)]
+    cols = [t_out]
+    entries = [np.full(n_transfer, -1)]
+    consts = [np.ones(n_transfer)]
+    # -tau * x[i] for every input i of the process of entry j
+    jj, ii = np.nonzero(topology.flow_to[None, :] == t_proc[:, None])
+    rows.append(jj)
+    cols.append(ii)
+    entries.append(jj)
+    consts.append(np.zeros(jj.size))
+    # market balances: +1 inputs, -1 outputs
+    m_proc = topology.market_process
+    mm_in, fi = np.nonzero(topology.flow_to[None, :] == m_proc[:, None])
+    mm_out, fo = np.nonzero(topology.flow_from[None, :] == m_proc[:, None])
+    for mm, ff, sign in ((mm_in, fi, 1.0), (mm_out, fo, -1.0)):
+        rows.append(n_transfer + mm)
+        cols.append(ff)
+        entries.append(np.full(mm.size, -1))
+        consts.append(np.full(mm.size, sign))
+    labels = [
+        f"transfer coefficients of '{topology.process_ids[u]}' to '{topology.flow_ids[k]}'"
+        for u, k in zip(t_proc, t_out, strict=True)
+    ] + [f"balance of market '{topology.process_ids[u]}'" for u in m_proc]
+    return Structure(
+        n_flows=topology.n_flows,
+        n_structural=n_transfer + m_proc.size,
+        row=np.concatenate(rows),
+        col=np.concatenate(cols),
+        transfer_entry=np.concatenate(entries),
+        constant=np.concatenate(consts),
+        row_labels=tuple(labels),
+        row_process=np.concatenate([t_proc, m_proc]).astype(np.int64),
+    )
+
+
+def block_rows(structure: Structure, given_mask: np.ndarray) -> np.ndarray:
+    """Number of rows of each block; ``given_mask`` is (B, F)."""
+    return structure.n_structural + given_mask.sum(axis=1)
+
+
+def assemble_matrix(structure: Structure, coefficients: np.ndarray, given_mask: np.ndarray) -> sp.csc_matrix:
+    """Block-diagonal matrix of all blocks for one set of coefficients.
+
+    ``coefficients`` is (B, J) transfer coefficients, ``given_mask`` (B, F); every block must be
+    square (``n_structural + given count == n_flows``).
+    """
+    n_blocks, n_flows = given_mask.shape
+    offset = np.arange(n_blocks)[:, None] * n_flows
+    values = np.where(
+        structure.transfer_entry[None, :] >= 0,
+        -coefficients[:, np.maximum(structure.transfer_entry, 0)],
+        structure.constant[None, :],
+    )
+    keep = values != 0.0
+    s_rows = (structure.row[None, :] + offset)[keep]
+    s_cols = (structure.col[None, :] + offset)[keep]
+    g_block, g_flow = np.nonzero(given_mask)
+    g_rank = np.arange(g_block.size) - np.searchsorted(g_block, g_block)
+    g_rows = g_block * n_flows + structure.n_structural + g_rank
+    g_cols = g_block * n_flows + g_flow
+    size = n_blocks * n_flows
+    return sp.csc_matrix(
+        (
+            np.concatenate([values[keep], np.ones(g_block.size)]),
+            (np.concatenate([s_rows, g_rows]), np.concatenate([s_cols, g_cols])),
+        ),
+        shape=(size, size),
+    )
+
+
+def assemble_rhs(structure: Structure, given_mask: np.ndarray, given_mass: np.ndarray) -> np.ndarray:
+    """Right-hand sides for several periods: ``given_mass`` is (B, P, F); returns (B*F, P)."""
+    n_blocks, n_flows = given_mask.shape
+    rhs = np.zeros((n_blocks * n_flows, given_mass.shape[1]))
+    g_block, g_flow = np.nonzero(given_mask)
+    g_rank = np.arange(g_block.size) - np.searchsorted(g_block, g_block)
+    rhs[g_block * n_flows + structure.n_structural + g_rank] = given_mass[g_block, :, g_flow]
+    return rhs
+
+
+def block_system(
+    structure: Structure, coefficients: np.ndarray, given_mask: np.ndarray, given_mass: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Dense matrix, right-hand side and row labels of one block (for diagnostics).
+
+    ``coefficients`` (J,), ``given_mask`` (F,), ``given_mass`` (F,).
+    """
+    n_flows = given_mask.size
+    given = np.flatnonzero(given_mask)
+    matrix = np.zeros((structure.n_structural + given.size, n_flows))
+    values = np.where(
+        structure.transfer_entry >= 0,
+        -coefficients[np.maximum(structure.transfer_entry, 0)],
+        structure.constant,
+    )
+    np.add.at(matrix, (structure.row, structure.col), values)
+    matrix[structure.n_structural + np.arange(given.size), given] = 1.0
+    rhs = np.concatenate([np.zeros(structure.n_structural), given_mass[given]])
+    return matrix, rhs, list(structure.row_labels)

@@ -1,0 +1,174 @@
+"""Explanations for models the balance engine cannot solve.
+
+Only called when something is wrong, so clarity beats speed here: blocks are examined one at a
+time with dense linear algebra (SVD) to name the flows that lack information, the equations that
+contradict each other, the loops that trap material, and the flows that come out negative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from critflow.engine.assemble import Structure, block_system
+from critflow.errors import CritflowError, Problem
+from critflow.model.evaluate import ModelInputs
+
+MAX_REPORTED = 6
+
+
+def _context(inputs: ModelInputs, s: int, p: int | None = None) -> str:
+    parts = []
+    if p is not None and inputs.periods.size > 1:
+        parts.append(str(inputs.periods[p]))
+    if len(inputs.scenarios) > 1:
+        parts.append(f"scenario '{inputs.scenarios[s]}'")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _fmt(inputs: ModelInputs, kg: float) -> str:
+    return f"{kg / inputs.kg_per_unit:.6g} {inputs.unit}"
+
+
+def trapped_loops(inputs: ModelInputs, coefficients: np.ndarray, period: int) -> list[Problem]:
+    """Loops of transfer processes that send all of an element back into the loop (no exit).
+
+    ``coefficients`` is (S, E, J). One graph of every (scenario, element) block is examined at once.
+    """
+    topo = inputs.topology
+    n_s, n_e, _ = coefficients.shape
+    n_b, n_u = n_s * n_e, len(topo.process_ids)
+    is_transfer = np.array([k == "transfer" for k in topo.process_kinds])
+    tau = coefficients.reshape(n_b, -1)
+    source = topo.transfer_process
+    target = topo.flow_to[topo.transfer_output]
+    b_idx, j_idx = np.nonzero(tau > 0)
+    internal = is_transfer[target[j_idx]]
+    offsets = b_idx * n_u
+    graph = sp.csr_matrix(
+        (np.ones(internal.sum()), (offsets[internal] + source[j_idx[internal]], offsets[internal] + target[j_idx[internal]])),
+        shape=(n_b * n_u, n_b * n_u),
+    )
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    size = np.bincount(labels, minlength=labels.max() + 1)
+    exits = np.zeros(size.size, dtype=bool)
+    from_label = labels[offsets + source[j_idx]]
+    leaves = ~internal
+    leaves[internal] = labels[offsets[internal] + target[j_idx[internal]]] != from_label[internal]
+    exits[from_label[leaves]] = True
+    problems = []
+    for label in np.flatnonzero((size > 1) & ~exits)[:MAX_REPORTED]:
+        nodes = np.flatnonzero(labels == label)
+        block = nodes[0] // n_u
+        s, e = divmod(block, n_e)
+        names = [topo.process_ids[n % n_u] for n in nodes]
+        problems.append(
+            Problem(
+                "processes " + ", ".join(f"'{n}'" for n in names),
+                f"{topo.elements[e]} is trapped in a loop: the transfer coefficients send all of it "
+                f"from {' → '.join(names)} back into the loop, so it can never leave"
+                + _context(inputs, s, period),
+                "Give one process in the loop an output that leaves it (a bleed or a residue) with a "
+                f"share of {topo.elements[e]} above 0.",
+            )
+        )
+    return problems
+
+
+def explain_block(
+    inputs: ModelInputs, structure: Structure, coefficients: np.ndarray, s: int, e: int, p: int
+) -> list[Problem]:
+    """Why block (scenario s, element e) in period p has no unique solution."""
+    topo = inputs.topology
+    matrix, rhs, labels = block_system(
+        structure, coefficients, inputs.given_mask[s, e], inputs.given_mass_kg[s, p, e]
+    )
+    given = np.flatnonzero(inputs.given_mask[s, e])
+    labels = labels + [f"given value of flow '{topo.flow_ids[f]}'" for f in given]
+    u, sigma, vt = np.linalg.svd(matrix)
+    scale = sigma[0] if sigma.size else 1.0
+    rank = int((sigma > 1e-10 * scale).sum())
+    element = topo.elements[e]
+    context = _context(inputs, s, p)
+    problems = []
+    if rank < matrix.shape[1]:
+        null = vt[rank:]
+        free = np.flatnonzero(np.abs(null).max(axis=0) > 1e-8)
+        flows = [topo.flow_ids[f] for f in free]
+        processes = sorted(
+            {topo.process_ids[topo.flow_from[f]] for f in free} | {topo.process_ids[topo.flow_to[f]] for f in free}
+        )
+        sources = [topo.flow_ids[f] for f in free if topo.process_kinds[topo.flow_from[f]] == "source"]
+        fix = (
+            f"Give a value to {', '.join(repr(f) for f in sources)} (goods mass with a composition, or "
+            f"per-element values including {element})"
+            if sources
+            else "Give a value to one of these flows, or declare a market's balancing input"
+        )
+        problems.append(
+            Problem(
+                "flows " + ", ".join(f"'{f}'" for f in flows[:12]) + ("…" if len(flows) > 12 else ""),
+                f"the model does not determine how much {element} these flows carry{context}: "
+                f"{matrix.shape[1] - rank} more piece(s) of information are needed "
+                f"(processes involved: {', '.join(processes)})",
+                fix + ".",
+            )
+        )
+    if matrix.shape[0] > rank:
+        left = u[:, rank:]
+        mismatch = left.T @ rhs
+        rhs_scale = max(np.abs(rhs).max(), 1.0)
+        for y, gap in zip(left.T, mismatch, strict=True):
+            if abs(gap) <= 1e-9 * rhs_scale:
+                continue
+            involved = np.flatnonzero(np.abs(y) > 1e-8)
+            g_rows = involved[involved >= structure.n_structural]
+            norm = np.abs(y[g_rows]).max() if g_rows.size else np.abs(y).max()
+            processes = sorted({topo.process_ids[structure.row_process[r]] for r in involved if r < structure.n_structural})
+            problems.append(
+                Problem(
+                    "processes " + ", ".join(f"'{n}'" for n in processes) if processes else "given values",
+                    f"these equations contradict each other for {element}{context}: "
+                    + "; ".join(labels[r] for r in involved)
+                    + f". The balance cannot close: it is off by {_fmt(inputs, abs(gap) / norm)}",
+                    "Remove a given value that the others already determine, or correct a value or "
+                    "a transfer coefficient.",
+                )
+            )
+            break
+    return problems
+
+
+def negative_flows(inputs: ModelInputs, mass_kg: np.ndarray, tolerance: np.ndarray) -> CritflowError:
+    """An error naming the flows with negative mass (``mass_kg`` is (S, P, E, F))."""
+    topo = inputs.topology
+    balancing = dict(zip(topo.market_balancing.tolist(), topo.market_process.tolist(), strict=True))
+    bad = np.argwhere(mass_kg < -tolerance)
+    order = np.argsort(mass_kg[tuple(bad.T)])
+    problems = []
+    seen: set[tuple[int, int]] = set()
+    for s, p, e, f in bad[order]:
+        if (f, e) in seen:
+            continue
+        seen.add((f, e))
+        value = _fmt(inputs, mass_kg[s, p, e, f])
+        context = _context(inputs, s, p)
+        flow = topo.flow_ids[f]
+        if f in balancing:
+            market = topo.process_ids[balancing[f]]
+            fix = (
+                f"Market '{market}' receives more {topo.elements[e]} from its other inputs than its "
+                "outputs take; lower those inputs or raise the outputs (a market's balancing input "
+                "cannot be negative)."
+            )
+        else:
+            fix = (
+                "A given value downstream is larger than what reaches it, or a transfer coefficient "
+                "is wrong; check the values and shares around "
+                f"'{topo.process_ids[topo.flow_from[f]]}' and '{topo.process_ids[topo.flow_to[f]]}'."
+            )
+        problems.append(Problem(f"flow '{flow}'", f"carries {value} of {topo.elements[e]}{context}", fix))
+        if len(problems) >= MAX_REPORTED:
+            break
+    return CritflowError(problems)

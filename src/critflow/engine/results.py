@@ -1,0 +1,151 @@
+"""Solved flows as labelled tables: a tidy flow table, an xarray Dataset, and the balance check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from critflow.model.evaluate import ModelInputs
+
+FLOW_COLUMNS = ["scenario", "period", "flow", "from", "to", "element", "value", "unit"]
+BALANCE_COLUMNS = [
+    "scenario", "period", "process", "kind", "element", "input", "output", "stock_change",
+    "residual", "unit",
+]
+SYSTEM = "(system)"
+"""Row name of the whole-system balance: sources = sinks + stock change."""
+
+
+@dataclass
+class FlowResults:
+    """Element mass of every flow for every scenario and period.
+
+    ``mass_kg`` has shape (scenario, period, element, flow) in kg/year; tables report in the
+    model's unit (``unit``).
+    """
+
+    inputs: ModelInputs
+    mass_kg: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        return self.inputs.unit
+
+    @property
+    def values(self) -> np.ndarray:
+        """Element mass of every flow in the model's unit, (scenario, period, element, flow)."""
+        return self.mass_kg / self.inputs.kg_per_unit
+
+    def flows(self) -> pd.DataFrame:
+        """Tidy table: scenario, period, flow, from, to, element, value, unit (one row each)."""
+        topo = self.inputs.topology
+        n_s, n_p, n_e, n_f = self.mass_kg.shape
+        flow_idx = np.tile(np.arange(n_f), n_s * n_p * n_e)
+        element_idx = np.tile(np.repeat(np.arange(n_e), n_f), n_s * n_p)
+        period_idx = np.tile(np.repeat(np.arange(n_p), n_e * n_f), n_s)
+        scenario_idx = np.repeat(np.arange(n_s), n_p * n_e * n_f)
+        process_ids = np.array(topo.process_ids, dtype=object)
+        return pd.DataFrame(
+            {
+                "scenario": pd.Categorical.from_codes(scenario_idx, list(self.inputs.scenarios)),
+                "period": self.inputs.periods[period_idx],
+                "flow": pd.Categorical.from_codes(flow_idx, list(topo.flow_ids)),
+                "from": process_ids[topo.flow_from][flow_idx],
+                "to": process_ids[topo.flow_to][flow_idx],
+                "element": pd.Categorical.from_codes(element_idx, list(topo.elements)),
+                "value": self.values.reshape(-1),
+                "unit": self.unit,
+            },
+            columns=FLOW_COLUMNS,
+        )
+
+    def goods(self) -> pd.DataFrame:
+        """Goods mass (sum over elements) per scenario, period and flow, wide by period."""
+        topo = self.inputs.topology
+        total = self.values.sum(axis=2)  # (S, P, F)
+        index = pd.MultiIndex.from_product([self.inputs.scenarios, topo.flow_ids], names=["scenario", "flow"])
+        return pd.DataFrame(
+            np.moveaxis(total, 1, 2).reshape(-1, total.shape[1]), index=index, columns=self.inputs.periods
+        )
+
+    def to_dataset(self) -> xr.Dataset:
+        """xarray Dataset with ``flow_mass`` (scenario, period, element, flow) in the model's unit."""
+        topo = self.inputs.topology
+        process_ids = np.array(topo.process_ids, dtype=object)
+        data = xr.DataArray(
+            self.values,
+            dims=("scenario", "period", "element", "flow"),
+            coords={
+                "scenario": list(self.inputs.scenarios),
+                "period": self.inputs.periods,
+                "element": list(topo.elements),
+                "flow": list(topo.flow_ids),
+                "from_process": ("flow", process_ids[topo.flow_from]),
+                "to_process": ("flow", process_ids[topo.flow_to]),
+            },
+            attrs={"units": self.unit, "long_name": "element mass flow"},
+        )
+        return xr.Dataset({"flow_mass": data})
+
+    def balance_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Input, output and stock change per process in kg/year, each (S, P, E, U)."""
+        topo = self.inputs.topology
+        n_u = len(topo.process_ids)
+        into = np.zeros(self.mass_kg.shape[:3] + (n_u,))
+        out = np.zeros_like(into)
+        np.add.at(into, (slice(None), slice(None), slice(None), topo.flow_to), self.mass_kg)
+        np.add.at(out, (slice(None), slice(None), slice(None), topo.flow_from), self.mass_kg)
+        return into, out, np.zeros_like(into)
+
+    def balance(self) -> pd.DataFrame:
+        """Balance per process (transfer and market) and for the whole system, per element.
+
+        residual = input - output - stock change; it is ~0 when the balance closes. The system row
+        compares what enters from sources with what leaves to sinks.
+        """
+        topo = self.inputs.topology
+        into, out, stock = self.balance_arrays()
+        kinds = np.array(topo.process_kinds)
+        inner = np.flatnonzero((kinds != "source") & (kinds != "sink"))
+        sources, sinks = kinds == "source", kinds == "sink"
+        system_in = out[..., sources].sum(axis=-1, keepdims=True)
+        system_out = into[..., sinks].sum(axis=-1, keepdims=True)
+        system_stock = stock[..., inner].sum(axis=-1, keepdims=True)
+        inflow = np.concatenate([into[..., inner], system_in], axis=-1)
+        outflow = np.concatenate([out[..., inner], system_out], axis=-1)
+        change = np.concatenate([stock[..., inner], system_stock], axis=-1)
+        names = [topo.process_ids[u] for u in inner] + [SYSTEM]
+        kind_names = [topo.process_kinds[u] for u in inner] + ["system"]
+        n_s, n_p, n_e, n_u = inflow.shape
+        grid = np.indices((n_s, n_p, n_e, n_u)).reshape(4, -1)
+        k = self.inputs.kg_per_unit
+        return pd.DataFrame(
+            {
+                "scenario": np.array(self.inputs.scenarios, dtype=object)[grid[0]],
+                "period": self.inputs.periods[grid[1]],
+                "process": np.array(names, dtype=object)[grid[3]],
+                "kind": np.array(kind_names, dtype=object)[grid[3]],
+                "element": np.array(topo.elements, dtype=object)[grid[2]],
+                "input": inflow.reshape(-1) / k,
+                "output": outflow.reshape(-1) / k,
+                "stock_change": change.reshape(-1) / k,
+                "residual": (inflow - outflow - change).reshape(-1) / k,
+                "unit": self.unit,
+            },
+            columns=BALANCE_COLUMNS,
+        )
+
+    def max_relative_residual(self) -> float:
+        """Largest |residual| / max(input, output) over all processes, elements and periods."""
+        into, out, stock = self.balance_arrays()
+        kinds = np.array(self.inputs.topology.process_kinds)
+        inner = (kinds != "source") & (kinds != "sink")
+        residual = np.abs(into - out - stock)[..., inner]
+        scale = np.maximum(into, out)[..., inner]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            relative = np.where(scale > 0, residual / scale, 0.0)
+        return float(relative.max(initial=0.0))

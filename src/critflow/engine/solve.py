@@ -1,0 +1,118 @@
+"""Solve the balance equations of a model for every scenario, period and element at once.
+
+Periods whose transfer coefficients are the same share one sparse LU factorisation; all
+scenarios and elements are blocks of that one factorisation; all periods of a group are
+right-hand-side columns of one triangular solve. No Python loop runs over elements or periods.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from critflow.engine.assemble import assemble_matrix, assemble_rhs, block_rows, build_structure
+from critflow.engine.diagnose import MAX_REPORTED, explain_block, negative_flows, trapped_loops
+from critflow.errors import CritflowError, Problem
+from critflow.model.evaluate import ModelInputs
+
+NEGATIVE_TOLERANCE = 1e-9
+"""Flows below -1e-9 × the largest flow of their block are errors; smaller ones are round-off."""
+
+
+def period_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group periods with identical coefficients: (first period of each group, group of each period).
+
+    ``coefficients`` is (S, P, E, J).
+    """
+    n_periods = coefficients.shape[1]
+    flat = np.ascontiguousarray(np.moveaxis(coefficients, 1, 0).reshape(n_periods, -1))
+    _, first, group = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    return first, group.reshape(-1)
+
+
+def _explain(inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, period: int) -> CritflowError:
+    n_e = len(inputs.topology.elements)
+    problems: list[Problem] = []
+    for b in blocks:
+        s, e = divmod(int(b), n_e)
+        problems += explain_block(inputs, structure, coefficients[s, e], s, e, period)
+        if len(problems) >= MAX_REPORTED:
+            break
+    if not problems:  # numerically singular without a structural cause found: say so plainly
+        problems.append(
+            Problem(
+                "model",
+                "the balance equations are singular (numerically) and no single cause was found",
+                "Check for loops whose recycle shares are 1 or extremely close to 1.",
+            )
+        )
+    return CritflowError(problems)
+
+
+def solve_flows(
+    inputs: ModelInputs,
+    timings: dict[str, float] | None = None,
+    on_group: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Element mass of every flow in kg/year, shape (S, P, E, F).
+
+    Raises :class:`CritflowError` for under-determined, inconsistent or trapped systems and for
+    negative flows. ``timings`` (if given) receives seconds spent in 'assemble', 'factorise' and
+    'solve'; ``on_group(done, total)`` is called after each group of periods.
+    """
+    timings = timings if timings is not None else {}
+    for key in ("assemble", "factorise", "solve"):
+        timings.setdefault(key, 0.0)
+    topo = inputs.topology
+    n_s, n_p = len(inputs.scenarios), inputs.periods.size
+    n_e, n_f = topo.n_elements, topo.n_flows
+    n_b = n_s * n_e
+    structure = build_structure(topo)
+    mask = inputs.given_mask.reshape(n_b, n_f)
+    coefficients = inputs.transfer_coefficients  # (S, P, E, J)
+    given = np.moveaxis(inputs.given_mass_kg, 1, 2).reshape(n_b, n_p, n_f)
+
+    rows = block_rows(structure, mask)
+    not_square = np.flatnonzero(rows != n_f)
+    if not_square.size:
+        raise _explain(inputs, structure, coefficients[:, 0], not_square, 0)
+
+    first, group = period_groups(coefficients)
+    mass = np.empty((n_b * n_f, n_p))
+    for g, p0 in enumerate(first):
+        periods = np.flatnonzero(group == g)
+        tau = coefficients[:, p0]  # (S, E, J)
+        trapped = trapped_loops(inputs, tau, int(p0))
+        if trapped:
+            raise CritflowError(trapped)
+        start = time.perf_counter()
+        matrix = assemble_matrix(structure, tau.reshape(n_b, -1), mask)
+        rhs = assemble_rhs(structure, mask, given[:, periods])
+        timings["assemble"] += time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            lu = spla.splu(matrix)
+        except RuntimeError:
+            raise _explain(inputs, structure, tau, range(n_b), int(p0)) from None
+        timings["factorise"] += time.perf_counter() - start
+        start = time.perf_counter()
+        solution = lu.solve(rhs)
+        timings["solve"] += time.perf_counter() - start
+        residual = np.abs(matrix @ solution - rhs).max(initial=0.0)
+        scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
+        if not np.isfinite(solution).all() or residual > 1e-8 * scale:
+            worst = np.unique(np.argwhere(~np.isfinite(solution) | (np.abs(solution) > 1e12 * scale))[:, 0] // n_f)
+            raise _explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
+        mass[:, periods] = solution
+        if on_group:
+            on_group(g + 1, first.size)
+
+    result = np.moveaxis(mass.reshape(n_s, n_e, n_f, n_p), 3, 1)  # (S, P, E, F)
+    tolerance = NEGATIVE_TOLERANCE * np.abs(result).max(axis=3, keepdims=True)
+    if (result < -tolerance).any():
+        raise negative_flows(inputs, result, tolerance)
+    result[result < 0] = 0.0  # round-off below the tolerance
+    return np.ascontiguousarray(result)

@@ -1,0 +1,57 @@
+"""The one error type for user mistakes.
+
+Every mistake in a model file, a measurement or a request is raised as a :class:`CritflowError`
+that says *where* (file, line, field path), *what* is wrong, and *how to fix* it. The command line
+prints it as a paragraph and exits with code 2; tracebacks are kept for bugs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One user mistake: where it is, what is wrong, and how to fix it."""
+
+    where: str
+    what: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        if self.fix:
+            text = f"{text.rstrip('.')}. {self.fix}"
+        return text
+
+
+@dataclass
+class CritflowError(Exception):
+    """A mistake in user input; holds one or more :class:`Problem` paragraphs."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __init__(self, where: str | list[Problem], what: str = "", fix: str = "") -> None:
+        if isinstance(where, list):
+            self.problems = list(where)
+        else:
+            self.problems = [Problem(where, what, fix)]
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(p) for p in self.problems)
+
+
+def nearest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
+    """A 'did you mean' phrase naming the candidate closest to ``name`` (empty when none is close)."""
+    import difflib
+
+    match = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.5)
+    return f"Did you mean '{match[0]}'?" if match else ""
+
+
+def known(candidates: list[str] | set[str] | tuple[str, ...], limit: int = 12) -> str:
+    """A short list of valid names for an error message."""
+    items = sorted(str(c) for c in candidates)
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")

@@ -1,0 +1,350 @@
+"""Semantic checks of a model that the schema alone cannot see.
+
+Ids are unique, flows name existing processes, transfer outputs are real outputs, expressions name
+known parameters, units are mass flows. All problems are collected and raised together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.model.expressions import ExpressionError, parse_expression
+from critflow.model.schema import REMAINDER, FlowSettings, MarketProcess, TransferProcess
+from critflow.units import looks_like_quantity, mass_flow_factor
+
+if TYPE_CHECKING:
+    from critflow.model.load import Model
+
+
+def _expression_problems(
+    value: Any, parameters: set[str], where: str, allow_quantity: bool
+) -> list[Problem]:
+    """Problems of one coefficient or value (number, quantity string or expression)."""
+    if not isinstance(value, str):
+        return []
+    if allow_quantity and looks_like_quantity(value):
+        try:
+            number, unit = value.split(maxsplit=1) if " " in value.strip() else (value, "")
+            float(number)
+            mass_flow_factor(unit.strip(), where)
+        except CritflowError as exc:
+            return exc.problems
+        except ValueError:
+            return [Problem(where, f"'{value}' is not a number followed by a unit", "Write '12 kt/a'.")]
+        return []
+    try:
+        expression = parse_expression(value)
+    except ExpressionError as exc:
+        return [Problem(where, str(exc), "Fix the expression or write a number.")]
+    problems = []
+    for name in sorted(expression.names - parameters):
+        hint = nearest(name, parameters)
+        problems.append(
+            Problem(
+                where,
+                f"the expression '{value}' uses '{name}', which is not a parameter",
+                (hint + " " if hint else "")
+                + (f"Parameters: {known(parameters)}." if parameters else "")
+                + f" Declare it under 'parameters:' ({name}: 0.9) or correct the name.",
+            )
+        )
+    return problems
+
+
+def _values(spec: Any) -> list[Any]:
+    """All scalar leaves of a flow value (time series and per-element values flattened)."""
+    if isinstance(spec, dict):
+        return [leaf for item in spec.values() for leaf in _values(item)]
+    return [spec]
+
+
+def _flow_settings_problems(
+    model: Model, settings: FlowSettings, path: tuple[str | int, ...], base: FlowSettings | None
+) -> list[Problem]:
+    spec = model.spec
+    elements = set(spec.elements)
+    parameters = set(spec.parameters)
+    problems: list[Problem] = []
+    where = model.source.where
+    if settings.unit is not None:
+        try:
+            mass_flow_factor(settings.unit, where((*path, "unit")))
+        except CritflowError as exc:
+            problems += exc.problems
+    value = settings.value
+    per_element = isinstance(value, dict) and not all(isinstance(k, int) for k in value)
+    if per_element:
+        for key in value:
+            if key not in elements:
+                problems.append(
+                    Problem(
+                        where((*path, "value", key)),
+                        f"'{key}' is not one of the model's elements",
+                        f"{nearest(key, elements)} Elements: {known(elements)}.".strip(),
+                    )
+                )
+    for leaf in _values(value) if value is not None else []:
+        problems += _expression_problems(leaf, parameters, where((*path, "value")), True)
+    composition = settings.composition if settings.composition is not None else (
+        base.composition if base is not None else None
+    )
+    if settings.composition is not None:
+        for key, leaf in settings.composition.items():
+            if key not in elements:
+                problems.append(
+                    Problem(
+                        where((*path, "composition", key)),
+                        f"'{key}' is not one of the model's elements",
+                        f"{nearest(key, elements)} Elements: {known(elements)}.".strip(),
+                    )
+                )
+            problems += _expression_problems(
+                leaf, parameters, where((*path, "composition", key)), False
+            )
+    if value is not None and not per_element and composition is None and len(elements) > 1:
+        problems.append(
+            Problem(
+                where((*path, "value")),
+                "a goods-mass value needs a composition to split it over the elements",
+                "Add composition: {Li: 0.02, Co: 0.06, …} (mass fractions; 'rest' takes the "
+                "remainder) or give per-element values, value: {Co: 520, Ni: 480}.",
+            )
+        )
+    if per_element and settings.composition is not None:
+        problems.append(
+            Problem(
+                where((*path, "composition")),
+                "per-element values and a composition are both given",
+                "Keep one: per-element values already fix each element's mass.",
+            )
+        )
+    if value is None and settings.composition is not None and base is None:
+        problems.append(
+            Problem(
+                where((*path, "composition")),
+                "a composition without a value has nothing to split",
+                "Add value: (the goods mass) or remove the composition.",
+            )
+        )
+    return problems
+
+
+def check_model(model: Model) -> None:
+    """Raise a :class:`CritflowError` listing every semantic problem of ``model``."""
+    spec = model.spec
+    where = model.source.where
+    problems: list[Problem] = []
+
+    for label, ids, key in (
+        ("process", [p.id for p in spec.processes], "processes"),
+        ("flow", [f.id for f in spec.flows], "flows"),
+    ):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(ids):
+            if item in seen:
+                problems.append(
+                    Problem(
+                        where(key, i, "id"),
+                        f"the {label} id '{item}' is used twice (also {key}[{seen[item]}])",
+                        f"Give each {label} its own id.",
+                    )
+                )
+            seen.setdefault(item, i)
+    for element, count in Counter(spec.elements).items():
+        if count > 1:
+            problems.append(
+                Problem(where("elements"), f"the element '{element}' is listed {count} times", "List it once.")
+            )
+    try:
+        mass_flow_factor(spec.unit, where("unit"))
+    except CritflowError as exc:
+        problems += exc.problems
+
+    processes = {p.id: p for p in spec.processes}
+    flows = {f.id: f for f in spec.flows}
+    elements = set(spec.elements)
+    parameters = set(spec.parameters)
+    outputs: dict[str, list[str]] = {p: [] for p in processes}
+    inputs: dict[str, list[str]] = {p: [] for p in processes}
+    for i, flow in enumerate(spec.flows):
+        for end, key in ((flow.from_, "from"), (flow.to, "to")):
+            if end not in processes:
+                problems.append(
+                    Problem(
+                        where("flows", i, key),
+                        f"flow '{flow.id}' names the process '{end}', which does not exist",
+                        f"{nearest(end, processes)} Processes: {known(processes)}.".strip(),
+                    )
+                )
+        if flow.from_ == flow.to:
+            problems.append(
+                Problem(
+                    where("flows", i),
+                    f"flow '{flow.id}' leaves and enters the same process '{flow.to}'",
+                    "A flow joins two different processes; drop it or route it through another process.",
+                )
+            )
+        if flow.from_ in outputs:
+            outputs[flow.from_].append(flow.id)
+        if flow.to in inputs:
+            inputs[flow.to].append(flow.id)
+        problems += _flow_settings_problems(model, flow, ("flows", i), None)
+
+    for i, process in enumerate(spec.processes):
+        pid = process.id
+        if process.kind == "source" and inputs[pid]:
+            problems.append(
+                Problem(
+                    where("processes", i),
+                    f"source '{pid}' has input flows ({', '.join(inputs[pid])})",
+                    "A source only sends material into the system; make it a transfer process or "
+                    "point those flows elsewhere.",
+                )
+            )
+        if process.kind == "sink" and outputs[pid]:
+            problems.append(
+                Problem(
+                    where("processes", i),
+                    f"sink '{pid}' has output flows ({', '.join(outputs[pid])})",
+                    "A sink only takes material out of the system; make it a transfer process.",
+                )
+            )
+        if process.kind in ("transfer", "market") and not outputs[pid]:
+            problems.append(
+                Problem(
+                    where("processes", i),
+                    f"{process.kind} process '{pid}' has no output flow, so what enters cannot leave",
+                    "Add an output flow, or make it a sink.",
+                )
+            )
+        if process.kind in ("transfer", "market") and not inputs[pid]:
+            problems.append(
+                Problem(
+                    where("processes", i),
+                    f"{process.kind} process '{pid}' has no input flow",
+                    "Add an input flow, or make it a source.",
+                )
+            )
+        if isinstance(process, TransferProcess):
+            problems += _transfer_problems(model, i, process, outputs[pid], flows, elements, parameters)
+        if isinstance(process, MarketProcess):
+            if process.balancing not in inputs[pid]:
+                hint = nearest(process.balancing, inputs[pid])
+                problems.append(
+                    Problem(
+                        where("processes", i, "balancing"),
+                        f"the balancing flow '{process.balancing}' is not an input of market '{pid}'",
+                        (hint + " " if hint else "")
+                        + f"Inputs of '{pid}': {known(inputs[pid]) or 'none'}.",
+                    )
+                )
+            elif flows[process.balancing].value is not None:
+                problems.append(
+                    Problem(
+                        where("processes", i, "balancing"),
+                        f"the balancing flow '{process.balancing}' of market '{pid}' also has a given value",
+                        "The market's balance decides it: remove its value, or balance on another input.",
+                    )
+                )
+
+    for name, scenario in spec.scenarios.items():
+        for parameter in scenario.parameters:
+            if parameter not in parameters:
+                hint = nearest(parameter, parameters)
+                problems.append(
+                    Problem(
+                        where("scenarios", name, "parameters", parameter),
+                        f"scenario '{name}' sets '{parameter}', which is not a parameter of the model",
+                        (hint + " " if hint else "") + "Declare it under 'parameters:' first.",
+                    )
+                )
+        for flow_id, settings in scenario.flows.items():
+            if flow_id not in flows:
+                problems.append(
+                    Problem(
+                        where("scenarios", name, "flows", flow_id),
+                        f"scenario '{name}' changes the flow '{flow_id}', which does not exist",
+                        f"{nearest(flow_id, flows)} Flows: {known(flows)}.".strip(),
+                    )
+                )
+                continue
+            problems += _flow_settings_problems(
+                model, settings, ("scenarios", name, "flows", flow_id), flows[flow_id]
+            )
+    if problems:
+        raise CritflowError(list(dict.fromkeys(problems)))
+
+
+def _transfer_problems(
+    model: Model,
+    index: int,
+    process: TransferProcess,
+    outputs: list[str],
+    flows: dict[str, Any],
+    elements: set[str],
+    parameters: set[str],
+) -> list[Problem]:
+    where = model.source.where
+    problems: list[Problem] = []
+    pid = process.id
+    if process.transfer is None:
+        if len(outputs) > 1:
+            problems.append(
+                Problem(
+                    where("processes", index),
+                    f"transfer process '{pid}' has {len(outputs)} outputs ({', '.join(outputs)}) "
+                    "but no transfer coefficients",
+                    "Add transfer: {output_flow: {default: share, Element: share}} for each output.",
+                )
+            )
+        return problems
+    for out, shares in process.transfer.items():
+        path = ("processes", index, "transfer", out)
+        if out not in outputs:
+            if out in flows:
+                what = f"'{out}' is a flow, but it leaves '{flows[out].from_}', not '{pid}'"
+            else:
+                what = f"the output '{out}' of process '{pid}' is not a flow"
+            hint = nearest(out, outputs)
+            problems.append(
+                Problem(
+                    where(path),
+                    what,
+                    (hint + " " if hint else "")
+                    + f"Outputs of '{pid}': {known(outputs) or 'none'}. Add the flow under 'flows:' "
+                    "or correct the name.",
+                )
+            )
+        for key, coefficient in shares.items():
+            if key != "default" and key not in elements:
+                hint = nearest(key, [*elements, "default"])
+                problems.append(
+                    Problem(
+                        where((*path, key)),
+                        f"'{key}' is neither an element of the model nor 'default'",
+                        (hint + " " if hint else "") + f"Elements: {known(elements)}.",
+                    )
+                )
+            problems += _expression_problems(coefficient, parameters, where((*path, key)), False)
+        if "default" not in shares:
+            missing = sorted(elements - set(shares), key=model.spec.elements.index)
+            if missing:
+                problems.append(
+                    Problem(
+                        where(path),
+                        f"output '{out}' of '{pid}' has no share for {', '.join(missing)} and no default",
+                        "Add default: 0.0 (or the share that applies to all unlisted elements).",
+                    )
+                )
+    for out in outputs:
+        if out not in process.transfer:
+            problems.append(
+                Problem(
+                    where("processes", index, "transfer"),
+                    f"the output flow '{out}' of '{pid}' has no transfer coefficients",
+                    f"Add '{out}: {{default: 0.0}}' (or its real shares) under transfer.",
+                )
+            )
+    return problems

@@ -1,0 +1,185 @@
+"""Load and validate a model: file → plain data → pydantic schema → semantic checks.
+
+Schema errors from pydantic are rewritten as :class:`~critflow.errors.CritflowError` problems that
+name the file, line and field path, and suggest the nearest valid key or id.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.model.schema import ModelFile
+from critflow.model.source import PathKey, SourceMap, format_path, parse_text, read_file
+
+
+@dataclass
+class Model:
+    """A validated model and where it came from."""
+
+    spec: ModelFile
+    source: SourceMap
+    path: Path | None = None
+    text_sha256: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def where(self, *path: str | int) -> str:
+        """Position of a field path in the model file, for error messages."""
+        return self.source.where(tuple(path))
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated/Optional wrappers."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _field_keys(model: type[BaseModel]) -> dict[str, Any]:
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
+
+
+def _resolve(loc: tuple[Any, ...]) -> tuple[PathKey, type[BaseModel] | None]:
+    """Follow a pydantic error location through the schema.
+
+    Returns the location as a data path (discriminator tags removed) and the model class that
+    holds the last key (to list valid keys for an unknown one).
+    """
+    path: list[str | int] = []
+    current: Any = ModelFile
+    holder: type[BaseModel] | None = None
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        options = _members(current)
+        models = [m for m in options if isinstance(m, type) and issubclass(m, BaseModel)]
+        tagged = {
+            typing.get_args(_unwrap(m.model_fields["kind"].annotation))[0]: m
+            for m in models
+            if "kind" in m.model_fields
+        }
+        if len(tagged) > 1 and part in tagged:  # discriminated union: pydantic puts the tag in loc
+            current = tagged[part]
+            i += 1
+            continue
+        if models:
+            holder = models[0]
+            path.append(part)
+            current = _field_keys(holder).get(part)
+            i += 1
+            continue
+        origin = typing.get_origin(current)
+        path.append(part)
+        if origin in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            current = None
+        holder = None
+        i += 1
+    return tuple(path), holder
+
+
+def _describe(err: dict[str, Any], source: SourceMap) -> Problem:
+    path, holder = _resolve(tuple(err["loc"]))
+    kind = err["type"]
+    key = path[-1] if path else ""
+    if kind == "extra_forbidden" and path:
+        parent = path[:-1]
+        valid = list(_field_keys(holder)) if holder else []
+        hint = nearest(str(key), valid)
+        return Problem(
+            source.where(path),
+            f"unknown key '{key}' in {format_path(parent) or 'the top level'}",
+            (hint + " " if hint else "") + (f"Valid keys here: {known(valid)}." if valid else ""),
+        )
+    if kind == "missing":
+        return Problem(
+            source.where(path),
+            f"the required key '{key}' is missing",
+            f"Add '{key}:' to {format_path(path[:-1]) or 'the top level'}.",
+        )
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return Problem(
+            source.where((*path, "kind")),
+            f"kind '{ctx.get('tag')}' is not a process kind critflow knows",
+            f"Use one of {ctx.get('expected_tags')}.",
+        )
+    if kind == "union_tag_not_found":
+        return Problem(
+            source.where(path),
+            "this process has no 'kind'",
+            "Add kind: source, sink, transfer or market.",
+        )
+    message = err["msg"].removeprefix("Value error, ")
+    shown = err.get("input")
+    if isinstance(shown, dict | list):
+        shown = None
+    return Problem(
+        source.where(path),
+        message + (f" (got {shown!r})" if shown is not None and "got" not in message else ""),
+        "",
+    )
+
+
+def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
+    """Validate plain data against the schema; raise a CritflowError naming each mistake."""
+    source = source or SourceMap()
+    if not isinstance(data, dict):
+        raise CritflowError(
+            source.file,
+            f"a model file must be a mapping of keys at the top level, got {type(data).__name__}",
+            "Start the file with 'critflow: 1' and 'name: …'.",
+        )
+    try:
+        return ModelFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err, source) for err in exc.errors()]
+        unique = list(dict.fromkeys(problems))
+        raise CritflowError(unique) from None
+
+
+def _finish(data: Any, source: SourceMap, path: Path | None, text: str) -> Model:
+    import hashlib
+
+    from critflow.model.checks import check_model
+
+    spec = validate_data(data, source)
+    model = Model(spec, source, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    check_model(model)
+    return model
+
+
+def load_model(path: str | Path) -> Model:
+    """Load a model file (YAML or JSON), check it, and return the :class:`Model`."""
+    data, source = read_file(path)
+    return _finish(data, source, Path(path), Path(path).read_text(encoding="utf-8"))
+
+
+def model_from_text(text: str, fmt: str = "yaml", file: str = "<model>") -> Model:
+    """Build a :class:`Model` from YAML or JSON text."""
+    data, source = parse_text(text, file, fmt)
+    return _finish(data, source, None, text)
+
+
+def model_from_dict(data: dict[str, Any]) -> Model:
+    """Build a :class:`Model` from a Python mapping with the model file's structure."""
+    import json
+
+    return _finish(data, SourceMap("<dict>"), None, json.dumps(data, sort_keys=True, default=str))

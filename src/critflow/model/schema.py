@@ -1,0 +1,241 @@
+"""The value-chain model file (YAML or JSON), as pydantic models.
+
+A model is a system of processes joined by flows; every flow carries a mass of each element.
+Values are mass flows in the model's ``unit`` unless a quantity string such as ``'12 kt/a'`` says
+otherwise. ``critflow schema`` prints the JSON Schema generated from these classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+
+FORMAT_VERSION = 1
+REMAINDER = "rest"
+"""Name of the remainder element: goods mass = sum of all elements, 'rest' included."""
+
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or '_' (for example 'black_mass')"
+        )
+    return value
+
+
+def _check_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_type_name(value)} {value!r}")
+    return float(value)
+
+
+def _check_coefficient(value: Any) -> float | str:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number or an expression, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError(
+        "expected a number (0.93) or an expression of parameters ('1 - li_leach_yield'), "
+        f"got {_type_name(value)}"
+    )
+
+
+def _is_year(key: Any) -> bool:
+    return (isinstance(key, int) and not isinstance(key, bool)) or (
+        isinstance(key, str) and key.strip().isdigit()
+    )
+
+
+def _check_series_or_scalar(value: Any, allow_text: bool) -> Any:
+    """A number (or, when allowed, a string) or a time series {year: value}."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("a time series needs at least one {year: value} entry")
+        series: dict[int, Any] = {}
+        for key, item in value.items():
+            if not _is_year(key):
+                raise ValueError(f"time-series key {key!r} is not a year (write {{2025: 1000}})")
+            series[int(key)] = _check_coefficient(item) if allow_text else _check_number(item)
+        return dict(sorted(series.items()))
+    return _check_coefficient(value) if allow_text else _check_number(value)
+
+
+def _check_flow_value(value: Any) -> Any:
+    """Goods mass (number, quantity, expression or time series) or per-element values."""
+    if isinstance(value, dict) and value and not all(_is_year(k) for k in value):
+        if any(_is_year(k) for k in value):
+            raise ValueError(
+                "mixes years and element names as keys: write either a time series "
+                "{2025: 1000, 2030: 1500} or per-element values {Co: 520, Ni: 480}"
+            )
+        return {str(k): _check_series_or_scalar(v, allow_text=True) for k, v in value.items()}
+    return _check_series_or_scalar(value, allow_text=True)
+
+
+_SCALAR_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string", "description": "a quantity ('12 kt/a') or an expression of parameters"},
+    ]
+}
+_SERIES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "time series {year: value}; linear interpolation between years, "
+    "constant before the first and after the last year",
+    "patternProperties": {r"^\d+$": _SCALAR_SCHEMA},
+    "additionalProperties": False,
+}
+
+Id = Annotated[str, PlainValidator(_check_id), WithJsonSchema({"type": "string", "pattern": _ID.pattern})]
+Coefficient = Annotated[
+    float | str,
+    PlainValidator(_check_coefficient),
+    WithJsonSchema(
+        {**_SCALAR_SCHEMA, "description": "a number or an expression of parameters ('1 - yield')"}
+    ),
+]
+ParameterValue = Annotated[
+    float | dict[int, float],
+    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=False)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {**_SERIES_SCHEMA, "patternProperties": {r"^\d+$": {"type": "number"}}},
+            ]
+        }
+    ),
+]
+FlowValue = Annotated[
+    Any,
+    PlainValidator(_check_flow_value),
+    WithJsonSchema(
+        {
+            "description": "goods mass as a number (in the model's unit), a quantity string "
+            "('12 kt/a'), an expression, a time series {year: value}, or per-element values "
+            "{Co: 520, Ni: 480} (each itself a number, quantity or time series)",
+            "anyOf": [
+                *_SCALAR_SCHEMA["anyOf"],
+                _SERIES_SCHEMA,
+                {"type": "object", "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]}},
+            ],
+        }
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TimeSpan(_Strict):
+    """Periods of the model: every year from ``start`` to ``end`` inclusive."""
+
+    start: int = Field(description="first year")
+    end: int = Field(description="last year (equal to start for a single steady-state period)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeSpan:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class _ProcessBase(_Strict):
+    id: Id
+    name: str | None = Field(None, description="display name")
+    description: str | None = None
+
+
+class SourceProcess(_ProcessBase):
+    """Where material enters the system (mine, import, collection)."""
+
+    kind: Literal["source"]
+
+
+class SinkProcess(_ProcessBase):
+    """Where material leaves the system (product market, landfill, export, emissions)."""
+
+    kind: Literal["sink"]
+
+
+class TransferProcess(_ProcessBase):
+    """A unit operation or sector that splits what enters over its outputs."""
+
+    kind: Literal["transfer"]
+    transfer: dict[str, dict[str, Coefficient]] | None = Field(
+        None,
+        description="per output flow id: share of each element entering that leaves by that flow, "
+        "{default: 0.06, Li: 0.85}; for every element the shares over all outputs sum to 1. "
+        "May be left out when the process has a single output.",
+    )
+
+
+class MarketProcess(_ProcessBase):
+    """Balances supply and demand; the declared balancing input closes the balance."""
+
+    kind: Literal["market"]
+    balancing: Id = Field(description="id of the input flow that closes the balance (primary supply, import)")
+
+
+Process = Annotated[
+    SourceProcess | SinkProcess | TransferProcess | MarketProcess, Field(discriminator="kind")
+]
+
+
+class FlowSettings(_Strict):
+    """Value settings of a flow, also used by scenarios to override a flow."""
+
+    value: FlowValue | None = Field(None, description="given (exogenous or measured) value")
+    unit: str | None = Field(None, description="unit of this flow's numbers; the model's unit by default")
+    composition: dict[str, Coefficient] | None = Field(
+        None, description="mass fraction of each element in the goods mass; 'rest' = 1 - sum"
+    )
+
+
+class Flow(FlowSettings):
+    """A flow of goods from one process to another, carrying a mass of each element."""
+
+    id: Id
+    from_: Id = Field(alias="from", description="id of the process it leaves")
+    to: Id = Field(description="id of the process it enters")
+    name: str | None = None
+    description: str | None = None
+
+
+class Scenario(_Strict):
+    """Changes against the base model: parameter values and given flow values."""
+
+    description: str | None = None
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    flows: dict[str, FlowSettings] = Field(default_factory=dict)
+
+
+class ModelFile(_Strict):
+    """A critflow model: processes, flows, elements, periods, parameters and scenarios."""
+
+    critflow: Literal[1] = Field(description="format version")
+    name: str
+    description: str | None = None
+    time: TimeSpan
+    unit: str = Field("t/a", description="default unit of flow values (a pint mass flow: t/a, kt/a)")
+    elements: list[str] = Field(
+        min_length=1, description="elements carried by every flow; 'rest' is the remainder"
+    )
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    processes: list[Process] = Field(min_length=1)
+    flows: list[Flow] = Field(min_length=1)
+    scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})

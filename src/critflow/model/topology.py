@@ -1,0 +1,83 @@
+"""The graph of a model as index arrays: processes, flows, and the transfer entries.
+
+Index order follows the model file; kernels in :mod:`critflow.engine` work on these indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from critflow.model.schema import MarketProcess, ModelFile, TransferProcess
+
+KINDS = ("source", "sink", "transfer", "market")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Processes, flows and equations' structure of one model (no numbers)."""
+
+    process_ids: tuple[str, ...]
+    process_kinds: tuple[str, ...]
+    flow_ids: tuple[str, ...]
+    flow_from: np.ndarray  # (F,) process index each flow leaves
+    flow_to: np.ndarray  # (F,) process index each flow enters
+    elements: tuple[str, ...]
+    transfer_process: np.ndarray  # (J,) process index of transfer entry j
+    transfer_output: np.ndarray  # (J,) output flow index of transfer entry j
+    market_process: np.ndarray  # (M,) process index of each market
+    market_balancing: np.ndarray  # (M,) balancing flow index of each market
+    process_index: dict[str, int] = field(repr=False)
+    flow_index: dict[str, int] = field(repr=False)
+
+    @property
+    def n_flows(self) -> int:
+        return len(self.flow_ids)
+
+    @property
+    def n_elements(self) -> int:
+        return len(self.elements)
+
+    def inputs(self, process: int) -> np.ndarray:
+        return np.flatnonzero(self.flow_to == process)
+
+    def outputs(self, process: int) -> np.ndarray:
+        return np.flatnonzero(self.flow_from == process)
+
+
+def build_topology(spec: ModelFile) -> Topology:
+    """Index arrays of a checked model (ids and references are known to be valid)."""
+    process_index = {p.id: i for i, p in enumerate(spec.processes)}
+    flow_index = {f.id: i for i, f in enumerate(spec.flows)}
+    flow_from = np.array([process_index[f.from_] for f in spec.flows], dtype=np.int64)
+    flow_to = np.array([process_index[f.to] for f in spec.flows], dtype=np.int64)
+    t_proc: list[int] = []
+    t_out: list[int] = []
+    m_proc: list[int] = []
+    m_bal: list[int] = []
+    for i, process in enumerate(spec.processes):
+        if isinstance(process, TransferProcess):
+            outputs = process.transfer.keys() if process.transfer else [
+                spec.flows[k].id for k in np.flatnonzero(flow_from == i)
+            ]
+            for out in outputs:
+                t_proc.append(i)
+                t_out.append(flow_index[out])
+        elif isinstance(process, MarketProcess):
+            m_proc.append(i)
+            m_bal.append(flow_index[process.balancing])
+    return Topology(
+        process_ids=tuple(p.id for p in spec.processes),
+        process_kinds=tuple(p.kind for p in spec.processes),
+        flow_ids=tuple(f.id for f in spec.flows),
+        flow_from=flow_from,
+        flow_to=flow_to,
+        elements=tuple(spec.elements),
+        transfer_process=np.array(t_proc, dtype=np.int64),
+        transfer_output=np.array(t_out, dtype=np.int64),
+        market_process=np.array(m_proc, dtype=np.int64),
+        market_balancing=np.array(m_bal, dtype=np.int64),
+        process_index=process_index,
+        flow_index=flow_index,
+    )
