@@ -1,0 +1,85 @@
+"""Write solved flows and balances as CSV, Parquet and Excel tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from critflow import __version__
+from critflow.engine.results import FlowResults
+from critflow.model.load import Model
+
+EXCEL_MAX_ROWS = 1_048_575
+"""Rows an Excel sheet holds below its header."""
+
+
+def wide_flows(results: FlowResults) -> pd.DataFrame:
+    """One row per scenario, period and flow; one column per element plus goods, unit in headers."""
+    topo = results.inputs.topology
+    values = results.values  # (S, P, E, F)
+    n_s, n_p, n_e, n_f = values.shape
+    frame = pd.DataFrame(
+        values.transpose(0, 1, 3, 2).reshape(-1, n_e),
+        columns=[f"{e} [{results.unit}]" for e in topo.elements],
+    )
+    frame.insert(0, f"goods [{results.unit}]", values.sum(axis=2).reshape(-1))
+    index = pd.MultiIndex.from_product(
+        [list(results.inputs.scenarios), results.inputs.periods, list(topo.flow_ids)],
+        names=["scenario", "period", "flow"],
+    ).to_frame(index=False)
+    process_ids = pd.Series(topo.process_ids)
+    index["from"] = process_ids[topo.flow_from].to_numpy().tolist() * (n_s * n_p)
+    index["to"] = process_ids[topo.flow_to].to_numpy().tolist() * (n_s * n_p)
+    return pd.concat([index, frame], axis=1)
+
+
+def run_info(model: Model, results: FlowResults) -> pd.DataFrame:
+    """Provenance of a run: model, file hash, version, time."""
+    rows = [
+        ("model", model.name),
+        ("model file", str(model.path) if model.path else "(in memory)"),
+        ("model file SHA-256", model.text_sha256 or ""),
+        ("scenarios", ", ".join(results.inputs.scenarios)),
+        ("periods", f"{results.inputs.periods[0]}–{results.inputs.periods[-1]}"),
+        ("unit", results.unit),
+        ("largest relative balance residual", f"{results.max_relative_residual():.3g}"),
+        ("critflow version", __version__),
+        ("run at (UTC)", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
+    ]
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]:
+    """Write flows.csv, flows.parquet, balance.csv and results.xlsx; return their paths.
+
+    The Excel workbook holds the flows in wide form (one column per element); a model too large
+    for one sheet gets a note in its place and keeps its full tables in CSV and Parquet.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    flows = results.flows()
+    balance = results.balance()
+    paths = {
+        "flows.csv": out_dir / "flows.csv",
+        "flows.parquet": out_dir / "flows.parquet",
+        "balance.csv": out_dir / "balance.csv",
+        "results.xlsx": out_dir / "results.xlsx",
+    }
+    flows.to_csv(paths["flows.csv"], index=False)
+    flows.to_parquet(paths["flows.parquet"], index=False)
+    balance.to_csv(paths["balance.csv"], index=False)
+    wide = wide_flows(results)
+    balance_sheet = balance.rename(
+        columns={c: f"{c} [{results.unit}]" for c in ("input", "output", "stock_change", "residual")}
+    ).drop(columns="unit")
+    with pd.ExcelWriter(paths["results.xlsx"], engine="openpyxl") as writer:
+        run_info(model, results).to_excel(writer, sheet_name="run", index=False)
+        for name, table in (("flows", wide), ("balance", balance_sheet)):
+            if len(table) > EXCEL_MAX_ROWS:
+                pd.DataFrame(
+                    {"note": [f"{len(table)} rows do not fit in an Excel sheet; see {name}.csv / flows.parquet"]}
+                ).to_excel(writer, sheet_name=name, index=False)
+            else:
+                table.to_excel(writer, sheet_name=name, index=False)
+    return paths
