@@ -78,6 +78,18 @@ def build_structure(topology: Topology) -> Structure:
     )
 
 
+def _entry_values(structure: Structure, coefficients: np.ndarray) -> np.ndarray:
+    """Values of the structural entries for (B, J) coefficients: -tau or a constant, (B, nnz)."""
+    constant = np.broadcast_to(structure.constant, (coefficients.shape[0], structure.constant.size))
+    if coefficients.shape[1] == 0:  # no transfer process: only market balances
+        return constant
+    return np.where(
+        structure.transfer_entry[None, :] >= 0,
+        -coefficients[:, np.maximum(structure.transfer_entry, 0)],
+        constant,
+    )
+
+
 def block_rows(structure: Structure, given_mask: np.ndarray) -> np.ndarray:
     """Number of rows of each block; ``given_mask`` is (B, F)."""
     return structure.n_structural + given_mask.sum(axis=1)
@@ -91,11 +103,7 @@ def assemble_matrix(structure: Structure, coefficients: np.ndarray, given_mask: 
     """
     n_blocks, n_flows = given_mask.shape
     offset = np.arange(n_blocks)[:, None] * n_flows
-    values = np.where(
-        structure.transfer_entry[None, :] >= 0,
-        -coefficients[:, np.maximum(structure.transfer_entry, 0)],
-        structure.constant[None, :],
-    )
+    values = _entry_values(structure, coefficients)
     keep = values != 0.0
     s_rows = (structure.row[None, :] + offset)[keep]
     s_cols = (structure.col[None, :] + offset)[keep]
@@ -133,11 +141,7 @@ def block_system(
     n_flows = given_mask.size
     given = np.flatnonzero(given_mask)
     matrix = np.zeros((structure.n_structural + given.size, n_flows))
-    values = np.where(
-        structure.transfer_entry >= 0,
-        -coefficients[np.maximum(structure.transfer_entry, 0)],
-        structure.constant,
-    )
+    values = _entry_values(structure, coefficients[None, :])[0]
     np.add.at(matrix, (structure.row, structure.col), values)
     matrix[structure.n_structural + np.arange(given.size), given] = 1.0
     rhs = np.concatenate([np.zeros(structure.n_structural), given_mass[given]])

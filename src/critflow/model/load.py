@@ -34,7 +34,7 @@ class Model:
 
     def where(self, *path: str | int) -> str:
         """Position of a field path in the model file, for error messages."""
-        return self.source.where(tuple(path))
+        return self.source.where(path)
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -36,8 +36,13 @@ class SourceMap:
     file: str = "<model>"
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
-    def where(self, path: PathKey = ()) -> str:
-        """'file, line L, column C (path)' for the deepest known ancestor of ``path``."""
+    def where(self, *path: str | int | PathKey) -> str:
+        """'file, line L, column C (path)' for the deepest known ancestor of a field path.
+
+        The path is given as parts (``where('flows', 0, 'to')``) or as one tuple.
+        """
+        if len(path) == 1 and isinstance(path[0], tuple):
+            path = path[0]
         probe = tuple(path)
         while probe and probe not in self.positions:
             probe = probe[:-1]

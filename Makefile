@@ -1,0 +1,33 @@
+# critflow — the two set-up commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_MODEL := examples/battery_recycling_hydromet.yaml
+DEMO_OUT   := out/battery_recycling_hydromet
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/critflow run $(DEMO_MODEL) --out $(DEMO_OUT)
+	@echo
+	@echo "Demo finished: tables are in $(DEMO_OUT)/ (flows.csv, flows.parquet, balance.csv, results.xlsx)."
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache
