@@ -19,8 +19,14 @@ _QUANTITY = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[A-Za-z%Â
 
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
-    """The shared pint registry (years as 'a', tonnes as 't')."""
-    return pint.UnitRegistry()
+    """The shared pint registry (years as 'a', tonnes as 't', kilotonnes as 'kt').
+
+    pint reads 'kt' as the knot (a speed); in material flow work it is the kilotonne, so the
+    symbol is redefined here.
+    """
+    ureg = pint.UnitRegistry(on_redefinition="ignore")
+    ureg.define("kilotonne = 1e6 kg = kt")
+    return ureg
 
 
 def looks_like_quantity(text: str) -> bool:

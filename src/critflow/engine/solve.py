@@ -34,13 +34,31 @@ def period_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _explain(inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, period: int) -> CritflowError:
-    n_e = len(inputs.topology.elements)
+    """Explain the failing blocks; blocks with the same structure as one explained are named once."""
+    topo = inputs.topology
+    n_e = len(topo.elements)
+    explained: dict[bytes, tuple[int, list[str]]] = {}
     problems: list[Problem] = []
     for b in blocks:
         s, e = divmod(int(b), n_e)
-        problems += explain_block(inputs, structure, coefficients[s, e], s, e, period)
+        key = (
+            inputs.given_mask[s, e].tobytes() + (coefficients[s, e] > 0).tobytes() + bytes([s % 256])
+        )
+        if key in explained:
+            explained[key][1].append(topo.elements[e])
+            continue
+        found = explain_block(inputs, structure, coefficients[s, e], s, e, period)
+        if found:
+            explained[key] = (len(problems), [])
+            problems += found
         if len(problems) >= MAX_REPORTED:
             break
+    for index, others in explained.values():
+        if others:
+            first = problems[index]
+            problems[index] = Problem(
+                first.where, f"{first.what} (the same holds for {', '.join(others)})", first.fix
+            )
     if not problems:  # numerically singular without a structural cause found: say so plainly
         problems.append(
             Problem(
