@@ -43,7 +43,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Material flow and value-chain models for critical raw materials."""
@@ -65,7 +68,9 @@ def _slug(text: str) -> str:
 
 
 @app.command()
-def validate(model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")]) -> None:
+def validate(
+    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
     from critflow.model import load_model
@@ -85,10 +90,12 @@ def validate(model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml
 def run(
     model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="Scenario to run (repeatable); all by default.")
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario to run (repeatable); all by default."),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder; default out/<model file name>/.")
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder; default out/<model file name>/."),
     ] = None,
     top: Annotated[int, typer.Option(help="How many of the largest flows the summary lists.")] = 10,
 ) -> None:
@@ -112,7 +119,9 @@ def run(
         paths = write_tables(loaded, results, target)
         progress.update(task, advance=1)
     _summary(loaded.name, results, top)
-    out.print(f"\nSolved in {time.perf_counter() - started:.2f} s. Outputs in [bold]{target}/[/bold]:")
+    out.print(
+        f"\nSolved in {time.perf_counter() - started:.2f} s. Outputs in [bold]{target}/[/bold]:"
+    )
     for name, path in paths.items():
         out.print(f"  {name:<14} {path}")
 
@@ -136,7 +145,9 @@ def _summary(name: str, results, top: int) -> None:
             total = goods[s, p, f]
             shares = values[s, p, :, f] / total if total > 0 else np.zeros(topo.n_elements)
             main = ", ".join(
-                f"{topo.elements[e]} {shares[e]:.1%}" for e in np.argsort(-shares)[:3] if shares[e] > 0
+                f"{topo.elements[e]} {shares[e]:.1%}"
+                for e in np.argsort(-shares)[:3]
+                if shares[e] > 0
             )
             table.add_row(
                 topo.flow_ids[f],
@@ -173,9 +184,11 @@ def main() -> None:
         app()
     except CritflowError as exc:
         count = len(exc.problems)
-        err.print(f"[bold red]critflow: {count} problem{'s' if count > 1 else ''} found[/bold red]\n")
+        err.print(
+            f"[bold red]critflow: {count} problem{'s' if count > 1 else ''} found[/bold red]\n"
+        )
         for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
             err.print()
         sys.exit(2)
 

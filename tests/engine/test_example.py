@@ -26,7 +26,16 @@ def test_example_covers_every_element_period_and_scenario(example_results):
     spec = critflow.load_model(EXAMPLE).spec
     n_periods = spec.time.end - spec.time.start + 1
     assert len(flows) == len(spec.scenarios) * n_periods * len(spec.elements) * len(spec.flows)
-    assert list(flows.columns) == ["scenario", "period", "flow", "from", "to", "element", "value", "unit"]
+    assert list(flows.columns) == [
+        "scenario",
+        "period",
+        "flow",
+        "from",
+        "to",
+        "element",
+        "value",
+        "unit",
+    ]
     assert (flows["value"] >= 0).all()
 
 
@@ -58,19 +67,30 @@ def test_lithium_recovery_with_mother_liquor_recycle(example_results):
 
 def test_scenarios_change_what_they_should(example_results):
     ds = example_results.to_dataset().flow_mass
-    base, hot, whole = (ds.sel(scenario=s) for s in ("baseline", "hot_li_precipitation", "no_decasing"))
+    base, hot, whole = (
+        ds.sel(scenario=s) for s in ("baseline", "hot_li_precipitation", "no_decasing")
+    )
     # a better Li precipitation yields more Li2CO3 and a smaller Li bleed, and leaves Ni alone
-    assert (hot.sel(flow="lithium_carbonate", element="Li") > base.sel(flow="lithium_carbonate", element="Li")).all()
+    assert (
+        hot.sel(flow="lithium_carbonate", element="Li")
+        > base.sel(flow="lithium_carbonate", element="Li")
+    ).all()
     assert (hot.sel(flow="bleed", element="Li") < base.sel(flow="bleed", element="Li")).all()
     np.testing.assert_allclose(hot.sel(element="Ni"), base.sel(element="Ni"), rtol=1e-12)
     # no decasing: nothing leaves by the casing flows, and the cells enter the shredders whole
     assert float(whole.sel(flow=["nmc_casing", "lfp_casing"]).sum()) == 0.0
     np.testing.assert_allclose(
-        whole.sel(flow="nmc_opened").sum("element"), whole.sel(flow="nmc_cells").sum("element"), rtol=1e-12
+        whole.sel(flow="nmc_opened").sum("element"),
+        whole.sel(flow="nmc_cells").sum("element"),
+        rtol=1e-12,
     )
 
 
 def test_feed_time_series_is_interpolated(example_results):
-    goods = example_results.to_dataset().flow_mass.sum("element").sel(scenario="baseline", flow="nmc_cells")
+    goods = (
+        example_results.to_dataset()
+        .flow_mass.sum("element")
+        .sel(scenario="baseline", flow="nmc_cells")
+    )
     # {2025: 6000, 2030: 15000}: 1800 t/a more each year
     np.testing.assert_allclose(goods.values, 6000 + 1800 * np.arange(6), rtol=1e-12)

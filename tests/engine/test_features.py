@@ -37,14 +37,20 @@ def simple(feed: str) -> critflow.FlowResults:
 
 
 def values(results, flow, element):
-    return results.to_dataset().flow_mass.sel(scenario="baseline", flow=flow, element=element).values
+    return (
+        results.to_dataset().flow_mass.sel(scenario="baseline", flow=flow, element=element).values
+    )
 
 
 def test_time_series_linear_between_years_and_constant_outside():
     results = simple("value: {2026: 1000, 2030: 1500}, composition: {Cu: 0.2}")
-    goods = results.to_dataset().flow_mass.sel(scenario="baseline", flow="feed").sum("element").values
+    goods = (
+        results.to_dataset().flow_mass.sel(scenario="baseline", flow="feed").sum("element").values
+    )
     # years 2024..2032: flat 1000 before 2026, +125 t/a per year to 1500 in 2030, flat after
-    np.testing.assert_allclose(goods, [1000, 1000, 1000, 1125, 1250, 1375, 1500, 1500, 1500], rtol=1e-12)
+    np.testing.assert_allclose(
+        goods, [1000, 1000, 1000, 1125, 1250, 1375, 1500, 1500, 1500], rtol=1e-12
+    )
 
 
 def test_quantity_strings_are_converted_to_the_model_unit():
@@ -56,7 +62,8 @@ def test_quantity_strings_are_converted_to_the_model_unit():
 
 def test_per_element_value_downstream_is_solved_backwards():
     text = SIMPLE.replace("FEED", "value: {rest: 800}").replace(
-        "{id: cu_scrap, from: sorter, to: smelter}", "{id: cu_scrap, from: sorter, to: smelter, value: {Cu: 90}}"
+        "{id: cu_scrap, from: sorter, to: smelter}",
+        "{id: cu_scrap, from: sorter, to: smelter, value: {Cu: 90}}",
     )
     results = solve_text(text)
     # 90 t/a of Cu in the scrap at a share of 0.9 means 100 t/a of Cu in the feed

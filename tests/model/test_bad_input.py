@@ -48,7 +48,8 @@ def test_base_model_is_valid():
 def test_yaml_syntax_error_names_line_and_column():
     message = bad("  - {id: refinery, kind: sink}", "  - {id: refinery, kind: sink")
     assert "YAML syntax error" in message
-    assert "line 16" in message  # where the parser finds the next '{' after the unclosed one and "column" in message
+    # the parser notices the unclosed '{' where the next one starts
+    assert "line 16" in message and "column 5" in message
 
 
 def test_unknown_key_names_path_and_nearest_valid_key():
@@ -60,7 +61,10 @@ def test_unknown_key_names_path_and_nearest_valid_key():
 
 
 def test_flow_to_missing_process_suggests_nearest_id():
-    message = bad("{id: black_mass, from: shredder, to: refinery}", "{id: black_mass, from: shredder, to: refinnery}")
+    message = bad(
+        "{id: black_mass, from: shredder, to: refinery}",
+        "{id: black_mass, from: shredder, to: refinnery}",
+    )
     assert "'refinnery', which does not exist" in message
     assert "Did you mean 'refinery'?" in message
     assert "flows[1].to" in message

@@ -95,7 +95,9 @@ def block_rows(structure: Structure, given_mask: np.ndarray) -> np.ndarray:
     return structure.n_structural + given_mask.sum(axis=1)
 
 
-def assemble_matrix(structure: Structure, coefficients: np.ndarray, given_mask: np.ndarray) -> sp.csc_matrix:
+def assemble_matrix(
+    structure: Structure, coefficients: np.ndarray, given_mask: np.ndarray
+) -> sp.csc_matrix:
     """Block-diagonal matrix of all blocks for one set of coefficients.
 
     ``coefficients`` is (B, J) transfer coefficients, ``given_mask`` (B, F); every block must be
@@ -121,7 +123,9 @@ def assemble_matrix(structure: Structure, coefficients: np.ndarray, given_mask: 
     )
 
 
-def assemble_rhs(structure: Structure, given_mask: np.ndarray, given_mass: np.ndarray) -> np.ndarray:
+def assemble_rhs(
+    structure: Structure, given_mask: np.ndarray, given_mass: np.ndarray
+) -> np.ndarray:
     """Right-hand sides for several periods: ``given_mass`` is (B, P, F); returns (B*F, P)."""
     n_blocks, n_flows = given_mask.shape
     rhs = np.zeros((n_blocks * n_flows, given_mass.shape[1]))

@@ -47,7 +47,13 @@ def trapped_loops(inputs: ModelInputs, coefficients: np.ndarray, period: int) ->
     internal = is_transfer[target[j_idx]]
     offsets = b_idx * n_u
     graph = sp.csr_matrix(
-        (np.ones(internal.sum()), (offsets[internal] + source[j_idx[internal]], offsets[internal] + target[j_idx[internal]])),
+        (
+            np.ones(internal.sum()),
+            (
+                offsets[internal] + source[j_idx[internal]],
+                offsets[internal] + target[j_idx[internal]],
+            ),
+        ),
         shape=(n_b * n_u, n_b * n_u),
     )
     _, labels = connected_components(graph, directed=True, connection="strong")
@@ -97,9 +103,12 @@ def explain_block(
         free = np.flatnonzero(np.abs(null).max(axis=0) > 1e-8)
         flows = [topo.flow_ids[f] for f in free]
         processes = sorted(
-            {topo.process_ids[topo.flow_from[f]] for f in free} | {topo.process_ids[topo.flow_to[f]] for f in free}
+            {topo.process_ids[topo.flow_from[f]] for f in free}
+            | {topo.process_ids[topo.flow_to[f]] for f in free}
         )
-        sources = [topo.flow_ids[f] for f in free if topo.process_kinds[topo.flow_from[f]] == "source"]
+        sources = [
+            topo.flow_ids[f] for f in free if topo.process_kinds[topo.flow_from[f]] == "source"
+        ]
         fix = (
             f"Give a value to {', '.join(repr(f) for f in sources)} (goods mass with a composition, or "
             f"per-element values including {element})"
@@ -108,7 +117,9 @@ def explain_block(
         )
         problems.append(
             Problem(
-                "flows " + ", ".join(f"'{f}'" for f in flows[:12]) + ("…" if len(flows) > 12 else ""),
+                "flows "
+                + ", ".join(f"'{f}'" for f in flows[:12])
+                + ("…" if len(flows) > 12 else ""),
                 f"the model does not determine how much {element} these flows carry{context}: "
                 f"{matrix.shape[1] - rank} more piece(s) of information are needed "
                 f"(processes involved: {', '.join(processes)})",
@@ -125,10 +136,18 @@ def explain_block(
             involved = np.flatnonzero(np.abs(y) > 1e-8)
             g_rows = involved[involved >= structure.n_structural]
             norm = np.abs(y[g_rows]).max() if g_rows.size else np.abs(y).max()
-            processes = sorted({topo.process_ids[structure.row_process[r]] for r in involved if r < structure.n_structural})
+            processes = sorted(
+                {
+                    topo.process_ids[structure.row_process[r]]
+                    for r in involved
+                    if r < structure.n_structural
+                }
+            )
             problems.append(
                 Problem(
-                    "processes " + ", ".join(f"'{n}'" for n in processes) if processes else "given values",
+                    "processes " + ", ".join(f"'{n}'" for n in processes)
+                    if processes
+                    else "given values",
                     f"these equations contradict each other for {element}{context}: "
                     + "; ".join(labels[r] for r in involved)
                     + f". The balance cannot close: it is off by {_fmt(inputs, abs(gap) / norm)}",
@@ -140,7 +159,9 @@ def explain_block(
     return problems
 
 
-def negative_flows(inputs: ModelInputs, mass_kg: np.ndarray, tolerance: np.ndarray) -> CritflowError:
+def negative_flows(
+    inputs: ModelInputs, mass_kg: np.ndarray, tolerance: np.ndarray
+) -> CritflowError:
     """An error naming the flows with negative mass (``mass_kg`` is (S, P, E, F))."""
     topo = inputs.topology
     balancing = dict(zip(topo.market_balancing.tolist(), topo.market_process.tolist(), strict=True))
@@ -168,7 +189,9 @@ def negative_flows(inputs: ModelInputs, mass_kg: np.ndarray, tolerance: np.ndarr
                 "is wrong; check the values and shares around "
                 f"'{topo.process_ids[topo.flow_from[f]]}' and '{topo.process_ids[topo.flow_to[f]]}'."
             )
-        problems.append(Problem(f"flow '{flow}'", f"carries {value} of {topo.elements[e]}{context}", fix))
+        problems.append(
+            Problem(f"flow '{flow}'", f"carries {value} of {topo.elements[e]}{context}", fix)
+        )
         if len(problems) >= MAX_REPORTED:
             break
     return CritflowError(problems)

@@ -12,8 +12,16 @@ from critflow.model.evaluate import ModelInputs
 
 FLOW_COLUMNS = ["scenario", "period", "flow", "from", "to", "element", "value", "unit"]
 BALANCE_COLUMNS = [
-    "scenario", "period", "process", "kind", "element", "input", "output", "stock_change",
-    "residual", "unit",
+    "scenario",
+    "period",
+    "process",
+    "kind",
+    "element",
+    "input",
+    "output",
+    "stock_change",
+    "residual",
+    "unit",
 ]
 SYSTEM = "(system)"
 """Row name of the whole-system balance: sources = sinks + stock change."""
@@ -67,9 +75,13 @@ class FlowResults:
         """Goods mass (sum over elements) per scenario, period and flow, wide by period."""
         topo = self.inputs.topology
         total = self.values.sum(axis=2)  # (S, P, F)
-        index = pd.MultiIndex.from_product([self.inputs.scenarios, topo.flow_ids], names=["scenario", "flow"])
+        index = pd.MultiIndex.from_product(
+            [self.inputs.scenarios, topo.flow_ids], names=["scenario", "flow"]
+        )
         return pd.DataFrame(
-            np.moveaxis(total, 1, 2).reshape(-1, total.shape[1]), index=index, columns=self.inputs.periods
+            np.moveaxis(total, 1, 2).reshape(-1, total.shape[1]),
+            index=index,
+            columns=self.inputs.periods,
         )
 
     def to_dataset(self) -> xr.Dataset:
@@ -95,7 +107,7 @@ class FlowResults:
         """Input, output and stock change per process in kg/year, each (S, P, E, U)."""
         topo = self.inputs.topology
         n_u = len(topo.process_ids)
-        into = np.zeros(self.mass_kg.shape[:3] + (n_u,))
+        into = np.zeros((*self.mass_kg.shape[:3], n_u))
         out = np.zeros_like(into)
         np.add.at(into, (slice(None), slice(None), slice(None), topo.flow_to), self.mass_kg)
         np.add.at(out, (slice(None), slice(None), slice(None), topo.flow_from), self.mass_kg)

@@ -33,7 +33,9 @@ def period_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, group.reshape(-1)
 
 
-def _explain(inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, period: int) -> CritflowError:
+def _explain(
+    inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, period: int
+) -> CritflowError:
     """Explain the failing blocks; blocks with the same structure as one explained are named once."""
     topo = inputs.topology
     n_e = len(topo.elements)
@@ -42,7 +44,9 @@ def _explain(inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, p
     for b in blocks:
         s, e = divmod(int(b), n_e)
         key = (
-            inputs.given_mask[s, e].tobytes() + (coefficients[s, e] > 0).tobytes() + bytes([s % 256])
+            inputs.given_mask[s, e].tobytes()
+            + (coefficients[s, e] > 0).tobytes()
+            + bytes([s % 256])
         )
         if key in explained:
             explained[key][1].append(topo.elements[e])
@@ -122,7 +126,9 @@ def solve_flows(
         residual = np.abs(matrix @ solution - rhs).max(initial=0.0)
         scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
         if not np.isfinite(solution).all() or residual > 1e-8 * scale:
-            worst = np.unique(np.argwhere(~np.isfinite(solution) | (np.abs(solution) > 1e12 * scale))[:, 0] // n_f)
+            worst = np.unique(
+                np.argwhere(~np.isfinite(solution) | (np.abs(solution) > 1e12 * scale))[:, 0] // n_f
+            )
             raise _explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
         mass[:, periods] = solution
         if on_group:

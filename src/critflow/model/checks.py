@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import ExpressionError, parse_expression
-from critflow.model.schema import REMAINDER, FlowSettings, MarketProcess, TransferProcess
+from critflow.model.schema import FlowSettings, MarketProcess, TransferProcess
 from critflow.units import looks_like_quantity, mass_flow_factor
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ def _expression_problems(
         except CritflowError as exc:
             return exc.problems
         except ValueError:
-            return [Problem(where, f"'{value}' is not a number followed by a unit", "Write '12 kt/a'.")]
+            return [
+                Problem(where, f"'{value}' is not a number followed by a unit", "Write '12 kt/a'.")
+            ]
         return []
     try:
         expression = parse_expression(value)
@@ -87,8 +89,10 @@ def _flow_settings_problems(
                 )
     for leaf in _values(value) if value is not None else []:
         problems += _expression_problems(leaf, parameters, where((*path, "value")), True)
-    composition = settings.composition if settings.composition is not None else (
-        base.composition if base is not None else None
+    composition = (
+        settings.composition
+        if settings.composition is not None
+        else (base.composition if base is not None else None)
     )
     if settings.composition is not None:
         for key, leaf in settings.composition.items():
@@ -155,7 +159,11 @@ def check_model(model: Model) -> None:
     for element, count in Counter(spec.elements).items():
         if count > 1:
             problems.append(
-                Problem(where("elements"), f"the element '{element}' is listed {count} times", "List it once.")
+                Problem(
+                    where("elements"),
+                    f"the element '{element}' is listed {count} times",
+                    "List it once.",
+                )
             )
     try:
         mass_flow_factor(spec.unit, where("unit"))
@@ -228,7 +236,9 @@ def check_model(model: Model) -> None:
                 )
             )
         if isinstance(process, TransferProcess):
-            problems += _transfer_problems(model, i, process, outputs[pid], flows, elements, parameters)
+            problems += _transfer_problems(
+                model, i, process, outputs[pid], flows, elements, parameters
+            )
         if isinstance(process, MarketProcess):
             if process.balancing not in inputs[pid]:
                 hint = nearest(process.balancing, inputs[pid])

@@ -68,11 +68,17 @@ def _number(value: Any, env: dict[str, np.ndarray], kg_per_unit: float | None, w
     try:
         return parse_expression(value).evaluate(env) * (kg_per_unit or 1.0)
     except (ZeroDivisionError, FloatingPointError, OverflowError) as exc:
-        raise CritflowError(where, f"'{value}' cannot be evaluated ({exc})", "Check the parameters it uses.") from None
+        raise CritflowError(
+            where, f"'{value}' cannot be evaluated ({exc})", "Check the parameters it uses."
+        ) from None
 
 
 def _series(
-    value: Any, env: dict[str, np.ndarray], periods: np.ndarray, kg_per_unit: float | None, where: str
+    value: Any,
+    env: dict[str, np.ndarray],
+    periods: np.ndarray,
+    kg_per_unit: float | None,
+    where: str,
 ) -> np.ndarray:
     """A value or time series evaluated over all periods, shape (P,)."""
     if isinstance(value, dict):
@@ -81,7 +87,9 @@ def _series(
             for year, v in value.items()
         }
         return interpolate(points, periods)
-    return np.broadcast_to(np.asarray(_number(value, env, kg_per_unit, where), dtype=float), periods.shape).copy()
+    return np.broadcast_to(
+        np.asarray(_number(value, env, kg_per_unit, where), dtype=float), periods.shape
+    ).copy()
 
 
 class _Evaluator:
@@ -109,7 +117,13 @@ class _Evaluator:
                 if isinstance(value, float):
                     result[:, e, j] = value
                     continue
-                where = self.model.where("processes", int(u), "transfer", out, element if element in shares else "default")
+                where = self.model.where(
+                    "processes",
+                    int(u),
+                    "transfer",
+                    out,
+                    element if element in shares else "default",
+                )
                 result[:, e, j] = _series(value, env, periods, None, where)
         return result
 
@@ -117,7 +131,7 @@ class _Evaluator:
         """Shares lie in [0, 1] and sum to 1 per process and element."""
         topo = self.topology
         n_process = len(topo.process_ids)
-        sums = np.zeros(coefficients.shape[:2] + (n_process,))
+        sums = np.zeros((*coefficients.shape[:2], n_process))
         np.add.at(sums, (slice(None), slice(None), topo.transfer_process), coefficients)
         processes = np.unique(topo.transfer_process)
         bad = np.abs(sums[:, :, processes] - 1.0) > SUM_TOLERANCE
@@ -160,7 +174,8 @@ class _Evaluator:
                 continue
             unit = (override.unit if override and override.unit else None) or flow.unit or spec.unit
             path: tuple[str | int, ...] = (
-                ("scenarios", scenario, "flows", flow.id) if override and override.value is not None
+                ("scenarios", scenario, "flows", flow.id)
+                if override and override.value is not None
                 else ("flows", f)
             )
             kg_per_unit = mass_flow_factor(unit, self.model.where(*path, "unit"))
@@ -174,20 +189,29 @@ class _Evaluator:
             else:
                 goods = _series(value, env, periods, kg_per_unit, where)
                 composition = (
-                    override.composition if override and override.composition is not None
+                    override.composition
+                    if override and override.composition is not None
                     else flow.composition
                 ) or {}
                 comp_path = path if override and override.composition is not None else ("flows", f)
-                shares = self._composition(composition, env, self.model.where(*comp_path, "composition"))
+                shares = self._composition(
+                    composition, env, self.model.where(*comp_path, "composition")
+                )
                 mask[:, f] = True
                 mass[:, :, f] = goods[:, None] * shares
             if (mass[:, :, f] < 0).any():
                 self.problems.append(
-                    Problem(where, f"the given value of flow '{flow.id}' is negative", "Flows are masses ≥ 0.")
+                    Problem(
+                        where,
+                        f"the given value of flow '{flow.id}' is negative",
+                        "Flows are masses ≥ 0.",
+                    )
                 )
         return mask, mass
 
-    def _composition(self, composition: dict[str, Any], env: dict[str, np.ndarray], where: str) -> np.ndarray:
+    def _composition(
+        self, composition: dict[str, Any], env: dict[str, np.ndarray], where: str
+    ) -> np.ndarray:
         """Mass fractions (P, E); the remainder element takes 1 - sum of the others."""
         topo, periods = self.topology, self.periods
         shares = np.zeros((periods.size, topo.n_elements))
@@ -198,7 +222,9 @@ class _Evaluator:
             shares[:, topo.elements.index(element)] = _series(value, env, periods, None, where)
         total = shares.sum(axis=1)
         if (shares < 0).any():
-            self.problems.append(Problem(where, "a mass fraction is negative", "Fractions lie between 0 and 1."))
+            self.problems.append(
+                Problem(where, "a mass fraction is negative", "Fractions lie between 0 and 1.")
+            )
         if (total > 1 + SUM_TOLERANCE).any():
             self.problems.append(
                 Problem(

@@ -75,7 +75,9 @@ class Expression:
         if isinstance(node, ast.Name):
             return values[node.id]
         if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](self._eval(node.left, values), self._eval(node.right, values))
+            return _BINARY[type(node.op)](
+                self._eval(node.left, values), self._eval(node.right, values)
+            )
         if isinstance(node, ast.UnaryOp):
             operand = self._eval(node.operand, values)
             return -operand if isinstance(node.op, ast.USub) else operand

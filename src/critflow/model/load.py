@@ -86,10 +86,7 @@ def _resolve(loc: tuple[Any, ...]) -> tuple[PathKey, type[BaseModel] | None]:
             continue
         origin = typing.get_origin(current)
         path.append(part)
-        if origin in (list, dict):
-            current = typing.get_args(current)[-1]
-        else:
-            current = None
+        current = typing.get_args(current)[-1] if origin in (list, dict) else None
         holder = None
         i += 1
     return tuple(path), holder

@@ -99,7 +99,9 @@ _SERIES_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-Id = Annotated[str, PlainValidator(_check_id), WithJsonSchema({"type": "string", "pattern": _ID.pattern})]
+Id = Annotated[
+    str, PlainValidator(_check_id), WithJsonSchema({"type": "string", "pattern": _ID.pattern})
+]
 Coefficient = Annotated[
     float | str,
     PlainValidator(_check_coefficient),
@@ -130,7 +132,10 @@ FlowValue = Annotated[
             "anyOf": [
                 *_SCALAR_SCHEMA["anyOf"],
                 _SERIES_SCHEMA,
-                {"type": "object", "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]}},
+                {
+                    "type": "object",
+                    "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]},
+                },
             ],
         }
     ),
@@ -188,7 +193,9 @@ class MarketProcess(_ProcessBase):
     """Balances supply and demand; the declared balancing input closes the balance."""
 
     kind: Literal["market"]
-    balancing: Id = Field(description="id of the input flow that closes the balance (primary supply, import)")
+    balancing: Id = Field(
+        description="id of the input flow that closes the balance (primary supply, import)"
+    )
 
 
 Process = Annotated[
@@ -200,7 +207,9 @@ class FlowSettings(_Strict):
     """Value settings of a flow, also used by scenarios to override a flow."""
 
     value: FlowValue | None = Field(None, description="given (exogenous or measured) value")
-    unit: str | None = Field(None, description="unit of this flow's numbers; the model's unit by default")
+    unit: str | None = Field(
+        None, description="unit of this flow's numbers; the model's unit by default"
+    )
     composition: dict[str, Coefficient] | None = Field(
         None, description="mass fraction of each element in the goods mass; 'rest' = 1 - sum"
     )
@@ -231,7 +240,9 @@ class ModelFile(_Strict):
     name: str
     description: str | None = None
     time: TimeSpan
-    unit: str = Field("t/a", description="default unit of flow values (a pint mass flow: t/a, kt/a)")
+    unit: str = Field(
+        "t/a", description="default unit of flow values (a pint mass flow: t/a, kt/a)"
+    )
     elements: list[str] = Field(
         min_length=1, description="elements carried by every flow; 'rest' is the remainder"
     )

@@ -85,7 +85,8 @@ class _MarkingLoader(yaml.SafeLoader):
         yield data
         data.extend(self.construct_object(item, deep=True) for item in node.value)
         self.key_marks[id(data)] = {
-            i: (item.start_mark.line + 1, item.start_mark.column + 1) for i, item in enumerate(node.value)
+            i: (item.start_mark.line + 1, item.start_mark.column + 1)
+            for i, item in enumerate(node.value)
         }
 
 
@@ -93,7 +94,9 @@ _MarkingLoader.add_constructor("tag:yaml.org,2002:map", _MarkingLoader.construct
 _MarkingLoader.add_constructor("tag:yaml.org,2002:seq", _MarkingLoader.construct_yaml_seq)
 
 
-def _collect(data: Any, marks: dict[int, dict[Any, tuple[int, int]]], path: PathKey, out: dict) -> None:
+def _collect(
+    data: Any, marks: dict[int, dict[Any, tuple[int, int]]], path: PathKey, out: dict
+) -> None:
     here = marks.get(id(data))
     if isinstance(data, dict):
         for key, value in data.items():
@@ -162,6 +165,8 @@ def read_file(path: str | Path) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise CritflowError(str(path), f"is not UTF-8 text ({exc})", "Save the file as UTF-8.") from None
+        raise CritflowError(
+            str(path), f"is not UTF-8 text ({exc})", "Save the file as UTF-8."
+        ) from None
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
     return parse_text(text, str(path), fmt)

@@ -58,9 +58,11 @@ def build_topology(spec: ModelFile) -> Topology:
     m_bal: list[int] = []
     for i, process in enumerate(spec.processes):
         if isinstance(process, TransferProcess):
-            outputs = process.transfer.keys() if process.transfer else [
-                spec.flows[k].id for k in np.flatnonzero(flow_from == i)
-            ]
+            outputs = (
+                process.transfer.keys()
+                if process.transfer
+                else [spec.flows[k].id for k in np.flatnonzero(flow_from == i)]
+            )
             for out in outputs:
                 t_proc.append(i)
                 t_out.append(flow_index[out])

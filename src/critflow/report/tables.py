@@ -19,7 +19,7 @@ def wide_flows(results: FlowResults) -> pd.DataFrame:
     """One row per scenario, period and flow; one column per element plus goods, unit in headers."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
-    n_s, n_p, n_e, n_f = values.shape
+    n_s, n_p, n_e, _n_f = values.shape
     frame = pd.DataFrame(
         values.transpose(0, 1, 3, 2).reshape(-1, n_e),
         columns=[f"{e} [{results.unit}]" for e in topo.elements],
@@ -71,14 +71,20 @@ def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str,
     balance.to_csv(paths["balance.csv"], index=False)
     wide = wide_flows(results)
     balance_sheet = balance.rename(
-        columns={c: f"{c} [{results.unit}]" for c in ("input", "output", "stock_change", "residual")}
+        columns={
+            c: f"{c} [{results.unit}]" for c in ("input", "output", "stock_change", "residual")
+        }
     ).drop(columns="unit")
     with pd.ExcelWriter(paths["results.xlsx"], engine="openpyxl") as writer:
         run_info(model, results).to_excel(writer, sheet_name="run", index=False)
         for name, table in (("flows", wide), ("balance", balance_sheet)):
             if len(table) > EXCEL_MAX_ROWS:
                 pd.DataFrame(
-                    {"note": [f"{len(table)} rows do not fit in an Excel sheet; see {name}.csv / flows.parquet"]}
+                    {
+                        "note": [
+                            f"{len(table)} rows do not fit in an Excel sheet; see {name}.csv / flows.parquet"
+                        ]
+                    }
                 ).to_excel(writer, sheet_name=name, index=False)
             else:
                 table.to_excel(writer, sheet_name=name, index=False)

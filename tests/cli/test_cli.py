@@ -1,0 +1,113 @@
+"""The ``critflow`` command end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLE
+
+
+def critflow(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "critflow", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_run_writes_tables_with_right_totals(tmp_path):
+    result = critflow("run", str(EXAMPLE), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "Mass balance" in result.stdout and "closes" in result.stdout
+    out = tmp_path / "out"
+    for name in ("flows.csv", "flows.parquet", "balance.csv", "results.xlsx"):
+        assert (out / name).stat().st_size > 0, name
+    flows = pd.read_csv(out / "flows.csv")
+    assert list(flows.columns) == [
+        "scenario",
+        "period",
+        "flow",
+        "from",
+        "to",
+        "element",
+        "value",
+        "unit",
+    ]
+    feed = flows[(flows.scenario == "baseline") & (flows.flow == "nmc_cells")]
+    # goods mass = sum of the elements: the feed time series {2025: 6000, 2030: 15000}
+    assert feed.groupby("period")["value"].sum().loc[2025] == pytest.approx(6000, rel=1e-12)
+    assert feed.groupby("period")["value"].sum().loc[2030] == pytest.approx(15000, rel=1e-12)
+    parquet = pd.read_parquet(out / "flows.parquet")
+    assert parquet["value"].sum() == pytest.approx(flows["value"].sum(), rel=1e-12)
+    balance = pd.read_csv(out / "balance.csv")
+    assert (balance["residual"].abs() <= 1e-9 * balance[["input", "output"]].max(axis=1)).all()
+    book = openpyxl.load_workbook(out / "results.xlsx", read_only=True)
+    assert book.sheetnames == ["run", "flows", "balance"]
+    header = next(book["flows"].iter_rows(max_row=1, values_only=True))
+    assert "Li [t/a]" in header and "goods [t/a]" in header
+
+
+def test_run_one_scenario_to_default_folder(tmp_path):
+    result = critflow("run", str(EXAMPLE), "--scenario", "no_decasing", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    flows = pd.read_csv(tmp_path / "out" / "battery_recycling_hydromet" / "flows.csv")
+    assert set(flows.scenario) == {"no_decasing"}
+
+
+def test_validate_and_version():
+    result = critflow("validate", str(EXAMPLE))
+    assert result.returncode == 0 and "is valid" in result.stdout
+    version = critflow("--version")
+    assert version.returncode == 0 and version.stdout.startswith("critflow ")
+
+
+def test_schema_is_json_schema_that_accepts_the_example():
+    result = critflow("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    data = json.loads(json.dumps(yaml.safe_load(EXAMPLE.read_text())))
+    jsonschema.validate(data, schema)
+    data["processes"][0]["knd"] = "source"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("  - {id: collection, kind: source", "  - {id: collection, kind: source,"),
+            "YAML syntax error",
+        ),
+        (("    to: decasing_nmc\n", "    to: decasing_nmx\n"), "Did you mean 'decasing_nmc'?"),
+        (("unit: t/a\n", "unit: t\n"), "is not a mass flow"),
+    ],
+)
+def test_bad_model_exits_2_without_traceback(tmp_path, change, expected):
+    text = EXAMPLE.read_text()
+    assert change[0] in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(change[0], change[1], 1))
+    result = critflow("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_file_and_unknown_scenario_exit_2(tmp_path):
+    missing = critflow("run", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    scenario = critflow("run", str(EXAMPLE), "--scenario", "basline", "--out", str(tmp_path / "o"))
+    assert scenario.returncode == 2 and "Did you mean 'baseline'?" in scenario.stderr
