@@ -140,7 +140,8 @@ def main() -> None:
     print(f"load+evaluate+solve{(t_load + t_eval + t_solve):8.3f} s")
     print(f"throughput         {n_pep / t_solve:,.0f} process-element-periods per second (solve)")
     print(
-        f"first period       {t_first * 1e3:8.2f} ms   each later period {per_later * 1e3:8.3f} ms   ratio {t_first / per_later:,.1f}x"
+        f"first period       {t_first * 1e3:8.2f} ms   each later period {per_later * 1e3:8.3f} ms   "
+        f"ratio {t_first / per_later:,.1f}x"
     )
     print(f"largest relative balance residual {results.max_relative_residual():.1e}")
     reference, t_naive = naive(inputs)
