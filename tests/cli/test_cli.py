@@ -111,3 +111,11 @@ def test_missing_file_and_unknown_scenario_exit_2(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     scenario = critflow("run", str(EXAMPLE), "--scenario", "basline", "--out", str(tmp_path / "o"))
     assert scenario.returncode == 2 and "Did you mean 'baseline'?" in scenario.stderr
+
+
+def test_unwritable_output_folder_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = critflow("run", str(EXAMPLE), "--out", str(blocker / "out"))
+    assert result.returncode == 2
+    assert "cannot be written there" in result.stderr and "Traceback" not in result.stderr

@@ -124,6 +124,12 @@ def _describe(err: dict[str, Any], source: SourceMap) -> Problem:
             "this process has no 'kind'",
             "Add kind: source, sink, transfer or market.",
         )
+    if kind == "literal_error" and path == ("critflow",):
+        return Problem(
+            source.where(path),
+            f"format version {err.get('input')!r} is not one this critflow reads",
+            "Write 'critflow: 1' (the current model-file format).",
+        )
     message = err["msg"].removeprefix("Value error, ")
     shown = err.get("input")
     if isinstance(shown, dict | list):

@@ -9,6 +9,7 @@ import pandas as pd
 
 from critflow import __version__
 from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError
 from critflow.model.load import Model
 
 EXCEL_MAX_ROWS = 1_048_575
@@ -57,6 +58,17 @@ def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str,
     The Excel workbook holds the flows in wide form (one column per element); a model too large
     for one sheet gets a note in its place and keeps its full tables in CSV and Parquet.
     """
+    try:
+        return _write(model, results, out_dir)
+    except OSError as exc:
+        raise CritflowError(
+            str(out_dir),
+            f"the output tables cannot be written there ({exc.strerror or exc}: {exc.filename or out_dir})",
+            "Choose a folder you can write to with --out, and close any of its files open in Excel.",
+        ) from None
+
+
+def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     flows = results.flows()
     balance = results.balance()
