@@ -109,8 +109,7 @@ def assemble_matrix(
     keep = values != 0.0
     s_rows = (structure.row[None, :] + offset)[keep]
     s_cols = (structure.col[None, :] + offset)[keep]
-    g_block, g_flow = np.nonzero(given_mask)
-    g_rank = np.arange(g_block.size) - np.searchsorted(g_block, g_block)
+    g_block, g_flow, g_rank = given_positions(given_mask)
     g_rows = g_block * n_flows + structure.n_structural + g_rank
     g_cols = g_block * n_flows + g_flow
     size = n_blocks * n_flows
@@ -123,16 +122,36 @@ def assemble_matrix(
     )
 
 
+def given_positions(given_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block, flow and rank within the block of every given value; ``given_mask`` is (B, F)."""
+    g_block, g_flow = np.nonzero(given_mask)
+    g_rank = np.arange(g_block.size) - np.searchsorted(g_block, g_block)
+    return g_block, g_flow, g_rank
+
+
 def assemble_rhs(
     structure: Structure, given_mask: np.ndarray, given_mass: np.ndarray
 ) -> np.ndarray:
     """Right-hand sides for several periods: ``given_mass`` is (B, P, F); returns (B*F, P)."""
     n_blocks, n_flows = given_mask.shape
     rhs = np.zeros((n_blocks * n_flows, given_mass.shape[1]))
-    g_block, g_flow = np.nonzero(given_mask)
-    g_rank = np.arange(g_block.size) - np.searchsorted(g_block, g_block)
+    g_block, g_flow, g_rank = given_positions(given_mask)
     rhs[g_block * n_flows + structure.n_structural + g_rank] = given_mass[g_block, :, g_flow]
     return rhs
+
+
+def unit_rhs(structure: Structure, given_mask: np.ndarray) -> np.ndarray:
+    """Right-hand sides that set one given value per block to 1: (B*F, G), G = most given values.
+
+    Column g holds the g-th given value of every block at once (blocks are independent), so one
+    solve yields every flow's response to every given value.
+    """
+    n_blocks, n_flows = given_mask.shape
+    g_block, _, g_rank = given_positions(given_mask)
+    n_given = int(g_rank.max()) + 1 if g_rank.size else 0
+    unit = np.zeros((n_blocks * n_flows, n_given))
+    unit[g_block * n_flows + structure.n_structural + g_rank, g_rank] = 1.0
+    return unit
 
 
 def block_system(

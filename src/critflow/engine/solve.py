@@ -1,8 +1,10 @@
 """Solve the balance equations of a model for every scenario, period and element at once.
 
 Periods whose transfer coefficients are the same share one sparse LU factorisation; all
-scenarios and elements are blocks of that one factorisation; all periods of a group are
-right-hand-side columns of one triangular solve. No Python loop runs over elements or periods.
+scenarios and elements are blocks of that one factorisation. When a model has fewer given values
+than periods, one triangular solve gives the response of every flow to each given value and each
+period is then a batched matrix product; otherwise all periods are right-hand-side columns of one
+triangular solve. No Python loop runs over elements or periods.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from critflow.engine.assemble import assemble_matrix, assemble_rhs, block_rows, build_structure
+from critflow.engine.assemble import (
+    assemble_matrix,
+    assemble_rhs,
+    block_rows,
+    build_structure,
+    given_positions,
+    unit_rhs,
+)
 from critflow.engine.diagnose import MAX_REPORTED, explain_block, negative_flows, trapped_loops
 from critflow.errors import CritflowError, Problem
 from critflow.model.evaluate import ModelInputs
@@ -117,7 +126,6 @@ def solve_flows(
             raise CritflowError(trapped)
         start = time.perf_counter()
         matrix = assemble_matrix(structure, tau.reshape(n_b, -1), mask)
-        rhs = assemble_rhs(structure, mask, given[:, periods])
         timings["assemble"] += time.perf_counter() - start
         start = time.perf_counter()
         try:
@@ -126,13 +134,26 @@ def solve_flows(
             raise _explain(inputs, structure, tau, range(n_b), int(p0)) from None
         timings["factorise"] += time.perf_counter() - start
         start = time.perf_counter()
-        solution = lu.solve(rhs)
+        n_given = int(mask.sum(axis=1).max(initial=0))
+        if n_given < periods.size:
+            # fewer given values than periods: solve once for each flow's response to each given
+            # value, then every period is a small batched product (B, F, G) @ (B, G, P)
+            rhs = unit_rhs(structure, mask)
+            response = lu.solve(rhs)
+            g_block, g_flow, g_rank = given_positions(mask)
+            values = np.zeros((n_b, n_given, periods.size))
+            values[g_block, g_rank] = given[g_block, :, g_flow][:, periods]
+            solution = np.matmul(response.reshape(n_b, n_f, n_given), values).reshape(n_b * n_f, -1)
+            checked = response
+        else:
+            rhs = assemble_rhs(structure, mask, given[:, periods])
+            solution = checked = lu.solve(rhs)
         timings["solve"] += time.perf_counter() - start
-        residual = np.abs(matrix @ solution - rhs).max(initial=0.0)
-        scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
-        if not np.isfinite(solution).all() or residual > 1e-8 * scale:
+        residual = np.abs(matrix @ checked - rhs).max(initial=0.0)
+        scale = max(np.abs(rhs).max(initial=0.0), np.abs(checked).max(initial=0.0), 1.0)
+        if not np.isfinite(checked).all() or residual > 1e-8 * scale:
             worst = np.unique(
-                np.argwhere(~np.isfinite(solution) | (np.abs(solution) > 1e12 * scale))[:, 0] // n_f
+                np.argwhere(~np.isfinite(checked) | (np.abs(checked) > 1e12 * scale))[:, 0] // n_f
             )
             raise _explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
         mass[:, periods] = solution
