@@ -71,19 +71,6 @@ class FlowResults:
             columns=FLOW_COLUMNS,
         )
 
-    def goods(self) -> pd.DataFrame:
-        """Goods mass (sum over elements) per scenario, period and flow, wide by period."""
-        topo = self.inputs.topology
-        total = self.values.sum(axis=2)  # (S, P, F)
-        index = pd.MultiIndex.from_product(
-            [self.inputs.scenarios, topo.flow_ids], names=["scenario", "flow"]
-        )
-        return pd.DataFrame(
-            np.moveaxis(total, 1, 2).reshape(-1, total.shape[1]),
-            index=index,
-            columns=self.inputs.periods,
-        )
-
     def to_dataset(self) -> xr.Dataset:
         """xarray Dataset with ``flow_mass`` (scenario, period, element, flow) in the model's unit."""
         topo = self.inputs.topology

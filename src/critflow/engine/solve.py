@@ -10,7 +10,6 @@ triangular solve. No Python loop runs over elements or periods.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -91,13 +90,12 @@ def _explain(
 def solve_flows(
     inputs: ModelInputs,
     timings: dict[str, float] | None = None,
-    on_group: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Element mass of every flow in kg/year, shape (S, P, E, F).
 
     Raises :class:`CritflowError` for under-determined, inconsistent or trapped systems and for
     negative flows. ``timings`` (if given) receives seconds spent in 'assemble', 'factorise' and
-    'solve'; ``on_group(done, total)`` is called after each group of periods.
+    'solve'.
     """
     timings = timings if timings is not None else {}
     for key in ("assemble", "factorise", "solve"):
@@ -157,8 +155,6 @@ def solve_flows(
             )
             raise _explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
         mass[:, periods] = solution
-        if on_group:
-            on_group(g + 1, first.size)
 
     result = np.moveaxis(mass.reshape(n_s, n_e, n_f, n_p), 3, 1)  # (S, P, E, F)
     tolerance = NEGATIVE_TOLERANCE * np.abs(result).max(axis=3, keepdims=True)

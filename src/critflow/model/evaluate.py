@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from critflow.errors import CritflowError, Problem
+from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import parse_expression
 from critflow.model.load import Model
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess
@@ -252,8 +252,6 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
     names = list(spec.scenarios) if not scenarios else list(dict.fromkeys(scenarios))
     for name in names:
         if name not in spec.scenarios:
-            from critflow.errors import known, nearest
-
             raise CritflowError(
                 "--scenario",
                 f"the model has no scenario '{name}'",

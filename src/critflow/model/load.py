@@ -171,8 +171,8 @@ def _finish(data: Any, source: SourceMap, path: Path | None, text: str) -> Model
 
 def load_model(path: str | Path) -> Model:
     """Load a model file (YAML or JSON), check it, and return the :class:`Model`."""
-    data, source = read_file(path)
-    return _finish(data, source, Path(path), Path(path).read_text(encoding="utf-8"))
+    data, source, text = read_file(path)
+    return _finish(data, source, Path(path), text)
 
 
 def model_from_text(text: str, fmt: str = "yaml", file: str = "<model>") -> Model:

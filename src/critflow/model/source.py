@@ -155,8 +155,8 @@ def parse_text(text: str, file: str = "<model>", fmt: str = "yaml") -> tuple[Any
     return data, SourceMap(file, positions)
 
 
-def read_file(path: str | Path) -> tuple[Any, SourceMap]:
-    """Read a model file (``.yaml``/``.yml`` or ``.json``)."""
+def read_file(path: str | Path) -> tuple[Any, SourceMap, str]:
+    """Read a model file (``.yaml``/``.yml`` or ``.json``): its data, source map and text."""
     path = Path(path)
     if not path.is_file():
         raise CritflowError(
@@ -169,4 +169,4 @@ def read_file(path: str | Path) -> tuple[Any, SourceMap]:
             str(path), f"is not UTF-8 text ({exc})", "Save the file as UTF-8."
         ) from None
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
-    return parse_text(text, str(path), fmt)
+    return (*parse_text(text, str(path), fmt), text)

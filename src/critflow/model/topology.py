@@ -39,12 +39,6 @@ class Topology:
     def n_elements(self) -> int:
         return len(self.elements)
 
-    def inputs(self, process: int) -> np.ndarray:
-        return np.flatnonzero(self.flow_to == process)
-
-    def outputs(self, process: int) -> np.ndarray:
-        return np.flatnonzero(self.flow_from == process)
-
 
 def build_topology(spec: ModelFile) -> Topology:
     """Index arrays of a checked model (ids and references are known to be valid)."""
