@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,10 @@ class FlowResults:
 
     def balance_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Input, output and stock change per process in kg/year, each (S, P, E, U)."""
+        return self._balance_arrays
+
+    @cached_property
+    def _balance_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         topo = self.inputs.topology
         n_u = len(topo.process_ids)
         into = np.zeros((*self.mass_kg.shape[:3], n_u))

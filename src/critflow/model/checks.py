@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import ExpressionError, parse_expression
-from critflow.model.schema import FlowSettings, MarketProcess, TransferProcess
-from critflow.units import looks_like_quantity, mass_flow_factor
+from critflow.model.schema import FlowSettings, MarketProcess, TransferProcess, is_per_element
+from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
 
 if TYPE_CHECKING:
     from critflow.model.load import Model
@@ -26,15 +26,9 @@ def _expression_problems(
         return []
     if allow_quantity and looks_like_quantity(value):
         try:
-            number, unit = value.split(maxsplit=1) if " " in value.strip() else (value, "")
-            float(number)
-            mass_flow_factor(unit.strip(), where)
+            parse_mass_flow(value, where)
         except CritflowError as exc:
             return exc.problems
-        except ValueError:
-            return [
-                Problem(where, f"'{value}' is not a number followed by a unit", "Write '12 kt/a'.")
-            ]
         return []
     try:
         expression = parse_expression(value)
@@ -76,7 +70,7 @@ def _flow_settings_problems(
         except CritflowError as exc:
             problems += exc.problems
     value = settings.value
-    per_element = isinstance(value, dict) and not all(isinstance(k, int) for k in value)
+    per_element = is_per_element(value)
     if per_element:
         for key in value:
             if key not in elements:

@@ -15,7 +15,7 @@ import numpy as np
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import parse_expression
 from critflow.model.load import Model
-from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess
+from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
 from critflow.model.topology import Topology, build_topology
 from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
 
@@ -180,7 +180,7 @@ class _Evaluator:
             )
             kg_per_unit = mass_flow_factor(unit, self.model.where(*path, "unit"))
             where = self.model.where(*path, "value")
-            per_element = isinstance(value, dict) and not all(isinstance(k, int) for k in value)
+            per_element = is_per_element(value)
             if per_element:
                 for element, item in value.items():
                     e = topo.elements.index(element)

@@ -85,6 +85,11 @@ def _check_flow_value(value: Any) -> Any:
     return _check_series_or_scalar(value, allow_text=True)
 
 
+def is_per_element(value: Any) -> bool:
+    """True for a validated flow value given per element ({Co: 520}), not a time series."""
+    return isinstance(value, dict) and not all(isinstance(k, int) for k in value)
+
+
 _SCALAR_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "number"},
