@@ -193,6 +193,26 @@ def check_model(model: Model) -> None:
         if flow.to in inputs:
             inputs[flow.to].append(flow.id)
         problems += _flow_settings_problems(model, flow, ("flows", i), None)
+        kind_from = processes[flow.from_].kind if flow.from_ in processes else None
+        kind_to = processes[flow.to].kind if flow.to in processes else None
+        if flow.fate is not None and kind_to not in (None, "sink"):
+            problems.append(
+                Problem(
+                    where("flows", i, "fate"),
+                    f"flow '{flow.id}' has a fate but enters '{flow.to}', a {kind_to} process",
+                    "A fate says what happens to material leaving the system: give it to flows "
+                    "into sinks only.",
+                )
+            )
+        if flow.origin is not None and kind_from not in (None, "source"):
+            problems.append(
+                Problem(
+                    where("flows", i, "origin"),
+                    f"flow '{flow.id}' has an origin but leaves '{flow.from_}', a {kind_from} process",
+                    "An origin says where material entering the system comes from: give it to "
+                    "flows out of sources only.",
+                )
+            )
 
     for i, process in enumerate(spec.processes):
         pid = process.id

@@ -147,6 +147,12 @@ FlowValue = Annotated[
 ]
 
 
+Fate = Literal["recycled", "energy_recovery", "backfilling", "landfill", "incineration", "excluded"]
+"""Fates of outputs, as the Battery Regulation's recycling-efficiency method tells them apart."""
+Origin = Literal["primary", "pre_consumer", "post_consumer"]
+"""Origins of inputs: primary material, new (pre-consumer) scrap, old (post-consumer) scrap."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -228,6 +234,19 @@ class Flow(FlowSettings):
     to: Id = Field(description="id of the process it enters")
     name: str | None = None
     description: str | None = None
+    fate: Fate | None = Field(
+        None,
+        description="what happens to a flow into a sink (Battery Regulation counting): recycled, "
+        "energy_recovery, backfilling, landfill, incineration or excluded",
+    )
+    product: str | None = Field(
+        None, description="product name of an output flow, for recovery per product"
+    )
+    origin: Origin | None = Field(
+        None,
+        description="origin of a flow out of a source: primary, pre_consumer (new scrap) or "
+        "post_consumer (old scrap); primary by default",
+    )
 
 
 class Scenario(_Strict):
@@ -254,4 +273,9 @@ class ModelFile(_Strict):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     processes: list[Process] = Field(min_length=1)
     flows: list[Flow] = Field(min_length=1)
+    scope: dict[str, str] = Field(
+        default_factory=dict,
+        description="what the model is about, for rules: {battery_chemistry: lithium-based} or "
+        "{material: cobalt, region: EU}",
+    )
     scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})
