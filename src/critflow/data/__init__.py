@@ -34,7 +34,11 @@ def table(name: str) -> pd.DataFrame:
 
 def rule_set_names() -> list[str]:
     """Names of the shipped rule sets (files under ``rules/``)."""
-    return sorted(p.name.removesuffix(".yaml") for p in _ROOT.joinpath("rules").iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in _ROOT.joinpath("rules").iterdir()
+        if p.name.endswith(".yaml")
+    )
 
 
 def rule_set_text(name: str) -> str:

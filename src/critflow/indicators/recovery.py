@@ -41,7 +41,6 @@ def recovery(model: Model, results: FlowResults, basis: str = "system") -> pd.Da
     entering = _basis(model, results, basis)  # (S, P, E)
     shares = ratio(results.mass_kg[..., outputs], entering[..., None])  # (S, P, E, O)
     spec = model.spec
-    n_s, n_p, n_e, n_o = shares.shape
     grid = np.indices(shares.shape).reshape(4, -1)
     flows = [spec.flows[f] for f in outputs]
     return pd.DataFrame(
@@ -88,8 +87,15 @@ def _fate_masks(model: Model) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise CritflowError(missing)
     fates = [flow.fate for flow in model.spec.flows]
-    counted = np.array([o and bool(rules.loc[f, "counts_as_recycling"]) for o, f in zip(outputs, fates, strict=True)])
-    removed = np.array([o and not bool(rules.loc[f, "in_input"]) for o, f in zip(outputs, fates, strict=True)])
+    counted = np.array(
+        [
+            o and bool(rules.loc[f, "counts_as_recycling"])
+            for o, f in zip(outputs, fates, strict=True)
+        ]
+    )
+    removed = np.array(
+        [o and not bool(rules.loc[f, "in_input"]) for o, f in zip(outputs, fates, strict=True)]
+    )
     return counted, removed
 
 
@@ -114,8 +120,18 @@ def recycling_efficiency(model: Model, results: FlowResults) -> pd.DataFrame:
     for s, scenario in enumerate(results.inputs.scenarios):
         for p, period in enumerate(results.inputs.periods):
             mass_in, mass_out = entering[s, p].sum(), recycled[s, p].sum()
-            rows.append((scenario, period, mass_in / k, mass_out / k, mass_out / mass_in if mass_in else np.nan))
-    return pd.DataFrame(rows, columns=["scenario", "period", "input", "recycled", "recycling_efficiency"])
+            rows.append(
+                (
+                    scenario,
+                    period,
+                    mass_in / k,
+                    mass_out / k,
+                    mass_out / mass_in if mass_in else np.nan,
+                )
+            )
+    return pd.DataFrame(
+        rows, columns=["scenario", "period", "input", "recycled", "recycling_efficiency"]
+    )
 
 
 def material_recovery(model: Model, results: FlowResults) -> pd.DataFrame:

@@ -273,6 +273,28 @@ def check_model(model: Model) -> None:
                     )
                 )
 
+    for name, definition in spec.indicators.items():
+        path = ("indicators", name)
+        if definition.element is not None and definition.element not in elements:
+            problems.append(
+                Problem(
+                    where(*path, "element"),
+                    f"indicator '{name}' asks for the element '{definition.element}', which the "
+                    "model does not carry",
+                    f"{nearest(definition.element, elements)} Elements: {known(elements)}.".strip(),
+                )
+            )
+        for key in ("numerator", "largest_of", "denominator"):
+            for flow_id in getattr(definition, key) or []:
+                if flow_id not in flows:
+                    problems.append(
+                        Problem(
+                            where(*path, key),
+                            f"indicator '{name}' names the flow '{flow_id}', which does not exist",
+                            f"{nearest(flow_id, flows)} Flows: {known(flows)}.".strip(),
+                        )
+                    )
+
     for name, scenario in spec.scenarios.items():
         for parameter in scenario.parameters:
             if parameter not in parameters:

@@ -55,14 +55,16 @@ def _field_keys(model: type[BaseModel]) -> dict[str, Any]:
     return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
 
 
-def _resolve(loc: tuple[Any, ...]) -> tuple[PathKey, type[BaseModel] | None]:
+def _resolve(
+    loc: tuple[Any, ...], root: type[BaseModel] = ModelFile
+) -> tuple[PathKey, type[BaseModel] | None]:
     """Follow a pydantic error location through the schema.
 
     Returns the location as a data path (discriminator tags removed) and the model class that
     holds the last key (to list valid keys for an unknown one).
     """
     path: list[str | int] = []
-    current: Any = ModelFile
+    current: Any = root
     holder: type[BaseModel] | None = None
     i = 0
     while i < len(loc):
@@ -92,8 +94,11 @@ def _resolve(loc: tuple[Any, ...]) -> tuple[PathKey, type[BaseModel] | None]:
     return tuple(path), holder
 
 
-def _describe(err: dict[str, Any], source: SourceMap) -> Problem:
-    path, holder = _resolve(tuple(err["loc"]))
+def describe_error(
+    err: dict[str, Any], source: SourceMap, root: type[BaseModel] = ModelFile
+) -> Problem:
+    """One pydantic error as a Problem with file, line, field path and a suggestion."""
+    path, holder = _resolve(tuple(err["loc"]), root)
     kind = err["type"]
     key = path[-1] if path else ""
     if kind == "extra_forbidden" and path:
@@ -153,7 +158,7 @@ def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
     try:
         return ModelFile.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(err, source) for err in exc.errors()]
+        problems = [describe_error(err, source) for err in exc.errors()]
         unique = list(dict.fromkeys(problems))
         raise CritflowError(unique) from None
 

@@ -249,6 +249,28 @@ class Flow(FlowSettings):
     )
 
 
+class IndicatorDefinition(_Strict):
+    """A model's own indicator: a ratio of flow sums, or the largest single flow of a group.
+
+    ``{numerator: [eu_recycling], denominator: [eu_consumption], element: Li}`` or
+    ``{largest_of: [imports_cl, imports_cn], denominator: [eu_consumption], element: Li}``.
+    """
+
+    description: str | None = None
+    element: str | None = Field(
+        None, description="element the ratio is taken for; goods mass if absent"
+    )
+    numerator: list[Id] | None = Field(None, description="flows summed above the line")
+    largest_of: list[Id] | None = Field(None, description="flows of which the largest is taken")
+    denominator: list[Id] = Field(min_length=1, description="flows summed below the line")
+
+    @model_validator(mode="after")
+    def _one_numerator(self) -> IndicatorDefinition:
+        if (self.numerator is None) == (self.largest_of is None):
+            raise ValueError("give exactly one of 'numerator' and 'largest_of'")
+        return self
+
+
 class Scenario(_Strict):
     """Changes against the base model: parameter values and given flow values."""
 
@@ -277,5 +299,9 @@ class ModelFile(_Strict):
         default_factory=dict,
         description="what the model is about, for rules: {battery_chemistry: lithium-based} or "
         "{material: cobalt, region: EU}",
+    )
+    indicators: dict[str, IndicatorDefinition] = Field(
+        default_factory=dict,
+        description="the model's own indicators (e.g. the CRMA benchmarks' eu_recycling_share)",
     )
     scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})

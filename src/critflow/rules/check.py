@@ -1,0 +1,252 @@
+"""Check a solved model against rule sets: pass, fail or not applicable, with margin and source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from critflow import data
+from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator, lookup
+from critflow.model.load import Model, describe_error
+from critflow.model.source import parse_text, read_file
+from critflow.rules.schema import Rule, RuleSet
+
+ROW_KEYS = ["rule", "indicator", "scope", "value", "threshold", "status", "margin", "source"]
+
+
+@dataclass
+class CheckRow:
+    """One rule's verdict for one scenario."""
+
+    rule: str
+    title: str
+    indicator: str
+    element: str | None
+    scope: dict
+    scenario: str
+    period: int | None
+    value: float | None
+    comparator: str
+    threshold: float
+    status: str  # pass | fail | not applicable | pending
+    margin: float | None
+    source: str
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "title": self.title,
+            "indicator": self.indicator + (f"[{self.element}]" if self.element else ""),
+            "scope": self.scope,
+            "scenario": self.scenario,
+            "period": self.period,
+            "value": self.value,
+            "comparator": self.comparator,
+            "threshold": self.threshold,
+            "status": self.status,
+            "margin": self.margin,
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+def _parse_rule_set(text: str, file: str) -> RuleSet:
+    raw, source = parse_text(text, file)
+    try:
+        return RuleSet.model_validate(raw)
+    except ValidationError as exc:
+        raise CritflowError(
+            [describe_error(err, source, RuleSet) for err in exc.errors()]
+        ) from None
+
+
+def load_rule_sets(names: list[str], files: list[Path] | None = None) -> list[RuleSet]:
+    """Shipped rule sets by name (battery-regulation, crma, roadmap) and rule files of one's own."""
+    shipped = data.rule_set_names()
+    sets = []
+    for name in names:
+        if name not in shipped:
+            raise CritflowError(
+                "--rules",
+                f"there is no shipped rule set '{name}'",
+                f"{nearest(name, shipped)} Shipped: {', '.join(shipped)}; "
+                "add your own file with --rule-file.".strip(),
+            )
+        sets.append(
+            _parse_rule_set(data.rule_set_text(name), str(data.data_path(f"rules/{name}.yaml")))
+        )
+    for path in files or []:
+        _, _, text = read_file(path)
+        sets.append(_parse_rule_set(text, str(path)))
+    return sets
+
+
+def scope_matches(rule_scope: dict, model_scope: dict) -> bool:
+    """Every key of the rule's scope is declared by the model with a matching value."""
+    for key, wanted in rule_scope.items():
+        if key not in model_scope:
+            return False
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if "any" not in values and model_scope[key] not in values:
+            return False
+    return True
+
+
+def _check_scope_vocabulary(model: Model, rules: list[Rule]) -> None:
+    """A model scope that no selected rule can match is almost always a typo: say so."""
+    model_scope = model.spec.scope
+    if not model_scope or any(scope_matches(r.scope, model_scope) for r in rules if r.scope):
+        return
+    vocabulary: dict[str, set[str]] = {}
+    for rule in rules:
+        for key, value in rule.scope.items():
+            vocabulary.setdefault(key, set()).update(value if isinstance(value, list) else [value])
+    problems = []
+    for key, value in model_scope.items():
+        if key not in vocabulary:
+            continue
+        valid = sorted(vocabulary[key] - {"any"})
+        if value not in valid:
+            problems.append(
+                Problem(
+                    model.where("scope", key),
+                    f"scope {key}: '{value}' matches no rule of the selected rule sets",
+                    f"{nearest(value, valid)} Values the rules know: {known(valid)}.".strip(),
+                )
+            )
+    if not problems and not any(key in vocabulary for key in model_scope):
+        keys = sorted(vocabulary)
+        problems.append(
+            Problem(
+                model.where("scope"),
+                f"the model's scope keys ({', '.join(model_scope)}) match no rule of the selected rule sets",
+                f"Rules in these sets are scoped by: {', '.join(keys) or 'nothing'}.",
+            )
+        )
+    if problems:
+        raise CritflowError(problems)
+
+
+def _period_index(results: FlowResults, year: int) -> int:
+    periods = results.inputs.periods
+    if year in periods:
+        return int(np.flatnonzero(periods == year)[0])
+    return int(np.argmin(np.abs(periods - year)))  # a steady-state plant model: its one period
+
+
+def check(
+    model: Model,
+    results: FlowResults,
+    rule_sets: list[RuleSet],
+    year: int | None = None,
+    reference: str | None = None,
+) -> list[CheckRow]:
+    """Evaluate every rule of ``rule_sets`` for every scenario of ``results`` in ``year``.
+
+    ``year`` defaults to the model's last period; a model without that year is evaluated in its
+    nearest period (a single-period plant model is checked as it is). Rules that apply later than
+    ``year``, whose scope does not match, or whose indicator the model cannot provide are 'not
+    applicable' with the reason; rules with status pending are reported as 'pending'.
+    """
+    year = int(results.inputs.periods[-1]) if year is None else year
+    rules = [rule for rule_set in rule_sets for rule in rule_set.rules]
+    for rule_set in rule_sets:
+        for i, rule in enumerate(rule_set.rules):
+            lookup(
+                rule.indicator,
+                model,
+                f"rule set '{rule_set.ruleset}', rules[{i}] ({rule.id}).indicator",
+            )
+    _check_scope_vocabulary(model, rules)
+    ctx = Context(model, results, reference)
+    p = _period_index(results, year)
+    period = int(results.inputs.periods[p])
+    rows: list[CheckRow] = []
+    for rule in rules:
+        base = dict(
+            rule=rule.id,
+            title=rule.title,
+            indicator=rule.indicator,
+            element=rule.element,
+            scope=rule.scope,
+            comparator=rule.comparator,
+            threshold=rule.threshold,
+            source=str(rule.source),
+        )
+        reason = ""
+        if rule.applies_from.year > year:
+            reason = f"applies from {rule.applies_from.isoformat()}"
+        elif not scope_matches(rule.scope, model.spec.scope):
+            reason = f"scope {rule.scope} does not match the model's {model.spec.scope or '{}'}"
+        elif rule.element is not None and rule.element not in model.spec.elements:
+            reason = f"the model carries no {rule.element}"
+        values = None
+        if not reason:
+            try:
+                values = evaluate_indicator(ctx, rule.indicator, rule.element, f"rule {rule.id}")
+            except IndicatorNotAvailableError as exc:
+                reason = str(exc)
+        for s, scenario in enumerate(results.inputs.scenarios):
+            if not reason and scenario == reference and rule.indicator.endswith("_change"):
+                rows.append(
+                    CheckRow(
+                        **base,
+                        scenario=scenario,
+                        period=period,
+                        value=None,
+                        status="not applicable",
+                        margin=None,
+                        reason="this scenario is the reference",
+                    )
+                )
+                continue
+            if reason:
+                rows.append(
+                    CheckRow(
+                        **base,
+                        scenario=scenario,
+                        period=period,
+                        value=None,
+                        status="not applicable",
+                        margin=None,
+                        reason=reason,
+                    )
+                )
+                continue
+            value = float(values[s, p])
+            margin = (
+                value - rule.threshold if rule.comparator in (">=", ">") else rule.threshold - value
+            )
+            if np.isnan(value):
+                status, margin, note = (
+                    "not applicable",
+                    None,
+                    "the indicator is undefined (nothing enters)",
+                )
+            else:
+                passed = {
+                    ">=": value >= rule.threshold,
+                    "<=": value <= rule.threshold,
+                    ">": value > rule.threshold,
+                    "<": value < rule.threshold,
+                }[rule.comparator]
+                status = "pending" if rule.status == "pending" else ("pass" if passed else "fail")
+                note = "rule pending: not yet in force" if rule.status == "pending" else ""
+            rows.append(
+                CheckRow(
+                    **base,
+                    scenario=scenario,
+                    period=period,
+                    value=value,
+                    status=status,
+                    margin=margin,
+                    reason=note,
+                )
+            )
+    return rows
