@@ -136,7 +136,9 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
         else [element_index(ctx.model, element, "crm_use")]
     )
     if not crm:
-        raise IndicatorNotAvailableError("the model carries no element of the CRMA's critical raw materials")
+        raise IndicatorNotAvailableError(
+            "the model carries no element of the CRMA's critical raw materials"
+        )
     primary = flow_mask(
         ctx.model, lambda f, a, b: a == "source" and (f.origin or "primary") == "primary"
     )
@@ -173,7 +175,9 @@ def _model_defined(name: str) -> Callable[[Context, str | None], np.ndarray]:
     def compute(ctx: Context, element: str | None) -> np.ndarray:
         definition = ctx.model.spec.indicators.get(name)
         if definition is None:
-            raise IndicatorNotAvailableError(f"the model does not define '{name}' in its indicators: block")
+            raise IndicatorNotAvailableError(
+                f"the model does not define '{name}' in its indicators: block"
+            )
         return model_indicator(ctx, name)
 
     return compute

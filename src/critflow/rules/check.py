@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator, lookup
+from critflow.indicators.registry import (
+    Context,
+    IndicatorNotAvailableError,
+    evaluate_indicator,
+    lookup,
+)
 from critflow.model.load import Model, describe_error
 from critflow.model.source import parse_text, read_file
 from critflow.rules.schema import Rule, RuleSet

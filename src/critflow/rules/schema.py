@@ -22,6 +22,11 @@ class RuleSource(_Strict):
     def __str__(self) -> str:
         return f"{self.document}, {self.point} ({self.date})"
 
+    @property
+    def short(self) -> str:
+        """Document and point, without the date."""
+        return f"{self.document}, {self.point}"
+
 
 class Rule(_Strict):
     """One target: an indicator compared with a threshold, for models whose scope matches."""
