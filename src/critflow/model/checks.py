@@ -6,6 +6,7 @@ known parameters, units are mass flows. All problems are collected and raised to
 
 from __future__ import annotations
 
+import keyword
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +158,16 @@ def check_model(model: Model) -> None:
                     where("elements"),
                     f"the element '{element}' is listed {count} times",
                     "List it once.",
+                )
+            )
+    for name in spec.parameters:
+        if keyword.iskeyword(name) or not name.isidentifier() or name in ("min", "max", "abs"):
+            problems.append(
+                Problem(
+                    where("parameters", name),
+                    f"'{name}' cannot be a parameter name: expressions could not refer to it",
+                    "Use letters, digits and '_' starting with a letter, and not a Python keyword "
+                    "(yield, in, and, …) or min/max/abs; for example 'product_yield'.",
                 )
             )
     try:

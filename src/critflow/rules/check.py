@@ -104,20 +104,20 @@ def scope_matches(rule_scope: dict, model_scope: dict) -> bool:
 
 
 def _check_scope_vocabulary(model: Model, rules: list[Rule]) -> None:
-    """A model scope that no selected rule can match is almost always a typo: say so."""
+    """A model scope value that the selected rules never name is almost always a typo: say so.
+
+    For each scope key the rules use with specific values (not only 'any'), the model's value must
+    be one of them; otherwise rules meant for the model would silently not apply.
+    """
     model_scope = model.spec.scope
-    if not model_scope or any(scope_matches(r.scope, model_scope) for r in rules if r.scope):
-        return
     vocabulary: dict[str, set[str]] = {}
     for rule in rules:
         for key, value in rule.scope.items():
             vocabulary.setdefault(key, set()).update(value if isinstance(value, list) else [value])
     problems = []
     for key, value in model_scope.items():
-        if key not in vocabulary:
-            continue
-        valid = sorted(vocabulary[key] - {"any"})
-        if value not in valid:
+        valid = sorted(vocabulary.get(key, set()) - {"any"})
+        if valid and value not in valid:
             problems.append(
                 Problem(
                     model.where("scope", key),
@@ -125,15 +125,6 @@ def _check_scope_vocabulary(model: Model, rules: list[Rule]) -> None:
                     f"{nearest(value, valid)} Values the rules know: {known(valid)}.".strip(),
                 )
             )
-    if not problems and not any(key in vocabulary for key in model_scope):
-        keys = sorted(vocabulary)
-        problems.append(
-            Problem(
-                model.where("scope"),
-                f"the model's scope keys ({', '.join(model_scope)}) match no rule of the selected rule sets",
-                f"Rules in these sets are scoped by: {', '.join(keys) or 'nothing'}.",
-            )
-        )
     if problems:
         raise CritflowError(problems)
 
