@@ -17,6 +17,7 @@ import numpy as np
 from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
+from critflow.indicators import circularity
 from critflow.indicators.flows import element_index, flow_mask, ratio, system_inputs, total
 from critflow.indicators.recovery import recycling_arrays
 from critflow.indicators.tracing import origin_masses
@@ -92,6 +93,44 @@ def _secondary_share(ctx: Context, element: str | None) -> np.ndarray:
         _select(total(ctx.results, secondary), ctx, element, what),
         _select(total(ctx.results, inputs), ctx, element, what),
     )
+
+
+def _inputs_by_origin(ctx: Context, element: str | None, what: str) -> dict[str, np.ndarray]:
+    """Source inflow per origin, (S, P) each."""
+    values = {}
+    for origin in ("primary", "pre_consumer", "post_consumer"):
+        mask = flow_mask(
+            ctx.model, lambda f, a, b, o=origin: a == "source" and (f.origin or "primary") == o
+        )
+        values[origin] = _select(total(ctx.results, mask), ctx, element, what)
+    return values
+
+
+def _recycling_input_rate(ctx: Context, element: str | None) -> np.ndarray:
+    v = _inputs_by_origin(ctx, element, "recycling_input_rate")
+    return circularity.recycled_content(v["primary"], v["post_consumer"], v["pre_consumer"])
+
+
+def _old_scrap_ratio(ctx: Context, element: str | None) -> np.ndarray:
+    v = _inputs_by_origin(ctx, element, "old_scrap_ratio")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return circularity.old_scrap_ratio(v["post_consumer"], v["pre_consumer"])
+
+
+def _eol_rir(ctx: Context, element: str | None) -> np.ndarray:
+    v = _inputs_by_origin(ctx, element, "eol_recycling_input_rate")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return circularity.eol_recycling_input_rate(
+            v["primary"], v["post_consumer"], v["pre_consumer"]
+        )
+
+
+def _eol_recycling_rate(ctx: Context, element: str | None) -> np.ndarray:
+    """Post-consumer material in outputs counted as recycling / post-consumer input (traced)."""
+    counted = flow_mask(ctx.model, lambda f, a, b: b == "sink" and f.fate == "recycled")
+    post = ctx.origins()["post_consumer"][..., counted].sum(axis=-1)
+    inputs = _inputs_by_origin(ctx, element, "eol_recycling_rate")["post_consumer"]
+    return ratio(_select(post, ctx, element, "eol_recycling_rate"), inputs)
 
 
 def _recycled_content(ctx: Context, element: str | None) -> np.ndarray:
@@ -201,6 +240,20 @@ def model_indicator(ctx: Context, name: str) -> np.ndarray:
 
 
 _BUILT_IN = [
+    Indicator(
+        "recycling_input_rate",
+        "UNEP RC: old and new scrap / all input to the system",
+        _recycling_input_rate,
+    ),
+    Indicator(
+        "old_scrap_ratio", "UNEP OSR: old scrap / (old + new scrap) in the input", _old_scrap_ratio
+    ),
+    Indicator("eol_recycling_input_rate", "EU EoL-RIR: post-consumer scrap / all input", _eol_rir),
+    Indicator(
+        "eol_recycling_rate",
+        "UNEP EOL-RR: post-consumer input that leaves in outputs counted as recycling (traced)",
+        _eol_recycling_rate,
+    ),
     Indicator(
         "recycling_efficiency",
         "mass of outputs counted as recycling / input mass (Battery Regulation)",

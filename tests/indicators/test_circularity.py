@@ -1,0 +1,95 @@
+"""Circularity indicators against the methodology's anchors and hand calculations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import critflow
+from critflow.indicators.circularity import (
+    eol_recycling_input_rate,
+    material_circularity,
+    old_scrap_ratio,
+    recycled_content,
+)
+from critflow.indicators.registry import Context, evaluate_indicator
+from tests.conftest import model_text
+
+
+def test_mci_anchors_of_the_methodology():
+    # EMF 2015: a fully linear product of average utility scores 0.1; a fully restorative one 1
+    linear = material_circularity(mass=10.0)
+    assert float(linear.lfi) == pytest.approx(1.0) and float(linear.mci) == pytest.approx(0.1)
+    circular = material_circularity(
+        mass=10.0,
+        recycled_feedstock=1.0,
+        collected_for_recycling=1.0,
+        recycling_efficiency_eol=1.0,
+        recycling_efficiency_feedstock=1.0,
+    )
+    assert float(circular.lfi) == pytest.approx(0.0) and float(circular.mci) == pytest.approx(1.0)
+    # twice the average lifetime halves F(X): a linear product then scores 1 - 0.45 = 0.55
+    assert float(material_circularity(lifetime_ratio=2.0).mci) == pytest.approx(0.55)
+
+
+def test_mci_hand_calculation_both_denominators():
+    # M = 1, F_R = 0.3, C_R = 0.6, E_C = 0.8, E_F = 0.75:
+    # V = 0.7; W0 = 0.4; W_C = 0.2 * 0.6 = 0.12; W_F = 0.25 * 0.3 / 0.75 = 0.1; W = 0.4 + 0.11 = 0.51
+    # LFI(2015) = 1.21 / (2 + (0.1 - 0.12) / 2) = 1.21 / 1.99; LFI(2019) = 1.21 / 2
+    kwargs = dict(
+        recycled_feedstock=0.3,
+        collected_for_recycling=0.6,
+        recycling_efficiency_eol=0.8,
+        recycling_efficiency_feedstock=0.75,
+    )
+    r2015 = material_circularity(**kwargs, lfi_denominator="2015")
+    r2019 = material_circularity(**kwargs, lfi_denominator="2019")
+    assert float(r2015.waste) == pytest.approx(0.51)
+    assert float(r2015.mci) == pytest.approx(1 - 0.9 * 1.21 / 1.99, abs=1e-12)
+    assert float(r2019.mci) == pytest.approx(1 - 0.9 * 1.21 / 2, abs=1e-12)
+
+
+def test_mci_is_vectorised():
+    shares = np.linspace(0, 1, 11)
+    result = material_circularity(recycled_feedstock=shares, collected_for_recycling=shares)
+    assert result.mci.shape == (11,)
+    assert np.all(np.diff(result.mci) > 0)
+
+
+def test_unep_and_eu_rates():
+    # 60 t primary, 30 t old scrap, 10 t new scrap
+    assert recycled_content(60, 30, 10) == pytest.approx(0.4)
+    assert old_scrap_ratio(30, 10) == pytest.approx(0.75)
+    assert eol_recycling_input_rate(60, 30, 10) == pytest.approx(0.3)
+
+
+def test_circularity_indicators_from_a_model():
+    model = model_text(
+        """
+        critflow: 1
+        name: refinery
+        time: {start: 2025, end: 2025}
+        elements: [Cu]
+        processes:
+          - {id: mine, kind: source}
+          - {id: plant_scrap, kind: source}
+          - {id: collection, kind: source}
+          - {id: refinery, kind: transfer, transfer: {cathode: {default: 0.95}, residue: {default: 0.05}}}
+          - {id: users, kind: sink}
+          - {id: dump, kind: sink}
+        flows:
+          - {id: ore, from: mine, to: refinery, value: 60}
+          - {id: new_scrap, from: plant_scrap, to: refinery, value: 10, origin: pre_consumer}
+          - {id: old_scrap, from: collection, to: refinery, value: 30, origin: post_consumer}
+          - {id: cathode, from: refinery, to: users, fate: recycled, product: cathode}
+          - {id: residue, from: refinery, to: dump, fate: landfill}
+        """
+    )
+    ctx = Context(model, critflow.solve(model))
+    value = lambda name: float(evaluate_indicator(ctx, name)[0, 0])  # noqa: E731
+    assert value("recycling_input_rate") == pytest.approx(0.4)
+    assert value("old_scrap_ratio") == pytest.approx(0.75)
+    assert value("eol_recycling_input_rate") == pytest.approx(0.3)
+    # 95 % of every origin reaches the cathode: EOL-RR = 0.95; recycled content of the cathode 0.4
+    assert value("eol_recycling_rate") == pytest.approx(0.95)
+    assert value("recycled_content") == pytest.approx(0.4)
