@@ -180,6 +180,201 @@ def schema(
     sys.stdout.write(json.dumps(document, indent=indent) + "\n")
 
 
+@app.command()
+def indicators(
+    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    element: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--element", "-e", help="Elements to report (repeatable); goods mass by default."
+        ),
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option(help="Year to report; the model's last period by default.")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Reference scenario for the *_change indicators.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
+    from critflow.engine import solve
+    from critflow.indicators.registry import (
+        INDICATORS,
+        Context,
+        IndicatorNotAvailableError,
+        evaluate_indicator,
+    )
+    from critflow.model import load_model
+
+    if output_format not in ("table", "json"):
+        raise CritflowError(
+            "--format", f"'{output_format}' is not a format of indicators", "Use table or json."
+        )
+    loaded = load_model(model)
+    scenarios = _split(scenario) or None
+    if reference and scenarios and reference not in scenarios:
+        scenarios.append(reference)
+    results = solve(loaded, scenarios)
+    periods = list(results.inputs.periods)
+    p = periods.index(year) if year in periods else len(periods) - 1
+    if year is not None and year not in periods:
+        raise CritflowError(
+            "--year", f"the model has no period {year}", f"Periods: {periods[0]}–{periods[-1]}."
+        )
+    ctx = Context(loaded, results, reference)
+    names = list(INDICATORS) + [n for n in loaded.spec.indicators if n not in INDICATORS]
+    rows = []
+    for name in names:
+        for el in _split(element) or [None]:
+            indicator = INDICATORS.get(name)
+            if indicator and indicator.element == "required" and el is None:
+                continue
+            if indicator and indicator.element == "none" and el is not None:
+                continue
+            try:
+                values = evaluate_indicator(ctx, name, el)
+                reason = ""
+            except IndicatorNotAvailableError as exc:
+                values, reason = None, str(exc)
+            except CritflowError as exc:  # e.g. outputs without a fate: say so, keep the others
+                values, reason = None, exc.problems[0].what
+            for s, scen in enumerate(results.inputs.scenarios):
+                value = None if values is None or np.isnan(values[s, p]) else float(values[s, p])
+                rows.append(
+                    {
+                        "indicator": name,
+                        "element": el,
+                        "scenario": scen,
+                        "period": int(periods[p]),
+                        "value": value,
+                        "unit": indicator.unit if indicator else "fraction",
+                        "reason": reason,
+                    }
+                )
+    if output_format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"{loaded.name}: indicators in {periods[p]}", title_justify="left")
+    for column in ("indicator", "element", "scenario", "value", "note"):
+        table.add_column(column)
+    for row in rows:
+        shown = (
+            "—"
+            if row["value"] is None
+            else (
+                f"{row['value']:.2%}"
+                if row["unit"] == "fraction"
+                else f"{row['value']:.4g} {row['unit']}"
+            )
+        )
+        table.add_row(
+            row["indicator"],
+            row["element"] or "goods",
+            row["scenario"],
+            shown,
+            escape(row["reason"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def compare(
+    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    criteria: Annotated[
+        Path,
+        typer.Option(
+            "--criteria", "-c", help="Criteria file (YAML): indicators, weights, directions."
+        ),
+    ],
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option("--scenarios", help="Scenarios to compare, comma-separated; all by default."),
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Reference scenario for *_change indicators.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Rank scenarios on several indicators (weighted sum and TOPSIS) with weight sensitivity."""
+    from critflow.engine import solve
+    from critflow.indicators.compare import compare as run_compare
+    from critflow.indicators.compare import load_criteria
+    from critflow.model import load_model
+
+    if output_format not in ("table", "json"):
+        raise CritflowError(
+            "--format", f"'{output_format}' is not a format of compare", "Use table or json."
+        )
+    spec = load_criteria(criteria)
+    loaded = load_model(model)
+    chosen = _split(scenarios) or None
+    if reference and chosen and reference not in chosen:
+        chosen.append(reference)
+    result = run_compare(loaded, solve(loaded, chosen), spec, reference)
+    if output_format == "json":
+        document = {
+            "period": result.period,
+            "criteria": [c.model_dump() for c in result.criteria],
+            "scenarios": {
+                s: {
+                    "values": dict(
+                        zip(
+                            [c.label for c in result.criteria],
+                            map(float, result.matrix[i]),
+                            strict=True,
+                        )
+                    ),
+                    "scores": {m: float(v[i]) for m, v in result.scores.items()},
+                }
+                for i, s in enumerate(result.scenarios)
+            },
+            "sensitivity": {
+                m: [
+                    {
+                        "criterion": result.criteria[r.criterion].label,
+                        "weight": r.weight,
+                        "winner_kept_from": r.low,
+                        "winner_kept_to": r.high,
+                    }
+                    for r in ranges
+                ]
+                for m, ranges in result.sensitivity.items()
+            },
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    table = Table(
+        title=f"{loaded.name}: scenarios compared in {result.period}", title_justify="left"
+    )
+    table.add_column("scenario")
+    for c in result.criteria:
+        table.add_column(escape(f"{c.label} ({c.direction}, w={c.weight:g})"), justify="right")
+    for m in result.scores:
+        table.add_column(f"{m} score (rank)", justify="right")
+    ranks = {m: (-v).argsort().argsort() + 1 for m, v in result.scores.items()}
+    for i, s in enumerate(result.scenarios):
+        table.add_row(
+            s,
+            *(f"{v:.4g}" for v in result.matrix[i]),
+            *(f"{v[i]:.3f} ({ranks[m][i]})" for m, v in result.scores.items()),
+        )
+    out.print(table)
+    for m, ranges in result.sensitivity.items():
+        winner = result.scenarios[int(np.argmax(result.scores[m]))]
+        out.print(
+            f"{m}: '{winner}' ranks first while each weight stays within (others rescaled in proportion):"
+        )
+        for r in ranges:
+            out.print(
+                f"  {escape(result.criteria[r.criterion].label):<32} weight {r.weight:.3f}: {r.low:.3f} – {r.high:.3f}"
+            )
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 

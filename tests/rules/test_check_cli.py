@@ -107,3 +107,18 @@ def test_scope_matching_no_rule_exits_2(tmp_path):
 def test_unknown_rule_set_exits_2():
     result = critflow("check", str(EXAMPLE), "--rules", "battery-regulaton")
     assert result.returncode == 2 and "Did you mean 'battery-regulation'?" in result.stderr
+
+
+def test_compare_ranks_scenarios(tmp_path):
+    criteria = EXAMPLE.parent / "route_criteria.yaml"
+    result = critflow("compare", str(EXAMPLE), "--criteria", str(criteria), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    scores = {s: v["scores"]["topsis"] for s, v in document["scenarios"].items()}
+    # hot_li_precipitation is at least as good as the baseline on every criterion and better on Li
+    assert max(scores, key=scores.get) == "hot_li_precipitation"
+    assert min(scores, key=scores.get) == "no_decasing"
+    bad = tmp_path / "criteria.yaml"
+    bad.write_text("criteria:\n  - {indicator: recycling_efficiency, weight: 1, direction: up}\n")
+    result = critflow("compare", str(EXAMPLE), "--criteria", str(bad))
+    assert result.returncode == 2 and "criteria[0].direction" in result.stderr

@@ -1,0 +1,106 @@
+"""Compare scenarios on several indicators: a criteria file, a decision matrix, scores, ranking,
+and the weight sensitivity of the winner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError
+from critflow.indicators.mcda import METHODS, WeightRange, score, weight_sensitivity
+from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
+from critflow.model.load import Model, describe_error
+from critflow.model.source import read_file
+
+
+class Criterion(BaseModel):
+    """One criterion: an indicator, its weight and whether more is better."""
+
+    model_config = ConfigDict(extra="forbid")
+    indicator: str
+    element: str | None = None
+    weight: float = Field(gt=0, description="relative weight; weights are normalised to sum 1")
+    direction: Literal["max", "min"] = Field(description="max: more is better; min: less is better")
+
+    @property
+    def label(self) -> str:
+        return self.indicator + (f"[{self.element}]" if self.element else "")
+
+
+class Criteria(BaseModel):
+    """A criteria file: the criteria and, optionally, the year and methods."""
+
+    model_config = ConfigDict(extra="forbid")
+    criteria: list[Criterion] = Field(min_length=1)
+    year: int | None = None
+    methods: list[Literal["weighted_sum", "topsis"]] = Field(default_factory=lambda: list(METHODS))
+
+
+def load_criteria(path: str | Path) -> Criteria:
+    """Read and validate a criteria file (YAML or JSON)."""
+    raw, source, _ = read_file(path)
+    try:
+        return Criteria.model_validate(raw)
+    except ValidationError as exc:
+        raise CritflowError(
+            [describe_error(err, source, Criteria) for err in exc.errors()]
+        ) from None
+
+
+@dataclass
+class Comparison:
+    scenarios: list[str]
+    period: int
+    criteria: list[Criterion]
+    matrix: np.ndarray  # (scenarios, criteria)
+    scores: dict[str, np.ndarray]  # method → (scenarios,)
+    sensitivity: dict[str, list[WeightRange]]
+
+
+def compare(
+    model: Model, results: FlowResults, criteria: Criteria, reference: str | None = None
+) -> Comparison:
+    """Score every scenario of ``results`` on ``criteria`` with each method of the criteria file."""
+    periods = list(results.inputs.periods)
+    year = criteria.year if criteria.year is not None else periods[-1]
+    if year not in periods:
+        raise CritflowError(
+            "criteria year",
+            f"the model has no period {year}",
+            f"Periods: {periods[0]}–{periods[-1]}.",
+        )
+    p = periods.index(year)
+    scenarios = list(results.inputs.scenarios)
+    if len(scenarios) < 2:
+        raise CritflowError(
+            "--scenarios", "a comparison needs at least two scenarios", "Name two or more."
+        )
+    ctx = Context(model, results, reference)
+    columns = []
+    for i, criterion in enumerate(criteria.criteria):
+        where = f"criteria[{i}] ({criterion.label})"
+        try:
+            values = evaluate_indicator(ctx, criterion.indicator, criterion.element, where)[:, p]
+        except IndicatorNotAvailableError as exc:
+            raise CritflowError(
+                where, str(exc), "Choose an indicator the model can provide."
+            ) from None
+        if np.isnan(values).any():
+            bad = [s for s, v in zip(scenarios, values, strict=True) if np.isnan(v)]
+            raise CritflowError(
+                where,
+                f"is undefined for {', '.join(bad)} (a denominator is zero)",
+                "Choose another indicator.",
+            )
+        columns.append(values)
+    matrix = np.column_stack(columns)
+    weights = np.array([c.weight for c in criteria.criteria])
+    benefit = np.array([c.direction == "max" for c in criteria.criteria])
+    scores = {m: score(m, matrix, weights, benefit) for m in criteria.methods}
+    sensitivity = {m: weight_sensitivity(m, matrix, weights, benefit) for m in criteria.methods}
+    return Comparison(scenarios, int(year), criteria.criteria, matrix, scores, sensitivity)

@@ -1,0 +1,100 @@
+"""Multi-criteria comparison of alternatives (scenarios, routes): weighted sum and TOPSIS, with the
+sensitivity of the winner to each weight.
+
+Matrices are (alternatives × criteria); ``benefit`` is True where more is better. Formulas:
+- weighted sum: min-max normalisation r = (x − min) / (max − min) for benefit criteria and
+  (max − x) / (max − min) for cost criteria; score = Σ_j w_j r_ij;
+- TOPSIS (Hwang & Yoon 1981): r = x / ‖x_j‖₂; v = w r; D⁺, D⁻ = distances to the best and worst
+  value per criterion; closeness C = D⁻ / (D⁺ + D⁻).
+Both accept a leading batch of weight vectors, so a sensitivity scan is one array operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("weighted_sum", "topsis")
+
+
+def _normalise_weights(weights: np.ndarray) -> np.ndarray:
+    weights = np.asarray(weights, float)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def weighted_sum(matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray) -> np.ndarray:
+    """Scores (…, alternatives) in [0, 1]; ``weights`` may carry leading batch axes."""
+    x = np.asarray(matrix, float)
+    low, high = x.min(axis=0), x.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    r = np.where(np.asarray(benefit), (x - low) / span, (high - x) / span)
+    r = np.where(high > low, r, 1.0)  # a criterion on which all alternatives are equal
+    return np.einsum("...j,ij->...i", _normalise_weights(weights), r)
+
+
+def topsis(matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray) -> np.ndarray:
+    """TOPSIS closeness (…, alternatives) in [0, 1]; ``weights`` may carry leading batch axes."""
+    x = np.asarray(matrix, float)
+    norm = np.sqrt((x**2).sum(axis=0))
+    r = x / np.where(norm > 0, norm, 1.0)
+    v = _normalise_weights(weights)[..., None, :] * r  # (…, alternatives, criteria)
+    benefit = np.asarray(benefit)
+    best = np.where(benefit, v.max(axis=-2), v.min(axis=-2))[..., None, :]
+    worst = np.where(benefit, v.min(axis=-2), v.max(axis=-2))[..., None, :]
+    d_best = np.sqrt(((v - best) ** 2).sum(axis=-1))
+    d_worst = np.sqrt(((v - worst) ** 2).sum(axis=-1))
+    total = d_best + d_worst
+    return np.where(total > 0, d_worst / np.where(total > 0, total, 1.0), 0.5)
+
+
+def score(method: str, matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray) -> np.ndarray:
+    """Scores by ``method`` ('weighted_sum' or 'topsis'); higher is better."""
+    return {"weighted_sum": weighted_sum, "topsis": topsis}[method](matrix, weights, benefit)
+
+
+@dataclass(frozen=True)
+class WeightRange:
+    """How far one criterion's weight can move (others rescaled in proportion) before the winner changes."""
+
+    criterion: int
+    weight: float
+    low: float  # smallest weight that keeps the winner (0 if it never changes below)
+    high: float  # largest weight that keeps the winner (1 if it never changes above)
+
+
+def weight_sensitivity(
+    method: str,
+    matrix: np.ndarray,
+    weights: np.ndarray,
+    benefit: np.ndarray,
+    resolution: int = 10001,
+) -> list[WeightRange]:
+    """For each criterion, the interval of its weight over which the current winner stays first.
+
+    The weight w_k is moved over [0, 1] on a grid of ``resolution`` points while the other weights
+    keep their proportions; all grid points are scored in one batched call.
+    """
+    w = _normalise_weights(weights)
+    winner = int(np.argmax(score(method, matrix, w, benefit)))
+    grid = np.linspace(0.0, 1.0, resolution)
+    ranges = []
+    for k in range(w.size):
+        others = np.delete(w, k)
+        rest = (
+            others / others.sum()
+            if others.sum() > 0
+            else np.full(others.size, 1 / max(others.size, 1))
+        )
+        batch = np.empty((resolution, w.size))
+        batch[:, k] = grid
+        batch[:, np.arange(w.size) != k] = (1 - grid)[:, None] * rest[None, :]
+        scores = score(method, matrix, batch, benefit)
+        keeps = np.argmax(scores, axis=-1) == winner
+        at = int(np.argmin(np.abs(grid - w[k])))
+        below = np.flatnonzero(~keeps[: at + 1])
+        above = np.flatnonzero(~keeps[at:])
+        low = grid[below[-1] + 1] if below.size else 0.0
+        high = grid[at + above[0] - 1] if above.size else 1.0
+        ranges.append(WeightRange(k, float(w[k]), float(low), float(high)))
+    return ranges

@@ -1,0 +1,49 @@
+"""Multi-criteria comparison, cross-checked with pymcdm (an independent implementation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymcdm.methods import TOPSIS, WSM
+from pymcdm.normalizations import minmax_normalization, vector_normalization
+
+from critflow.indicators.mcda import topsis, weight_sensitivity, weighted_sum
+
+RNG = np.random.default_rng(7)
+MATRICES = [RNG.uniform(0.1, 10, size=(n, m)) for n, m in ((3, 3), (5, 4), (8, 6))]
+
+
+@pytest.mark.parametrize("matrix", MATRICES, ids=lambda m: f"{m.shape[0]}x{m.shape[1]}")
+def test_topsis_and_weighted_sum_agree_with_pymcdm(matrix):
+    weights = RNG.dirichlet(np.ones(matrix.shape[1]))
+    benefit = RNG.integers(0, 2, matrix.shape[1]).astype(bool)
+    types = np.where(benefit, 1, -1)
+    np.testing.assert_allclose(
+        topsis(matrix, weights, benefit),
+        TOPSIS(vector_normalization)(matrix, weights, types),
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        weighted_sum(matrix, weights, benefit),
+        WSM(minmax_normalization)(matrix, weights, types),
+        atol=1e-12,
+    )
+
+
+def test_batched_weights_equal_one_by_one():
+    matrix = MATRICES[1]
+    benefit = np.array([True, False, True, False])
+    batch = RNG.dirichlet(np.ones(4), size=20)
+    together = topsis(matrix, batch, benefit)
+    for i, w in enumerate(batch):
+        np.testing.assert_allclose(together[i], topsis(matrix, w, benefit), atol=1e-14)
+
+
+def test_weight_sensitivity_of_a_two_criterion_weighted_sum():
+    # A: recovery 1.0, cost 10; B: recovery 0.0, cost 0 (min-max: A = (1, 0), B = (0, 1)).
+    # score A = w1, score B = 1 - w1: A wins while w1 > 0.5.
+    matrix = np.array([[1.0, 10.0], [0.0, 0.0]])
+    benefit = np.array([True, False])
+    ranges = weight_sensitivity("weighted_sum", matrix, np.array([0.7, 0.3]), benefit)
+    assert ranges[0].low == pytest.approx(0.5, abs=2e-4) and ranges[0].high == 1.0
+    assert ranges[1].low == 0.0 and ranges[1].high == pytest.approx(0.5, abs=2e-4)
