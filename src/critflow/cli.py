@@ -375,6 +375,102 @@ def compare(
             )
 
 
+@app.command()
+def criticality(
+    materials: Annotated[
+        list[str] | None, typer.Argument(help="Materials (e.g. Lithium Cobalt); all by default.")
+    ] = None,
+    shares: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of your own supply shares (material, stage, scope, country, share) replacing shipped ones."
+        ),
+    ] = None,
+) -> None:
+    """EU criticality (SR, EI, 2023) with supply concentration and the CRMA 65 % check per stage."""
+    import pandas as pd
+
+    from critflow.indicators.criticality import concentration, published_results, supply_shares
+
+    table = published_results().set_index("material")
+    overrides = None
+    if shares is not None:
+        if not shares.is_file():
+            raise CritflowError(
+                str(shares),
+                "no such file",
+                "Give a CSV with material, stage, scope, country, share.",
+            )
+        try:
+            overrides = pd.read_csv(shares)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise CritflowError(
+                str(shares),
+                f"cannot be read as CSV ({exc})",
+                "Save it as UTF-8 CSV with a header row.",
+            ) from None
+    all_shares = supply_shares(overrides)
+    chosen = materials or sorted(set(all_shares["material"]) & set(table.index))
+    result = Table(
+        title="EU criticality assessment 2023 and supply concentration", title_justify="left"
+    )
+    for column in (
+        "material",
+        "SR",
+        "EI",
+        "critical",
+        "EoL-RIR",
+        "stage",
+        "HHI",
+        "largest third country",
+        "> 65 %",
+    ):
+        result.add_column(column)
+    for material in chosen:
+        if material not in table.index and material not in set(all_shares["material"]):
+            from critflow.errors import known, nearest
+
+            names = sorted(set(table.index) | set(all_shares["material"]))
+            raise CritflowError(
+                "material",
+                f"'{material}' is not in the 2023 assessment",
+                f"{nearest(material, names)} Materials: {known(names, 40)}.".strip(),
+            )
+        row = table.loc[material] if material in table.index else None
+        head = [material] + (
+            [
+                f"{row['supply_risk']:.1f}",
+                f"{row['economic_importance']:.1f}",
+                "yes" if row["critical"] else "no",
+                "—" if pd.isna(row["eol_rir"]) else f"{row['eol_rir']:.0%}",
+            ]
+            if row is not None
+            else ["—"] * 4
+        )
+        stages = (
+            concentration(material, all_shares) if material in set(all_shares["material"]) else []
+        )
+        for i, stage in enumerate(stages or [None]):
+            cells = head if i == 0 else [""] * 5
+            if stage is None:
+                result.add_row(*cells, "—", "—", "—", "—")
+            else:
+                result.add_row(
+                    *cells,
+                    f"{stage.stage} ({stage.scope})",
+                    f"{stage.hhi:.2f}",
+                    f"{stage.largest_country} {stage.largest_share:.0%}"
+                    if stage.largest_country
+                    else "—",
+                    "[red]yes[/red]" if stage.breaches_65 else "no",
+                )
+    out.print(result)
+    out.print(
+        "Sources: European Commission, Study on the critical raw materials for the EU 2023 (SR, EI, supply "
+        "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR)."
+    )
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
