@@ -125,7 +125,7 @@ def run(
         f"\nSolved in {time.perf_counter() - started:.2f} s. Outputs in [bold]{target}/[/bold]:"
     )
     for name, path in paths.items():
-        out.print(f"  {name:<14} {path}")
+        out.print(f"  {name:<24} {path}")
 
 
 def _summary(name: str, results, top: int) -> None:

@@ -52,7 +52,19 @@ def test_run_writes_tables_with_right_totals(tmp_path):
     balance = pd.read_csv(out / "balance.csv")
     assert (balance["residual"].abs() <= 1e-9 * balance[["input", "output"]].max(axis=1)).all()
     book = openpyxl.load_workbook(out / "results.xlsx", read_only=True)
-    assert book.sheetnames == ["run", "flows", "balance"]
+    assert book.sheetnames == [
+        "run",
+        "flows",
+        "balance",
+        "recovery",
+        "recycling_efficiency",
+        "material_recovery",
+    ]
+    recycling = pd.read_csv(out / "recycling_efficiency.csv")
+    # every output of the example has a fate; RE = recycled / input for each scenario and year
+    assert (
+        recycling["recycled"] / recycling["input"] - recycling["recycling_efficiency"]
+    ).abs().max() < 1e-12
     header = next(book["flows"].iter_rows(max_row=1, values_only=True))
     assert "Li [t/a]" in header and "goods [t/a]" in header
 

@@ -10,6 +10,7 @@ import pandas as pd
 from critflow import __version__
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
+from critflow.indicators.recovery import material_recovery, recovery, recycling_efficiency
 from critflow.model.load import Model
 
 EXCEL_MAX_ROWS = 1_048_575
@@ -68,6 +69,20 @@ def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str,
         ) from None
 
 
+def _indicator_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFrame]:
+    """Recovery per output (always) and, when every output has a fate, the Battery Regulation's
+    recycling efficiency and material recovery. Shares are fractions (0-1)."""
+    tables = {"recovery": recovery(model, results)}
+    if all(f.fate is not None for f in model.spec.flows if f.to in _sinks(model)):
+        tables["recycling_efficiency"] = recycling_efficiency(model, results)
+        tables["material_recovery"] = material_recovery(model, results)
+    return tables
+
+
+def _sinks(model: Model) -> set[str]:
+    return {p.id for p in model.spec.processes if p.kind == "sink"}
+
+
 def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     flows = results.flows()
@@ -81,6 +96,10 @@ def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]
     flows.to_csv(paths["flows.csv"], index=False)
     flows.to_parquet(paths["flows.parquet"], index=False)
     balance.to_csv(paths["balance.csv"], index=False)
+    indicator_tables = _indicator_tables(model, results)
+    for name, table in indicator_tables.items():
+        paths[f"{name}.csv"] = out_dir / f"{name}.csv"
+        table.to_csv(paths[f"{name}.csv"], index=False)
     wide = wide_flows(results)
     balance_sheet = balance.rename(
         columns={
@@ -89,7 +108,7 @@ def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]
     ).drop(columns="unit")
     with pd.ExcelWriter(paths["results.xlsx"], engine="openpyxl") as writer:
         run_info(model, results).to_excel(writer, sheet_name="run", index=False)
-        for name, table in (("flows", wide), ("balance", balance_sheet)):
+        for name, table in (("flows", wide), ("balance", balance_sheet), *indicator_tables.items()):
             if len(table) > EXCEL_MAX_ROWS:
                 pd.DataFrame(
                     {
