@@ -235,3 +235,13 @@ def test_rules_do_not_apply_before_their_date():
     rows = check(model, critflow.solve(model), [rule_set], 2030)
     row = next(r for r in rows if r.rule == "bat-rm-li-2031")
     assert row.status == "not applicable" and "applies from 2031-12-31" in row.reason
+
+
+def test_undefined_indicator_is_not_applicable_not_nan():
+    rule_set = load_rule_sets(["battery-regulation"])[0]
+    rule = next(r for r in rule_set.rules if r.id == "bat-rm-li-2027")
+    spec, _ = build(rule, 0.95)
+    spec["flows"][0]["composition"] = {"Li": 0.0}  # no lithium enters: recovery is 0 / 0
+    model = critflow.model_from_dict(spec)
+    row = next(r for r in check(model, critflow.solve(model), [rule_set], 2027) if r.rule == rule.id)
+    assert row.status == "not applicable" and row.value is None and "denominator is zero" in row.reason

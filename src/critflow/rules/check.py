@@ -189,60 +189,25 @@ def check(
             except IndicatorNotAvailableError as exc:
                 reason = str(exc)
         for s, scenario in enumerate(results.inputs.scenarios):
-            if not reason and scenario == reference and rule.indicator.endswith("_change"):
-                rows.append(
-                    CheckRow(
-                        **base,
-                        scenario=scenario,
-                        period=period,
-                        value=None,
-                        status="not applicable",
-                        margin=None,
-                        reason="this scenario is the reference",
-                    )
-                )
+            row = dict(base, scenario=scenario, period=period, value=None, margin=None)
+            note = reason
+            if not note and scenario == reference and rule.indicator.endswith("_change"):
+                note = "this scenario is the reference"
+            value = None if note else float(values[s, p])
+            if value is not None and np.isnan(value):
+                value, note = None, "the indicator is undefined here (its denominator is zero)"
+            if value is None:
+                rows.append(CheckRow(**row, status="not applicable", reason=note))
                 continue
-            if reason:
-                rows.append(
-                    CheckRow(
-                        **base,
-                        scenario=scenario,
-                        period=period,
-                        value=None,
-                        status="not applicable",
-                        margin=None,
-                        reason=reason,
-                    )
-                )
-                continue
-            value = float(values[s, p])
-            margin = (
+            better = (
                 value - rule.threshold if rule.comparator in (">=", ">") else rule.threshold - value
             )
-            if np.isnan(value):
-                status, margin, note = (
-                    "not applicable",
-                    None,
-                    "the indicator is undefined (nothing enters)",
-                )
+            passed = better > 0 or (better == 0 and rule.comparator in (">=", "<="))
+            if rule.status == "pending":
+                status, note = "pending", "rule pending: not yet in force"
             else:
-                passed = {
-                    ">=": value >= rule.threshold,
-                    "<=": value <= rule.threshold,
-                    ">": value > rule.threshold,
-                    "<": value < rule.threshold,
-                }[rule.comparator]
-                status = "pending" if rule.status == "pending" else ("pass" if passed else "fail")
-                note = "rule pending: not yet in force" if rule.status == "pending" else ""
+                status = "pass" if passed else "fail"
             rows.append(
-                CheckRow(
-                    **base,
-                    scenario=scenario,
-                    period=period,
-                    value=value,
-                    status=status,
-                    margin=margin,
-                    reason=note,
-                )
+                CheckRow(**(row | {"value": value, "margin": better}), status=status, reason=note)
             )
     return rows
