@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/critflow run $(DEMO_MODEL) --out $(DEMO_OUT)
 	@echo
-	@echo "Demo finished: tables are in $(DEMO_OUT)/ (flows.csv, flows.parquet, balance.csv, results.xlsx)."
+	@echo "Demo finished. Report: $(DEMO_OUT)/report.html (tables beside it: flows, balance, indicators, results.xlsx)."
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

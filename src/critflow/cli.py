@@ -100,12 +100,21 @@ def run(
         typer.Option("--out", "-o", help="Output folder; default out/<model file name>/."),
     ] = None,
     top: Annotated[int, typer.Option(help="How many of the largest flows the summary lists.")] = 10,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table (a summary for people) or json (for machines).")
+    ] = "table",
 ) -> None:
-    """Solve a model and write flows.csv, flows.parquet, balance.csv and results.xlsx."""
+    """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel)."""
     from critflow.engine import FlowResults, solve_flows
     from critflow.model import load_model
     from critflow.model.evaluate import evaluate
-    from critflow.report import write_tables
+    from critflow.report.content import RunInfo
+    from critflow.report.run_dir import write_run
+
+    if output_format not in ("table", "json"):
+        raise CritflowError(
+            "--format", f"'{output_format}' is not a format of run", "Use table or json."
+        )
 
     started = time.perf_counter()
     with _progress() as progress:
@@ -116,16 +125,44 @@ def run(
         progress.update(task, advance=1, description="Solving balances")
         timings: dict[str, float] = {}
         results = FlowResults(inputs, solve_flows(inputs, timings), timings)
-        progress.update(task, advance=1, description="Writing tables")
+        progress.update(task, advance=1, description="Writing the report and tables")
         target = out_dir or Path("out") / _slug(model.stem)
-        paths = write_tables(loaded, results, target)
+        paths = write_run(loaded, results, target, RunInfo(str(model), loaded.text_sha256 or ""))
         progress.update(task, advance=1)
+    if output_format == "json":
+        document = {
+            "model": loaded.name,
+            "outputs": {name: str(path) for name, path in paths.items()},
+            "scenarios": list(results.inputs.scenarios),
+            "periods": [int(p) for p in results.inputs.periods],
+            "unit": results.unit,
+            "max_relative_residual": results.max_relative_residual(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
     _summary(loaded.name, results, top)
     out.print(
         f"\nSolved in {time.perf_counter() - started:.2f} s. Outputs in [bold]{target}/[/bold]:"
     )
     for name, path in paths.items():
         out.print(f"  {name:<24} {path}")
+    out.print(f"\nOpen the report: [bold]{paths['report.html']}[/bold]")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `critflow run`.")],
+) -> None:
+    """Render report.html again from a run folder's saved results, without solving."""
+    from critflow.report.run_dir import rerender
+
+    if not run_dir.is_dir():
+        raise CritflowError(
+            str(run_dir), "no such folder", "Give the output folder of `critflow run`."
+        )
+    path = rerender(run_dir)
+    out.print(f"Report written: [bold]{path}[/bold]")
 
 
 def _summary(name: str, results, top: int) -> None:

@@ -59,6 +59,7 @@ def test_run_writes_tables_with_right_totals(tmp_path):
         "recovery",
         "recycling_efficiency",
         "material_recovery",
+        "compliance",
     ]
     recycling = pd.read_csv(out / "recycling_efficiency.csv")
     # every output of the example has a fate; RE = recycled / input for each scenario and year

@@ -243,5 +243,9 @@ def test_undefined_indicator_is_not_applicable_not_nan():
     spec, _ = build(rule, 0.95)
     spec["flows"][0]["composition"] = {"Li": 0.0}  # no lithium enters: recovery is 0 / 0
     model = critflow.model_from_dict(spec)
-    row = next(r for r in check(model, critflow.solve(model), [rule_set], 2027) if r.rule == rule.id)
-    assert row.status == "not applicable" and row.value is None and "denominator is zero" in row.reason
+    row = next(
+        r for r in check(model, critflow.solve(model), [rule_set], 2027) if r.rule == rule.id
+    )
+    assert (
+        row.status == "not applicable" and row.value is None and "denominator is zero" in row.reason
+    )

@@ -1,4 +1,4 @@
-"""What a run shows a person: tables written to disk (CSV, Parquet, Excel) and summaries."""
+"""What a run shows a person: the HTML report, tables (CSV, Parquet, Excel) and run folders."""
 
 from critflow.report.tables import write_tables
 

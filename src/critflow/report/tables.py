@@ -76,7 +76,26 @@ def _indicator_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFr
     if all(f.fate is not None for f in model.spec.flows if f.to in _sinks(model)):
         tables["recycling_efficiency"] = recycling_efficiency(model, results)
         tables["material_recovery"] = material_recovery(model, results)
+    compliance = _compliance(model, results)
+    if compliance is not None:
+        tables["compliance"] = compliance
     return tables
+
+
+def _compliance(model: Model, results: FlowResults) -> pd.DataFrame | None:
+    """Every shipped rule, checked in the last period (pass, fail, not applicable with the reason)."""
+    from critflow import data
+    from critflow.rules import check, load_rule_sets
+
+    try:
+        rows = check(model, results, load_rule_sets(data.rule_set_names()))
+    except CritflowError:  # a scope the shipped rules do not know: the user runs `critflow check`
+        return None
+    if all(r.status == "not applicable" for r in rows):
+        return None
+    frame = pd.DataFrame([r.as_dict() for r in rows])
+    frame["scope"] = frame["scope"].astype(str)
+    return frame
 
 
 def _sinks(model: Model) -> set[str]:

@@ -1,0 +1,231 @@
+"""What the HTML report shows, as plain data: each section is built only when its results exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from critflow import __version__
+from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError
+from critflow.indicators.recovery import (
+    material_recovery,
+    recovery_by_product,
+    recycling_efficiency,
+)
+from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
+from critflow.model.load import Model
+
+KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
+    "source": "#0072B2",
+    "transfer": "#009E73",
+    "market": "#E69F00",
+    "stock": "#CC79A7",
+    "sink": "#D55E00",
+}
+REGULATED = ("Co", "Cu", "Li", "Ni", "Pb")
+"""Elements whose recovery the Battery Regulation sets targets for (Annex XII Part C)."""
+
+
+@dataclass
+class RunInfo:
+    """Provenance shown in the report header."""
+
+    model_file: str
+    sha256: str
+    ran_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+    version: str = __version__
+
+
+def sankey_data(results: FlowResults) -> dict[str, Any]:
+    """Nodes, links and link values per scenario, period and element ('goods' = sum), in the model's unit."""
+    topo = results.inputs.topology
+    values = results.values  # (S, P, E, F)
+    goods = values.sum(axis=2)
+    by_scenario: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for s, scenario in enumerate(results.inputs.scenarios):
+        by_period = {}
+        for p, period in enumerate(results.inputs.periods):
+            per_element = {"goods": goods[s, p].tolist()}
+            per_element |= {e: values[s, p, i].tolist() for i, e in enumerate(topo.elements)}
+            by_period[str(period)] = per_element
+        by_scenario[scenario] = by_period
+    return {
+        "nodes": list(topo.process_ids),
+        "kinds": list(topo.process_kinds),
+        "colours": [KIND_COLOURS[k] for k in topo.process_kinds],
+        "source": topo.flow_from.tolist(),
+        "target": topo.flow_to.tolist(),
+        "flows": list(topo.flow_ids),
+        "unit": results.unit,
+        "scenarios": list(results.inputs.scenarios),
+        "periods": [str(p) for p in results.inputs.periods],
+        "elements": ["goods", *topo.elements],
+        "values": by_scenario,
+    }
+
+
+def balance_section(results: FlowResults) -> list[dict[str, Any]]:
+    """Largest absolute and relative residual per process over all scenarios, periods, elements."""
+    table = results.balance()
+    table = table.assign(
+        scale=np.maximum(table["input"].abs(), table["output"].abs()),
+        abs_residual=table["residual"].abs(),
+    )
+    table["relative"] = np.where(
+        table["scale"] > 0, table["abs_residual"] / table["scale"].where(table["scale"] > 0, 1), 0.0
+    )
+    grouped = table.groupby(["process", "kind"], sort=False).agg(
+        largest_residual=("abs_residual", "max"),
+        largest_relative=("relative", "max"),
+        throughput=("scale", "max"),
+    )
+    return [
+        {"process": process, "kind": kind, **{k: float(v) for k, v in row.items()}}
+        for (process, kind), row in grouped.iterrows()
+    ]
+
+
+def _fates_complete(model: Model) -> bool:
+    sinks = {p.id for p in model.spec.processes if p.kind == "sink"}
+    return all(f.fate is not None for f in model.spec.flows if f.to in sinks)
+
+
+def recovery_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """Recovery by product in the last period of each scenario (elements with any recovery)."""
+    table = recovery_by_product(model, results)
+    if table.empty:
+        return None
+    last = results.inputs.periods[-1]
+    table = table[table["period"] == last]
+    elements = [
+        e for e in model.spec.elements if table.loc[table["element"] == e, "recovery"].max() > 1e-6
+    ]
+    products = list(dict.fromkeys(table["product"]))
+    wide = table.pivot_table(
+        index=["scenario", "element"],
+        columns="product",
+        values="recovery",
+        aggfunc="sum",
+        observed=True,
+    )
+    wide = wide.reindex(columns=products).fillna(0.0)
+    data = {
+        scenario: {e: wide.loc[(scenario, e)].tolist() for e in elements}
+        for scenario in results.inputs.scenarios
+    }
+    return {"period": int(last), "products": products, "elements": elements, "values": data}
+
+
+def recycling_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """Recycling efficiency per scenario and period, material recovery of the regulated elements."""
+    if not _fates_complete(model):
+        return None
+    efficiency = recycling_efficiency(model, results)
+    recovery = material_recovery(model, results)
+    elements = [e for e in REGULATED if e in model.spec.elements]
+    last = results.inputs.periods[-1]
+    rows = recovery[(recovery["period"] == last) & recovery["element"].isin(elements)]
+    return {
+        "periods": [int(p) for p in results.inputs.periods],
+        "efficiency": {
+            s: efficiency.loc[efficiency["scenario"] == s, "recycling_efficiency"].tolist()
+            for s in results.inputs.scenarios
+        },
+        "period": int(last),
+        "elements": elements,
+        "material_recovery": {
+            s: rows[rows["scenario"] == s]
+            .set_index("element")
+            .loc[elements, "material_recovery"]
+            .tolist()
+            for s in results.inputs.scenarios
+        },
+    }
+
+
+def compliance_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """KPI-versus-target rows of the shipped rule sets that apply to the model (last period)."""
+    from critflow import data
+    from critflow.rules import check, load_rule_sets
+
+    try:
+        rows = check(model, results, load_rule_sets(data.rule_set_names()))
+    except CritflowError:  # e.g. a scope the rules do not know, or outputs without a fate
+        return None
+    applicable = [r.as_dict() for r in rows if r.status != "not applicable"]
+    if not applicable:
+        return None
+    return {
+        "period": rows[0].period,
+        "rows": applicable,
+        "not_applicable": sum(r.status == "not applicable" for r in rows),
+    }
+
+
+SCENARIO_KPIS = (
+    ("recycling_efficiency", None, "Recycling efficiency"),
+    ("secondary_supply_share", None, "Share of input from scrap"),
+    ("waste_per_product", None, "Waste per product (kg/kg)"),
+    ("crm_use", None, "Primary CRM use per product (kg/kg)"),
+)
+
+
+def scenario_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """The same KPIs side by side for every scenario (last period); only with two or more scenarios."""
+    if len(results.inputs.scenarios) < 2:
+        return None
+    ctx = Context(model, results)
+    kpis = list(SCENARIO_KPIS) + [
+        ("material_recovery", e, f"Recovery of {e}") for e in REGULATED if e in model.spec.elements
+    ]
+    rows = []
+    for name, element, label in kpis:
+        try:
+            values = evaluate_indicator(ctx, name, element)[:, -1]
+        except (IndicatorNotAvailableError, CritflowError):
+            continue
+        rows.append(
+            {
+                "label": label,
+                "fraction": "kg/kg" not in label,
+                "values": [None if np.isnan(v) else float(v) for v in values],
+            }
+        )
+    topo = results.inputs.topology
+    goods = results.values.sum(axis=2)[:, -1]  # (S, F)
+    inputs = goods[:, np.array(topo.process_kinds)[topo.flow_from] == "source"].sum(axis=1)
+    rows.insert(
+        0, {"label": f"Input ({results.unit})", "fraction": False, "values": inputs.tolist()}
+    )
+    return {
+        "period": int(results.inputs.periods[-1]),
+        "scenarios": list(results.inputs.scenarios),
+        "rows": rows,
+    }
+
+
+def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
+    """Everything the report template needs; absent sections are None."""
+    spec = model.spec
+    return {
+        "name": spec.name,
+        "description": spec.description or "",
+        "scenarios": list(results.inputs.scenarios),
+        "periods": [int(p) for p in results.inputs.periods],
+        "unit": results.unit,
+        "info": info,
+        "max_residual": results.max_relative_residual(),
+        "sankey": sankey_data(results),
+        "balance": balance_section(results),
+        "recovery": recovery_section(model, results),
+        "recycling": recycling_section(model, results),
+        "compliance": compliance_section(model, results),
+        "comparison": scenario_section(model, results),
+        "kind_colours": KIND_COLOURS,
+    }

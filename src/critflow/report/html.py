@@ -1,0 +1,49 @@
+"""The self-contained HTML report: plotly.js embedded, no network needed to open it."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from critflow.engine.results import FlowResults
+from critflow.model.load import Model
+from critflow.report.content import RunInfo, build
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _embedded_json(value: object) -> str:
+    """JSON safe to place inside a <script> element."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+
+
+def render(model: Model, results: FlowResults, info: RunInfo) -> str:
+    """The report as one HTML document."""
+    env = Environment(
+        loader=PackageLoader("critflow.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
+    content = build(model, results, info)
+    template = env.get_template("report.html.j2")
+    from markupsafe import Markup
+
+    return template.render(
+        **content,
+        plotly_js=Markup(_plotly_js()),
+        sankey_json=Markup(_embedded_json(content["sankey"])),
+        recovery_json=Markup(_embedded_json(content["recovery"])),
+    )
+
+
+def write_report(model: Model, results: FlowResults, info: RunInfo, path: Path) -> Path:
+    """Write ``report.html`` (or ``path``) and return its path."""
+    path.write_text(render(model, results, info), encoding="utf-8")
+    return path

@@ -1,0 +1,114 @@
+"""The HTML report: sections, totals, no external resources, re-rendering from a run folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.cli.test_cli import critflow
+from tests.conftest import EXAMPLE
+
+SECTIONS = ("flows", "recovery", "recycling", "compliance", "scenarios", "balance")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    result = critflow("run", str(EXAMPLE), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"Open the report: {out / 'report.html'}" in result.stdout.replace("\n", "")
+    return out
+
+
+def _embedded(html: str, element_id: str):
+    match = re.search(
+        rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.S
+    )
+    return json.loads(match.group(1))
+
+
+def test_example_report_has_every_section(run_dir):
+    html = (run_dir / "report.html").read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html, section
+    assert "Recycling efficiency and material recovery" in html
+    # the report checks the last period (2030): the 2027 targets apply then too, the 2031 ones not yet
+    assert "bat-rm-cu-2027" in html and "bat-rm-cu-2031" not in html
+    assert "bat-re-lithium-2030" in html and "Annex XII, Part B, point 2(b)" in html
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["sha256"] in html and run["critflow"] in html
+
+
+def test_sankey_totals_equal_the_flow_table(run_dir):
+    html = (run_dir / "report.html").read_text()
+    sankey = _embedded(html, "sankey-data")
+    flows = pd.read_csv(run_dir / "flows.csv")
+    table = flows.groupby(["scenario", "period", "element"])["value"].sum()
+    goods = flows.groupby(["scenario", "period"])["value"].sum()
+    for scenario, periods in sankey["values"].items():
+        for period, elements in periods.items():
+            for element, values in elements.items():
+                expected = (
+                    goods[(scenario, int(period))]
+                    if element == "goods"
+                    else table[(scenario, int(period), element)]
+                )
+                assert np.sum(values) == pytest.approx(expected, rel=1e-9), (
+                    scenario,
+                    period,
+                    element,
+                )
+    assert len(sankey["source"]) == len(sankey["flows"]) == flows["flow"].nunique()
+
+
+def test_report_needs_no_network(run_dir):
+    html = (run_dir / "report.html").read_text()
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", html, re.I)
+    # outside the embedded plotly.js library, the page names no address at all
+    head, rest = html.split("<script>", 1)
+    library, page = rest.split("</script>", 1)
+    assert "Plotly" in library and len(library) > 1_000_000
+    assert not re.search(r"https?://", head + page)
+
+
+def test_sections_without_results_are_absent(tmp_path):
+    model = tmp_path / "plain.yaml"
+    model.write_text(
+        "critflow: 1\nname: plain\ntime: {start: 2025, end: 2025}\nelements: [Cu]\n"
+        "processes: [{id: a, kind: source}, {id: b, kind: transfer}, {id: c, kind: sink}]\n"
+        "flows: [{id: f1, from: a, to: b, value: 10}, {id: f2, from: b, to: c}]\n"
+    )
+    result = critflow("run", str(model), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert '<section id="flows">' in html and '<section id="balance">' in html
+    for absent in ("recovery", "recycling", "compliance", "scenarios"):
+        assert f'<section id="{absent}">' not in html, absent
+
+
+def test_report_rerenders_from_the_run_folder(run_dir):
+    before = _embedded((run_dir / "report.html").read_text(), "sankey-data")
+    (run_dir / "report.html").unlink()
+    result = critflow("report", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    after = _embedded((run_dir / "report.html").read_text(), "sankey-data")
+    assert after == before
+
+
+def test_report_of_a_folder_that_is_no_run_exits_2(tmp_path):
+    result = critflow("report", str(tmp_path))
+    assert result.returncode == 2 and "not a critflow run folder" in result.stderr
+
+
+def test_run_json_format(tmp_path):
+    result = critflow(
+        "run", str(EXAMPLE), "--out", str(tmp_path / "o"), "--format", "json", "-s", "baseline"
+    )
+    document = json.loads(result.stdout)
+    assert document["outputs"]["report.html"].endswith("report.html")
+    assert document["max_relative_residual"] < 1e-9
