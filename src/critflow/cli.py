@@ -103,6 +103,12 @@ def run(
     output_format: Annotated[
         str, typer.Option("--format", help="table (a summary for people) or json (for machines).")
     ] = "table",
+    figures: Annotated[
+        bool,
+        typer.Option(
+            "--figures", help="Also save the Sankeys and charts as SVG and PNG (figures/)."
+        ),
+    ] = False,
 ) -> None:
     """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel)."""
     from critflow.engine import FlowResults, solve_flows
@@ -128,6 +134,12 @@ def run(
         progress.update(task, advance=1, description="Writing the report and tables")
         target = out_dir or Path("out") / _slug(model.stem)
         paths = write_run(loaded, results, target, RunInfo(str(model), loaded.text_sha256 or ""))
+        if figures:
+            from critflow.report.figures import write_figures
+
+            progress.update(task, description="Exporting figures (SVG, PNG)")
+            written = write_figures(loaded, results, target / "figures")
+            paths["figures/"] = target / "figures" if written else target
         progress.update(task, advance=1)
     if output_format == "json":
         document = {
@@ -153,16 +165,29 @@ def run(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `critflow run`.")],
+    figures: Annotated[
+        bool,
+        typer.Option(
+            "--figures", help="Also save the Sankeys and charts as SVG and PNG (figures/)."
+        ),
+    ] = False,
 ) -> None:
     """Render report.html again from a run folder's saved results, without solving."""
-    from critflow.report.run_dir import rerender
+    from critflow.report.html import write_report
+    from critflow.report.run_dir import read_run
 
     if not run_dir.is_dir():
         raise CritflowError(
             str(run_dir), "no such folder", "Give the output folder of `critflow run`."
         )
-    path = rerender(run_dir)
+    model, results, info = read_run(run_dir)
+    path = write_report(model, results, info, run_dir / "report.html")
     out.print(f"Report written: [bold]{path}[/bold]")
+    if figures:
+        from critflow.report.figures import write_figures
+
+        written = write_figures(model, results, run_dir / "figures")
+        out.print(f"{len(written)} figures written to [bold]{run_dir / 'figures'}[/bold]")
 
 
 def _summary(name: str, results, top: int) -> None:

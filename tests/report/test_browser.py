@@ -65,10 +65,10 @@ def test_report_renders_and_switches_element(browser, tmp_path):
     nodes = browser.find_elements("css selector", "#sankey svg .sankey-node")
     links = browser.find_elements("css selector", "#sankey svg .sankey-link")
     assert len(nodes) == 19 and len(links) > 0  # 19 processes in the example
+
     def title():
-        return browser.execute_script(
-            "return document.getElementById('sankey').layout.title.text"
-        )
+        return browser.execute_script("return document.getElementById('sankey').layout.title.text")
+
     assert title().startswith("goods")
     goods_total = browser.execute_script(
         "return document.getElementById('sankey').data[0].link.value.reduce((a, b) => a + b, 0)"
@@ -87,3 +87,23 @@ def test_report_renders_and_switches_element(browser, tmp_path):
     Path(ARTEFACTS / "README.txt").write_text(
         "Screenshots taken by tests/report/test_browser.py.\n"
     )
+
+
+def test_figures_are_exported_offline(tmp_path):
+    model = tmp_path / "plain.yaml"
+    model.write_text(
+        "critflow: 1\nname: plain\ntime: {start: 2025, end: 2025}\nelements: [Cu]\n"
+        "processes: [{id: a, kind: source}, {id: b, kind: transfer}, {id: c, kind: sink}]\n"
+        "flows: [{id: f1, from: a, to: b, value: 10}, {id: f2, from: b, to: c}]\n"
+    )
+    result = critflow("run", str(model), "--out", str(tmp_path / "out"), "--figures")
+    assert result.returncode == 0, result.stderr
+    figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
+    assert figures == [
+        "sankey_baseline_2025_Cu.png",
+        "sankey_baseline_2025_Cu.svg",
+        "sankey_baseline_2025_goods.png",
+        "sankey_baseline_2025_goods.svg",
+    ]
+    svg = (tmp_path / "out" / "figures" / "sankey_baseline_2025_goods.svg").read_text()
+    assert "<svg" in svg and "a — 10 t/a" in svg

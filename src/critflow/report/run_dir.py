@@ -78,9 +78,3 @@ def read_run(run_dir: Path) -> tuple[Model, FlowResults, RunInfo]:
         version=run["critflow"],
     )
     return model, results, info
-
-
-def rerender(run_dir: Path) -> Path:
-    """Write ``report.html`` again from a run folder's saved results."""
-    model, results, info = read_run(run_dir)
-    return write_report(model, results, info, run_dir / "report.html")
