@@ -538,17 +538,29 @@ def _objective(text: str | None):
         return None
     if "=" not in text:
         if text not in ("cost", "primary", "co2"):
-            raise CritflowError("--objective", f"'{text}' is not an objective", "Use cost, primary, co2 or a mix cost=1,co2=0.05.")
+            raise CritflowError(
+                "--objective",
+                f"'{text}' is not an objective",
+                "Use cost, primary, co2 or a mix cost=1,co2=0.05.",
+            )
         return text
     weights = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
         if key.strip() not in ("cost", "primary", "co2"):
-            raise CritflowError("--objective", f"'{key}' is not an objective", "Mix cost, primary and co2: cost=1,co2=0.05.")
+            raise CritflowError(
+                "--objective",
+                f"'{key}' is not an objective",
+                "Mix cost, primary and co2: cost=1,co2=0.05.",
+            )
         try:
             weights[key.strip()] = float(value)
         except ValueError:
-            raise CritflowError("--objective", f"'{value}' is not a weight", "Write weights as numbers: cost=1,co2=0.05.") from None
+            raise CritflowError(
+                "--objective",
+                f"'{value}' is not a weight",
+                "Write weights as numbers: cost=1,co2=0.05.",
+            ) from None
     return weights
 
 
@@ -556,10 +568,16 @@ def _objective(text: str | None):
 def blend(
     problem: Annotated[Path, typer.Argument(help="Blend problem file (YAML or JSON).")],
     objective: Annotated[
-        str | None, typer.Option(help="cost, primary, co2, or a weighted mix such as cost=1,co2=0.05 (per EUR, t, kg).")
+        str | None,
+        typer.Option(
+            help="cost, primary, co2, or a weighted mix such as cost=1,co2=0.05 (per EUR, t, kg)."
+        ),
     ] = None,
     confidence: Annotated[
-        float | None, typer.Option(help="Probability with which each limit must hold (e.g. 0.95): the robust blend.")
+        float | None,
+        typer.Option(
+            help="Probability with which each limit must hold (e.g. 0.95): the robust blend."
+        ),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -569,9 +587,13 @@ def blend(
     from critflow.blend.solve import crm_reduction_targets
 
     if output_format not in ("table", "json"):
-        raise CritflowError("--format", f"'{output_format}' is not a format of blend", "Use table or json.")
+        raise CritflowError(
+            "--format", f"'{output_format}' is not a format of blend", "Use table or json."
+        )
     if confidence is not None and not 0.5 < confidence < 1:
-        raise CritflowError("--confidence", f"{confidence} is not a probability between 0.5 and 1", "Use e.g. 0.95.")
+        raise CritflowError(
+            "--confidence", f"{confidence} is not a probability between 0.5 and 1", "Use e.g. 0.95."
+        )
     arrays = load_problem(problem)
     chosen = _objective(objective)
     result = solve_blend(arrays, chosen, confidence)
@@ -588,28 +610,49 @@ def blend(
         "objective": result.objective_name,
         "objective_value": result.objective,
         "confidence": result.confidence,
-        "cost_of_safety": None if nominal is None else result.totals()["cost"] - nominal.totals()["cost"],
+        "cost_of_safety": None
+        if nominal is None
+        else result.totals()["cost"] - nominal.totals()["cost"],
         "totals": totals,
         "downcycling_baseline": baseline,
         "crm_use_change": change,
         "recipe": {
-            p: {m: float(result.tonnes[i, j]) for i, m in enumerate(arrays.materials) if result.tonnes[i, j] > 1e-9}
+            p: {
+                m: float(result.tonnes[i, j])
+                for i, m in enumerate(arrays.materials)
+                if result.tonnes[i, j] > 1e-9
+            }
             for j, p in enumerate(arrays.products)
         },
         "composition_percent": {
-            p: {e: 100 * float(composition[j, k]) for k, e in enumerate(arrays.elements)} for j, p in enumerate(arrays.products)
+            p: {e: 100 * float(composition[j, k]) for k, e in enumerate(arrays.elements)}
+            for j, p in enumerate(arrays.products)
         },
-        "value_of_one_more_tonne": {m: float(v) for m, v in zip(arrays.materials, result.availability_value, strict=True) if np.isfinite(arrays.available[arrays.materials.index(m)])},
+        "value_of_one_more_tonne": {
+            m: float(v)
+            for m, v in zip(arrays.materials, result.availability_value, strict=True)
+            if np.isfinite(arrays.available[arrays.materials.index(m)])
+        },
         "value_of_relaxing_limit_per_percentage_point": {
-            f"{arrays.products[p]}:{arrays.elements[e]}:{kind}": v for (p, e, kind), v in result.limit_value.items() if abs(v) > 1e-9
+            f"{arrays.products[p]}:{arrays.elements[e]}:{kind}": v
+            for (p, e, kind), v in result.limit_value.items()
+            if abs(v) > 1e-9
         },
-        "marginal_cost_of_product": dict(zip(arrays.products, map(float, result.demand_value), strict=True)),
+        "marginal_cost_of_product": dict(
+            zip(arrays.products, map(float, result.demand_value), strict=True)
+        ),
     }
     if output_format == "json":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    out.print(f"[bold]{arrays.problem.name}[/bold] — least {result.objective_name}"
-              + (f", each limit met with probability {result.confidence:.0%}" if result.confidence else ""))
+    out.print(
+        f"[bold]{arrays.problem.name}[/bold] — least {result.objective_name}"
+        + (
+            f", each limit met with probability {result.confidence:.0%}"
+            if result.confidence
+            else ""
+        )
+    )
     for j, product in enumerate(arrays.products):
         spec = arrays.problem.products[j].spec or "own limits"
         table = Table(title=f"{product}: {arrays.demand[j]:,.6g} t of {spec}", title_justify="left")
@@ -618,7 +661,11 @@ def blend(
         table.add_column("share", justify="right")
         for i, material in enumerate(arrays.materials):
             if result.tonnes[i, j] > 1e-6:
-                table.add_row(material, f"{result.tonnes[i, j]:,.1f}", f"{result.tonnes[i, j] / arrays.demand[j]:.1%}")
+                table.add_row(
+                    material,
+                    f"{result.tonnes[i, j]:,.1f}",
+                    f"{result.tonnes[i, j] / arrays.demand[j]:.1%}",
+                )
         out.print(table)
         limits = []
         for k, element in enumerate(arrays.elements):
@@ -634,8 +681,10 @@ def blend(
         f"scrap {totals['scrap_t']:,.1f} t; {totals['co2_kg'] / 1000:,.1f} t CO2-eq."
     )
     if nominal is not None:
-        out.print(f"Cost of safety ({result.confidence:.0%} per limit): {document['cost_of_safety']:,.0f} {currency} "
-                  f"more than the blend on mean compositions ({result.cuts} cutting planes).")
+        out.print(
+            f"Cost of safety ({result.confidence:.0%} per limit): {document['cost_of_safety']:,.0f} {currency} "
+            f"more than the blend on mean compositions ({result.cuts} cutting planes)."
+        )
     if baseline:
         out.print(
             f"Against down-cycling (same products from primary metal and master alloys only): "
@@ -651,15 +700,23 @@ def blend(
             )
             out.print(f"CRM use change against down-cycling: {change:+.1%} — roadmap {verdicts}.")
     else:
-        out.print("Down-cycling comparison: the products cannot be made from primary metal and master alloys alone.")
+        out.print(
+            "Down-cycling comparison: the products cannot be made from primary metal and master alloys alone."
+        )
     worth = [(m, v) for m, v in document["value_of_one_more_tonne"].items() if v > 1e-6]
     if worth:
-        out.print("Worth sorting for — objective saved per extra tonne: "
-                  + ", ".join(f"{m} {v:,.1f}" for m, v in sorted(worth, key=lambda x: -x[1])))
-    binding = sorted(document["value_of_relaxing_limit_per_percentage_point"].items(), key=lambda x: -abs(x[1]))[:8]
+        out.print(
+            "Worth sorting for — objective saved per extra tonne: "
+            + ", ".join(f"{m} {v:,.1f}" for m, v in sorted(worth, key=lambda x: -x[1]))
+        )
+    binding = sorted(
+        document["value_of_relaxing_limit_per_percentage_point"].items(), key=lambda x: -abs(x[1])
+    )[:8]
     if binding:
-        out.print("Binding limits — objective saved per percentage point of relaxation: "
-                  + ", ".join(f"{k.replace(':', ' ')} {v:,.0f}" for k, v in binding))
+        out.print(
+            "Binding limits — objective saved per percentage point of relaxation: "
+            + ", ".join(f"{k.replace(':', ' ')} {v:,.0f}" for k, v in binding)
+        )
 
 
 def _split(values: list[str] | None) -> list[str]:

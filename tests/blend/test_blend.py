@@ -49,21 +49,29 @@ def test_shadow_prices_match_finite_differences():
     assert base.tonnes[0, 0] == pytest.approx(400)
     step = 1.0
     more = replace(arrays, available=arrays.available + np.array([step, 0, 0]))
-    assert base.availability_value[0] == pytest.approx((base.objective - blend(more).objective) / step, rel=1e-6)
+    assert base.availability_value[0] == pytest.approx(
+        (base.objective - blend(more).objective) / step, rel=1e-6
+    )
     assert base.availability_value[0] == pytest.approx(100.0)
     # Mg minimum (binding in the first problem): one percentage point more costs limit_value
     first = blend(hand())
     delta = 1e-4  # percentage points
     stricter = blend(hand(low=0.5 + delta))
     per_point = (stricter.objective - first.objective) / delta
-    assert first.limit_value[(0, 0, "min")] == pytest.approx(per_point, rel=1e-6)  # saved by relaxing
+    assert first.limit_value[(0, 0, "min")] == pytest.approx(
+        per_point, rel=1e-6
+    )  # saved by relaxing
     # one more tonne of product: its limits scale with it
     bigger = replace(hand(), demand=np.array([1001.0]))
-    assert first.demand_value[0] == pytest.approx(blend(bigger).objective - first.objective, rel=1e-6)
+    assert first.demand_value[0] == pytest.approx(
+        blend(bigger).objective - first.objective, rel=1e-6
+    )
 
 
 def test_infeasible_problem_is_explained():
-    text = HAND.replace("PRICE_A", "1000").replace("MIN", "0.5").replace("[0.5, 0.9]", "[0.5, 0.15]")
+    text = (
+        HAND.replace("PRICE_A", "1000").replace("MIN", "0.5").replace("[0.5, 0.9]", "[0.5, 0.15]")
+    )
     text = text.replace("{Mg: 0}, price: 2000", "{Mg: 0}, available: 10, price: 2000")
     with pytest.raises(CritflowError) as info:
         blend(problem_from_text(text.replace("{Mg: [0.5, 0.15]}", "{Mg: [null, 0.15]}")))
@@ -95,7 +103,9 @@ def test_robust_blend_meets_limits_with_the_chosen_probability():
         if must_hold:
             assert worst >= 0.95 - tolerance
         else:
-            assert worst < 0.9  # the nominal blend sits on limits: about half the samples break them
+            assert (
+                worst < 0.9
+            )  # the nominal blend sits on limits: about half the samples break them
 
 
 def test_blend_beats_downcycling():

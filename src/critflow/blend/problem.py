@@ -64,11 +64,15 @@ def problem_from_text(text: str) -> Arrays:
 
 def _validate(raw, source: SourceMap) -> BlendProblem:
     if not isinstance(raw, dict):
-        raise CritflowError(source.file, "a blend problem is a mapping of keys", "Start with 'critflow_blend: 1'.")
+        raise CritflowError(
+            source.file, "a blend problem is a mapping of keys", "Start with 'critflow_blend: 1'."
+        )
     try:
         return BlendProblem.model_validate(raw)
     except ValidationError as exc:
-        raise CritflowError([describe_error(e, source, BlendProblem) for e in exc.errors()]) from None
+        raise CritflowError(
+            [describe_error(e, source, BlendProblem) for e in exc.errors()]
+        ) from None
 
 
 def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
@@ -78,7 +82,13 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
     scale = 0.01 if problem.composition_unit == "percent" else 1.0
     problems: list[Problem] = []
     if problem.remainder not in elements:
-        problems.append(Problem(where("remainder"), f"'{problem.remainder}' is not in elements", f"Elements: {known(elements)}."))
+        problems.append(
+            Problem(
+                where("remainder"),
+                f"'{problem.remainder}' is not in elements",
+                f"Elements: {known(elements)}.",
+            )
+        )
     e_index = {e: i for i, e in enumerate(elements)}
     n_m, n_e = len(problem.materials), len(elements)
     mean, sd = np.zeros((n_m, n_e)), np.zeros((n_m, n_e))
@@ -101,20 +111,30 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
             if problem.remainder in material.composition:
                 if abs(mean[m].sum() - 1) > 1e-6:
                     problems.append(
-                        Problem(where("materials", m, "composition"),
-                                f"the composition of '{material.id}' sums to {100 * mean[m].sum():.4g} %, not 100 %",
-                                f"Leave out {problem.remainder} (the remainder) or make the content add up.")
+                        Problem(
+                            where("materials", m, "composition"),
+                            f"the composition of '{material.id}' sums to {100 * mean[m].sum():.4g} %, not 100 %",
+                            f"Leave out {problem.remainder} (the remainder) or make the content add up.",
+                        )
                     )
             elif others > 1 + 1e-9:
                 problems.append(
-                    Problem(where("materials", m, "composition"),
-                            f"the alloying elements of '{material.id}' add up to {100 * others:.4g} %, more than 100 %",
-                            "Check the unit (composition_unit: percent or fraction) and the values.")
+                    Problem(
+                        where("materials", m, "composition"),
+                        f"the alloying elements of '{material.id}' add up to {100 * others:.4g} %, more than 100 %",
+                        "Check the unit (composition_unit: percent or fraction) and the values.",
+                    )
                 )
             else:
                 mean[m, r] = 1 - others
         if (mean[m] < 0).any():
-            problems.append(Problem(where("materials", m, "composition"), "a content is negative", "Contents are ≥ 0."))
+            problems.append(
+                Problem(
+                    where("materials", m, "composition"),
+                    "a content is negative",
+                    "Contents are ≥ 0.",
+                )
+            )
     specs = shipped_specs()
     spec_sources = _sources()
     n_p = len(problem.products)
@@ -125,8 +145,12 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
         if product.spec is not None:
             if product.spec not in specs:
                 problems.append(
-                    Problem(where("products", p, "spec"), f"'{product.spec}' is not a shipped alloy specification",
-                            f"{nearest(product.spec, specs)} Shipped: {known(specs)}; or give limits: {{Mg: [0.45, 0.9]}}.".strip())
+                    Problem(
+                        where("products", p, "spec"),
+                        f"'{product.spec}' is not a shipped alloy specification",
+                        f"{nearest(product.spec, specs)} Shipped: {known(specs)}; "
+                        "or give limits: {Mg: [0.45, 0.9]}.".strip(),
+                    )
                 )
             else:
                 limits.update(specs[product.spec])
@@ -135,9 +159,11 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
         for element, (lo, hi) in limits.items():
             if element not in e_index:
                 problems.append(
-                    Problem(where("products", p),
-                            f"the specification of '{product.id}' limits {element}, which the problem does not track",
-                            f"Add {element} to elements (and its content to each material, 0 where absent).")
+                    Problem(
+                        where("products", p),
+                        f"the specification of '{product.id}' limits {element}, which the problem does not track",
+                        f"Add {element} to elements (and its content to each material, 0 where absent).",
+                    )
                 )
                 continue
             factor = 0.01 if (product.spec is not None and element not in product.limits) else scale
@@ -146,7 +172,13 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
         limit_sources.setdefault(product.id, "limits given in the problem file")
     ids = [m.id for m in problem.materials] + [p.id for p in problem.products]
     for name in {i for i in ids if ids.count(i) > 1}:
-        problems.append(Problem(where(), f"the id '{name}' is used more than once", "Give each material and product its own id."))
+        problems.append(
+            Problem(
+                where(),
+                f"the id '{name}' is used more than once",
+                "Give each material and product its own id.",
+            )
+        )
     if problems:
         raise CritflowError(problems)
     return Arrays(
@@ -157,7 +189,9 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
         kinds=np.array([m.kind for m in problem.materials]),
         mean=mean,
         sd=sd,
-        available=np.array([np.inf if m.available is None else m.available for m in problem.materials]),
+        available=np.array(
+            [np.inf if m.available is None else m.available for m in problem.materials]
+        ),
         price=np.array([m.price for m in problem.materials]),
         co2=np.array([m.co2 for m in problem.materials]),
         low=low,

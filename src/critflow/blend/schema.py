@@ -30,15 +30,18 @@ def _uncertain(value: Any) -> dict[str, float]:
             if hi < lo:
                 raise ValueError(f"max ({hi}) is below min ({lo})")
             return {"mean": (lo + hi) / 2, "sd": (hi - lo) / 12**0.5}  # uniform on [min, max]
-    raise ValueError(
-        f"expected a number, {{mean: …, sd: …}} or {{min: …, max: …}}, got {value!r}"
-    )
+    raise ValueError(f"expected a number, {{mean: …, sd: …}} or {{min: …, max: …}}, got {value!r}")
 
 
 Uncertain = Annotated[
     dict[str, float],
     PlainValidator(_uncertain),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "object"}], "description": "number, {mean, sd} or {min, max}"}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number"}, {"type": "object"}],
+            "description": "number, {mean, sd} or {min, max}",
+        }
+    ),
 ]
 
 
@@ -60,9 +63,12 @@ class Product(_Strict):
     """A target product: an alloy specification and a demand."""
 
     id: str
-    spec: str | None = Field(None, description="name of a shipped alloy specification (6063, A380.0, C36000 …)")
+    spec: str | None = Field(
+        None, description="name of a shipped alloy specification (6063, A380.0, C36000 …)"
+    )
     limits: dict[str, tuple[float | None, float | None]] = Field(
-        default_factory=dict, description="{element: [min, max]} in the composition unit; overrides the spec"
+        default_factory=dict,
+        description="{element: [min, max]} in the composition unit; overrides the spec",
     )
     demand: float = Field(gt=0, description="t to produce")
 
@@ -78,13 +84,20 @@ class BlendProblem(_Strict):
 
     critflow_blend: Literal[1] = Field(description="format version")
     name: str
-    elements: list[str] = Field(min_length=2, description="elements tracked; include the remainder element")
+    elements: list[str] = Field(
+        min_length=2, description="elements tracked; include the remainder element"
+    )
     remainder: str = Field(description="element that takes the balance (Al, Zn, Cu …)")
     composition_unit: Literal["percent", "fraction"] = "percent"
     currency: str = "EUR"
     materials: list[Material] = Field(min_length=1)
     products: list[Product] = Field(min_length=1)
-    objective: Literal["cost", "primary", "co2"] | dict[Literal["cost", "primary", "co2"], float] = "cost"
+    objective: (
+        Literal["cost", "primary", "co2"] | dict[Literal["cost", "primary", "co2"], float]
+    ) = "cost"
     confidence: float | None = Field(
-        None, gt=0.5, lt=1, description="probability with which each spec limit must hold (robust blend)"
+        None,
+        gt=0.5,
+        lt=1,
+        description="probability with which each spec limit must hold (robust blend)",
     )

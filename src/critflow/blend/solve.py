@@ -62,10 +62,14 @@ class BlendResult:
     objective: float
     objective_name: str
     availability_value: np.ndarray  # (M,) objective saved per extra t of each material
-    limit_value: dict[tuple[int, int, str], float]  # (p, e, 'max'|'min') → saved per percentage point relaxed
+    limit_value: dict[
+        tuple[int, int, str], float
+    ]  # (p, e, 'max'|'min') → saved per percentage point relaxed
     demand_value: np.ndarray  # (P,) objective per extra t of product
     confidence: float | None = None
-    nominal_objective: float | None = None  # the optimum on mean compositions, for the cost of safety
+    nominal_objective: float | None = (
+        None  # the optimum on mean compositions, for the cost of safety
+    )
     cuts: int = 0
     details: dict = field(default_factory=dict)
 
@@ -95,13 +99,20 @@ def build_lp(arrays: Arrays, objective, available: np.ndarray | None = None) -> 
     index = np.arange(n_x).reshape(n_m, n_p)
     available = arrays.available if available is None else available
     c = np.repeat(objective_vector(arrays, objective), n_p)
-    a_eq = sp.csr_matrix((np.ones(n_x), (np.tile(np.arange(n_p), n_m), index.ravel())), shape=(n_p, n_x))
+    a_eq = sp.csr_matrix(
+        (np.ones(n_x), (np.tile(np.arange(n_p), n_m), index.ravel())), shape=(n_p, n_x)
+    )
     limited = np.flatnonzero(np.isfinite(available))
     blocks, b, kinds, labels = [], [], [], []
-    blocks.append(sp.csr_matrix(
-        (np.ones(limited.size * n_p), (np.repeat(np.arange(limited.size), n_p), index[limited].ravel())),
-        shape=(limited.size, n_x),
-    ))
+    blocks.append(
+        sp.csr_matrix(
+            (
+                np.ones(limited.size * n_p),
+                (np.repeat(np.arange(limited.size), n_p), index[limited].ravel()),
+            ),
+            shape=(limited.size, n_x),
+        )
+    )
     b.append(available[limited])
     kinds += ["available"] * limited.size
     labels.append(limited)
@@ -109,17 +120,46 @@ def build_lp(arrays: Arrays, objective, available: np.ndarray | None = None) -> 
         p_of, e_of = np.nonzero(~np.isnan(bound))
         n_rows = p_of.size
         # row k: sign · Σ_m c[m, e_k] x[m, p_k]
-        blocks.append(sp.csr_matrix(
-            ((sign * arrays.mean[:, e_of]).T.ravel(), (np.repeat(np.arange(n_rows), n_m), index[:, p_of].T.ravel())),
-            shape=(n_rows, n_x),
-        ))
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    (sign * arrays.mean[:, e_of]).T.ravel(),
+                    (np.repeat(np.arange(n_rows), n_m), index[:, p_of].T.ravel()),
+                ),
+                shape=(n_rows, n_x),
+            )
+        )
         b.append(sign * bound[p_of, e_of] * arrays.demand[p_of])
         kinds += [kind] * n_rows
         labels.append(p_of * n_e + e_of)
     return LinearProgram(
-        c, sp.vstack(blocks).tocsr(), np.concatenate(b).astype(float), a_eq, arrays.demand.astype(float),
-        np.array(kinds), np.concatenate(labels).astype(np.int64),
+        c,
+        sp.vstack(blocks).tocsr(),
+        np.concatenate(b).astype(float),
+        a_eq,
+        arrays.demand.astype(float),
+        np.array(kinds),
+        np.concatenate(labels).astype(np.int64),
     )
+
+
+def _quiet_highs(highspy):
+    """A Highs instance without its banner: HiGHS prints one to the C-level stdout when the first
+    instance of a process is made, which would spoil `--format json` output."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
 
 
 class _Highs:
@@ -129,8 +169,7 @@ class _Highs:
         import highspy
 
         self.highspy = highspy
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = _quiet_highs(highspy)
         n = lp.c.size
         self.h.addVars(n, np.zeros(n), np.full(n, highspy.kHighsInf))
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), lp.c)
@@ -142,8 +181,15 @@ class _Highs:
         self.n_ub, self.n_eq = lp.b_ub.size, lp.b_eq.size
 
     def _add_rows(self, a: sp.csr_matrix, low: np.ndarray, high: np.ndarray) -> None:
-        self.h.addRows(a.shape[0], low, high, a.nnz, a.indptr[:-1].astype(np.int32),
-                       a.indices.astype(np.int32), a.data)
+        self.h.addRows(
+            a.shape[0],
+            low,
+            high,
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data,
+        )
 
     def add_cuts(self, a: sp.csr_matrix, high: np.ndarray) -> None:
         self._add_rows(a, np.full(a.shape[0], -self.highspy.kHighsInf), high)
@@ -156,11 +202,18 @@ class _Highs:
         if status == self.highspy.HighsModelStatus.kInfeasible:
             return Solution(2, np.array([]), np.nan, np.array([]), np.array([]), "infeasible")
         if status != self.highspy.HighsModelStatus.kOptimal:
-            return Solution(4, np.array([]), np.nan, np.array([]), np.array([]), h.modelStatusToString(status))
+            return Solution(
+                4, np.array([]), np.nan, np.array([]), np.array([]), h.modelStatusToString(status)
+            )
         solution = h.getSolution()
         dual = np.asarray(solution.row_dual)
-        return Solution(0, np.asarray(solution.col_value), h.getInfo().objective_function_value,
-                        dual[: self.n_ub], dual[self.n_ub : self.n_ub + self.n_eq])
+        return Solution(
+            0,
+            np.asarray(solution.col_value),
+            h.getInfo().objective_function_value,
+            dual[: self.n_ub],
+            dual[self.n_ub : self.n_ub + self.n_eq],
+        )
 
 
 def totals(arrays: Arrays, tonnes: np.ndarray) -> dict[str, float]:
@@ -173,7 +226,9 @@ def totals(arrays: Arrays, tonnes: np.ndarray) -> dict[str, float]:
         "primary_t": float(per_material[primary].sum()),
         "scrap_t": float(per_material[~primary].sum()),
         "co2_kg": float(1000 * arrays.co2 @ per_material),
-        "crm_primary_t": float((arrays.mean[primary][:, crm].sum(axis=1) * per_material[primary]).sum()),
+        "crm_primary_t": float(
+            (arrays.mean[primary][:, crm].sum(axis=1) * per_material[primary]).sum()
+        ),
     }
 
 
@@ -194,7 +249,11 @@ def blend(arrays: Arrays, objective=None, confidence: float | None = None) -> Bl
     if res.status == 2:
         raise explain_infeasible(arrays)
     if res.status != 0:
-        raise CritflowError("blend", f"the solver stopped: {res.message}", "Check the problem's numbers for extreme values.")
+        raise CritflowError(
+            "blend",
+            f"the solver stopped: {res.message}",
+            "Check the problem's numbers for extreme values.",
+        )
     nominal = float(res.fun)
     cuts = 0
     if confidence is not None and arrays.sd.any():
@@ -210,7 +269,9 @@ def _limit_rows(arrays: Arrays, lp: LinearProgram):
     return rows, p, e, sign
 
 
-def _robust(arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: float, max_rounds: int = 100):
+def _robust(
+    arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: float, max_rounds: int = 100
+):
     n_m, n_p = len(arrays.materials), len(arrays.products)
     rows, p_of, e_of, _ = _limit_rows(arrays, lp)
     sigma = arrays.sd[:, e_of].T  # (R, M): sd of each material in each limit's element
@@ -221,7 +282,9 @@ def _robust(arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: 
     cuts = 0
     for _ in range(max_rounds):
         x = res.x
-        xs = x.reshape(n_m, n_p)[:, p_of].T  # (R, M): tonnes of each material in the limit's product
+        xs = x.reshape(n_m, n_p)[
+            :, p_of
+        ].T  # (R, M): tonnes of each material in the limit's product
         spread = np.sqrt(((sigma * xs) ** 2).sum(axis=1))
         violation = (a_rows @ x + z * spread - b) / arrays.demand[p_of]
         if violation.max(initial=-np.inf) <= ROBUST_TOLERANCE:
@@ -231,7 +294,8 @@ def _robust(arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: 
         weights = z * sigma[bad] ** 2 * xs[bad] / np.maximum(spread[bad], 1e-300)[:, None]
         columns = np.arange(n_m)[None, :] * n_p + p_of[bad][:, None]
         tangent = sp.csr_matrix(
-            (weights.ravel(), (np.repeat(np.arange(bad.size), n_m), columns.ravel())), shape=(bad.size, n_m * n_p)
+            (weights.ravel(), (np.repeat(np.arange(bad.size), n_m), columns.ravel())),
+            shape=(bad.size, n_m * n_p),
         )
         model.add_cuts((a_rows[bad] + tangent).tocsr(), b[bad])
         cuts += bad.size
@@ -239,11 +303,19 @@ def _robust(arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: 
         if res.status == 2:
             raise explain_infeasible(arrays, confidence_note=True)
         if res.status != 0:
-            raise CritflowError("blend", f"the solver stopped: {res.message}", "Lower the confidence.")
-    raise CritflowError("blend", f"the robust blend did not converge in {max_rounds} rounds", "Lower the confidence.")
+            raise CritflowError(
+                "blend", f"the solver stopped: {res.message}", "Lower the confidence."
+            )
+    raise CritflowError(
+        "blend",
+        f"the robust blend did not converge in {max_rounds} rounds",
+        "Lower the confidence.",
+    )
 
 
-def _result(arrays: Arrays, lp: LinearProgram, res: Solution, objective, confidence, nominal, cuts) -> BlendResult:
+def _result(
+    arrays: Arrays, lp: LinearProgram, res: Solution, objective, confidence, nominal, cuts
+) -> BlendResult:
     n_m, n_p = len(arrays.materials), len(arrays.products)
     marg = res.ineq_marginals[: lp.b_ub.size]  # ∂objective/∂b ≤ 0 for binding ≤ rows
     availability = np.zeros(n_m)
@@ -300,19 +372,27 @@ def explain_infeasible(arrays: Arrays, confidence_note: bool = False) -> Critflo
     problems: list[Problem] = []
     total_available = arrays.available.sum()
     if np.isfinite(total_available) and total_available < arrays.demand.sum():
-        problems.append(Problem(
-            "materials",
-            f"only {total_available:,.6g} t of material is available for a demand of {arrays.demand.sum():,.6g} t",
-            "Add material (a primary metal with no availability limit is always available) or lower the demand.",
-        ))
+        problems.append(
+            Problem(
+                "materials",
+                f"only {total_available:,.6g} t of material is available for a demand of {arrays.demand.sum():,.6g} t",
+                "Add material (a primary metal with no availability limit is always available) or lower the demand.",
+            )
+        )
     # 1. the smallest relaxation of the limits, with availability as it is
     rows, p_of, e_of, sign = _limit_rows(arrays, lp)
     n_r, n_x = rows.size, n_m * n_p
     slack = sp.csr_matrix((-np.ones(n_r), (rows, np.arange(n_r))), shape=(lp.b_ub.size, n_r))
     weights = 1.0 / arrays.demand[p_of]  # relaxation as a fraction of the product's mass
-    res = linprog(np.concatenate([np.zeros(n_x), weights]), A_ub=sp.hstack([lp.a_ub, slack]).tocsr(), b_ub=lp.b_ub,
-                  A_eq=sp.hstack([lp.a_eq, sp.csr_matrix((n_p, n_r))]).tocsr(), b_eq=lp.b_eq,
-                  bounds=(0, None), method="highs")
+    res = linprog(
+        np.concatenate([np.zeros(n_x), weights]),
+        A_ub=sp.hstack([lp.a_ub, slack]).tocsr(),
+        b_ub=lp.b_ub,
+        A_eq=sp.hstack([lp.a_eq, sp.csr_matrix((n_p, n_r))]).tocsr(),
+        b_eq=lp.b_eq,
+        bounds=(0, None),
+        method="highs",
+    )
     if res.status == 0:
         relax = res.x[n_x:] * weights
         for k in np.flatnonzero(relax > 1e-9):
@@ -320,34 +400,59 @@ def explain_infeasible(arrays: Arrays, confidence_note: bool = False) -> Critflo
             bound = arrays.high[p, e] if sign[k] > 0 else arrays.low[p, e]
             reachable = bound + sign[k] * relax[k]
             word = "max" if sign[k] > 0 else "min"
-            problems.append(Problem(
-                f"product '{arrays.products[p]}'",
-                f"{arrays.elements[e]} {word} {100 * bound:.4g} % cannot be met with the available materials: the "
-                f"{'lowest' if sign[k] > 0 else 'highest'} {arrays.elements[e]} reachable is {100 * reachable:.4g} %",
-                f"Relax the {word} to {100 * reachable:.4g} %, or add a material "
-                f"{'poorer' if sign[k] > 0 else 'richer'} in {arrays.elements[e]} (see below).",
-            ))
+            problems.append(
+                Problem(
+                    f"product '{arrays.products[p]}'",
+                    f"{arrays.elements[e]} {word} {100 * bound:.4g} % cannot be met with the available materials: the "
+                    f"{'lowest' if sign[k] > 0 else 'highest'} {arrays.elements[e]} reachable is "
+                    f"{100 * reachable:.4g} %",
+                    f"Relax the {word} to {100 * reachable:.4g} %, or add a material "
+                    f"{'poorer' if sign[k] > 0 else 'richer'} in {arrays.elements[e]} (see below).",
+                )
+            )
     # 2. the least extra material that makes the limits feasible as they are
     limited = np.flatnonzero(np.isfinite(arrays.available))
     if limited.size:
         buy = sp.csr_matrix(
-            (-np.ones(limited.size), (np.flatnonzero(lp.row_kind == "available"), np.arange(limited.size))),
+            (
+                -np.ones(limited.size),
+                (np.flatnonzero(lp.row_kind == "available"), np.arange(limited.size)),
+            ),
             shape=(lp.b_ub.size, limited.size),
         )
-        res2 = linprog(np.concatenate([np.zeros(n_x), np.ones(limited.size)]), A_ub=sp.hstack([lp.a_ub, buy]).tocsr(),
-                       b_ub=lp.b_ub, A_eq=sp.hstack([lp.a_eq, sp.csr_matrix((n_p, limited.size))]).tocsr(),
-                       b_eq=lp.b_eq, bounds=(0, None), method="highs")
+        res2 = linprog(
+            np.concatenate([np.zeros(n_x), np.ones(limited.size)]),
+            A_ub=sp.hstack([lp.a_ub, buy]).tocsr(),
+            b_ub=lp.b_ub,
+            A_eq=sp.hstack([lp.a_eq, sp.csr_matrix((n_p, limited.size))]).tocsr(),
+            b_eq=lp.b_eq,
+            bounds=(0, None),
+            method="highs",
+        )
         if res2.status == 0:
             extra = res2.x[n_x:]
             for k in np.flatnonzero(extra > 1e-6):
-                problems.append(Problem(
-                    f"material '{arrays.materials[limited[k]]}'",
-                    f"{extra[k]:,.6g} t more of it would make every limit feasible",
-                    "Source that much more, or relax a limit as above.",
-                ))
+                problems.append(
+                    Problem(
+                        f"material '{arrays.materials[limited[k]]}'",
+                        f"{extra[k]:,.6g} t more of it would make every limit feasible",
+                        "Source that much more, or relax a limit as above.",
+                    )
+                )
     if confidence_note:
-        problems.append(Problem("confidence", "the limits can be met on average but not with the asked probability",
-                                "Lower the confidence, or add material with a narrower composition."))
+        problems.append(
+            Problem(
+                "confidence",
+                "the limits can be met on average but not with the asked probability",
+                "Lower the confidence, or add material with a narrower composition.",
+            )
+        )
     if not problems:
-        problems.append(Problem("blend", "the problem has no feasible blend", "Check demands, availabilities and limits."))
+        problems.append(
+            Problem(
+                "blend",
+                "the problem has no feasible blend",
+                "Check demands, availabilities and limits.",
+            )
+        )
     return CritflowError(problems)
