@@ -117,10 +117,7 @@ def run(
     from critflow.report.content import RunInfo
     from critflow.report.run_dir import write_run
 
-    if output_format not in ("table", "json"):
-        raise CritflowError(
-            "--format", f"'{output_format}' is not a format of run", "Use table or json."
-        )
+    _check_format(output_format, "run")
 
     started = time.perf_counter()
     with _progress() as progress:
@@ -273,14 +270,10 @@ def indicators(
     )
     from critflow.model import load_model
 
-    if output_format not in ("table", "json"):
-        raise CritflowError(
-            "--format", f"'{output_format}' is not a format of indicators", "Use table or json."
-        )
+    _check_format(output_format, "indicators")
     loaded = load_model(model)
     scenarios = _split(scenario) or None
-    if reference and scenarios and reference not in scenarios:
-        scenarios.append(reference)
+    scenarios = _with_reference(scenarios, reference)
     results = solve(loaded, scenarios)
     periods = list(results.inputs.periods)
     p = periods.index(year) if year in periods else len(periods) - 1
@@ -368,15 +361,11 @@ def compare(
     from critflow.indicators.compare import load_criteria
     from critflow.model import load_model
 
-    if output_format not in ("table", "json"):
-        raise CritflowError(
-            "--format", f"'{output_format}' is not a format of compare", "Use table or json."
-        )
+    _check_format(output_format, "compare")
     spec = load_criteria(criteria)
     loaded = load_model(model)
     chosen = _split(scenarios) or None
-    if reference and chosen and reference not in chosen:
-        chosen.append(reference)
+    chosen = _with_reference(chosen, reference)
     result = run_compare(loaded, solve(loaded, chosen), spec, reference)
     if output_format == "json":
         document = {
@@ -586,10 +575,7 @@ def blend(
     from critflow.blend import downcycling_baseline, load_problem
     from critflow.blend.solve import crm_reduction_targets
 
-    if output_format not in ("table", "json"):
-        raise CritflowError(
-            "--format", f"'{output_format}' is not a format of blend", "Use table or json."
-        )
+    _check_format(output_format, "blend")
     if confidence is not None and not 0.5 < confidence < 1:
         raise CritflowError(
             "--confidence", f"{confidence} is not a probability between 0.5 and 1", "Use e.g. 0.95."
@@ -719,6 +705,20 @@ def blend(
         )
 
 
+def _check_format(value: str, command: str) -> None:
+    if value not in ("table", "json"):
+        raise CritflowError(
+            "--format", f"'{value}' is not a format of {command}", "Use table or json."
+        )
+
+
+def _with_reference(scenarios: list[str] | None, reference: str | None) -> list[str] | None:
+    """The chosen scenarios plus the reference scenario that relative indicators compare with."""
+    if reference and scenarios and reference not in scenarios:
+        return [*scenarios, reference]
+    return scenarios
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -768,16 +768,12 @@ def check(
     from critflow.rules import check as check_rules
     from critflow.rules import load_rule_sets
 
-    if output_format not in ("table", "json"):
-        raise CritflowError(
-            "--format", f"'{output_format}' is not a format of check", "Use table or json."
-        )
+    _check_format(output_format, "check")
     names = _split(rules) or ([] if rule_file else ["battery-regulation", "crma", "roadmap"])
     rule_sets = load_rule_sets(names, rule_file)
     loaded = load_model(model)
     scenarios = _split(scenario) or None
-    if reference and scenarios and reference not in scenarios:
-        scenarios.append(reference)
+    scenarios = _with_reference(scenarios, reference)
     results = solve(loaded, scenarios)
     rows = check_rules(loaded, results, rule_sets, year, reference)
     if output_format == "json":

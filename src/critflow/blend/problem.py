@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from critflow import data
 from critflow.blend.schema import BlendProblem
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.model.load import describe_error
+from critflow.model.load import validate_as
 from critflow.model.source import SourceMap, parse_text, read_file
 
 
@@ -67,12 +66,7 @@ def _validate(raw, source: SourceMap) -> BlendProblem:
         raise CritflowError(
             source.file, "a blend problem is a mapping of keys", "Start with 'critflow_blend: 1'."
         )
-    try:
-        return BlendProblem.model_validate(raw)
-    except ValidationError as exc:
-        raise CritflowError(
-            [describe_error(e, source, BlendProblem) for e in exc.errors()]
-        ) from None
+    return validate_as(BlendProblem, raw, source)
 
 
 def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:

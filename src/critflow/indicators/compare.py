@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.mcda import METHODS, WeightRange, score, weight_sensitivity
 from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
-from critflow.model.load import Model, describe_error
+from critflow.model.load import Model, validate_as
 from critflow.model.source import read_file
 
 
@@ -44,12 +44,7 @@ class Criteria(BaseModel):
 def load_criteria(path: str | Path) -> Criteria:
     """Read and validate a criteria file (YAML or JSON)."""
     raw, source, _ = read_file(path)
-    try:
-        return Criteria.model_validate(raw)
-    except ValidationError as exc:
-        raise CritflowError(
-            [describe_error(err, source, Criteria) for err in exc.errors()]
-        ) from None
+    return validate_as(Criteria, raw, source)
 
 
 @dataclass

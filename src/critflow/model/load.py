@@ -146,6 +146,15 @@ def describe_error(
     )
 
 
+def validate_as(schema: type[BaseModel], raw: Any, source: SourceMap):
+    """Validate ``raw`` against a pydantic schema; errors become a CritflowError with positions."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        problems = [describe_error(err, source, schema) for err in exc.errors()]
+        raise CritflowError(list(dict.fromkeys(problems))) from None
+
+
 def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
     """Validate plain data against the schema; raise a CritflowError naming each mistake."""
     source = source or SourceMap()
@@ -155,12 +164,7 @@ def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
             f"a model file must be a mapping of keys at the top level, got {type(data).__name__}",
             "Start the file with 'critflow: 1' and 'name: …'.",
         )
-    try:
-        return ModelFile.model_validate(data)
-    except ValidationError as exc:
-        problems = [describe_error(err, source) for err in exc.errors()]
-        unique = list(dict.fromkeys(problems))
-        raise CritflowError(unique) from None
+    return validate_as(ModelFile, data, source)
 
 
 def _finish(data: Any, source: SourceMap, path: Path | None, text: str) -> Model:

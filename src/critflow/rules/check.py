@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from critflow import data
 from critflow.engine.results import FlowResults
@@ -17,7 +16,7 @@ from critflow.indicators.registry import (
     evaluate_indicator,
     lookup,
 )
-from critflow.model.load import Model, describe_error
+from critflow.model.load import Model, validate_as
 from critflow.model.source import parse_text, read_file
 from critflow.rules.schema import Rule, RuleSet
 
@@ -63,12 +62,7 @@ class CheckRow:
 
 def _parse_rule_set(text: str, file: str) -> RuleSet:
     raw, source = parse_text(text, file)
-    try:
-        return RuleSet.model_validate(raw)
-    except ValidationError as exc:
-        raise CritflowError(
-            [describe_error(err, source, RuleSet) for err in exc.errors()]
-        ) from None
+    return validate_as(RuleSet, raw, source)
 
 
 def load_rule_sets(names: list[str], files: list[Path] | None = None) -> list[RuleSet]:
