@@ -194,9 +194,10 @@ class _Highs:
     def add_cuts(self, a: sp.csr_matrix, high: np.ndarray) -> None:
         self._add_rows(a, np.full(a.shape[0], -self.highspy.kHighsInf), high)
 
-    def run(self, solver: str = "choose") -> Solution:
+    def run(self, solver: str = "choose", presolve: str = "choose") -> Solution:
         h = self.h
         h.setOptionValue("solver", solver)
+        h.setOptionValue("presolve", presolve)
         h.run()
         status = h.getModelStatus()
         if status == self.highspy.HighsModelStatus.kInfeasible:
@@ -299,7 +300,7 @@ def _robust(
         )
         model.add_cuts((a_rows[bad] + tangent).tocsr(), b[bad])
         cuts += bad.size
-        res = model.run("simplex")  # dual simplex from the previous basis
+        res = model.run("simplex", presolve="off")  # dual simplex from the previous basis
         if res.status == 2:
             raise explain_infeasible(arrays, confidence_note=True)
         if res.status != 0:
