@@ -47,3 +47,22 @@ def test_weight_sensitivity_of_a_two_criterion_weighted_sum():
     ranges = weight_sensitivity("weighted_sum", matrix, np.array([0.7, 0.3]), benefit)
     assert ranges[0].low == pytest.approx(0.5, abs=2e-4) and ranges[0].high == 1.0
     assert ranges[1].low == 0.0 and ranges[1].high == pytest.approx(0.5, abs=2e-4)
+
+
+def test_promethee_ii_agrees_with_pymcdm_and_a_hand_calculation():
+    from pymcdm.methods import PROMETHEE_II
+
+    from critflow.indicators.mcda import promethee_ii
+
+    # hand: two alternatives, one benefit criterion, usual preference: a beats b → φ = (+1, −1)
+    np.testing.assert_allclose(
+        promethee_ii(np.array([[2.0], [1.0]]), np.array([1.0]), np.array([True])), [1, -1]
+    )
+    for matrix in MATRICES:
+        weights = RNG.dirichlet(np.ones(matrix.shape[1]))
+        benefit = RNG.integers(0, 2, matrix.shape[1]).astype(bool)
+        p = matrix.std(axis=0)
+        ours = promethee_ii(matrix, weights, benefit, preference=p)
+        theirs = PROMETHEE_II("vshape", p=p)(matrix, weights, np.where(benefit, 1, -1))
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
+        assert abs(ours.sum()) < 1e-12  # net flows sum to zero

@@ -26,6 +26,14 @@ class Criterion(BaseModel):
     element: str | None = None
     weight: float = Field(gt=0, description="relative weight; weights are normalised to sum 1")
     direction: Literal["max", "min"] = Field(description="max: more is better; min: less is better")
+    preference: float | None = Field(
+        None,
+        gt=0,
+        description="PROMETHEE II: difference from which one alternative is fully preferred",
+    )
+    indifference: float | None = Field(
+        None, ge=0, description="PROMETHEE II: difference below which alternatives are equal"
+    )
 
     @property
     def label(self) -> str:
@@ -38,7 +46,9 @@ class Criteria(BaseModel):
     model_config = ConfigDict(extra="forbid")
     criteria: list[Criterion] = Field(min_length=1)
     year: int | None = None
-    methods: list[Literal["weighted_sum", "topsis"]] = Field(default_factory=lambda: list(METHODS))
+    methods: list[Literal["weighted_sum", "topsis", "promethee_ii"]] = Field(
+        default_factory=lambda: list(METHODS)
+    )
 
 
 def load_criteria(path: str | Path) -> Criteria:
@@ -96,6 +106,22 @@ def compare(
     matrix = np.column_stack(columns)
     weights = np.array([c.weight for c in criteria.criteria])
     benefit = np.array([c.direction == "max" for c in criteria.criteria])
-    scores = {m: score(m, matrix, weights, benefit) for m in criteria.methods}
-    sensitivity = {m: weight_sensitivity(m, matrix, weights, benefit) for m in criteria.methods}
+    options = {
+        "preference": np.array(
+            [np.nan if c.preference is None else c.preference for c in criteria.criteria]
+        ),
+        "indifference": np.array([c.indifference or 0.0 for c in criteria.criteria]),
+    }
+    scores = {m: score(m, matrix, weights, benefit, **options) for m in criteria.methods}
+    sensitivity = {
+        m: weight_sensitivity(
+            m,
+            matrix,
+            weights,
+            benefit,
+            resolution=2001 if m == "promethee_ii" else 10001,
+            **options,
+        )
+        for m in criteria.methods
+    }
     return Comparison(scenarios, int(year), criteria.criteria, matrix, scores, sensitivity)

@@ -6,6 +6,10 @@ Matrices are (alternatives × criteria); ``benefit`` is True where more is bette
   (max − x) / (max − min) for cost criteria; score = Σ_j w_j r_ij;
 - TOPSIS (Hwang & Yoon 1981): r = x / ‖x_j‖₂; v = w r; D⁺, D⁻ = distances to the best and worst
   value per criterion; closeness C = D⁻ / (D⁺ + D⁻).
+- PROMETHEE II (Brans & Vincke 1985): per criterion the preference P_j(d) of the difference
+  d = g_j(a) − g_j(b) (usual: 1 if d > 0; linear with indifference q and preference p:
+  (d − q)/(p − q) clipped to [0, 1]); π(a, b) = Σ_j w_j P_j; net flow φ(a) = (Σ_b π(a, b) −
+  Σ_b π(b, a)) / (n − 1).
 Both accept a leading batch of weight vectors, so a sensitivity scan is one array operation.
 """
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("weighted_sum", "topsis")
+METHODS = ("weighted_sum", "topsis", "promethee_ii")
 
 
 def _normalise_weights(weights: np.ndarray) -> np.ndarray:
@@ -48,8 +52,37 @@ def topsis(matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray) -> np.n
     return np.where(total > 0, d_worst / np.where(total > 0, total, 1.0), 0.5)
 
 
-def score(method: str, matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray) -> np.ndarray:
-    """Scores by ``method`` ('weighted_sum' or 'topsis'); higher is better."""
+def promethee_ii(
+    matrix: np.ndarray,
+    weights: np.ndarray,
+    benefit: np.ndarray,
+    preference: np.ndarray | None = None,
+    indifference: np.ndarray | None = None,
+) -> np.ndarray:
+    """PROMETHEE II net flows (…, alternatives) in [−1, 1]; per-criterion thresholds in the criteria's
+    units (``preference`` p, ``indifference`` q; NaN or None = the usual criterion)."""
+    x = np.where(np.asarray(benefit), np.asarray(matrix, float), -np.asarray(matrix, float))
+    d = x[:, None, :] - x[None, :, :]  # (a, b, criteria)
+    n_c = x.shape[1]
+    p = np.full(n_c, np.nan) if preference is None else np.asarray(preference, float)
+    q = np.zeros(n_c) if indifference is None else np.nan_to_num(np.asarray(indifference, float))
+    usual = np.isnan(p)
+    span = np.where(usual, 1.0, np.nan_to_num(p) - q)
+    linear = np.clip((d - q) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+    pref = np.where(usual, (d > 0).astype(float), linear)
+    pi = np.einsum("...j,abj->...ab", _normalise_weights(weights), pref)
+    n = x.shape[0]
+    return (pi.sum(axis=-1) - pi.sum(axis=-2)) / max(n - 1, 1)
+
+
+def score(
+    method: str, matrix: np.ndarray, weights: np.ndarray, benefit: np.ndarray, **options
+) -> np.ndarray:
+    """Scores by ``method`` ('weighted_sum', 'topsis' or 'promethee_ii'); higher is better."""
+    if method == "promethee_ii":
+        return promethee_ii(
+            matrix, weights, benefit, options.get("preference"), options.get("indifference")
+        )
     return {"weighted_sum": weighted_sum, "topsis": topsis}[method](matrix, weights, benefit)
 
 
@@ -69,6 +102,7 @@ def weight_sensitivity(
     weights: np.ndarray,
     benefit: np.ndarray,
     resolution: int = 10001,
+    **options,
 ) -> list[WeightRange]:
     """For each criterion, the interval of its weight over which the current winner stays first.
 
@@ -76,7 +110,7 @@ def weight_sensitivity(
     keep their proportions; all grid points are scored in one batched call.
     """
     w = _normalise_weights(weights)
-    winner = int(np.argmax(score(method, matrix, w, benefit)))
+    winner = int(np.argmax(score(method, matrix, w, benefit, **options)))
     grid = np.linspace(0.0, 1.0, resolution)
     ranges = []
     for k in range(w.size):
@@ -89,7 +123,7 @@ def weight_sensitivity(
         batch = np.empty((resolution, w.size))
         batch[:, k] = grid
         batch[:, np.arange(w.size) != k] = (1 - grid)[:, None] * rest[None, :]
-        scores = score(method, matrix, batch, benefit)
+        scores = score(method, matrix, batch, benefit, **options)
         keeps = np.argmax(scores, axis=-1) == winner
         at = int(np.argmin(np.abs(grid - w[k])))
         below = np.flatnonzero(~keeps[: at + 1])
