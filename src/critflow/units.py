@@ -69,3 +69,17 @@ def parse_mass_flow(text: str, where: str) -> float:
     magnitude = float(quantity.magnitude)
     unit = str(quantity.units)
     return magnitude * mass_flow_factor(unit, where)
+
+
+def parse_mass(text: str, where: str) -> float:
+    """Convert a quantity string such as '1.2 Mt' to kg."""
+    ureg = registry()
+    try:
+        quantity = ureg.Quantity(text)
+        return float(quantity.to("kg").magnitude)
+    except Exception as exc:  # pint raises several error types for unknown or unfit units
+        raise CritflowError(
+            where,
+            f"'{text}' is not a mass pint can read ({type(exc).__name__}: {exc})",
+            "Write a number and a mass unit, such as '1.2 Mt' or '3500 t'.",
+        ) from None

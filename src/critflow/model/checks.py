@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import ExpressionError, parse_expression
-from critflow.model.schema import FlowSettings, MarketProcess, TransferProcess, is_per_element
+from critflow.model.schema import (
+    FlowSettings,
+    MarketProcess,
+    StockProcess,
+    TransferProcess,
+    is_per_element,
+)
 from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
 
 if TYPE_CHECKING:
@@ -264,6 +270,10 @@ def check_model(model: Model) -> None:
             problems += _transfer_problems(
                 model, i, process, outputs[pid], flows, elements, parameters
             )
+        if isinstance(process, StockProcess):
+            problems += _stock_problems(
+                model, i, process, inputs[pid], outputs[pid], elements, parameters
+            )
         if isinstance(process, MarketProcess):
             if process.balancing not in inputs[pid]:
                 hint = nearest(process.balancing, inputs[pid])
@@ -404,4 +414,111 @@ def _transfer_problems(
                     f"Add '{out}: {{default: 0.0}}' (or its real shares) under transfer.",
                 )
             )
+    return problems
+
+
+def _stock_problems(
+    model: Model,
+    i: int,
+    process: StockProcess,
+    inputs: list[str],
+    outputs: list[str],
+    elements: set[str],
+    parameters: set[str],
+) -> list[Problem]:
+    """A stock has one inflow and one outflow route, a target when stock-driven, known elements."""
+    where = model.source.where
+    pid = process.id
+    problems = []
+    if len(outputs) != 1:
+        problems.append(
+            Problem(
+                where("processes", i),
+                f"stock '{pid}' has "
+                + (
+                    "no outflow route, so its end-of-life products cannot leave"
+                    if not outputs
+                    else f"{len(outputs)} output flows ({', '.join(outputs)})"
+                ),
+                "Give the stock exactly one output flow (its end-of-life outflow) and split it "
+                "downstream with a transfer process (collection → recycling / landfill).",
+            )
+        )
+    if len(inputs) != 1:
+        problems.append(
+            Problem(
+                where("processes", i),
+                f"stock '{pid}' has {len(inputs)} input flows"
+                + (f" ({', '.join(inputs)})" if inputs else ""),
+                "Give the stock exactly one input flow; join several sources in a market process "
+                "in front of it.",
+            )
+        )
+    lifetimes = {("lifetime",): process.lifetime} | {
+        ("lifetime_by_element", e): lt for e, lt in process.lifetime_by_element.items()
+    }
+    for path, lifetime in lifetimes.items():
+        for name in ("mean", "std", "shape", "scale"):
+            value = getattr(lifetime, name)
+            leaves = value.items() if isinstance(value, dict) else [(None, value)]
+            for year, leaf in leaves:
+                at = ("processes", i, *path, name) + ((year,) if year is not None else ())
+                problems += _expression_problems(leaf, parameters, where(*at), allow_quantity=False)
+    driven = process.driven_by
+    needs_target = driven == "stock" or not isinstance(driven, str)
+    if needs_target and process.stock is None:
+        problems.append(
+            Problem(
+                where("processes", i, "driven_by"),
+                f"stock '{pid}' is driven by its stock in some years but gives no `stock`",
+                "Add stock: {2020: 1.2e6, 2050: 9e6} (goods mass in use), or drive it by inflow.",
+            )
+        )
+    for element in process.lifetime_by_element:
+        if element not in elements:
+            problems.append(
+                Problem(
+                    where("processes", i, "lifetime_by_element", element),
+                    f"'{element}' is not an element of the model",
+                    f"{nearest(element, elements)} Elements: {known(elements)}.".strip(),
+                )
+            )
+        elif process.lifetime_by_element[element].distribution != process.lifetime.distribution:
+            problems.append(
+                Problem(
+                    where("processes", i, "lifetime_by_element", element, "distribution"),
+                    f"the lifetime of {element} is {process.lifetime_by_element[element].distribution}"
+                    f" but the stock's is {process.lifetime.distribution}",
+                    "Use the stock's distribution with other parameters, or model the product "
+                    "sub-type as its own stock.",
+                )
+            )
+    initial = process.initial_stock
+    if initial is not None:
+        if initial.total is None and initial.cohorts is None:
+            problems.append(
+                Problem(
+                    where("processes", i, "initial_stock"),
+                    f"the initial stock of '{pid}' gives neither a total nor cohorts",
+                    "Add total: 2.0e5 (spread over ages by the lifetime) or cohorts: {2015: …}.",
+                )
+            )
+        late = [y for y in (initial.cohorts or {}) if y >= model.spec.time.start]
+        if late:
+            problems.append(
+                Problem(
+                    where("processes", i, "initial_stock", "cohorts", late[0]),
+                    f"cohort {late[0]} is not before the model's first year {model.spec.time.start}",
+                    "Initial cohorts entered before the first year; later inflows come from the model.",
+                )
+            )
+        for element in initial.composition or {}:
+            if element not in elements:
+                problems.append(
+                    Problem(
+                        where("processes", i, "initial_stock", "composition", element),
+                        f"'{element}' is not an element of the model",
+                        f"{nearest(element, elements)} Elements: {known(elements)}.".strip(),
+                    )
+                )
     return problems

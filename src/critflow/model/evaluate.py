@@ -16,6 +16,7 @@ from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import parse_expression
 from critflow.model.load import Model
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
+from critflow.model.stock_inputs import StockEvaluator, StockInputs
 from critflow.model.topology import Topology, build_topology
 from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
 
@@ -38,6 +39,7 @@ class ModelInputs:
     given_mass_kg: np.ndarray  # (S, P, E, F) given values in kg/year (0 where not given)
     unit: str  # the model's reporting unit
     kg_per_unit: float  # kg/year in one `unit`
+    stocks: tuple[StockInputs, ...] = ()  # stock processes, in model order
 
 
 def interpolate(series: dict[int, float], periods: np.ndarray) -> np.ndarray:
@@ -260,6 +262,7 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
     topology = build_topology(spec)
     periods = np.arange(spec.time.start, spec.time.end + 1)
     evaluator = _Evaluator(model, topology, periods)
+    stocks = StockEvaluator(evaluator)
     coefficients, masks, masses = [], [], []
     for name in names:
         env = _parameter_values(model, name, periods)
@@ -267,9 +270,23 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
             t = evaluator.transfer(env)
             evaluator.check_transfer(t, name)
             mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
+            stocks.add_scenario(env, name)
         coefficients.append(t)
         masks.append(mask)
         masses.append(mass)
+    stock_inputs = stocks.stacked() if not evaluator.problems else ()
+    for stock in stock_inputs:
+        flow = topology.flow_ids[stock.input_flow]
+        if stock.stock_driven.all() and np.stack(masks)[:, :, stock.input_flow].any():
+            evaluator.problems.append(
+                Problem(
+                    model.where("flows", stock.input_flow, "value"),
+                    f"flow '{flow}' has a value, but stock '{stock.process_id}' is stock-driven, "
+                    "so its target decides the inflow",
+                    "Remove the flow's value, or drive the stock by inflow "
+                    "(driven_by: inflow, or {until: YEAR, then: stock}).",
+                )
+            )
     if evaluator.problems:
         raise CritflowError(list(dict.fromkeys(evaluator.problems)))
     return ModelInputs(
@@ -281,4 +298,5 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
         given_mass_kg=np.stack(masses),
         unit=spec.unit,
         kg_per_unit=evaluator.model_kg_per_unit,
+        stocks=stock_inputs,
     )

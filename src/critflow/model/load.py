@@ -127,7 +127,7 @@ def describe_error(
         return Problem(
             source.where(path),
             "this process has no 'kind'",
-            "Add kind: source, sink, transfer or market.",
+            "Add kind: source, sink, transfer, market or stock.",
         )
     if kind == "literal_error" and path == ("critflow",):
         return Problem(

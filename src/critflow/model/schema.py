@@ -209,8 +209,89 @@ class MarketProcess(_ProcessBase):
     )
 
 
+SeriesValue = Annotated[
+    Any,
+    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=True)),
+    WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]}),
+]
+"""A number, quantity, expression of parameters, or a time series {year: value}."""
+
+
+class Lifetime(_Strict):
+    """How long products stay in use (years). Which parameters a distribution takes:
+    fixed: mean; normal: mean, std; folded_normal: mean, std (of the normal before folding);
+    lognormal: mean, std (of the lifetime itself); weibull: shape, scale; exponential: mean.
+    A time series {year: value} makes a parameter vary by the year a cohort enters."""
+
+    distribution: Literal["fixed", "normal", "folded_normal", "lognormal", "weibull", "exponential"]
+    mean: SeriesValue | None = Field(None, description="mean lifetime, years")
+    std: SeriesValue | None = Field(None, description="standard deviation, years")
+    shape: SeriesValue | None = Field(None, description="Weibull shape k")
+    scale: SeriesValue | None = Field(None, description="Weibull scale, years")
+
+
+class InitialStock(_Strict):
+    """What is in use at the end of the year before the model's first year."""
+
+    total: SeriesValue | None = Field(
+        None, description="goods mass in use, in the model's mass unit ('t' for 't/a') or '2 Mt'"
+    )
+    age_distribution: Literal["from_lifetime"] = Field(
+        "from_lifetime",
+        description="spread the total over ages as a stock fed by a steady inflow would hold it",
+    )
+    cohorts: dict[int, SeriesValue] | None = Field(
+        None, description="goods mass still in use by the year it entered {2012: 3.0e4, …}"
+    )
+    composition: dict[str, Coefficient] | None = Field(
+        None, description="mass fractions of the elements in the stock; the inflow's by default"
+    )
+
+
+class DrivenSwitch(_Strict):
+    """Drive a stock by one quantity up to a year and by the other after it."""
+
+    until: int = Field(description="last year driven by the other quantity")
+    then: Literal["inflow", "stock"] = Field(description="what drives the stock after 'until'")
+
+
+class StockProcess(_ProcessBase):
+    """Products in use: cohorts enter by the single input flow and leave, at the end of their
+    lifetime, by the single output flow."""
+
+    kind: Literal["stock"]
+    lifetime: Lifetime
+    lifetime_by_element: dict[str, Lifetime] = Field(
+        default_factory=dict, description="a different lifetime for some elements (rare)"
+    )
+    driven_by: Literal["inflow", "stock"] | DrivenSwitch = Field(
+        "inflow",
+        description="inflow: the input flow comes from the system; stock: the inflow is what it "
+        "takes to hold `stock`; {until: 2025, then: stock} switches",
+    )
+    stock: SeriesValue | None = Field(
+        None,
+        description="target goods mass in use (stock-driven years), in the model's mass unit "
+        "('t' for 't/a'), a quantity ('1.2 Mt') or a series {2020: 1.2e6, 2050: 9e6}",
+    )
+    initial_stock: InitialStock | None = None
+    negative_inflow: Literal["clip", "error"] = Field(
+        "clip",
+        description="when a target falls faster than cohorts leave: clip the inflow to 0 and "
+        "retire the surplus from all cohorts in proportion, or stop with an error",
+    )
+
+    def stock_driven_years(self, periods: list[int]) -> list[bool]:
+        """True for each period the stock target drives."""
+        if isinstance(self.driven_by, str):
+            return [self.driven_by == "stock"] * len(periods)
+        after = self.driven_by.then == "stock"
+        return [(year > self.driven_by.until) == after for year in periods]
+
+
 Process = Annotated[
-    SourceProcess | SinkProcess | TransferProcess | MarketProcess, Field(discriminator="kind")
+    SourceProcess | SinkProcess | TransferProcess | MarketProcess | StockProcess,
+    Field(discriminator="kind"),
 ]
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from critflow.model.schema import MarketProcess, ModelFile, TransferProcess
+from critflow.model.schema import MarketProcess, ModelFile, StockProcess, TransferProcess
 
-KINDS = ("source", "sink", "transfer", "market")
+KINDS = ("source", "sink", "transfer", "market", "stock")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class Topology:
     transfer_output: np.ndarray  # (J,) output flow index of transfer entry j
     market_process: np.ndarray  # (M,) process index of each market
     market_balancing: np.ndarray  # (M,) balancing flow index of each market
+    stock_process: np.ndarray  # (K,) process index of each stock
+    stock_input: np.ndarray  # (K,) the flow entering each stock
+    stock_output: np.ndarray  # (K,) the flow leaving each stock (its end-of-life outflow)
     process_index: dict[str, int] = field(repr=False)
     flow_index: dict[str, int] = field(repr=False)
 
@@ -50,6 +53,9 @@ def build_topology(spec: ModelFile) -> Topology:
     t_out: list[int] = []
     m_proc: list[int] = []
     m_bal: list[int] = []
+    k_proc: list[int] = []
+    k_in: list[int] = []
+    k_out: list[int] = []
     for i, process in enumerate(spec.processes):
         if isinstance(process, TransferProcess):
             outputs = (
@@ -63,6 +69,11 @@ def build_topology(spec: ModelFile) -> Topology:
         elif isinstance(process, MarketProcess):
             m_proc.append(i)
             m_bal.append(flow_index[process.balancing])
+        elif isinstance(process, StockProcess):
+            # checked: exactly one input and one output
+            k_proc.append(i)
+            k_in.append(int(np.flatnonzero(flow_to == i)[0]))
+            k_out.append(int(np.flatnonzero(flow_from == i)[0]))
     return Topology(
         process_ids=tuple(p.id for p in spec.processes),
         process_kinds=tuple(p.kind for p in spec.processes),
@@ -74,6 +85,9 @@ def build_topology(spec: ModelFile) -> Topology:
         transfer_output=np.array(t_out, dtype=np.int64),
         market_process=np.array(m_proc, dtype=np.int64),
         market_balancing=np.array(m_bal, dtype=np.int64),
+        stock_process=np.array(k_proc, dtype=np.int64),
+        stock_input=np.array(k_in, dtype=np.int64),
+        stock_output=np.array(k_out, dtype=np.int64),
         process_index=process_index,
         flow_index=flow_index,
     )
