@@ -111,7 +111,7 @@ def run(
     ] = False,
 ) -> None:
     """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel)."""
-    from critflow.engine import FlowResults, solve_flows
+    from critflow.engine import solve_inputs
     from critflow.model import load_model
     from critflow.model.evaluate import evaluate
     from critflow.report.content import RunInfo
@@ -127,7 +127,7 @@ def run(
         inputs = evaluate(loaded, scenario)
         progress.update(task, advance=1, description="Solving balances")
         timings: dict[str, float] = {}
-        results = FlowResults(inputs, solve_flows(inputs, timings), timings)
+        results = solve_inputs(inputs, timings)
         progress.update(task, advance=1, description="Writing the report and tables")
         target = out_dir or Path("out") / _slug(model.stem)
         paths = write_run(loaded, results, target, RunInfo(str(model), loaded.text_sha256 or ""))

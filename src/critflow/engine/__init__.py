@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from critflow.engine.results import FlowResults
 from critflow.engine.solve import solve_flows
-from critflow.model.evaluate import evaluate
+from critflow.model.evaluate import ModelInputs, evaluate
 from critflow.model.load import Model
 
-__all__ = ["FlowResults", "solve", "solve_flows"]
+__all__ = ["FlowResults", "solve", "solve_flows", "solve_inputs"]
+
+
+def solve_inputs(inputs: ModelInputs, timings: dict[str, float] | None = None) -> FlowResults:
+    """Solve evaluated model inputs; models with stocks are solved period by period."""
+    timings = timings if timings is not None else {}
+    if inputs.stocks:
+        from critflow.engine.stock_solve import solve_with_stocks
+
+        mass, stocks = solve_with_stocks(inputs, timings)
+        return FlowResults(inputs, mass, timings, stocks)
+    return FlowResults(inputs, solve_flows(inputs, timings), timings)
 
 
 def solve(model: Model, scenarios: list[str] | None = None) -> FlowResults:
     """Solve ``model`` for the chosen scenarios (all by default) and return labelled results."""
-    inputs = evaluate(model, scenarios)
-    timings: dict[str, float] = {}
-    mass = solve_flows(inputs, timings)
-    return FlowResults(inputs, mass, timings)
+    return solve_inputs(evaluate(model, scenarios))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from critflow.model.evaluate import ModelInputs
+
+if TYPE_CHECKING:
+    from critflow.engine.stock_solve import StockState
 
 FLOW_COLUMNS = ["scenario", "period", "flow", "from", "to", "element", "value", "unit"]
 BALANCE_COLUMNS = [
@@ -39,6 +43,7 @@ class FlowResults:
     inputs: ModelInputs
     mass_kg: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    stocks: StockState | None = None
 
     @property
     def unit(self) -> str:
@@ -103,7 +108,10 @@ class FlowResults:
         out = np.zeros_like(into)
         np.add.at(into, (slice(None), slice(None), slice(None), topo.flow_to), self.mass_kg)
         np.add.at(out, (slice(None), slice(None), slice(None), topo.flow_from), self.mass_kg)
-        return into, out, np.zeros_like(into)
+        change = np.zeros_like(into)
+        if self.stocks is not None:
+            change[..., self.inputs.topology.stock_process] = self.stocks.stock_change_kg()
+        return into, out, change
 
     def balance(self) -> pd.DataFrame:
         """Balance per process (transfer and market) and for the whole system, per element.
