@@ -125,7 +125,15 @@ def _flow_settings_problems(
                 "Keep one: per-element values already fix each element's mass.",
             )
         )
-    if value is None and settings.composition is not None and base is None:
+    feeds_stock = (
+        base is None
+        and path[0] == "flows"
+        and any(
+            p.id == model.spec.flows[int(path[1])].to and p.kind == "stock"
+            for p in model.spec.processes
+        )
+    )
+    if value is None and settings.composition is not None and base is None and not feeds_stock:
         problems.append(
             Problem(
                 where((*path, "composition")),
