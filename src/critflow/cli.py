@@ -224,6 +224,38 @@ def _summary(name: str, results, top: int) -> None:
         f"{sum(k not in ('source', 'sink') for k in topo.process_kinds)} processes × "
         f"{topo.n_elements} elements × {inputs.periods.size} period(s) × {len(inputs.scenarios)} scenario(s)."
     )
+    if results.stocks is not None:
+        _stock_summary(results)
+
+
+def _stock_summary(results) -> None:
+    """Per stock and scenario: goods in use at the start and end, inflow and outflow at the end."""
+    from critflow.engine.stock_solve import clipping_notes
+
+    inputs = results.inputs
+    k = inputs.kg_per_unit
+    table = Table(title="Stocks in use (goods)", title_justify="left")
+    for column in ("stock", "scenario"):
+        table.add_column(column)
+    first, last = inputs.periods[0], inputs.periods[-1]
+    table.add_column(escape(f"before {first} [{results.stock_unit}]"), justify="right")
+    table.add_column(escape(f"{last} [{results.stock_unit}]"), justify="right")
+    table.add_column(escape(f"inflow {last} [{results.unit}]"), justify="right")
+    table.add_column(escape(f"outflow {last} [{results.unit}]"), justify="right")
+    topo = inputs.topology
+    for j, stock in enumerate(inputs.stocks):
+        for s, scenario in enumerate(inputs.scenarios):
+            table.add_row(
+                stock.process_id,
+                scenario,
+                f"{results.stocks.initial_kg[s, :, j].sum() / k:,.6g}",
+                f"{results.stocks.stock_kg[s, -1, :, j].sum() / k:,.6g}",
+                f"{results.mass_kg[s, -1, :, topo.stock_input[j]].sum() / k:,.6g}",
+                f"{results.mass_kg[s, -1, :, topo.stock_output[j]].sum() / k:,.6g}",
+            )
+    out.print(table)
+    for note in clipping_notes(inputs, results.stocks):
+        out.print(f"[yellow]Note[/yellow] {escape(note.where)}: {escape(note.what)}.")
 
 
 @app.command()

@@ -28,6 +28,18 @@ BALANCE_COLUMNS = [
     "residual",
     "unit",
 ]
+STOCK_COLUMNS = [
+    "scenario",
+    "period",
+    "stock",
+    "element",
+    "in_use",
+    "inflow",
+    "outflow",
+    "retired",
+    "stock_change",
+    "unit",
+]
 SYSTEM = "(system)"
 """Row name of the whole-system balance: sources = sinks + stock change."""
 
@@ -75,6 +87,42 @@ class FlowResults:
                 "unit": self.unit,
             },
             columns=FLOW_COLUMNS,
+        )
+
+    @property
+    def stock_unit(self) -> str:
+        """Mass unit of stocks: the model's flow unit times one year ('t' for 't/a')."""
+        for suffix in ("/a", "/year", "/yr"):
+            if self.unit.endswith(suffix):
+                return self.unit.removesuffix(suffix)
+        return f"{self.unit}·a"
+
+    def stock_table(self) -> pd.DataFrame:
+        """Tidy table of every stock: in use at the end of the year (in ``stock_unit``), inflow,
+        outflow, retired surplus and stock change (per year, in ``unit``); per element."""
+        if self.stocks is None:
+            return pd.DataFrame(columns=STOCK_COLUMNS)
+        topo = self.inputs.topology
+        k = self.inputs.kg_per_unit
+        in_use = self.stocks.stock_kg / k  # (S, P, E, K)
+        inflow = self.mass_kg[..., topo.stock_input] / k
+        outflow = self.mass_kg[..., topo.stock_output] / k
+        n_s, n_p, n_e, n_k = in_use.shape
+        grid = np.indices((n_s, n_p, n_e, n_k)).reshape(4, -1)
+        return pd.DataFrame(
+            {
+                "scenario": np.array(self.inputs.scenarios, dtype=object)[grid[0]],
+                "period": self.inputs.periods[grid[1]],
+                "stock": np.array(topo.process_ids, dtype=object)[topo.stock_process][grid[3]],
+                "element": np.array(topo.elements, dtype=object)[grid[2]],
+                "in_use": in_use.reshape(-1),
+                "inflow": inflow.reshape(-1),
+                "outflow": outflow.reshape(-1),
+                "retired": (self.stocks.retired_kg / k).reshape(-1),
+                "stock_change": (self.stocks.stock_change_kg() / k).reshape(-1),
+                "unit": f"{self.stock_unit} (in_use); {self.unit} (flows)",
+            },
+            columns=STOCK_COLUMNS,
         )
 
     def to_dataset(self) -> xr.Dataset:

@@ -210,6 +210,46 @@ def scenario_section(model: Model, results: FlowResults) -> dict[str, Any] | Non
     }
 
 
+def stock_section(results: FlowResults) -> dict[str, Any] | None:
+    """Stocks in use and their inflow and outflow over the years, per stock, scenario, element."""
+    if results.stocks is None:
+        return None
+    topo = results.inputs.topology
+    k = results.inputs.kg_per_unit
+    in_use = results.stocks.stock_kg / k  # (S, P, E, K)
+    inflow = results.mass_kg[..., topo.stock_input] / k
+    outflow = results.mass_kg[..., topo.stock_output] / k
+    elements = ["goods", *topo.elements]
+
+    def by_element(array: np.ndarray, s: int, j: int) -> dict[str, list[float]]:
+        series = {"goods": array[s, :, :, j].sum(axis=1).tolist()}
+        series.update({e: array[s, :, i, j].tolist() for i, e in enumerate(topo.elements)})
+        return series
+
+    stocks = {}
+    for j, u in enumerate(topo.stock_process):
+        stocks[topo.process_ids[u]] = {
+            scenario: {
+                "in_use": by_element(in_use, s, j),
+                "inflow": by_element(inflow, s, j),
+                "outflow": by_element(outflow, s, j),
+            }
+            for s, scenario in enumerate(results.inputs.scenarios)
+        }
+    from critflow.engine.stock_solve import clipping_notes
+
+    notes = clipping_notes(results.inputs, results.stocks)
+    clipped = [{"stock": n.where, "what": n.what} for n in notes]
+    return {
+        "periods": [int(p) for p in results.inputs.periods],
+        "elements": elements,
+        "stocks": stocks,
+        "stock_unit": results.stock_unit,
+        "flow_unit": results.unit,
+        "clipped": clipped,
+    }
+
+
 def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
     """Everything the report template needs; absent sections are None."""
     spec = model.spec
@@ -227,5 +267,6 @@ def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
         "recycling": recycling_section(model, results),
         "compliance": compliance_section(model, results),
         "comparison": scenario_section(model, results),
+        "stocks": stock_section(results),
         "kind_colours": KIND_COLOURS,
     }

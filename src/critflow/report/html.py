@@ -40,6 +40,7 @@ def render(model: Model, results: FlowResults, info: RunInfo) -> str:
         plotly_js=Markup(_plotly_js()),
         sankey_json=Markup(_embedded_json(content["sankey"])),
         recovery_json=Markup(_embedded_json(content["recovery"])),
+        stocks_json=Markup(_embedded_json(content["stocks"])),
     )
 
 

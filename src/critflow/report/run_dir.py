@@ -70,7 +70,7 @@ def read_run(run_dir: Path) -> tuple[Model, FlowResults, RunInfo]:
             "The folder mixes outputs of different runs: run the model again.",
         )
     values = flows["value"].to_numpy(dtype=float).reshape(shape)
-    results = FlowResults(inputs, values * inputs.kg_per_unit)
+    results = FlowResults(inputs, values * inputs.kg_per_unit, stocks=_read_stocks(run_dir, inputs))
     info = RunInfo(
         model_file=run["model_file"],
         sha256=run["sha256"],
@@ -78,3 +78,37 @@ def read_run(run_dir: Path) -> tuple[Model, FlowResults, RunInfo]:
         version=run["critflow"],
     )
     return model, results, info
+
+
+def _read_stocks(run_dir: Path, inputs):
+    """The stocks of a saved run (from stocks.parquet), or None for a model without stocks."""
+    from critflow.engine.stock_solve import StockState
+
+    path = run_dir / "stocks.parquet"
+    if not inputs.stocks or not path.is_file():
+        return None
+    table = pd.read_parquet(path)
+    shape = (
+        len(inputs.scenarios),
+        inputs.periods.size,
+        inputs.topology.n_elements,
+        len(inputs.stocks),
+    )
+    if len(table) != int(np.prod(shape)):
+        raise CritflowError(
+            str(path),
+            f"has {len(table)} rows where the model copy needs {int(np.prod(shape))}",
+            "The folder mixes outputs of different runs: run the model again.",
+        )
+    kg = inputs.kg_per_unit
+
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=float).reshape(shape) * kg
+
+    in_use, change, retired = column("in_use"), column("stock_change"), column("retired")
+    return StockState(
+        stock_kg=in_use,
+        initial_kg=in_use[:, 0] - change[:, 0],
+        retired_kg=retired,
+        clipped=(retired > 0).any(axis=2),
+    )

@@ -116,6 +116,11 @@ def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]
     flows.to_parquet(paths["flows.parquet"], index=False)
     balance.to_csv(paths["balance.csv"], index=False)
     indicator_tables = _indicator_tables(model, results)
+    if results.stocks is not None:
+        stocks = results.stock_table()
+        indicator_tables = {"stocks": stocks, **indicator_tables}
+        paths["stocks.parquet"] = out_dir / "stocks.parquet"
+        stocks.to_parquet(paths["stocks.parquet"], index=False)
     for name, table in indicator_tables.items():
         paths[f"{name}.csv"] = out_dir / f"{name}.csv"
         table.to_csv(paths[f"{name}.csv"], index=False)
