@@ -171,8 +171,10 @@ def _finish(data: Any, source: SourceMap, path: Path | None, text: str) -> Model
     import hashlib
 
     from critflow.model.checks import check_model
+    from critflow.model.series_files import resolve_series_files
 
-    spec = validate_data(data, source)
+    base = path.parent if path is not None else Path.cwd()
+    spec = validate_data(resolve_series_files(data, source, base), source)
     model = Model(spec, source, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
     check_model(model)
     return model
