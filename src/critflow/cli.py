@@ -259,6 +259,64 @@ def _stock_summary(results) -> None:
 
 
 @app.command()
+def trace(
+    model: Annotated[Path, typer.Argument(help="Model file with a stock process.")],
+    stock: Annotated[str, typer.Option("--stock", help="Id of the stock whose cohort is traced.")],
+    cohort: Annotated[
+        int, typer.Option("--cohort", help="Year the traced cohort entered the stock.")
+    ],
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
+    ] = None,
+    every: Annotated[int, typer.Option(help="Show every n-th year in the table.")] = 5,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the full trace as CSV here.")
+    ] = None,
+) -> None:
+    """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
+    from critflow.engine import solve
+    from critflow.model import load_model
+    from critflow.stocks.matrace import longevity, trace_cohort
+
+    results = solve(load_model(model), scenario)
+    table_data = trace_cohort(results, stock, cohort)
+    if out_file is not None:
+        try:
+            table_data.to_csv(out_file, index=False)
+        except OSError as exc:
+            raise CritflowError(
+                str(out_file), f"cannot be written ({exc.strerror or exc})", "Choose another path."
+            ) from None
+    years = sorted(table_data["period"].unique())
+    shown = [y for y in years if (y - years[0]) % every == 0 or y == years[-1]]
+    for name in results.inputs.scenarios:
+        part = table_data[(table_data["scenario"] == name) & table_data["period"].isin(shown)]
+        for element in results.inputs.topology.elements:
+            rows = part[part["element"] == element]
+            pivot = rows.pivot_table(index="where", columns="period", values="share", sort=False)
+            result = Table(
+                title=f"{element} of the {cohort} cohort of '{stock}', scenario '{name}': "
+                "share of the cohort (sinks cumulative)",
+                title_justify="left",
+            )
+            result.add_column("where")
+            for year in pivot.columns:
+                result.add_column(str(year), justify="right")
+            for where, values in pivot.iterrows():
+                result.add_row(escape(str(where)), *(f"{v:.1%}" for v in values))
+            out.print(result)
+    years_in_use = longevity(table_data)
+    for row in years_in_use.itertuples():
+        out.print(
+            f"Longevity of {row.element} ({row.scenario}): {row.years:.1f} years in use per unit "
+            f"up to {years[-1]}"
+        )
+    if out_file is not None:
+        out.print(f"Full trace: [bold]{out_file}[/bold]")
+
+
+@app.command()
 def schema(
     indent: Annotated[int, typer.Option(help="JSON indentation.")] = 2,
 ) -> None:

@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import jsonschema
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, ROOT
 
 
 def critflow(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -132,3 +133,53 @@ def test_unwritable_output_folder_exits_2(tmp_path):
     result = critflow("run", str(EXAMPLE), "--out", str(blocker / "out"))
     assert result.returncode == 2
     assert "cannot be written there" in result.stderr and "Traceback" not in result.stderr
+
+
+EV = ROOT / "examples" / "eu_ev_battery_stock.yaml"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("shape: 2.3, scale: pack_life_scale", "shape = -1 is impossible for a weibull lifetime"),
+        ("total: 14000", "sum to 14000 t, not the total 15000 t"),
+    ],
+)
+def test_bad_stock_exits_2_naming_process_and_parameter(tmp_path, change, expected):
+    text = EV.read_text()
+    assert change in text
+    bad = change.replace("shape: 2.3", "shape: -1").replace("total: 14000", "total: 15000")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "eu_bev_registrations.csv").write_text(
+        (ROOT / "examples" / "data" / "eu_bev_registrations.csv").read_text()
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(change, bad))
+    result = critflow("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "processes[2]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trace_prints_where_a_cohort_is(tmp_path):
+    out_csv = tmp_path / "trace.csv"
+    result = critflow(
+        "trace",
+        str(EV),
+        "--stock",
+        "ev_fleet",
+        "--cohort",
+        "2030",
+        "-s",
+        "baseline",
+        "--out",
+        str(out_csv),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ev_fleet (after recycling)" in result.stdout and "Longevity of Li" in result.stdout
+    import pandas as pd
+
+    table = pd.read_csv(out_csv)
+    assert np.allclose(table.groupby(["period", "element"])["share"].sum(), 1.0)
+    wrong = critflow("trace", str(EV), "--stock", "ev_flet", "--cohort", "2030")
+    assert wrong.returncode == 2 and "Did you mean 'ev_fleet'?" in wrong.stderr

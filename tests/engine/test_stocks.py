@@ -158,3 +158,35 @@ def test_stock_without_outflow_route():
     )
     message = error_text(text)
     assert "stock 'fleet' has no outflow route" in message
+
+
+def test_trace_of_a_cohort_accounts_for_all_of_it():
+    from scipy.stats import weibull_min
+
+    from critflow.stocks.matrace import longevity, trace_cohort
+
+    results = fleet()
+    trace = trace_cohort(results, "fleet", 2025)
+    totals = trace.groupby(["period", "element"])["share"].sum()
+    assert np.allclose(totals, 1.0, atol=1e-12)
+    li = trace[trace["element"] == "Li"].set_index(["period", "where"])["share"]
+    survival = weibull_min.sf(np.arange(26) + 0.5, 2.3, scale=12)
+    first = li.xs("fleet (first life)", level="where").to_numpy()
+    assert np.allclose(first, survival, rtol=1e-12)
+    # recycled Li comes back into later cohorts; 'rest' is never recycled
+    assert li.xs("fleet (after recycling)", level="where").iloc[-1] > 0.05
+    rest = trace[(trace["element"] == "rest") & (trace["where"] == "fleet (after recycling)")]
+    assert np.allclose(rest["share"], 0.0, atol=1e-12)
+    years = longevity(trace).set_index("element")["years"]
+    assert years["Li"] > years["rest"] == pytest.approx(survival.sum(), rel=1e-12)
+
+
+def test_trace_in_an_open_loop_ends_in_the_sink():
+    from scipy.stats import weibull_min
+
+    from critflow.stocks.matrace import trace_cohort
+
+    trace = trace_cohort(fleet(open_loop=True), "fleet", 2030)
+    landfill = trace[(trace["where"] == "landfill") & (trace["element"] == "Co")]["share"]
+    survival = weibull_min.sf(np.arange(21) + 0.5, 2.3, scale=12)
+    assert np.allclose(landfill.to_numpy(), 1 - survival, rtol=1e-10)
