@@ -28,6 +28,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/stocks_vs_flodym.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

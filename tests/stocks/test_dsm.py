@@ -204,3 +204,11 @@ def test_initial_cohorts_must_sum_to_the_total():
             initial_stock=40.0,
             initial_cohorts=np.array([10.0, 20.0]),
         )
+
+
+def test_docstring_example():
+    import doctest
+
+    import critflow.stocks.dsm
+
+    assert doctest.testmod(critflow.stocks.dsm).failed == 0

@@ -7,8 +7,8 @@ Flows are per year; stocks at the end of each year, in the same mass unit as the
 >>> import numpy as np
 >>> from critflow.stocks import Lifetime, inflow_driven
 >>> result = inflow_driven(np.full(50, 100.0), Lifetime.of("weibull", shape=2.3, scale=15.5))
->>> round(float(result.stock[-1]), 1)  # approaches inflow × mean lifetime (1373 t)
-1367.3
+>>> round(float(result.stock[-1]), 1)  # inflow × mean lifetime, 100 × 15.5 Γ(1 + 1/2.3)
+1373.2
 """
 
 from __future__ import annotations
