@@ -190,3 +190,32 @@ def test_trace_in_an_open_loop_ends_in_the_sink():
     landfill = trace[(trace["where"] == "landfill") & (trace["element"] == "Co")]["share"]
     survival = weibull_min.sf(np.arange(21) + 0.5, 2.3, scale=12)
     assert np.allclose(landfill.to_numpy(), 1 - survival, rtol=1e-10)
+
+
+def test_cohort_varying_and_element_lifetimes_in_a_model():
+    text = FLEET.replace("SALES", INFLOW).replace(
+        "DRIVEN", "lifetime_by_element: {Co: {distribution: weibull, shape: 3, scale: 20}}"
+    )
+    text = text.replace(
+        "lifetime: {distribution: weibull, shape: 2.3, scale: 12}",
+        "lifetime: {distribution: weibull, shape: 2.3, scale: {2020: 10, 2040: 14}}",
+    )
+    results = solve_text(text)
+    topo = results.inputs.topology
+    years = np.arange(2020, 2051)
+    for element, lifetime in (
+        (
+            "Li",
+            Lifetime.of(
+                "weibull",
+                shape=2.3,
+                scale=np.interp(years, [2020, 2040], [10, 14]),
+                cohort_varying=True,
+            ),
+        ),
+        ("Co", Lifetime.of("weibull", shape=3.0, scale=20.0)),
+    ):
+        e = topo.elements.index(element)
+        expected = inflow_driven(_flow(results, "sales")[:, e], lifetime)
+        assert np.allclose(results.stocks.stock_kg[0, :, e, 0] / 1000, expected.stock, rtol=1e-12)
+        assert np.allclose(_flow(results, "eol")[:, e], expected.outflow, rtol=1e-12)

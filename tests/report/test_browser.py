@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.cli.test_cli import critflow
@@ -86,6 +87,30 @@ def test_report_renders_and_switches_element(browser, tmp_path):
     assert shot.stat().st_size > 10_000
     Path(ARTEFACTS / "README.txt").write_text(
         "Screenshots taken by tests/report/test_browser.py.\n"
+    )
+
+
+def test_stock_chart_follows_the_controls(browser, tmp_path):
+    model = EXAMPLE.parent / "eu_ev_battery_stock.yaml"
+    result = critflow("run", str(model), "-s", "baseline", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    browser.get((tmp_path / "report.html").as_uri())
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: d.find_elements("css selector", "#stock-chart svg .scatterlayer"))
+
+    def last_in_use():
+        return browser.execute_script(
+            "const d = document.getElementById('stock-chart').data[0].y; return d[d.length - 1];"
+        )
+
+    goods = last_in_use()
+    Select(browser.find_element("id", "stock-element")).select_by_visible_text("Li")
+    wait.until(lambda d: last_in_use() != goods)
+    stocks = pd.read_csv(tmp_path / "stocks.csv")
+    li_2050 = stocks[(stocks["element"] == "Li") & (stocks["period"] == 2050)]["in_use"].sum()
+    assert last_in_use() == pytest.approx(li_2050, rel=1e-9)
+    assert browser.get_log("browser") == [] or all(
+        entry["level"] != "SEVERE" for entry in browser.get_log("browser")
     )
 
 
