@@ -1,0 +1,120 @@
+"""The material-lot passport: what a recycler or refiner ships (a black-mass lot, a batch of
+recycled cobalt sulfate) — composition with uncertainty, origin, recycled content, carbon
+footprint, and the lots it was made from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from critflow.errors import CritflowError, Problem
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Mass(_Strict):
+    value: float = Field(ge=0, description="mass")
+    unit: Literal["kg", "t"] = "t"
+
+
+class ElementContent(_Strict):
+    mass_fraction: float = Field(ge=0, le=1, description="kg of the element per kg of the lot")
+    sd: float | None = Field(None, ge=0, description="standard deviation of the mass fraction")
+
+
+class Origin(_Strict):
+    process: str = Field(description="process (or model flow) that produced the lot")
+    site: str | None = None
+    period: str | None = Field(None, description="production period (year, month or date range)")
+    model: str | None = Field(None, description="critflow model it was computed from, with SHA-256")
+
+
+class RecycledContent(_Strict):
+    """Shares of the lot's mass from secondary inputs (Battery Regulation Art. 8 wording)."""
+
+    pre_consumer: float = Field(ge=0, le=1, description="from manufacturing waste")
+    post_consumer: float = Field(ge=0, le=1, description="from post-consumer waste")
+    by_element: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per element: {pre_consumer, post_consumer} shares"
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> RecycledContent:
+        if self.pre_consumer + self.post_consumer > 1 + 1e-9:
+            raise ValueError("pre- and post-consumer shares add up to more than 1")
+        return self
+
+
+class CarbonFootprint(_Strict):
+    status: Literal["declared", "pending"]
+    value: float | None = Field(None, ge=0, description="kg CO2-eq per kg of lot")
+    stages: dict[str, float] = Field(
+        default_factory=dict, description="kg CO2-eq/kg per life-cycle stage"
+    )
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _value_when_declared(self) -> CarbonFootprint:
+        if self.status == "declared" and self.value is None:
+            raise ValueError("a declared carbon footprint needs its value (kg CO2-eq/kg)")
+        if self.status == "pending" and self.value is not None:
+            raise ValueError("a pending carbon footprint has no value yet; say status: declared")
+        return self
+
+
+class InputLot(_Strict):
+    lot_id: str
+    mass: Mass
+
+
+class LotPassport(_Strict):
+    """A material lot's passport."""
+
+    kind: Literal["lot"]
+    lot_id: str = Field(min_length=1)
+    product: str = Field(min_length=1)
+    mass: Mass
+    composition: dict[str, ElementContent]
+    origin: Origin
+    recycled_content: RecycledContent
+    carbon_footprint: CarbonFootprint
+    chain_of_custody: list[InputLot] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _composition_at_most_one(self) -> LotPassport:
+        total = sum(c.mass_fraction for c in self.composition.values())
+        if total > 1 + 1e-9:
+            raise ValueError(f"element mass fractions add up to {total:.6g}, more than 1")
+        return self
+
+
+def validate_lot(document: Any, where: str = "passport") -> LotPassport:
+    """Validate a material-lot passport; raise :class:`CritflowError` naming each field path."""
+    try:
+        return LotPassport.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "(document)"
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(f"{where}: {path}", message, ""))
+        raise CritflowError(problems) from None
+
+
+def validate_document(document: Any, where: str = "passport"):
+    """Validate a battery or material-lot passport by its ``kind``."""
+    from critflow.passport.battery import validate_battery
+
+    kind = document.get("kind") if isinstance(document, dict) else None
+    if kind == "battery":
+        return validate_battery(document, where)
+    if kind == "lot":
+        return validate_lot(document, where)
+    raise CritflowError(
+        f"{where}: kind",
+        f"'{kind}' is not a passport kind" if kind else "the document has no 'kind'",
+        "Write kind: battery (a battery passport) or kind: lot (a material-lot passport).",
+    )
