@@ -26,6 +26,31 @@ ORIGINS: tuple[str, ...] = Origin.__args__  # ('primary', 'pre_consumer', 'post_
 
 def origin_masses(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
     """Mass (kg/year) of each origin in every flow: {origin: (S, P, E, F)}; they sum to the flow."""
+    labels = np.array([f.origin or "primary" for f in model.spec.flows])
+    return _trace(results, labels, ORIGINS)
+
+
+def input_masses(results: FlowResults) -> dict[str, np.ndarray]:
+    """Mass (kg/year) in every flow that comes from each source flow: {source flow: (S, P, E, F)}."""
+    topo = results.inputs.topology
+    kinds = np.array(topo.process_kinds)
+    inputs = [topo.flow_ids[f] for f in np.flatnonzero(kinds[topo.flow_from] == "source")]
+    return _trace(results, np.array(topo.flow_ids), tuple(inputs))
+
+
+def _trace(
+    results: FlowResults, labels: np.ndarray, groups: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Trace the source flows labelled with each group through the solved system."""
+    if results.inputs.stocks:
+        from critflow.errors import CritflowError
+
+        raise CritflowError(
+            "model",
+            "tracing origins through stock processes is not supported (a stock releases material "
+            "that entered in earlier years)",
+            "Trace a model without stocks, or follow a cohort with `critflow trace`.",
+        )
     topo = results.inputs.topology
     mass = results.mass_kg  # (S, P, E, F)
     n_f = topo.n_flows
@@ -52,9 +77,8 @@ def origin_masses(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
         (share[keep], ((f_idx[None, :] + offset)[keep], (i_idx[None, :] + offset)[keep])),
         shape=(size, size),
     )
-    labels = np.array([f.origin or "primary" for f in model.spec.flows])
-    rhs = np.zeros((size, len(ORIGINS)))
-    for o, origin in enumerate(ORIGINS):
-        rhs[:, o] = (blocks * (from_source & (labels == origin))[None, :]).reshape(-1)
+    rhs = np.zeros((size, len(groups)))
+    for o, group in enumerate(groups):
+        rhs[:, o] = (blocks * (from_source & (labels == group))[None, :]).reshape(-1)
     solution = spla.splu(matrix.tocsc()).solve(rhs)
-    return {origin: solution[:, o].reshape(mass.shape) for o, origin in enumerate(ORIGINS)}
+    return {group: solution[:, o].reshape(mass.shape) for o, group in enumerate(groups)}

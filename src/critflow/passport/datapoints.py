@@ -36,6 +36,7 @@ class DataPoint:
     unit: str
     batterypass_alias: str
     guidance_term: str
+    idta_submodel: str
 
     @property
     def label(self) -> str:
@@ -66,6 +67,7 @@ def data_points() -> tuple[DataPoint, ...]:
             unit=row.unit,
             batterypass_alias=row.batterypass_alias,
             guidance_term=row.guidance_term,
+            idta_submodel=row.idta_submodel,
         )
         for row in frame.itertuples(index=False)
     )
@@ -103,3 +105,10 @@ def status_transitions() -> dict[tuple[str, str], dict[str, bool]]:
         }
         for row in frame.itertuples(index=False)
     }
+
+
+@lru_cache(maxsize=1)
+def idta_submodels() -> dict[str, str]:
+    """IDTA 02035 submodel name → semantic ID (from ``idta_submodels.csv``)."""
+    frame = data.table("idta_submodels")
+    return dict(zip(frame["submodel"], frame["semantic_id"], strict=True))
