@@ -30,6 +30,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+from critflow.passport.cli import passport_app  # noqa: E402
+
+app.add_typer(passport_app, name="passport")
 out = Console()
 if not out.is_terminal:  # piped or captured: wide enough that tables keep one line per row
     out = Console(width=200)
