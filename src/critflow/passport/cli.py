@@ -20,6 +20,8 @@ passport_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console()
+if not out.is_terminal:  # piped or captured: one line per result
+    out = Console(width=200)
 
 
 def read_document(path: Path) -> dict[str, Any]:

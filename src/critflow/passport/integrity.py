@@ -166,10 +166,12 @@ def verify_chain(envelopes: list[tuple[str, Any]], trusted: set[str] | None = No
     previous: dict[str, Any] | None = None
     passport_id = "?"
     for index, (name, envelope) in enumerate(envelopes):
+        record = envelope.get("record") if isinstance(envelope, dict) else None
+        if isinstance(record, dict) and isinstance(record.get("passport_id"), str):
+            passport_id = record["passport_id"]
         problem = check_envelope(envelope, trusted)
         if problem is None:
             record = envelope["record"]
-            passport_id = record.get("passport_id", passport_id)
             if record.get("version") != index + 1:
                 problem = f"it is version {record.get('version')}, but version {index + 1} is expected here"
             elif index == 0 and record.get("previous_hash") is not None:
