@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from critflow.errors import CritflowError
-from critflow.passport.datapoints import DataPoint, by_field, idta_submodels
+from critflow.passport.datapoints import DataPoint, by_field, data_points, idta_submodels
 
 JSON_ENCODING = "application/json"
 _QUANTITY, _DOUBLE, _INT, _TEXT, _JSON = range(5)
@@ -51,35 +52,58 @@ def _property(id_short: str, value_type: str, value: Any, extra: dict[str, Any] 
     return element
 
 
+@cache
+def _static(nr: int) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Semantic ID and qualifiers of a data point's element, built once and shared (read-only)."""
+    point = data_points()[nr - 1]
+    qualifiers = [
+        _qualifier("accessLevel", point.access_tier),
+        _qualifier("dataPoint", str(point.nr)),
+    ]
+    return _ref(point.iri), qualifiers, [*qualifiers, _qualifier("valueEncoding", JSON_ENCODING)]
+
+
 def _element(point: DataPoint, value: Any) -> dict[str, Any]:
-    extra: dict[str, Any] = {
-        "semanticId": _ref(point.iri),
-        "qualifiers": [
-            _qualifier("accessLevel", point.access_tier),
-            _qualifier("dataPoint", str(point.nr)),
-        ],
-    }
+    semantic_id, qualifiers, json_qualifiers = _static(point.nr)
     form = _form(point, value)
     if form == _QUANTITY:
         return {
             "idShort": point.field,
             "modelType": "SubmodelElementCollection",
-            **extra,
+            "semanticId": semantic_id,
+            "qualifiers": qualifiers,
             "value": [
-                _property("value", "xs:double", repr(float(value["value"]))),
-                _property("unit", "xs:string", str(value["unit"])),
+                {
+                    "idShort": "value",
+                    "modelType": "Property",
+                    "value": repr(float(value["value"])),
+                    "valueType": "xs:double",
+                },
+                {
+                    "idShort": "unit",
+                    "modelType": "Property",
+                    "value": str(value["unit"]),
+                    "valueType": "xs:string",
+                },
             ],
         }
     if form == _DOUBLE:
-        return _property(point.field, "xs:double", repr(float(value)), extra)
-    if form == _INT:
-        return _property(point.field, "xs:int", str(int(value)), extra)
-    if form == _JSON:
-        extra["qualifiers"].append(_qualifier("valueEncoding", JSON_ENCODING))
-        return _property(
-            point.field, "xs:string", json.dumps(value, sort_keys=True, ensure_ascii=False), extra
-        )
-    return _property(point.field, "xs:string", value, extra)
+        text, value_type = repr(float(value)), "xs:double"
+    elif form == _INT:
+        text, value_type = str(int(value)), "xs:int"
+    elif form == _JSON:
+        text, value_type = json.dumps(value, sort_keys=True, ensure_ascii=False), "xs:string"
+        qualifiers = json_qualifiers
+    else:
+        text, value_type = value, "xs:string"
+    return {
+        "idShort": point.field,
+        "modelType": "Property",
+        "semanticId": semantic_id,
+        "qualifiers": qualifiers,
+        "value": text,
+        "valueType": value_type,
+    }
 
 
 def _shell_and_submodels(document: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -91,20 +115,7 @@ def _shell_and_submodels(document: dict[str, Any]) -> tuple[dict[str, Any], list
     for field, value in data.items():
         point = points[field]
         groups.setdefault(point.idta_submodel, []).append(_element(point, value))
-    metadata = [
-        _property("digitalProductPassportId", "xs:string", uri),
-        _property("uniqueProductIdentifier", "xs:string", uri),
-        _property("granularity", "xs:string", "item"),
-        _property("dppSchemaVersion", "xs:string", "critflow-battery-passport/1"),
-        _property("dppStatus", "xs:string", str(data.get("battery_status", "original"))),
-        _property("batteryCategory", "xs:string", document["category"]),
-        _property(
-            "lastUpdate",
-            "xs:dateTime",
-            document.get("last_update") or dt.datetime(2027, 2, 18, tzinfo=dt.UTC).isoformat(),
-        ),
-    ]
-    groups = {"DppMetadata": metadata, **groups}
+    groups = {"DppMetadata": _metadata(document), **groups}
     submodels = [
         {
             "idShort": name,
@@ -129,13 +140,105 @@ def _shell_and_submodels(document: dict[str, Any]) -> tuple[dict[str, Any], list
 
 
 def aas_json(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """AAS v3 JSON environment of battery passports (shells and submodels)."""
+    """AAS v3 JSON environment of battery passports (shells and submodels), as a dict."""
+    return json.loads(aas_json_text(documents))
+
+
+@cache
+def _static_text(nr: int) -> tuple[str, str]:
+    """Pre-serialised idShort, semantic ID and qualifiers of a data point (plain, JSON-encoded)."""
+    semantic_id, qualifiers, json_qualifiers = _static(nr)
+    point = data_points()[nr - 1]
+    head = f'"idShort":{json.dumps(point.field)},"semanticId":{json.dumps(semantic_id)},'
+    return (
+        head + f'"qualifiers":{json.dumps(qualifiers)}',
+        head + f'"qualifiers":{json.dumps(json_qualifiers)}',
+    )
+
+
+def _element_text(point: DataPoint, value: Any) -> str:
+    plain, encoded = _static_text(point.nr)
+    form = _form(point, value)
+    if form == _QUANTITY:
+        return (
+            f'{{{plain},"modelType":"SubmodelElementCollection","value":['
+            f'{{"idShort":"value","modelType":"Property","value":"{float(value["value"])!r}",'
+            f'"valueType":"xs:double"}},{{"idShort":"unit","modelType":"Property",'
+            f'"value":{json.dumps(str(value["unit"]))},"valueType":"xs:string"}}]}}'
+        )
+    if form == _DOUBLE:
+        return (
+            f'{{{plain},"modelType":"Property","value":"{float(value)!r}","valueType":"xs:double"}}'
+        )
+    if form == _INT:
+        return f'{{{plain},"modelType":"Property","value":"{int(value)}","valueType":"xs:int"}}'
+    if form == _JSON:
+        text = json.dumps(json.dumps(value, sort_keys=True, ensure_ascii=False))
+        return f'{{{encoded},"modelType":"Property","value":{text},"valueType":"xs:string"}}'
+    return f'{{{plain},"modelType":"Property","value":{json.dumps(value)},"valueType":"xs:string"}}'
+
+
+def _passport_text(document: dict[str, Any]) -> tuple[str, list[str]]:
+    """JSON text of one passport's shell and of its submodels."""
+    data = document["data"]
+    uri = data["unique_identifier"]
+    points = by_field()
+    semantic = idta_submodels()
+    groups: dict[str, list[str]] = {}
+    for field, value in data.items():
+        point = points[field]
+        groups.setdefault(point.idta_submodel, []).append(_element_text(point, value))
+    metadata = [json.dumps(e, separators=(",", ":")) for e in _metadata(document)]
+    groups = {"DppMetadata": metadata, **groups}
+    quoted_uri = json.dumps(uri)
+    submodels = []
+    references = []
+    for name, elements in groups.items():
+        sm_id = json.dumps(f"{uri}/submodel/{name}")
+        submodels.append(
+            f'{{"idShort":"{name}","modelType":"Submodel","id":{sm_id},'
+            f'"semanticId":{json.dumps(_ref(semantic[name]))},'
+            f'"submodelElements":[{",".join(elements)}]}}'
+        )
+        references.append(
+            f'{{"type":"ModelReference","keys":[{{"type":"Submodel","value":{sm_id}}}]}}'
+        )
+    shell = (
+        f'{{"idShort":"BatteryPassport","modelType":"AssetAdministrationShell","id":{quoted_uri},'
+        f'"assetInformation":{{"assetKind":"Instance","globalAssetId":{quoted_uri}}},'
+        f'"submodels":[{",".join(references)}]}}'
+    )
+    return shell, submodels
+
+
+def _metadata(document: dict[str, Any]) -> list[dict[str, Any]]:
+    data = document["data"]
+    uri = data["unique_identifier"]
+    return [
+        _property("digitalProductPassportId", "xs:string", uri),
+        _property("uniqueProductIdentifier", "xs:string", uri),
+        _property("granularity", "xs:string", "item"),
+        _property("dppSchemaVersion", "xs:string", "critflow-battery-passport/1"),
+        _property("dppStatus", "xs:string", str(data.get("battery_status", "original"))),
+        _property("batteryCategory", "xs:string", document["category"]),
+        _property(
+            "lastUpdate",
+            "xs:dateTime",
+            document.get("last_update") or dt.datetime(2027, 2, 18, tzinfo=dt.UTC).isoformat(),
+        ),
+    ]
+
+
+def aas_json_text(documents: list[dict[str, Any]]) -> str:
+    """AAS v3 JSON environment of battery passports, written directly as text (bulk speed)."""
     shells, submodels = [], []
     for document in documents:
-        shell, parts = _shell_and_submodels(document)
+        shell, parts = _passport_text(document)
         shells.append(shell)
         submodels += parts
-    return {"assetAdministrationShells": shells, "submodels": submodels}
+    return (
+        f'{{"assetAdministrationShells":[{",".join(shells)}],"submodels":[{",".join(submodels)}]}}'
+    )
 
 
 def basyx_objects(documents: list[dict[str, Any]]):
@@ -207,7 +310,7 @@ def basyx_objects(documents: list[dict[str, Any]]):
 def write_aas(documents: list[dict[str, Any]], path: Path) -> Path:
     """Write passports as AAS JSON (``.json``) or an AASX package (``.aasx``)."""
     if path.suffix == ".json":
-        path.write_text(json.dumps(aas_json(documents), ensure_ascii=False), encoding="utf-8")
+        path.write_text(aas_json_text(documents), encoding="utf-8")
         return path
     if path.suffix != ".aasx":
         raise CritflowError(
@@ -216,7 +319,7 @@ def write_aas(documents: list[dict[str, Any]], path: Path) -> Path:
     from basyx.aas.adapter import aasx
     from basyx.aas.adapter.json import read_aas_json_file
 
-    store = read_aas_json_file(io.StringIO(json.dumps(aas_json(documents))), failsafe=False)
+    store = read_aas_json_file(io.StringIO(aas_json_text(documents)), failsafe=False)
     shells = [d["data"]["unique_identifier"] for d in documents]
     with aasx.AASXWriter(str(path)) as writer:
         writer.write_aas(
