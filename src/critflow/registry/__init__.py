@@ -1,0 +1,1 @@
+"""The passport registry: a FastAPI service over SQLite or PostgreSQL (``critflow serve``)."""

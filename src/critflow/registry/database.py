@@ -1,0 +1,65 @@
+"""Database connection and migrations: SQLite by default (WAL, foreign keys on), or PostgreSQL.
+
+``CRITFLOW_DATABASE_URL`` or ``--database`` chooses the database; ``postgresql://…`` URLs use the
+psycopg 3 driver. Alembic migrations run on start-up and with ``critflow db upgrade``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+from critflow.errors import CritflowError
+
+DEFAULT_URL = "sqlite:///critflow-registry.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL: the argument, ``CRITFLOW_DATABASE_URL``, or a SQLite file here."""
+    url = url or os.environ.get("CRITFLOW_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise CritflowError(
+            "--database",
+            f"'{url}' is neither a SQLite nor a PostgreSQL URL",
+            "Use sqlite:///path/registry.db or postgresql://user@host:5432/dbname.",
+        )
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database schema to the newest migration."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
