@@ -82,6 +82,11 @@ def sample_battery(
         "ohmic_resistance": {"value": 0.08, "unit": "ohm"},
         "battery_status": "original",
         "number_of_cycles": 0,
+        "marking_article_13_5": ["no Cd or Pb symbol required"],
+        "round_trip_efficiency_in_use": 95.0,
+        "round_trip_efficiency_fade": 0.0,
+        "negative_events": [{"date": "2027-05-02", "event": "none recorded"}],
+        "operating_conditions": [{"month": "2027-04", "minutes_above_45_degC": 0}],
         "state_of_charge": soc,
     }
     data = {
