@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from urllib.parse import unquote
 from typing import Any
 
 from fastapi import Body, FastAPI, Header, Query, Request
@@ -80,6 +81,9 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        target = unquote(request.url.path) + unquote(request.url.query)
+        if "\x00" in target:
+            return problem(400, "Bad request", "The URL contains a NUL character.")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return problem(
@@ -91,6 +95,8 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
                 return problem(
                     413, "Body too large", f"Request bodies are limited to {MAX_BODY:,} bytes."
                 )
+            if b"\\u0000" in body:
+                return problem(422, "Invalid text", "Text values may not contain NUL characters.")
             kind = request.headers.get("content-type", "").split(";")[0].strip()
             if body and kind != "application/json":
                 return problem(415, "Unsupported media type", "Send the body as application/json.")
