@@ -52,6 +52,31 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def make_write_engine(engine: Engine) -> Engine:
+    """The engine writes go through. On SQLite: its own connections that start every transaction
+    with BEGIN IMMEDIATE (the write lock is taken at once, so concurrent writers queue instead of
+    failing to upgrade a read lock); on PostgreSQL: the same engine."""
+    if engine.url.get_backend_name() != "sqlite":
+        return engine
+    writer = create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(writer, "connect")
+    def _pragmas(connection, _record) -> None:
+        connection.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(writer, "begin")
+    def _immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return writer
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the database schema to the newest migration."""
     config = Config()

@@ -14,6 +14,9 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +33,7 @@ from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.passport.views import view
 from critflow.registry.auth import ADMIN, KeyStore, Principal
-from critflow.registry.database import session_factory
+from critflow.registry.database import make_write_engine, session_factory
 from critflow.registry.models import AuditEntry, Passport, PassportLink, PassportVersion
 
 MAX_BATCH = 1000
@@ -99,8 +102,35 @@ class Registry:
     def __init__(self, engine: Engine, signing_key: SigningKey) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self._write_sessions = session_factory(make_write_engine(engine))
+        # one writer at a time per process on SQLite (the database allows one anyway)
+        self._write_lock = threading.RLock() if engine.url.get_backend_name() == "sqlite" else None
         self.signer = signing_key
         self.keys = KeyStore()
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for a write transaction."""
+        if self._write_lock is None:
+            with self._write_sessions() as session:
+                yield session
+            return
+        with self._write_lock, self._write_sessions() as session:
+            yield session
+
+    def _log(
+        self,
+        principal: Principal | None,
+        action: str,
+        key: str | None,
+        audience: str | None,
+        outcome: str,
+        detail: str | None = None,
+    ) -> None:
+        """Write one audit entry in its own short transaction."""
+        with self.writing() as session:
+            self._audit(session, principal, action, key, audience, outcome, detail)
+            session.commit()
 
     # --- callers and the audit log -------------------------------------------------------
     def principal(self, presented: str | None) -> Principal:
@@ -215,61 +245,63 @@ class Registry:
 
     # --- create, read, append ---------------------------------------------------------------
     def create(
-        self, principal: Principal, document: Any, session: Session | None = None
+        self,
+        principal: Principal,
+        document: Any,
+        session: Session | None = None,
+        commit: bool = False,
     ) -> dict[str, Any]:
-        own = session is None
-        session = session or self.sessions()
+        """Create a passport; commits in its own write transaction unless given a session."""
+        if session is None:
+            with self.writing() as own_session:
+                return self.create(principal, document, session=own_session, commit=True)
+        self._writer(session, principal, "create", None)
+        document = self._validated(document)
+        identifier = document_id(document)
+        key = passport_key(identifier)
+        gtin = serial = None
+        if document["kind"] == "battery":
+            link = DigitalLink.parse(identifier)
+            gtin, serial = link.gtin, link.serial
+        status = _status_of(document)
+        record = new_record(identifier, document, None, status)
+        envelope = self.signer.sign(record)
+        row = Passport(
+            key=key,
+            passport_id=identifier,
+            kind=document["kind"],
+            category=document.get("category"),
+            gtin=gtin,
+            serial=serial,
+            product=document.get("product") or document.get("data", {}).get("chemistry"),
+            status=status,
+            operator=principal.organisation or "",
+            version=1,
+            head_hash=envelope["hash"],
+            public_view=_public_view(key, envelope),
+        )
+        session.add(row)
         try:
-            self._writer(session, principal, "create", None)
-            document = self._validated(document)
-            identifier = document_id(document)
-            key = passport_key(identifier)
-            gtin = serial = None
-            if document["kind"] == "battery":
-                link = DigitalLink.parse(identifier)
-                gtin, serial = link.gtin, link.serial
-            status = _status_of(document)
-            record = new_record(identifier, document, None, status)
-            envelope = self.signer.sign(record)
-            row = Passport(
-                key=key,
-                passport_id=identifier,
-                kind=document["kind"],
-                category=document.get("category"),
-                gtin=gtin,
-                serial=serial,
-                product=document.get("product") or document.get("data", {}).get("chemistry"),
-                status=status,
-                operator=principal.organisation or "",
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise RegistryError(
+                409,
+                "Passport exists",
+                f"A passport with id {identifier} exists; append a version instead.",
+            ) from None
+        session.add(
+            PassportVersion(
+                passport_pk=row.id,
                 version=1,
-                head_hash=envelope["hash"],
-                public_view=_public_view(key, envelope),
+                hash=envelope["hash"],
+                envelope=json.dumps(envelope, ensure_ascii=False),
             )
-            session.add(row)
-            try:
-                session.flush()
-            except IntegrityError:
-                session.rollback()
-                raise RegistryError(
-                    409,
-                    "Passport exists",
-                    f"A passport with id {identifier} exists; append a version instead.",
-                ) from None
-            session.add(
-                PassportVersion(
-                    passport_pk=row.id,
-                    version=1,
-                    hash=envelope["hash"],
-                    envelope=json.dumps(envelope, ensure_ascii=False),
-                )
-            )
-            self._audit(session, principal, "create", key, "issuer", "allowed")
-            if own:
-                session.commit()
-            return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
-        finally:
-            if own:
-                session.close()
+        )
+        self._audit(session, principal, "create", key, "issuer", "allowed")
+        if commit:
+            session.commit()
+        return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
 
     def _row(self, session: Session, key: str) -> Passport:
         row = session.scalar(select(Passport).where(Passport.key == key))
@@ -335,18 +367,17 @@ class Registry:
                 )
             )
             record = json.loads(head)["record"]
-            if chosen != "public":
-                self._audit(session, principal, "read", key, chosen, "allowed")
-                session.commit()
-            return {
-                "key": key,
-                "passport_id": row.passport_id,
-                "version": row.version,
-                "status": row.status,
-                "hash": row.head_hash,
-                "audience": chosen,
-                "document": view(record["document"], chosen),
-            }
+        if chosen != "public":
+            self._log(principal, "read", key, chosen, "allowed")
+        return {
+            "key": key,
+            "passport_id": row.passport_id,
+            "version": row.version,
+            "status": row.status,
+            "hash": row.head_hash,
+            "audience": chosen,
+            "document": view(record["document"], chosen),
+        }
 
     def append(
         self,
@@ -356,34 +387,31 @@ class Registry:
         if_match: str | None,
         session: Session | None = None,
     ) -> dict[str, Any]:
-        own = session is None
-        session = session or self.sessions()
-        try:
-            row = self._row(session, key)
-            self._writer(session, principal, "append", key, row.operator)
-            if row.closed:
-                raise RegistryError(
-                    409,
-                    "Passport closed",
-                    "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
-                )
-            if not if_match:
-                raise RegistryError(
-                    428, "If-Match required", "Send the current version hash (ETag) in If-Match."
-                )
-            document = self._validated(document)
-            if document_id(document) != row.passport_id:
-                raise RegistryError(
-                    422,
-                    "Wrong passport",
-                    f"The document is passport {document_id(document)}, not {row.passport_id}.",
-                )
-            return self._append(
-                session, principal, row, document, if_match.strip('"'), row.status, [], own
+        if session is None:
+            with self.writing() as own_session:
+                return self.append(principal, key, document, if_match, own_session)
+        row = self._row(session, key)
+        self._writer(session, principal, "append", key, row.operator)
+        if row.closed:
+            raise RegistryError(
+                409,
+                "Passport closed",
+                "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
             )
-        finally:
-            if own:
-                session.close()
+        if not if_match:
+            raise RegistryError(
+                428, "If-Match required", "Send the current version hash (ETag) in If-Match."
+            )
+        document = self._validated(document)
+        if document_id(document) != row.passport_id:
+            raise RegistryError(
+                422,
+                "Wrong passport",
+                f"The document is passport {document_id(document)}, not {row.passport_id}.",
+            )
+        return self._append(
+            session, principal, row, document, if_match.strip('"'), row.status, [], True
+        )
 
     def _append(
         self,
@@ -518,9 +546,8 @@ class Registry:
                 }
                 for e in self.envelopes(session, row)
             ]
-            if chosen != "public":
-                self._audit(session, principal, "history", key, chosen, "allowed")
-                session.commit()
+        if chosen != "public":
+            self._log(principal, "history", key, chosen, "allowed")
         return {"key": key, "audience": chosen, "versions": versions}
 
     def verify(self, key: str) -> dict[str, Any]:
@@ -607,7 +634,7 @@ class Registry:
         if len(updates) > MAX_BATCH:
             raise RegistryError(413, "Batch too large", f"At most {MAX_BATCH} updates per request.")
         points = by_field()
-        with self.sessions() as session:
+        with self.writing() as session:
             self._writer(session, principal, "ingest", None)
             written = 0
             for i, item in enumerate(updates):

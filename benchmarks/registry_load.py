@@ -1,0 +1,306 @@
+"""Load test of the passport registry: a real server on loopback, concurrent clients, N passports.
+
+For each database (SQLite file, PostgreSQL from CRITFLOW_TEST_DATABASE_URL or .ci/postgres):
+fill the registry with N signed passports (bulk insert of real signed versions, not via HTTP),
+start ``uvicorn`` with --workers processes, then drive it for --seconds per phase with --clients
+concurrent aiohttp clients in a separate process: public reads, authorised (legitimate-interest)
+reads, creates, version appends. Prints requests/s, p50 and p99 latency per phase, and the query
+plans of a lookup and of a listing page (indexed, no scan of all passports).
+
+Targets (2-core machine, 1,000,000 passports): >= 1,500 public reads/s, >= 300 creates/s,
+p99 read < 50 ms. The client shares the two cores with the server, so the figures are a floor.
+
+    python benchmarks/registry_load.py [--passports 1000000] [--databases sqlite postgresql]
+        [--seconds 10] [--clients 32] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+from critflow.passport.integrity import new_record
+from critflow.passport.samples import sample_battery
+from critflow.registry.auth import create_key
+from critflow.registry.database import make_engine, session_factory, upgrade
+from critflow.registry.models import Passport, PassportVersion
+from critflow.registry.service import _public_view, passport_key
+from critflow.registry.signing import registry_key
+
+GTIN = "04054123456783"
+
+
+def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str, str]:
+    """Insert ``count`` signed EV passports; return an issuer key and a legitimate-interest key."""
+    engine = make_engine(url)
+    upgrade(engine)
+    signer = registry_key(key_file, engine)
+    with session_factory(engine)() as session:
+        issuer = create_key(session, "Example Cells NV", ["issuer"], True, None)
+        reader = create_key(session, "Recycler BV", ["legitimate_interest"], False, "recycling")
+    template = sample_battery("ev", "X")
+    started = time.perf_counter()
+    for start in range(0, count, chunk):
+        passports, versions = [], []
+        for i in range(start, min(start + chunk, count)):
+            serial = f"L{i:09d}"
+            document = json.loads(json.dumps(template))
+            identifier = f"https://id.gs1.org/01/{GTIN}/21/{serial}"
+            document["data"]["unique_identifier"] = identifier
+            document["data"]["state_of_charge"] = float(i % 100)
+            envelope = signer.sign(
+                new_record(
+                    identifier, document, None, "original", None, "2027-02-18T00:00:00+00:00"
+                )
+            )
+            key = passport_key(identifier)
+            passports.append(
+                {
+                    "id": i + 1,
+                    "key": key,
+                    "passport_id": identifier,
+                    "kind": "battery",
+                    "category": "ev",
+                    "gtin": GTIN,
+                    "serial": serial,
+                    "product": "NMC811 / graphite",
+                    "status": "original",
+                    "operator": "Example Cells NV",
+                    "version": 1,
+                    "head_hash": envelope["hash"],
+                    "public_view": _public_view(key, envelope),
+                    "closed": False,
+                }
+            )
+            versions.append(
+                {
+                    "passport_pk": i + 1,
+                    "version": 1,
+                    "hash": envelope["hash"],
+                    "envelope": json.dumps(envelope),
+                }
+            )
+        with engine.begin() as connection:
+            connection.execute(insert(Passport), passports)
+            connection.execute(insert(PassportVersion), versions)
+        done = min(start + chunk, count)
+        rate = done / (time.perf_counter() - started)
+        print(f"\r  filled {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
+    if engine.url.get_backend_name() == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(
+                text("SELECT setval('passports_id_seq', (SELECT max(id) FROM passports))")
+            )
+            connection.execute(
+                text(
+                    "SELECT setval('passport_versions_id_seq', (SELECT max(id) FROM passport_versions))"
+                )
+            )
+            connection.execute(text("ANALYZE"))
+    print()
+    plans(engine)
+    engine.dispose()
+    return issuer, reader
+
+
+def plans(engine) -> None:
+    """Show that a lookup and a filtered page use indexes."""
+    key = passport_key(f"https://id.gs1.org/01/{GTIN}/21/L000000042")
+    explain = "EXPLAIN QUERY PLAN " if engine.url.get_backend_name() == "sqlite" else "EXPLAIN "
+    with engine.connect() as connection:
+        for label, query in (
+            ("lookup by key", f"SELECT public_view FROM passports WHERE key = '{key}'"),
+            (
+                "page by product",
+                "SELECT id, key FROM passports WHERE product = 'NMC811 / graphite' AND id > 500000 "
+                "ORDER BY id LIMIT 51",
+            ),
+        ):
+            rows = connection.execute(text(explain + query)).all()
+            print(f"  plan, {label}: " + " | ".join(str(r[-1]) for r in rows))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(url: str, key_file: Path, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "CRITFLOW_DATABASE_URL": url, "CRITFLOW_REGISTRY_KEY": str(key_file)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "critflow.registry.app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+async def drive(
+    base: str, phase: str, seconds: float, clients: int, count: int, keys: dict
+) -> list[float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    template = sample_battery("ev", "X")
+    created = 0
+
+    async def one(session: aiohttp.ClientSession, worker: int) -> None:
+        nonlocal errors, created
+        counter = 0
+        etags: dict[str, str] = {}
+        while time.perf_counter() < deadline:
+            counter += 1
+            i = random.randrange(count)
+            key = passport_key(f"https://id.gs1.org/01/{GTIN}/21/L{i:09d}")
+            started = time.perf_counter()
+            if phase == "public reads":
+                response = await session.get(f"{base}/api/passports/{key}")
+            elif phase == "authorised reads":
+                response = await session.get(
+                    f"{base}/api/passports/{key}", headers={"X-API-Key": keys["reader"]}
+                )
+            elif phase == "creates":
+                document = json.loads(json.dumps(template))
+                document["data"]["unique_identifier"] = (
+                    f"https://id.gs1.org/01/{GTIN}/21/N{worker:03d}-{counter:07d}-{os.getpid()}"
+                )
+                response = await session.post(
+                    f"{base}/api/passports", json=document, headers={"X-API-Key": keys["issuer"]}
+                )
+            else:  # appends: each client works on its own passports
+                j = (worker * 1000 + counter % 1000) % count
+                key = passport_key(f"https://id.gs1.org/01/{GTIN}/21/L{j:09d}")
+                if key not in etags:
+                    got = await session.get(f"{base}/api/passports/{key}")
+                    etags[key] = got.headers["ETag"]
+                    await got.read()
+                document = json.loads(json.dumps(template))
+                document["data"]["unique_identifier"] = f"https://id.gs1.org/01/{GTIN}/21/L{j:09d}"
+                document["data"]["state_of_charge"] = float(counter % 100)
+                started = time.perf_counter()
+                response = await session.put(
+                    f"{base}/api/passports/{key}",
+                    json=document,
+                    headers={"X-API-Key": keys["issuer"], "If-Match": etags[key]},
+                )
+                if response.status == 200:
+                    etags[key] = response.headers["ETag"]
+            await response.read()
+            latencies.append(time.perf_counter() - started)
+            if response.status >= 400:
+                errors += 1
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(one(session, w) for w in range(clients)))
+    if errors:
+        print(f"  ({errors} error responses in {phase})")
+    return latencies
+
+
+def report(phase: str, latencies: list[float], seconds: float) -> None:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1e3
+    p99 = ordered[int(0.99 * (len(ordered) - 1))] * 1e3
+    print(
+        f"  {phase:<18} {len(ordered) / seconds:8,.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+    )
+
+
+def postgres_url() -> str:
+    url = os.environ.get("CRITFLOW_TEST_DATABASE_URL")
+    if not url:
+        url = subprocess.check_output(
+            [str(Path(__file__).parents[1] / ".ci" / "postgres")], text=True
+        ).strip()
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://")
+    name = "critflow_load"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passports", type=int, default=1_000_000)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    folder = Path(tempfile.mkdtemp(prefix="critflow-registry-load-"))
+    for database in args.databases:
+        url = f"sqlite:///{folder / 'registry.db'}" if database == "sqlite" else postgres_url()
+        key_file = folder / f"{database}.key"
+        print(f"\n{database}: {args.passports:,} passports")
+        issuer, reader = fill(url, key_file, args.passports)
+        port = free_port()
+        server = start_server(url, key_file, port, args.workers)
+        try:
+            for phase in ("public reads", "authorised reads", "creates", "appends"):
+                latencies = asyncio.run(
+                    drive(
+                        f"http://127.0.0.1:{port}",
+                        phase,
+                        args.seconds,
+                        args.clients,
+                        args.passports,
+                        {"issuer": issuer, "reader": reader},
+                    )
+                )
+                report(phase, latencies, args.seconds)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait()
+    print(f"\n(databases under {folder}; delete when done)")
+
+
+if __name__ == "__main__":
+    main()
