@@ -181,6 +181,7 @@ async def drive(
     deadline = time.perf_counter() + seconds
     template = sample_battery("ev", "X")
     created = 0
+    nonce = f"{random.randrange(16**4):04x}"
 
     async def one(session: aiohttp.ClientSession, worker: int) -> None:
         nonlocal errors, created
@@ -200,7 +201,7 @@ async def drive(
             elif phase == "creates":
                 document = json.loads(json.dumps(template))
                 document["data"]["unique_identifier"] = (
-                    f"https://id.gs1.org/01/{GTIN}/21/N{worker:03d}-{counter:07d}-{os.getpid()}"
+                    f"https://id.gs1.org/01/{GTIN}/21/N{nonce}{worker:03d}-{counter:07d}"
                 )
                 response = await session.post(
                     f"{base}/api/passports", json=document, headers={"X-API-Key": keys["issuer"]}
@@ -285,6 +286,17 @@ def main() -> None:
         server = start_server(url, key_file, port, args.workers)
         try:
             for phase in ("public reads", "authorised reads", "creates", "appends"):
+                # warm up (keys verified once per worker, connections opened), not timed
+                asyncio.run(
+                    drive(
+                        f"http://127.0.0.1:{port}",
+                        phase,
+                        1.0,
+                        args.clients,
+                        args.passports,
+                        {"issuer": issuer, "reader": reader},
+                    )
+                )
                 latencies = asyncio.run(
                     drive(
                         f"http://127.0.0.1:{port}",

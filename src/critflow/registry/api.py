@@ -177,8 +177,7 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
     ):
         """The passport as the caller's audience may read it (public without a key)."""
         if api_key is None and audience in (None, "public"):
-            text = registry.public_json(key)
-            etag = json.loads(text)["hash"]
+            text, etag = registry.public_json(key)
             return Response(text, media_type="application/json", headers={"ETag": f'"{etag}"'})
         result = registry.read(caller(api_key), key, audience)
         response.headers["ETag"] = f'"{result["hash"]}"'
@@ -230,7 +229,7 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
 
         import segno
 
-        identifier = json.loads(registry.public_json(key))["passport_id"]
+        identifier = json.loads(registry.public_json(key)[0])["passport_id"]
         buffer = io.BytesIO()
         segno.make_qr(identifier, error="m").save(buffer, kind="svg", scale=6)
         return Response(buffer.getvalue(), media_type="image/svg+xml")
@@ -247,7 +246,7 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
             link = DigitalLink.build(gtin, serial)
         except IdentifierError as exc:
             raise RegistryError(400, "Bad identifier", str(exc)) from None
-        data = json.loads(registry.public_json(registry.key_of(link.gtin, link.serial)))
+        data = json.loads(registry.public_json(registry.key_of(link.gtin, link.serial))[0])
         return HTMLResponse(render_page(data))
 
     @app.get("/healthz")

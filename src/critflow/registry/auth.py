@@ -98,6 +98,7 @@ class KeyStore:
     def __init__(self) -> None:
         self._verified: dict[str, Principal] = {}
         self._lock = threading.Lock()
+        self._pending: dict[str, threading.Lock] = {}  # one argon2 verification per key at a time
 
     def principal(self, session: Session, presented: str | None) -> Principal | None:
         """The caller for a presented key; ANONYMOUS without one; None for a bad key."""
@@ -106,8 +107,17 @@ class KeyStore:
         fingerprint = hashlib.sha256(presented.encode()).hexdigest()
         with self._lock:
             known_principal = self._verified.get(fingerprint)
+            gate = self._pending.setdefault(fingerprint, threading.Lock())
         if known_principal is not None:
             return known_principal
+        with gate:  # concurrent first uses of a key wait for one verification
+            with self._lock:
+                known_principal = self._verified.get(fingerprint)
+            if known_principal is not None:
+                return known_principal
+            return self._verify(session, presented, fingerprint)
+
+    def _verify(self, session: Session, presented: str, fingerprint: str) -> Principal | None:
         parts = presented.split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
             return None

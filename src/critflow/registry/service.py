@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import threading
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,9 +104,18 @@ class Registry:
         self.engine = engine
         self.sessions = session_factory(engine)
         self._write_sessions = session_factory(make_write_engine(engine))
-        # one writer at a time per process on SQLite (the database allows one anyway)
-        self._write_lock = threading.RLock() if engine.url.get_backend_name() == "sqlite" else None
+        # SQLite allows one writer: writers queue on a lock (threads) and a lock file (worker
+        # processes) instead of SQLite's sleep-and-retry busy handler
+        self._write_lock = None
+        if engine.url.get_backend_name() == "sqlite":
+            self._write_lock = threading.RLock()
+            self._write_depth = 0
+            lock_path = f"{engine.url.database or 'registry'}.writelock"
+            self._lock_file = open(lock_path, "a+b")  # noqa: SIM115 (held for the process's life)
         self.signer = signing_key
+        self._public_statement = select(Passport.public_view, Passport.head_hash).where(
+            Passport.key == bindparam("key")
+        )
         self.keys = KeyStore()
 
     @contextmanager
@@ -115,8 +125,17 @@ class Registry:
             with self._write_sessions() as session:
                 yield session
             return
-        with self._write_lock, self._write_sessions() as session:
-            yield session
+        with self._write_lock:
+            if self._write_depth == 0:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            self._write_depth += 1
+            try:
+                with self._write_sessions() as session:
+                    yield session
+            finally:
+                self._write_depth -= 1
+                if self._write_depth == 0:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def _log(
         self,
@@ -309,13 +328,14 @@ class Registry:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return row
 
-    def public_json(self, key: str) -> str:
-        """The stored public view (the fast path for anonymous reads)."""
-        with self.sessions() as session:
-            text = session.scalar(select(Passport.public_view).where(Passport.key == key))
-        if text is None:
+    def public_json(self, key: str) -> tuple[str, str]:
+        """The stored public view and head hash (the fast path for anonymous reads: one indexed
+        row, no ORM session, no JSON parsing)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(self._public_statement, {"key": key}).first()
+        if found is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
-        return text
+        return found[0], found[1]
 
     def key_of(self, gtin: str, serial: str) -> str:
         with self.sessions() as session:
