@@ -322,6 +322,18 @@ class Registry:
             session.commit()
         return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
 
+    @staticmethod
+    def _head_text(session: Session, row: Passport) -> str:
+        """The signed envelope (JSON text) of a passport's current version."""
+        return session.scalar(
+            select(PassportVersion.envelope).where(
+                PassportVersion.passport_pk == row.id, PassportVersion.version == row.version
+            )
+        )
+
+    def _head(self, session: Session, row: Passport) -> dict[str, Any]:
+        return json.loads(self._head_text(session, row))
+
     def _row(self, session: Session, key: str) -> Passport:
         row = session.scalar(select(Passport).where(Passport.key == key))
         if row is None:
@@ -381,11 +393,7 @@ class Registry:
         with self.sessions() as session:
             row = self._row(session, key)
             chosen = self._audience(session, principal, row, audience, "read")
-            head = session.scalar(
-                select(PassportVersion.envelope).where(
-                    PassportVersion.passport_pk == row.id, PassportVersion.version == row.version
-                )
-            )
+            head = self._head_text(session, row)
             record = json.loads(head)["record"]
         if chosen != "public":
             self._log(principal, "read", key, chosen, "allowed")
@@ -444,11 +452,7 @@ class Registry:
         links: list[dict[str, str]],
         commit: bool,
     ) -> dict[str, Any]:
-        head = session.scalar(
-            select(PassportVersion.envelope).where(
-                PassportVersion.passport_pk == row.id, PassportVersion.version == row.version
-            )
-        )
+        head = self._head_text(session, row)
         previous = json.loads(head)
         if previous["hash"] != expected:
             raise RegistryError(
@@ -611,14 +615,7 @@ class Registry:
                 raise RegistryError(
                     428, "If-Match required", "Send the current version hash (ETag) in If-Match."
                 )
-            head = json.loads(
-                session.scalar(
-                    select(PassportVersion.envelope).where(
-                        PassportVersion.passport_pk == row.id,
-                        PassportVersion.version == row.version,
-                    )
-                )
-            )
+            head = self._head(session, row)
             document = copy.deepcopy(head["record"]["document"])
             if document.get("kind") == "battery" and to in STATUSES:
                 document["data"]["battery_status"] = to
@@ -687,14 +684,7 @@ class Registry:
                     raise RegistryError(
                         409, "Passport closed", f"{where}: the battery was recycled."
                     )
-                head = json.loads(
-                    session.scalar(
-                        select(PassportVersion.envelope).where(
-                            PassportVersion.passport_pk == row.id,
-                            PassportVersion.version == row.version,
-                        )
-                    )
-                )
+                head = self._head(session, row)
                 document = copy.deepcopy(head["record"]["document"])
                 document["data"].update(item["data"])
                 try:
