@@ -14,6 +14,7 @@ Target: validation + signing at least 2,000 passports/s on the 2-core machine.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -77,13 +78,14 @@ def main() -> None:
     print(f"{'':<44} {size:8.0f} MB in {len(files)} files (deleted after the run)")
     shutil.rmtree(folder)
     subset = documents[: args.basyx]
+    environment = json.loads(aas_json_text(subset))  # the same content, prepared outside the timing
     m = len(subset)
     from basyx.aas.adapter.json import object_store_to_json
 
     _, t_basyx = timed(
         f"AAS JSON, basyx-python-sdk ({m:,}, in memory)",
         m,
-        lambda: object_store_to_json(basyx_objects(subset)),
+        lambda: object_store_to_json(basyx_objects(subset, environment)),
     )
     print(
         f"\ncritflow's AAS writer is {(t_basyx / m) / (t_ours / n):.0f}x faster per passport "

@@ -29,7 +29,7 @@ from critflow.errors import CritflowError, Problem
 from critflow.model.evaluate import ModelInputs
 from critflow.model.stock_inputs import StockInputs
 from critflow.stocks.cohorts import CohortStocks, NegativeInflowError, survival_kernel
-from critflow.stocks.dsm import MAX_HISTORY, history_weights
+from critflow.stocks.dsm import history_length, history_weights
 from critflow.stocks.lifetimes import Lifetime
 
 
@@ -78,11 +78,8 @@ def _cohort_model(stock: StockInputs, inputs: ModelInputs) -> CohortStocks:
     else:
         flat = {k: v.reshape(n) for k, v in stock.parameters.items()}
     lifetime = Lifetime(stock.distribution, flat, stock.cohort_varying)
-    history = 0
-    if stock.initial_cohorts_kg is not None:
-        history = stock.initial_cohorts_kg.shape[0]
-    elif stock.initial_total_kg is not None:
-        history = min(MAX_HISTORY, int(np.ceil(lifetime.longest_age())) + 1)
+    has_initial = stock.initial_cohorts_kg is not None or stock.initial_total_kg is not None
+    history = history_length(lifetime, stock.initial_cohorts_kg) if has_initial else 0
     if stock.cohort_varying:  # cohorts before the first year take the first year's parameters
         lifetime = Lifetime(
             stock.distribution,

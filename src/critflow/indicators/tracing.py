@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError
 from critflow.model.load import Model
 from critflow.model.schema import Origin
 
@@ -43,8 +44,6 @@ def _trace(
 ) -> dict[str, np.ndarray]:
     """Trace the source flows labelled with each group through the solved system."""
     if results.inputs.stocks:
-        from critflow.errors import CritflowError
-
         raise CritflowError(
             "model",
             "tracing origins through stock processes is not supported (a stock releases material "

@@ -45,11 +45,8 @@ def _qualifier(kind: str, value: str) -> dict[str, Any]:
     return {"value": value, "kind": "ConceptQualifier", "valueType": "xs:string", "type": kind}
 
 
-def _property(id_short: str, value_type: str, value: Any, extra: dict[str, Any] | None = None):
-    element = {"idShort": id_short, "modelType": "Property", **(extra or {})}
-    element["value"] = value
-    element["valueType"] = value_type
-    return element
+def _property(id_short: str, value_type: str, value: Any) -> dict[str, Any]:
+    return {"idShort": id_short, "modelType": "Property", "value": value, "valueType": value_type}
 
 
 @cache
@@ -61,82 +58,6 @@ def _static(nr: int) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[st
         _qualifier("dataPoint", str(point.nr)),
     ]
     return _ref(point.iri), qualifiers, [*qualifiers, _qualifier("valueEncoding", JSON_ENCODING)]
-
-
-def _element(point: DataPoint, value: Any) -> dict[str, Any]:
-    semantic_id, qualifiers, json_qualifiers = _static(point.nr)
-    form = _form(point, value)
-    if form == _QUANTITY:
-        return {
-            "idShort": point.field,
-            "modelType": "SubmodelElementCollection",
-            "semanticId": semantic_id,
-            "qualifiers": qualifiers,
-            "value": [
-                {
-                    "idShort": "value",
-                    "modelType": "Property",
-                    "value": repr(float(value["value"])),
-                    "valueType": "xs:double",
-                },
-                {
-                    "idShort": "unit",
-                    "modelType": "Property",
-                    "value": str(value["unit"]),
-                    "valueType": "xs:string",
-                },
-            ],
-        }
-    if form == _DOUBLE:
-        text, value_type = repr(float(value)), "xs:double"
-    elif form == _INT:
-        text, value_type = str(int(value)), "xs:int"
-    elif form == _JSON:
-        text, value_type = json.dumps(value, sort_keys=True, ensure_ascii=False), "xs:string"
-        qualifiers = json_qualifiers
-    else:
-        text, value_type = value, "xs:string"
-    return {
-        "idShort": point.field,
-        "modelType": "Property",
-        "semanticId": semantic_id,
-        "qualifiers": qualifiers,
-        "value": text,
-        "valueType": value_type,
-    }
-
-
-def _shell_and_submodels(document: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    data = document["data"]
-    uri = data["unique_identifier"]
-    points = by_field()
-    semantic = idta_submodels()
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for field, value in data.items():
-        point = points[field]
-        groups.setdefault(point.idta_submodel, []).append(_element(point, value))
-    groups = {"DppMetadata": _metadata(document), **groups}
-    submodels = [
-        {
-            "idShort": name,
-            "modelType": "Submodel",
-            "id": f"{uri}/submodel/{name}",
-            "semanticId": _ref(semantic[name]),
-            "submodelElements": elements,
-        }
-        for name, elements in groups.items()
-    ]
-    shell = {
-        "idShort": "BatteryPassport",
-        "modelType": "AssetAdministrationShell",
-        "id": uri,
-        "assetInformation": {"assetKind": "Instance", "globalAssetId": uri},
-        "submodels": [
-            {"type": "ModelReference", "keys": [{"type": "Submodel", "value": s["id"]}]}
-            for s in submodels
-        ],
-    }
-    return shell, submodels
 
 
 def aas_json(documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -241,8 +162,9 @@ def aas_json_text(documents: list[dict[str, Any]]) -> str:
     )
 
 
-def basyx_objects(documents: list[dict[str, Any]]):
-    """The same environment as basyx-python-sdk objects (a DictIdentifiableStore)."""
+def basyx_objects(documents: list[dict[str, Any]], environment: dict[str, Any] | None = None):
+    """The same environment as basyx-python-sdk objects (a DictIdentifiableStore); basyx checks
+    the AAS constraints while it builds them."""
     from basyx.aas import model
 
     types = {
@@ -283,9 +205,11 @@ def basyx_objects(documents: list[dict[str, Any]]):
             **common,
         )
 
+    environment = environment if environment is not None else aas_json(documents)
+    parts_by_id = {p["id"]: p for p in environment["submodels"]}
     objects = []
-    for document in documents:
-        shell_spec, parts = _shell_and_submodels(document)
+    for shell_spec in environment["assetAdministrationShells"]:
+        parts = [parts_by_id[r["keys"][0]["value"]] for r in shell_spec["submodels"]]
         submodels = [
             model.Submodel(
                 id_=p["id"],

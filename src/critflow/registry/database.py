@@ -34,19 +34,24 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+def _sqlite_pragmas(connection) -> None:
+    cursor = connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection, _record) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+        event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection))
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -63,12 +68,7 @@ def make_write_engine(engine: Engine) -> Engine:
     @event.listens_for(writer, "connect")
     def _pragmas(connection, _record) -> None:
         connection.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        _sqlite_pragmas(connection)
 
     @event.listens_for(writer, "begin")
     def _immediate(connection) -> None:

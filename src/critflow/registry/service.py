@@ -452,8 +452,7 @@ class Registry:
         links: list[dict[str, str]],
         commit: bool,
     ) -> dict[str, Any]:
-        head = self._head_text(session, row)
-        previous = json.loads(head)
+        previous = self._head(session, row)
         if previous["hash"] != expected:
             raise RegistryError(
                 412,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from critflow.errors import CritflowError, Problem
+from critflow.errors import CritflowError
 from critflow.stocks.cohorts import INFLOW_AT, CohortStocks, NegativeInflowError, survival_kernel
 from critflow.stocks.lifetimes import Lifetime
 
@@ -240,19 +240,3 @@ def inflow_driven(inflow, lifetime: Lifetime, **options) -> StockResult:
 def stock_driven(stock, lifetime: Lifetime, **options) -> StockResult:
     """Inflow and outflow that keep a given stock (T, …); see :func:`dynamic_stock`."""
     return dynamic_stock(lifetime, stock=stock, **options)
-
-
-def describe_clipping(result: StockResult, years: np.ndarray) -> list[Problem]:
-    """Notes naming the years where the negative-inflow policy retired surplus stock."""
-    clipped = np.asarray(result.clipped).reshape(len(years), -1).any(axis=1)
-    if not clipped.any():
-        return []
-    return [
-        Problem(
-            "stock",
-            "the target stock falls faster than its cohorts leave in "
-            + ", ".join(str(y) for y in years[clipped])
-            + ": inflow set to 0 and the surplus retired from all cohorts in proportion",
-            "Check the stock target in those years.",
-        )
-    ]
