@@ -26,6 +26,10 @@ def registry() -> pint.UnitRegistry:
     """
     ureg = pint.UnitRegistry(on_redefinition="ignore")
     ureg.define("kilotonne = 1e6 kg = kt")
+    ureg.define("euro = [currency] = EUR")
+    ureg.define("kiloeuro = 1e3 EUR = kEUR")
+    ureg.define("megaeuro = 1e6 EUR = MEUR")
+    ureg.define("US_dollar = [currency_usd] = USD")
     return ureg
 
 

@@ -147,6 +147,14 @@ FlowValue = Annotated[
 ]
 
 
+SeriesValue = Annotated[
+    Any,
+    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=True)),
+    WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]}),
+]
+"""A number, quantity, expression of parameters, or a time series {year: value}."""
+
+
 Fate = Literal["recycled", "energy_recovery", "backfilling", "landfill", "incineration", "excluded"]
 """Fates of outputs, as the Battery Regulation's recycling-efficiency method tells them apart."""
 Origin = Literal["primary", "pre_consumer", "post_consumer"]
@@ -170,10 +178,67 @@ class TimeSpan(_Strict):
         return self
 
 
+def _check_inventory(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(
+            "an inventory is a mapping {item: amount per tonne processed}, such as "
+            "{electricity: '180 kWh/t', sulfuric_acid: '0.9 t/t'}"
+        )
+    checked: dict[str, Any] = {}
+    for item, amount in value.items():
+        if item == DIRECT_EMISSIONS:
+            if not isinstance(amount, dict) or not amount:
+                raise ValueError(
+                    f"{DIRECT_EMISSIONS} is a mapping {{gas: amount}}, such as {{CO2: '0.01 t/t'}}"
+                )
+            checked[item] = {
+                str(gas): _check_series_or_scalar(v, allow_text=True) for gas, v in amount.items()
+            }
+        else:
+            checked[str(item)] = _check_series_or_scalar(amount, allow_text=True)
+    return checked
+
+
+DIRECT_EMISSIONS = "direct_emissions"
+"""Inventory key of a process's own emissions {gas: amount per tonne processed}."""
+
+Inventory = Annotated[
+    dict[str, Any],
+    PlainValidator(_check_inventory),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "amount of each background item per unit of what the process "
+            "processes: {electricity: '180 kWh/t', sulfuric_acid: '0.9 t/t', natural_gas: "
+            "'0.4 GJ/t', direct_emissions: {CO2: '0.01 t/t'}}; a time series {year: amount} "
+            "is allowed",
+            "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA, {"type": "object"}]},
+        }
+    ),
+]
+
+
+class ProcessCost(_Strict):
+    """Costs of a process for life-cycle costing, in a currency pint knows (EUR, kEUR, MEUR)."""
+
+    capex: SeriesValue | None = Field(None, description="investment, e.g. '45 MEUR'")
+    lifetime: SeriesValue | None = Field(None, description="economic lifetime, e.g. '20 a'")
+    opex_fixed: SeriesValue | None = Field(
+        None, description="fixed operating cost per year (labour, maintenance), e.g. '3 MEUR/a'"
+    )
+
+
 class _ProcessBase(_Strict):
     id: Id
     name: str | None = Field(None, description="display name")
     description: str | None = None
+    inventory: Inventory | None = None
+    inventory_basis: str | None = Field(
+        None,
+        description="what the inventory is per: 'input' (goods mass entering, the default), "
+        "'output' (goods mass leaving, the default for sources) or the id of one flow",
+    )
+    cost: ProcessCost | None = None
 
 
 class SourceProcess(_ProcessBase):
@@ -207,14 +272,6 @@ class MarketProcess(_ProcessBase):
     balancing: Id = Field(
         description="id of the input flow that closes the balance (primary supply, import)"
     )
-
-
-SeriesValue = Annotated[
-    Any,
-    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=True)),
-    WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]}),
-]
-"""A number, quantity, expression of parameters, or a time series {year: value}."""
 
 
 class Lifetime(_Strict):
@@ -328,6 +385,123 @@ class Flow(FlowSettings):
         description="origin of a flow out of a source: primary, pre_consumer (new scrap) or "
         "post_consumer (old scrap); primary by default",
     )
+    price: PriceValue | None = Field(
+        None,
+        description="price per mass of this flow ('30 EUR/kg'): revenue for a flow into a sink, "
+        "purchase cost for a flow out of a source; {value, distribution, low, high} for Monte Carlo",
+    )
+    gate_fee: PriceValue | None = Field(
+        None, description="fee the plant is paid per mass received on a flow out of a source"
+    )
+    displaces: str | Displacement | None = Field(
+        None,
+        description="primary material this output replaces, for avoided-burden and CFF credits: "
+        "'primary' (each element by its primary metal), a background item "
+        "('primary_aluminium'), or {material: ..., ratio: Qs/Qp}",
+    )
+
+
+class Displacement(_Strict):
+    """The primary material an output replaces, and how well (PEF quality ratio Qs/Qp)."""
+
+    material: str = Field(
+        description="'primary' (each element by its primary metal) or a background item"
+    )
+    ratio: float = Field(1.0, gt=0, le=1, description="Qs/Qp: quality of secondary vs primary")
+
+
+class UncertainPrice(_Strict):
+    """A price with a distribution, for Monte Carlo on prices."""
+
+    value: str | float = Field(description="the central value ('30 EUR/kg')")
+    distribution: Literal["triangular", "uniform", "normal", "lognormal"]
+    low: str | float | None = Field(None, description="minimum (triangular, uniform)")
+    high: str | float | None = Field(None, description="maximum (triangular, uniform)")
+    sd: str | float | None = Field(
+        None, description="standard deviation (normal) or geometric sd factor (lognormal, >1)"
+    )
+
+
+def _check_price(value: Any) -> Any:
+    if isinstance(value, dict) and "value" in value:
+        return UncertainPrice.model_validate(value)
+    return _check_series_or_scalar(value, allow_text=True)
+
+
+PriceValue = Annotated[
+    Any,
+    PlainValidator(_check_price),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                *_SCALAR_SCHEMA["anyOf"],
+                _SERIES_SCHEMA,
+                {"type": "object", "required": ["value", "distribution"]},
+            ]
+        }
+    ),
+]
+"""A price ('30 EUR/kg'), a time series of prices, or {value, distribution, low, high}."""
+
+
+EndOfLife = Literal["cut-off", "avoided-burden", "cff"]
+
+
+class ImpactSettings(_Strict):
+    """How the model's inventories are turned into impacts (LCA)."""
+
+    background: str = Field("critflow-default", description="background factor set")
+    method: str = Field("ipcc-ar6-gwp100", description="impact assessment method")
+    electricity: SeriesValue = Field(
+        "BE-2023",
+        description="grid mix: GEO-YEAR from the background ('BE-2023', 'BE-2023-market', "
+        "'EU-2023'), an intensity ('120 g/kWh') or a time series of intensities (a grid path)",
+    )
+    allocation: Literal["mass", "economic", "cut-off", "avoided-burden", "cff"] = Field(
+        "mass",
+        description="how burdens are shared among products: by mass or economic value; "
+        "cut-off, avoided-burden and cff choose the end-of-life rule (mass partition)",
+    )
+    end_of_life: EndOfLife | None = Field(
+        None, description="end-of-life rule when allocation is mass or economic (cut-off default)"
+    )
+    cff_a: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        alias="cff_A",
+        description="PEF Circular Footprint Formula allocation factor A",
+    )
+    factors: dict[str, SeriesValue] = Field(
+        default_factory=dict,
+        description="your own factors, overriding or adding to the background: "
+        "{sx_extractant: '4.2 kg/kg'} in kg CO2-eq per unit of the item",
+    )
+
+
+class Economics(_Strict):
+    """Life-cycle costing settings and item prices."""
+
+    currency: str = Field("EUR", description="currency of the results")
+    discount_rate: float = Field(0.08, gt=-1, lt=1, description="real discount rate per year")
+    lifetime: SeriesValue | None = Field(
+        None,
+        description="project lifetime ('20 a'); the longest process lifetime by default",
+    )
+    prices: dict[str, PriceValue] = Field(
+        default_factory=dict,
+        description="price of each inventory item: {electricity: '0.12 EUR/kWh', "
+        "sulfuric_acid: '0.15 EUR/kg'}",
+    )
+
+
+class ImpactOverride(_Strict):
+    """Scenario changes to the impact settings (decarbonisation levers)."""
+
+    electricity: SeriesValue | None = Field(
+        None, description="grid mix or intensity path, as in impact.electricity"
+    )
+    factors: dict[str, SeriesValue] = Field(default_factory=dict)
 
 
 class IndicatorDefinition(_Strict):
@@ -358,6 +532,13 @@ class Scenario(_Strict):
     description: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     flows: dict[str, FlowSettings] = Field(default_factory=dict)
+    inventories: dict[str, Inventory] = Field(
+        default_factory=dict,
+        description="per process, inventory items replaced or added "
+        "{smelter: {coke: '0 kg/t', hydrogen_green: '45 kg/t'}}",
+    )
+    impact: ImpactOverride | None = None
+    prices: dict[str, PriceValue] = Field(default_factory=dict, description="item prices")
 
 
 class ModelFile(_Strict):
@@ -385,4 +566,8 @@ class ModelFile(_Strict):
         default_factory=dict,
         description="the model's own indicators (e.g. the CRMA benchmarks' eu_recycling_share)",
     )
+    impact: ImpactSettings | None = Field(
+        None, description="LCA settings; processes declare inventories"
+    )
+    economics: Economics | None = Field(None, description="life-cycle costing settings")
     scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})

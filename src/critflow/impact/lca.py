@@ -1,0 +1,538 @@
+"""Matrix LCA on top of solved flows: throughput × inventory × background × characterisation.
+
+For every scenario and period, with processes u, inventory items k and directly emitted gases g:
+
+    scaling   s_u       = goods mass process u processes (kg/a; its inventory basis)
+    inventory x_k       = Σ_u s_u · I_uk                  (item units per year)
+    impact    h         = Σ_k x_k · (c · B)_k + Σ_u s_u · Σ_g D_ug · c_g     (kg CO2-eq/a)
+
+kept per process and item for contribution analysis. Products (flows with ``product:``) share the
+burden by mass or economic value; the end-of-life rule decides what a recovered product carries:
+
+    cut-off         F_p = g_p                        (g_p: allocated burden per kg of product)
+    avoided burden  F_p = g_p − d_p                  (d_p: primary burden displaced per kg, × Qs/Qp)
+    cff             F_p = A · g_p + (1 − A) · d_p     (PEF Circular Footprint Formula, material part
+                                                      for a secondary material, R1 = 1)
+
+Monte Carlo draws the background factors that carry a distribution; the sample axis leads every
+array and nothing loops over samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.impact.background import (
+    DEFAULT_BACKGROUND,
+    Background,
+    Method,
+    background,
+    method,
+)
+from critflow.impact.circular_footprint import secondary_material
+from critflow.impact.inventory import CO2_EQ, Inventories, InventoryEvaluator, settings
+from critflow.impact.prices import FlowPrices, flow_prices
+from critflow.model.load import Model
+from critflow.model.schema import Displacement
+
+SAMPLE_CHUNK = 2_000
+"""Monte Carlo samples evaluated at once (bounded memory)."""
+
+
+@dataclass
+class ImpactResults:
+    """Impacts of a solved model. Axes: S scenarios, P periods, U processes, K items + gases,
+    R products, N samples. Masses in kg/a, impacts in kg CO2-eq/a unless named per kg."""
+
+    model_name: str
+    method: Method
+    scenarios: tuple[str, ...]
+    periods: np.ndarray
+    processes: tuple[str, ...]
+    columns: tuple[str, ...]  # inventory items, then 'direct: GAS'
+    contributions: np.ndarray  # (S, P, U, K) kg CO2-eq/a
+    inventory_totals: np.ndarray  # (S, P, K_items) item units/a
+    items: tuple[str, ...]
+    item_units: tuple[str, ...]
+    item_factors: np.ndarray  # (S, P, K_items) kg CO2-eq per item unit
+    products: tuple[str, ...]
+    product_mass_kg: np.ndarray  # (S, P, R)
+    allocation_share: np.ndarray  # (S, P, R)
+    displaced_per_kg: np.ndarray  # (S, P, R) kg CO2-eq of primary displaced per kg
+    footprint: np.ndarray  # (S, P, R) kg CO2-eq per kg under the end-of-life rule
+    credits: np.ndarray  # (S, P) kg CO2-eq/a of primary production displaced
+    partition: str
+    end_of_life: str
+    cff_a: float
+    samples_total: np.ndarray | None = None  # (N, S, P)
+    samples_footprint: np.ndarray | None = None  # (N, S, P, R)
+    samples_intensity: np.ndarray | None = None  # (N, S, P)
+    notes: list[str] = field(default_factory=list)
+
+    unit = CO2_EQ
+
+    @property
+    def total(self) -> np.ndarray:
+        """Gross impact (S, P), kg CO2-eq/a."""
+        return self.contributions.sum(axis=(-1, -2))
+
+    @property
+    def net(self) -> np.ndarray:
+        """Impact minus credits for displaced primary production (S, P), kg CO2-eq/a."""
+        return self.total - self.credits
+
+    @property
+    def intensity(self) -> np.ndarray:
+        """Gross impact per kg of all products (S, P), kg CO2-eq/kg — the roadmap's indicator."""
+        mass = self.product_mass_kg.sum(axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(mass > 0, self.total / mass, np.nan)
+
+    def _grid(self, *sizes: int) -> np.ndarray:
+        return np.indices(sizes).reshape(len(sizes), -1)
+
+    def process_table(self) -> pd.DataFrame:
+        """Impact per process (kg CO2-eq/a and share of the total) per scenario and period."""
+        by_process = self.contributions.sum(axis=-1)
+        n_s, n_p, n_u = by_process.shape
+        g = self._grid(n_s, n_p, n_u)
+        total = self.total[g[0], g[1]]
+        value = by_process.reshape(-1)
+        return pd.DataFrame(
+            {
+                "scenario": np.array(self.scenarios, dtype=object)[g[0]],
+                "period": self.periods[g[1]],
+                "process": np.array(self.processes, dtype=object)[g[2]],
+                "impact": value,
+                "share": np.where(total != 0, value / np.where(total != 0, total, 1), 0.0),
+                "unit": f"{CO2_EQ}/a",
+            }
+        )
+
+    def item_table(self) -> pd.DataFrame:
+        """Impact per inventory item and direct emission, with amounts and factors."""
+        by_item = self.contributions.sum(axis=-2)
+        n_s, n_p, n_k = by_item.shape
+        g = self._grid(n_s, n_p, n_k)
+        n_i = len(self.items)
+        amount = np.full((n_s, n_p, n_k), np.nan)
+        factor = np.full((n_s, n_p, n_k), np.nan)
+        amount[..., :n_i] = self.inventory_totals
+        factor[..., :n_i] = self.item_factors
+        units = [*self.item_units, *["kg"] * (n_k - n_i)]
+        return pd.DataFrame(
+            {
+                "scenario": np.array(self.scenarios, dtype=object)[g[0]],
+                "period": self.periods[g[1]],
+                "item": np.array(self.columns, dtype=object)[g[2]],
+                "amount": amount.reshape(-1),
+                "amount_unit": np.array([f"{u}/a" for u in units], dtype=object)[g[2]],
+                "factor": factor.reshape(-1),
+                "factor_unit": np.array([f"{CO2_EQ}/{u}" for u in units], dtype=object)[g[2]],
+                "impact": by_item.reshape(-1),
+                "unit": f"{CO2_EQ}/a",
+            }
+        )
+
+    def product_table(self) -> pd.DataFrame:
+        """Per product: mass, allocation share, burden per kg, displaced burden, footprint."""
+        n_s, n_p, n_r = self.footprint.shape
+        g = self._grid(n_s, n_p, n_r)
+        mass = self.product_mass_kg.reshape(-1)
+        gross = self.allocation_share * self.total[..., None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_kg = np.where(self.product_mass_kg > 0, gross / self.product_mass_kg, np.nan)
+        frame = pd.DataFrame(
+            {
+                "scenario": np.array(self.scenarios, dtype=object)[g[0]],
+                "period": self.periods[g[1]],
+                "product": np.array(self.products, dtype=object)[g[2]],
+                "mass_kg": mass,
+                "allocation_share": self.allocation_share.reshape(-1),
+                "allocated_per_kg": per_kg.reshape(-1),
+                "displaced_per_kg": self.displaced_per_kg.reshape(-1),
+                "footprint_per_kg": self.footprint.reshape(-1),
+                "rule": f"{self.end_of_life} ({self.partition} partition)",
+                "unit": f"{CO2_EQ}/kg",
+            }
+        )
+        if self.samples_footprint is not None:
+            q = np.nanpercentile(self.samples_footprint, [5, 50, 95], axis=0)
+            frame["p5"], frame["p50"], frame["p95"] = (x.reshape(-1) for x in q)
+        return frame
+
+    def summary_table(self) -> pd.DataFrame:
+        """Per scenario and period: gross impact, credits, net, intensity per kg of products."""
+        n_s, n_p = self.total.shape
+        g = self._grid(n_s, n_p)
+        frame = pd.DataFrame(
+            {
+                "scenario": np.array(self.scenarios, dtype=object)[g[0]],
+                "period": self.periods[g[1]],
+                "impact": self.total.reshape(-1),
+                "credits": self.credits.reshape(-1),
+                "net": self.net.reshape(-1),
+                "product_mass_kg": self.product_mass_kg.sum(axis=-1).reshape(-1),
+                "intensity": self.intensity.reshape(-1),
+                "unit": f"{CO2_EQ}/a; intensity {CO2_EQ}/kg",
+            }
+        )
+        if self.samples_total is not None:
+            for name, values in (
+                ("impact", self.samples_total),
+                ("intensity", self.samples_intensity),
+            ):
+                frame[f"{name}_mean"] = values.mean(axis=0).reshape(-1)
+                frame[f"{name}_sd"] = values.std(axis=0, ddof=1).reshape(-1)
+                for q, arr in zip(
+                    (5, 50, 95), np.nanpercentile(values, [5, 50, 95], axis=0), strict=True
+                ):
+                    frame[f"{name}_p{q}"] = arr.reshape(-1)
+        return frame
+
+
+def _rule(model: Model) -> tuple[str, str, float]:
+    """(partition, end-of-life rule, A) from the model's impact settings."""
+    chosen = settings(model)
+    if chosen.allocation in ("mass", "economic"):
+        return chosen.allocation, chosen.end_of_life or "cut-off", chosen.cff_a
+    return "mass", chosen.allocation, chosen.cff_a
+
+
+def scaling(model: Model, results: FlowResults, inventories: Inventories) -> np.ndarray:
+    """Goods mass each process processes, on its inventory basis, (S, P, U) kg/a."""
+    into, out, _ = results.balance_arrays()
+    into, out = into.sum(axis=2), out.sum(axis=2)
+    goods = results.mass_kg.sum(axis=2)  # (S, P, F)
+    s = np.zeros_like(into)
+    for u, basis in enumerate(inventories.basis):
+        s[..., u] = (
+            into[..., u]
+            if basis == "input"
+            else out[..., u]
+            if basis == "output"
+            else goods[..., basis]
+        )
+    return s
+
+
+def _displacement(value: str | Displacement) -> Displacement:
+    return value if isinstance(value, Displacement) else Displacement(material=value)
+
+
+class _Credits:
+    """Primary burden displaced by each output flow with ``displaces:``."""
+
+    def __init__(self, model: Model, bg: Background, chosen: Method) -> None:
+        self.model, self.bg = model, bg
+        spec = model.spec
+        self.flows: list[tuple[int, Displacement]] = []
+        self.notes: list[str] = []
+        problems = []
+        # per flow: (E,) item row weights per element, or goods-mass item
+        self.rows_per_element: dict[int, list[tuple[int, str]]] = {}
+        for f, flow in enumerate(spec.flows):
+            if flow.displaces is None:
+                continue
+            d = _displacement(flow.displaces)
+            where = model.where("flows", f, "displaces")
+            if d.material == "primary":
+                pairs = []
+                for e, element in enumerate(spec.elements):
+                    item = bg.primary_item(element)
+                    if item is not None:
+                        pairs.append((e, item))
+                if not pairs:
+                    problems.append(
+                        (where, "none of the model's elements has a primary-metal factor")
+                    )
+                self.rows_per_element[f] = pairs
+            elif d.material not in bg.items or bg.items[d.material].unit != "kg":
+                names = [i for i, it in bg.items.items() if it.unit == "kg"]
+                raise CritflowError(
+                    [
+                        Problem(
+                            where,
+                            f"'{d.material}' is not 'primary' or a background material measured in kg",
+                            f"{nearest(d.material, names)} Materials: {known(names, 40)}.".strip(),
+                        )
+                    ]
+                )
+            self.flows.append((f, d))
+        if problems:
+            raise CritflowError([Problem(w, m) for w, m in problems])
+        self.method = chosen
+
+    def per_flow(self, results: FlowResults, item_value: dict[str, np.ndarray]) -> np.ndarray:
+        """Displaced burden of each flow, (..., S, P, F) kg CO2-eq/a; ``item_value[item]`` is the
+        factor (kg CO2-eq/kg) of an item, shape (N,) or ()."""
+        mass = results.mass_kg  # (S, P, E, F)
+        lead = np.shape(next(iter(item_value.values()))) if item_value else ()
+        out = np.zeros((*lead, *mass.shape[:2], mass.shape[3]))
+        for f, d in self.flows:
+            if d.material == "primary":
+                credit = sum(
+                    mass[:, :, e, f] * np.asarray(item_value[item])[..., None, None]
+                    for e, item in self.rows_per_element[f]
+                )
+            else:
+                credit = (
+                    mass[:, :, :, f].sum(axis=2)
+                    * np.asarray(item_value[d.material])[..., None, None]
+                )
+            out[..., f] = d.ratio * credit
+        return out
+
+    def items(self) -> set[str]:
+        names = set()
+        for f, d in self.flows:
+            names |= (
+                {i for _, i in self.rows_per_element.get(f, [])}
+                if d.material == "primary"
+                else {d.material}
+            )
+        return names
+
+
+def _item_values(bg: Background, values: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
+    """Characterised factor per item from row values (n, rows) → {item: (n,)}."""
+    item_of_row = bg.rows["item"].to_numpy(str)
+    return {name: values[:, item_of_row == name].sum(axis=1) for name in names}
+
+
+def assess(
+    model: Model,
+    results: FlowResults,
+    samples: int = 0,
+    seed: int | None = None,
+    progress=None,
+) -> ImpactResults:
+    """Impacts of solved ``results`` for ``model``'s inventories (see the module docstring).
+
+    ``samples`` > 0 adds Monte Carlo draws of the uncertain background factors (same ``seed``,
+    same numbers); ``progress(done, total)`` is called after each chunk.
+    """
+    chosen_settings = settings(model)
+    bg = (
+        background(chosen_settings.background)
+        if chosen_settings.background == DEFAULT_BACKGROUND
+        else Background(chosen_settings.background, model.where("impact", "background"))
+    )
+    chosen = method(chosen_settings.method, model.where("impact", "method"))
+    evaluator = InventoryEvaluator(model, bg, chosen)
+    scen, periods = results.inputs.scenarios, results.inputs.periods
+    inv = evaluator.evaluate(scen, periods)
+    factors = evaluator.item_factors(inv, scen, periods)  # (S, P, K)
+    gas_factors = evaluator.gas_factors(inv)
+    s = scaling(model, results, inv)  # (S, P, U)
+    item_part = s[..., None] * inv.amounts * factors[:, :, None, :]
+    gas_part = s[..., None] * inv.direct * gas_factors
+    contributions = np.concatenate([item_part, gas_part], axis=-1)
+    inventory_totals = np.einsum("spu,spuk->spk", s, inv.amounts)
+
+    notes: list[str] = []
+    missing = [i for i in bg.uncharacterised(chosen) if i in inv.items]
+    if missing:
+        notes.append(
+            f"{chosen.name} does not characterise the aggregated GWP100 data of: "
+            f"{', '.join(missing)} (counted as 0)"
+        )
+    flagged = evaluator.unverified(inv)
+    if flagged:
+        notes.append(
+            "background factors not yet checked against their primary source: "
+            + ", ".join(flagged)
+            + " (see `critflow impact --sources`; override with impact.factors)"
+        )
+
+    partition, rule, cff_a = _rule(model)
+    credits = _Credits(model, bg, chosen)
+    row_values = bg.row_factors(chosen)[None, :]
+    credit_flows = credits.per_flow(
+        results, {k: v[0] for k, v in _item_values(bg, row_values, credits.items()).items()}
+    )
+    prices = flow_prices(model, periods)
+    products, product_flows = _products(model)
+    mass_f = results.mass_kg.sum(axis=2)  # (S, P, F)
+    product_mass = (
+        np.stack([mass_f[..., fl].sum(axis=-1) for fl in product_flows], axis=-1)
+        if products
+        else np.zeros((*mass_f.shape[:2], 0))
+    )
+    share = _shares(model, partition, product_mass, mass_f, product_flows, prices)
+    displaced = (
+        np.stack([credit_flows[..., fl].sum(axis=-1) for fl in product_flows], axis=-1)
+        if products
+        else product_mass * 0
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        displaced_per_kg = np.where(product_mass > 0, displaced / product_mass, 0.0)
+    footprint = _footprint(
+        contributions.sum(axis=(-1, -2)), share, product_mass, displaced_per_kg, rule, cff_a
+    )
+    if rule != "cut-off" and products:
+        bare = [
+            p
+            for p, fl in zip(products, product_flows, strict=True)
+            if not any(f in dict(credits.flows) for f in fl)
+        ]
+        if bare:
+            notes.append(
+                f"no `displaces:` on the flows of {', '.join(bare)}: no credit under {rule}"
+            )
+
+    result = ImpactResults(
+        model_name=model.name,
+        method=chosen,
+        scenarios=scen,
+        periods=periods,
+        processes=tuple(p.id for p in model.spec.processes),
+        columns=(*inv.items, *(f"direct: {g}" for g in inv.gases)),
+        contributions=contributions,
+        inventory_totals=inventory_totals,
+        items=inv.items,
+        item_units=inv.units,
+        item_factors=factors,
+        products=products,
+        product_mass_kg=product_mass,
+        allocation_share=share,
+        displaced_per_kg=displaced_per_kg,
+        footprint=footprint,
+        credits=credit_flows.sum(axis=-1),
+        partition=partition,
+        end_of_life=rule,
+        cff_a=cff_a,
+        notes=notes,
+    )
+    if samples > 0:
+        _monte_carlo(
+            result,
+            model,
+            results,
+            evaluator,
+            inv,
+            s,
+            gas_part,
+            credits,
+            bg,
+            samples,
+            seed,
+            progress,
+            share,
+            product_flows,
+        )
+    return result
+
+
+def _monte_carlo(
+    result,
+    model,
+    results,
+    evaluator,
+    inv,
+    s,
+    gas_part,
+    credits,
+    bg,
+    n,
+    seed,
+    progress,
+    share,
+    product_flows,
+) -> None:
+    rng = np.random.default_rng(seed)
+    scen, periods = result.scenarios, result.periods
+    totals, footprints, intensities = [], [], []
+    direct = gas_part.sum(axis=(-1, -2))  # (S, P)
+    product_mass = result.product_mass_kg
+    done = 0
+    while done < n:
+        m = min(SAMPLE_CHUNK, n - done)
+        rows = bg.sample_row_amounts(m, rng)
+        factors = evaluator.item_factors(inv, scen, periods, rows)  # (m, S, P, K)
+        total = np.einsum("spu,spuk,nspk->nsp", s, inv.amounts, factors) + direct
+        values = evaluator._characterise(rows)
+        credit_flows = credits.per_flow(results, _item_values(bg, values, credits.items()))
+        if result.products:
+            displaced = np.stack(
+                [credit_flows[..., fl].sum(axis=-1) for fl in product_flows], axis=-1
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(product_mass > 0, displaced / product_mass, 0.0)
+            footprints.append(
+                _footprint(total, share, product_mass, d, result.end_of_life, result.cff_a)
+            )
+        totals.append(total)
+        mass = product_mass.sum(axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intensities.append(np.where(mass > 0, total / mass, np.nan))
+        done += m
+        if progress is not None:
+            progress(done, n)
+    result.samples_total = np.concatenate(totals)
+    result.samples_intensity = np.concatenate(intensities)
+    if footprints:
+        result.samples_footprint = np.concatenate(footprints)
+
+
+def _footprint(total, share, product_mass, displaced_per_kg, rule: str, cff_a: float) -> np.ndarray:
+    """Footprint per kg of each product under the end-of-life rule; ``total`` (..., S, P)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        allocated = np.where(product_mass > 0, share * total[..., None] / product_mass, np.nan)
+    if rule == "avoided-burden":
+        return allocated - displaced_per_kg
+    if rule == "cff":
+        return secondary_material(cff_a, allocated, displaced_per_kg)
+    return allocated
+
+
+def _products(model: Model) -> tuple[tuple[str, ...], list[list[int]]]:
+    """Product names and the flows of each (flows tagged ``product:``)."""
+    groups: dict[str, list[int]] = {}
+    for f, flow in enumerate(model.spec.flows):
+        if flow.product is not None:
+            groups.setdefault(flow.product, []).append(f)
+    return tuple(groups), list(groups.values())
+
+
+def _shares(
+    model: Model,
+    partition: str,
+    product_mass: np.ndarray,
+    mass_f: np.ndarray,
+    product_flows: list[list[int]],
+    prices: FlowPrices,
+) -> np.ndarray:
+    """Share of the burden each product carries, (S, P, R)."""
+    if partition == "mass":
+        weight = product_mass
+    else:
+        unpriced = [
+            (f, model.spec.flows[f].id)
+            for fl in product_flows
+            for f in fl
+            if f not in prices.per_kg
+        ]
+        if unpriced:
+            raise CritflowError(
+                [
+                    Problem(
+                        model.where("flows", f),
+                        f"economic allocation needs the price of product flow '{fid}'",
+                        "Add price: '30 EUR/kg' to the flow, or use allocation: mass.",
+                    )
+                    for f, fid in unpriced
+                ]
+            )
+        weight = np.stack(
+            [sum(mass_f[..., f] * prices.per_kg[f][None, :] for f in fl) for fl in product_flows],
+            axis=-1,
+        )
+    total = weight.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, weight / total, 0.0)
