@@ -30,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+from critflow.impact.cli import impact  # noqa: E402
 from critflow.passport.cli import passport_app  # noqa: E402
 from critflow.registry.cli import db_app, keys_app, serve  # noqa: E402
 
@@ -37,6 +38,7 @@ app.add_typer(passport_app, name="passport")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve)
+app.command("impact")(impact)
 out = Console()
 if not out.is_terminal:  # piped or captured: wide enough that tables keep one line per row
     out = Console(width=200)

@@ -188,6 +188,21 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
     )
 
 
+def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
+    from critflow.impact.lca import assess
+
+    has_inventory = any(p.inventory for p in ctx.model.spec.processes) or any(
+        s.inventories for s in ctx.model.spec.scenarios.values()
+    )
+    if not has_inventory:
+        raise IndicatorNotAvailableError(
+            "no process declares an inventory (inventory: {electricity: '180 kWh/t', ...})"
+        )
+    _products(ctx)
+    impacts = ctx.cached("impacts", lambda: assess(ctx.model, ctx.results))
+    return impacts.intensity
+
+
 def _relative(
     base: Callable[[Context, str | None], np.ndarray], name: str
 ) -> Callable[[Context, str | None], np.ndarray]:
@@ -286,6 +301,19 @@ _BUILT_IN = [
         "primary critical-raw-material input per mass of products",
         _crm_use,
         unit="kg/kg",
+    ),
+    Indicator(
+        "climate_intensity",
+        "climate-change impact (GWP100) of the system per mass of products",
+        _climate_intensity,
+        "none",
+        unit="kg CO2-eq/kg",
+    ),
+    Indicator(
+        "climate_intensity_change",
+        "relative change of climate_intensity against the reference scenario",
+        _relative(_climate_intensity, "climate_intensity_change"),
+        "none",
     ),
     Indicator(
         "crm_use_change",
