@@ -69,6 +69,11 @@ class ImpactResults:
     partition: str
     end_of_life: str
     cff_a: float
+    scaling_kg: np.ndarray | None = None  # (S, P, U) kg/a each process processes (its basis)
+    amounts: np.ndarray | None = None  # (S, P, U, K_items) item units per kg of basis
+    direct_amounts: np.ndarray | None = None  # (S, P, U, G) kg of gas per kg of basis
+    gases: tuple[str, ...] = ()
+    gas_factors: np.ndarray | None = None  # (G,) kg CO2-eq per kg of gas
     samples_total: np.ndarray | None = None  # (N, S, P)
     samples_footprint: np.ndarray | None = None  # (N, S, P, R)
     samples_intensity: np.ndarray | None = None  # (N, S, P)
@@ -407,6 +412,11 @@ def assess(
         partition=partition,
         end_of_life=rule,
         cff_a=cff_a,
+        scaling_kg=s,
+        amounts=inv.amounts,
+        direct_amounts=inv.direct,
+        gases=inv.gases,
+        gas_factors=gas_factors,
         notes=notes,
     )
     if samples > 0:
