@@ -61,7 +61,18 @@ def test_run_writes_tables_with_right_totals(tmp_path):
         "recycling_efficiency",
         "material_recovery",
         "compliance",
+        "impact_summary",
+        "impact_processes",
+        "impact_items",
+        "impact_products",
+        "cost_annual",
+        "cost_project",
     ]
+    # the impact tables add up: processes and items each sum to the scenario's total
+    summary = pd.read_csv(out / "impact_summary.csv").set_index(["scenario", "period"])
+    for name in ("impact_processes", "impact_items"):
+        parts = pd.read_csv(out / f"{name}.csv").groupby(["scenario", "period"])["impact"].sum()
+        assert np.allclose(parts.loc[summary.index], summary["impact"], rtol=1e-12)
     recycling = pd.read_csv(out / "recycling_efficiency.csv")
     # every output of the example has a fate; RE = recycled / input for each scenario and year
     assert (
@@ -183,3 +194,42 @@ def test_trace_prints_where_a_cohort_is(tmp_path):
     assert np.allclose(table.groupby(["period", "element"])["share"].sum(), 1.0)
     wrong = critflow("trace", str(EV), "--stock", "ev_flet", "--cohort", "2030")
     assert wrong.returncode == 2 and "Did you mean 'ev_fleet'?" in wrong.stderr
+
+
+def test_impact_command_table_json_and_bad_input(tmp_path):
+    result = critflow(
+        "impact",
+        str(EXAMPLE),
+        "--reference",
+        "baseline",
+        "--samples",
+        "200",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kg CO2-eq/kg product" in result.stdout and "NPV" in result.stdout
+    assert (tmp_path / "impact_products.csv").exists() and (tmp_path / "cost_project.csv").exists()
+    result = critflow(
+        "impact",
+        str(EXAMPLE),
+        "-s",
+        "decarbonised",
+        "--reference",
+        "baseline",
+        "--year",
+        "2030",
+        "--format",
+        "json",
+    )
+    document = json.loads(result.stdout)
+    rows = {r["scenario"]: r for r in document["summary"]}
+    assert rows["decarbonised"]["intensity_change"] == pytest.approx(
+        rows["decarbonised"]["intensity"] / rows["baseline"]["intensity"] - 1, rel=1e-12
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("sodium_carbonate: 9.16 t/t", "soda_ash: 9.16 t/t"))
+    result = critflow("impact", str(bad))
+    assert result.returncode == 2
+    assert "'soda_ash' is not an inventory item" in result.stderr
+    assert "bad.yaml, line" in result.stderr and "Traceback" not in result.stderr

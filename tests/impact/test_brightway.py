@@ -42,7 +42,9 @@ def test_datapackage_written_to_disk_loads_in_bw2calc(tmp_path, example_impacts)
     from critflow.impact.brightway import datapackage
 
     export = datapackage(example_impacts, "baseline", 2030, tmp_path / "critflow.zip")
-    loaded = bwp.load_datapackage(generic_zipfile_filesystem(dirpath=tmp_path, filename="critflow.zip", write=False))
+    loaded = bwp.load_datapackage(
+        generic_zipfile_filesystem(dirpath=tmp_path, filename="critflow.zip", write=False)
+    )
     lca = bc.LCA(export.demand, data_objs=[loaded])
     lca.lci()
     lca.lcia()
@@ -90,7 +92,10 @@ def test_write_bw2data_links_items_to_a_users_project(tmp_path):
     env = {**os.environ, "BRIGHTWAY2_DIR": str(tmp_path / "bw")}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(BW2DATA_SCRIPT), str(EXAMPLE)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = json.loads(result.stdout.strip().splitlines()[-1])

@@ -91,18 +91,26 @@ def test_total_and_contributions_match_the_hand_calculation():
 
 def test_mass_and_economic_allocation():
     model, results = two_process("impact: {allocation: mass}")
-    mass = assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    mass = (
+        assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    )
     per_kg = TOTAL / (NICKEL_KG + SALT_KG)
     assert mass.loc["nickel", "footprint_per_kg"] == pytest.approx(per_kg, rel=1e-12)
     assert mass.loc["salt", "footprint_per_kg"] == pytest.approx(per_kg, rel=1e-12)
 
     model, results = two_process("impact: {allocation: economic}")
-    econ = assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    econ = (
+        assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    )
     value_ni, value_salt = NICKEL_KG * 15, SALT_KG * 0.1
     share = value_ni / (value_ni + value_salt)
     assert econ.loc["nickel", "allocation_share"] == pytest.approx(share, rel=1e-12)
-    assert econ.loc["nickel", "footprint_per_kg"] == pytest.approx(TOTAL * share / NICKEL_KG, rel=1e-12)
-    assert econ.loc["salt", "footprint_per_kg"] == pytest.approx(TOTAL * (1 - share) / SALT_KG, rel=1e-12)
+    assert econ.loc["nickel", "footprint_per_kg"] == pytest.approx(
+        TOTAL * share / NICKEL_KG, rel=1e-12
+    )
+    assert econ.loc["salt", "footprint_per_kg"] == pytest.approx(
+        TOTAL * (1 - share) / SALT_KG, rel=1e-12
+    )
     # allocation shares the burden, it does not create or lose any
     assert (econ["mass_kg"] * econ["footprint_per_kg"]).sum() == pytest.approx(TOTAL, rel=1e-12)
 
@@ -119,14 +127,20 @@ def test_end_of_life_rules():
     assert any("salt" in note for note in impacts.notes)
 
     model, results = two_process("impact: {allocation: cff, cff_A: 0.2}")
-    table = assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
-    assert table.loc["nickel", "footprint_per_kg"] == pytest.approx(0.2 * per_kg + 0.8 * NI_PRIMARY, rel=1e-12)
+    table = (
+        assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    )
+    assert table.loc["nickel", "footprint_per_kg"] == pytest.approx(
+        0.2 * per_kg + 0.8 * NI_PRIMARY, rel=1e-12
+    )
 
     # a quality ratio Qs/Qp scales the displaced burden
     model, results = two_process(
         "impact: {allocation: avoided-burden}", "displaces: {material: primary, ratio: 0.8}"
     )
-    table = assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    table = (
+        assess(model, results).product_table().query("scenario == 'baseline'").set_index("product")
+    )
     assert table.loc["nickel", "displaced_per_kg"] == pytest.approx(0.8 * NI_PRIMARY, rel=1e-12)
 
 
@@ -138,8 +152,20 @@ def test_circular_footprint_formula_against_a_hand_worked_case():
     #  energy   = 1·0.1·(1 − 20·0.5·0.07) = 0.1·0.3 = 0.03
     #  disposal = (1 − 0.6 − 0.1)·0.05 = 0.015
     parts = circular_footprint(
-        A=0.2, R1=0.3, R2=0.6, Ev=10, E_recycled=2, E_recycling_eol=3, Qs_in_Qp=0.9,
-        Qs_out_Qp=0.9, R3=0.1, E_ER=1, LHV=20, X_ER_heat=0.5, E_SE_heat=0.07, E_D=0.05,
+        A=0.2,
+        R1=0.3,
+        R2=0.6,
+        Ev=10,
+        E_recycled=2,
+        E_recycling_eol=3,
+        Qs_in_Qp=0.9,
+        Qs_out_Qp=0.9,
+        R3=0.1,
+        E_ER=1,
+        LHV=20,
+        X_ER_heat=0.5,
+        E_SE_heat=0.07,
+        E_D=0.05,
     )
     assert parts["material"] == pytest.approx(6.40, abs=1e-12)
     assert parts["energy"] == pytest.approx(0.03, abs=1e-12)
@@ -166,7 +192,9 @@ def test_grid_path_is_interpolated_by_year():
     model = model_text(text)
     impacts = assess(model, critflow.solve(model, ["baseline"]))
     electricity = impacts.item_table().query("item == 'electricity'")
-    assert electricity["factor"].to_numpy() == pytest.approx(np.linspace(0.160, 0.060, 6), rel=1e-12)
+    assert electricity["factor"].to_numpy() == pytest.approx(
+        np.linspace(0.160, 0.060, 6), rel=1e-12
+    )
 
 
 def test_monte_carlo_is_reproducible_and_has_the_analytical_mean():
@@ -180,7 +208,9 @@ def test_monte_carlo_is_reproducible_and_has_the_analytical_mean():
     expected = (
         100e3 * (0.116 + 0.1655 + 0.215) / 3
         + 0.5e6 * (0.05 + 0.13 + 0.25) / 3
-        + 0.01e6 + 1000 * GWP_CH4 + REFINE
+        + 0.01e6
+        + 1000 * GWP_CH4
+        + REFINE
     )
     s = a.scenarios.index("baseline")
     values = a.samples_total[:, s, 0]
@@ -212,7 +242,10 @@ def test_example_decarbonisation_passes_the_2027_target():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("electricity: 100 kWh/t", "electricity: 0.5 t/t"), "does not fit 'electricity', which is measured in kWh"),
+        (
+            ("electricity: 100 kWh/t", "electricity: 0.5 t/t"),
+            "does not fit 'electricity', which is measured in kWh",
+        ),
         (("sulfuric_acid: 0.5 t/t", "sulfuric_acid: 100 kWh/t"), "which is measured in kg"),
         (("sulfuric_acid: 0.5 t/t", "sulphuric_acid: 0.5 t/t"), "Did you mean 'sulfuric_acid'"),
         (("electricity: 100 kWh/t", "electricity: 100"), "has no unit"),

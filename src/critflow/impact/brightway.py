@@ -64,7 +64,7 @@ def datapackage(
     or written as a zip file at ``path``)."""
     bwp = _require("bw_processing")
     s, p = _position(impacts, scenario, period)
-    n_u, n_k, n_g = len(impacts.processes), len(impacts.items), len(impacts.gases)
+    n_u, n_k = len(impacts.processes), len(impacts.items)
     activities = {name: 1 + u for u, name in enumerate(impacts.processes)}
     activities |= {f"item: {k}": 1 + n_u + i for i, k in enumerate(impacts.items)}
     activities[SYSTEM] = 1 + n_u + n_k
@@ -104,7 +104,9 @@ def datapackage(
 
         path = Path(path)
         fs = generic_zipfile_filesystem(dirpath=path.parent, filename=path.name, write=True)
-    dp = bwp.create_datapackage(fs=fs, name=f"critflow-{scenario}-{period}", sum_intra_duplicates=True)
+    dp = bwp.create_datapackage(
+        fs=fs, name=f"critflow-{scenario}-{period}", sum_intra_duplicates=True
+    )
 
     def indices(r: list[int], c: list[int]) -> np.ndarray:
         out = np.zeros(len(r), dtype=bwp.INDICES_DTYPE)
@@ -181,11 +183,19 @@ def write_bw2data(
     for u, name in enumerate(impacts.processes):
         exchanges = [{"input": (database, name), "amount": 1.0, "type": "production"}]
         exchanges += [
-            {"input": key(links[impacts.items[k]]), "amount": float(amounts[u, k]), "type": "technosphere"}
+            {
+                "input": key(links[impacts.items[k]]),
+                "amount": float(amounts[u, k]),
+                "type": "technosphere",
+            }
             for k in np.flatnonzero(amounts[u])
         ]
         exchanges += [
-            {"input": key(biosphere[impacts.gases[g]]), "amount": float(direct[u, g]), "type": "biosphere"}
+            {
+                "input": key(biosphere[impacts.gases[g]]),
+                "amount": float(direct[u, g]),
+                "type": "biosphere",
+            }
             for g in np.flatnonzero(direct[u])
         ]
         data[(database, name)] = {"name": name, "unit": "kilogram", "exchanges": exchanges}
@@ -194,7 +204,11 @@ def write_bw2data(
         "unit": "year",
         "exchanges": [{"input": (database, SYSTEM), "amount": 1.0, "type": "production"}]
         + [
-            {"input": (database, name), "amount": float(impacts.scaling_kg[s, p, u]), "type": "technosphere"}
+            {
+                "input": (database, name),
+                "amount": float(impacts.scaling_kg[s, p, u]),
+                "type": "technosphere",
+            }
             for u, name in enumerate(impacts.processes)
             if impacts.scaling_kg[s, p, u] > 0
         ],

@@ -201,6 +201,13 @@ class ImpactResults:
         return frame
 
 
+def has_inventories(model: Model) -> bool:
+    """True when a process or a scenario declares an inventory (so there is something to assess)."""
+    return any(p.inventory for p in model.spec.processes) or any(
+        s.inventories for s in model.spec.scenarios.values()
+    )
+
+
 def _rule(model: Model) -> tuple[str, str, float]:
     """(partition, end-of-life rule, A) from the model's impact settings."""
     chosen = settings(model)

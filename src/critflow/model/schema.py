@@ -212,7 +212,9 @@ Inventory = Annotated[
             "processes: {electricity: '180 kWh/t', sulfuric_acid: '0.9 t/t', natural_gas: "
             "'0.4 GJ/t', direct_emissions: {CO2: '0.01 t/t'}}; a time series {year: amount} "
             "is allowed",
-            "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA, {"type": "object"}]},
+            "additionalProperties": {
+                "anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA, {"type": "object"}]
+            },
         }
     ),
 ]

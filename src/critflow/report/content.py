@@ -250,6 +250,57 @@ def stock_section(results: FlowResults) -> dict[str, Any] | None:
     }
 
 
+def impact_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """Climate impact per scenario, the processes that contribute most, product footprints and
+    life-cycle cost, in the last period; None when no process declares an inventory."""
+    from critflow.impact import assess, assess_cost
+    from critflow.impact.lca import has_inventories
+
+    if not has_inventories(model):
+        return None
+    impacts = assess(model, results)
+    p = len(results.inputs.periods) - 1
+    period = int(results.inputs.periods[p])
+    summary = impacts.summary_table()
+    summary = summary[summary["period"] == period]
+    reference = impacts.intensity[0, p]
+    scenarios = [
+        {
+            "scenario": r.scenario,
+            "impact_t": r.impact / 1e3,
+            "credits_t": r.credits / 1e3,
+            "net_t": r.net / 1e3,
+            "intensity": r.intensity,
+            "change": r.intensity / reference - 1 if reference > 0 else None,
+        }
+        for r in summary.itertuples()
+    ]
+    first = impacts.scenarios[0]
+    by_process = impacts.process_table()
+    by_process = by_process[(by_process["scenario"] == first) & (by_process["period"] == period)]
+    by_process = by_process.sort_values("impact", ascending=False)
+    products = impacts.product_table()
+    products = products[(products["scenario"] == first) & (products["period"] == period)]
+    cost = None
+    if model.spec.economics is not None:
+        project = assess_cost(model, results, impacts).project_table()
+        cost = project.to_dict("records")
+    return {
+        "period": period,
+        "method": impacts.method.name,
+        "reference": first,
+        "rule": f"{impacts.end_of_life}, {impacts.partition} partition",
+        "scenarios": scenarios,
+        "processes": {
+            "names": by_process["process"].tolist(),
+            "values": (by_process["impact"] / 1e3).tolist(),
+        },
+        "products": products[["product", "mass_kg", "footprint_per_kg"]].to_dict("records"),
+        "cost": cost,
+        "notes": impacts.notes,
+    }
+
+
 def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
     """Everything the report template needs; absent sections are None."""
     spec = model.spec
@@ -268,5 +319,6 @@ def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
         "compliance": compliance_section(model, results),
         "comparison": scenario_section(model, results),
         "stocks": stock_section(results),
+        "impact": impact_section(model, results),
         "kind_colours": KIND_COLOURS,
     }

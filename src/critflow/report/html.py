@@ -41,6 +41,7 @@ def render(model: Model, results: FlowResults, info: RunInfo) -> str:
         sankey_json=Markup(_embedded_json(content["sankey"])),
         recovery_json=Markup(_embedded_json(content["recovery"])),
         stocks_json=Markup(_embedded_json(content["stocks"])),
+        impact_json=Markup(_embedded_json(content["impact"])),
     )
 
 

@@ -79,6 +79,28 @@ def _indicator_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFr
     compliance = _compliance(model, results)
     if compliance is not None:
         tables["compliance"] = compliance
+    return tables | impact_tables(model, results)
+
+
+def impact_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFrame]:
+    """Climate impact (and life-cycle cost when the model has economics:) of a model with
+    inventories: summary, per process, per item, per product; cost per year and per project."""
+    from critflow.impact import assess, assess_cost
+    from critflow.impact.lca import has_inventories
+
+    if not has_inventories(model):
+        return {}
+    impacts = assess(model, results)
+    tables = {
+        "impact_summary": impacts.summary_table(),
+        "impact_processes": impacts.process_table(),
+        "impact_items": impacts.item_table(),
+        "impact_products": impacts.product_table(),
+    }
+    if model.spec.economics is not None:
+        costs = assess_cost(model, results, impacts)
+        tables["cost_annual"] = costs.annual_table()
+        tables["cost_project"] = costs.project_table()
     return tables
 
 
