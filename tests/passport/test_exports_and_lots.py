@@ -97,7 +97,19 @@ def test_lot_passport_from_the_battery_example():
     assert lot["recycled_content"]["post_consumer"] == pytest.approx(1.0, abs=1e-12)
     custody = sum(c["mass"]["value"] for c in lot["chain_of_custody"])
     assert custody == pytest.approx(lot["mass"]["value"], rel=1e-9)
-    assert lot["carbon_footprint"]["status"] == "pending"
+    # the example declares inventories: the footprint is the LCA's, per kg of nickel sulfate
+    from critflow.impact import assess
+
+    impacts = assess(model, results)
+    footprint = lot["carbon_footprint"]
+    assert footprint["status"] == "declared"
+    r = impacts.products.index("nickel sulfate")
+    assert footprint["value"] == pytest.approx(impacts.footprint[0, p, r], rel=1e-12)
+    assert "cut-off, economic partition" in footprint["note"]
+    # a flow that is not a product has no footprint of its own
+    assert (
+        lot_from_flow(model, results, "pls", period=2027)["carbon_footprint"]["status"] == "pending"
+    )
 
 
 def test_passport_commands(tmp_path):

@@ -136,6 +136,33 @@ def build(rule: Rule, value: float) -> tuple[dict, str | None]:
             },
         }
         return model, "reference"
+    if rule.indicator == "climate_intensity_change":
+        # the plant emits 1 kg CO2 per t processed; the candidate (1 + c): intensity changes by c
+        model |= {
+            "processes": [
+                {"id": "gate", "kind": "source"},
+                {
+                    "id": "plant",
+                    "kind": "transfer",
+                    "inventory": {"direct_emissions": {"CO2": "1 kg/t"}},
+                    "transfer": {"product": {"default": 0.5}, "waste": {"default": 0.5}},
+                },
+                {"id": "customers", "kind": "sink"},
+                {"id": "landfill", "kind": "sink"},
+            ],
+            "flows": [
+                {"id": "feed", "from": "gate", "to": "plant", "value": 1000, "composition": comp},
+                {"id": "product", "from": "plant", "to": "customers", "product": "metal"},
+                {"id": "waste", "from": "plant", "to": "landfill", "fate": "landfill"},
+            ],
+            "scenarios": {
+                "reference": {},
+                "candidate": {
+                    "inventories": {"plant": {"direct_emissions": {"CO2": f"{1 + value!r} kg/t"}}}
+                },
+            },
+        }
+        return model, "reference"
     if rule.indicator == "waste_per_product_change":
         # waste/product = (1 - y) / y: reference y = 0.5 gives 1; candidate y = 1 / (2 + c) gives 1 + c
         model |= {

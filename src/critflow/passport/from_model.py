@@ -13,9 +13,39 @@ from critflow.model.load import Model
 from critflow.model.schema import REMAINDER
 
 PENDING_FOOTPRINT = (
-    "critflow computes no impact results for this model yet (life-cycle assessment is a later "
-    "issue); the carbon footprint stays pending until an LCA of the route exists"
+    "the model declares no process inventories (or the flow is not a product), so critflow has "
+    "no LCA of the route; add inventory: to the processes and product: to the flow"
 )
+
+
+def _carbon_footprint(
+    model: Model, results: FlowResults, flow: str, s: int, p: int
+) -> dict[str, Any]:
+    """The lot's carbon footprint from the model's LCA: kg CO2-eq per kg of the flow's product
+    under the model's allocation and end-of-life rule; pending when there is no LCA."""
+    from critflow.impact.lca import assess, has_inventories
+
+    spec_flow = next(f for f in model.spec.flows if f.id == flow)
+    if not has_inventories(model) or spec_flow.product is None:
+        return {"status": "pending", "note": PENDING_FOOTPRINT}
+    impacts = assess(model, results)
+    value = float(impacts.footprint[s, p, impacts.products.index(spec_flow.product)])
+    rule = f"{impacts.method.name}; {impacts.end_of_life}, {impacts.partition} partition"
+    if impacts.end_of_life == "cff":
+        rule += f", A = {impacts.cff_a}"
+    if not np.isfinite(value) or value < 0:
+        return {
+            "status": "pending",
+            "note": f"the footprint under {rule} is {value:.4g} kg CO2-eq/kg (credits exceed "
+            "burdens); a passport declares burdens: use end_of_life: cut-off or cff",
+        }
+    notes = "; ".join(impacts.notes)
+    return {
+        "status": "declared",
+        "value": value,
+        "stages": {"production": value},
+        "note": f"critflow LCA of the modelled route ({rule})" + (f"; {notes}" if notes else ""),
+    }
 
 
 def lot_from_flow(
@@ -101,6 +131,6 @@ def lot_from_flow(
             "post_consumer": float(np.clip(post, 0, 1)),
             "by_element": by_element,
         },
-        "carbon_footprint": {"status": "pending", "note": PENDING_FOOTPRINT},
+        "carbon_footprint": _carbon_footprint(model, results, flow, s, p),
         "chain_of_custody": custody,
     }
