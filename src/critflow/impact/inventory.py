@@ -249,7 +249,7 @@ class InventoryEvaluator:
         bg = self.background
         rows = bg.rows
         single = row_values is None
-        values = bg.row_factors(self.method)[None, :] if single else self._characterise(row_values)
+        values = bg.row_factors(self.method)[None, :] if single else self.characterise(row_values)
         n = values.shape[0]
         n_s, n_p, n_k = len(scenarios), len(periods), len(inventories.items)
         factors = np.zeros((n, n_s, n_p, n_k))
@@ -300,7 +300,7 @@ class InventoryEvaluator:
             value, periods, "kg/kWh", where, "the grid intensity (kg CO2-eq per kWh)"
         )[None, :]
 
-    def _characterise(self, row_amounts: np.ndarray) -> np.ndarray:
+    def characterise(self, row_amounts: np.ndarray) -> np.ndarray:
         c = self.background.rows["flow"].map(self.method.factors).fillna(0.0).to_numpy(float)
         return row_amounts * c[None, :]
 

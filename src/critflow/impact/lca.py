@@ -427,45 +427,38 @@ def assess(
         notes=notes,
     )
     if samples > 0:
-        _monte_carlo(
-            result,
-            model,
-            results,
-            evaluator,
-            inv,
-            s,
-            gas_part,
-            credits,
-            bg,
-            samples,
-            seed,
-            progress,
-            share,
-            product_flows,
-        )
+        setup = _Setup(evaluator, inv, credits, bg, product_flows)
+        _monte_carlo(result, results, setup, samples, seed, progress)
     return result
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What a Monte Carlo run reuses from the deterministic assessment."""
+
+    evaluator: InventoryEvaluator
+    inventories: Inventories
+    credits: _Credits
+    background: Background
+    product_flows: list[list[int]]
+
+
 def _monte_carlo(
-    result,
-    model,
-    results,
-    evaluator,
-    inv,
-    s,
-    gas_part,
-    credits,
-    bg,
-    n,
-    seed,
-    progress,
-    share,
-    product_flows,
+    result: ImpactResults, results: FlowResults, setup: _Setup, n: int, seed, progress
 ) -> None:
+    """Draw the uncertain background rows ``n`` times (in chunks) and store the sampled totals,
+    intensities and product footprints on ``result``."""
+    evaluator, inv, credits, bg = (
+        setup.evaluator,
+        setup.inventories,
+        setup.credits,
+        setup.background,
+    )
+    product_flows, share, s = setup.product_flows, result.allocation_share, result.scaling_kg
     rng = np.random.default_rng(seed)
     scen, periods = result.scenarios, result.periods
     totals, footprints, intensities = [], [], []
-    direct = gas_part.sum(axis=(-1, -2))  # (S, P)
+    direct = result.contributions[..., len(inv.items) :].sum(axis=(-1, -2))  # (S, P)
     product_mass = result.product_mass_kg
     done = 0
     while done < n:
@@ -473,7 +466,7 @@ def _monte_carlo(
         rows = bg.sample_row_amounts(m, rng)
         factors = evaluator.item_factors(inv, scen, periods, rows)  # (m, S, P, K)
         total = np.einsum("spu,spuk,nspk->nsp", s, inv.amounts, factors) + direct
-        values = evaluator._characterise(rows)
+        values = evaluator.characterise(rows)
         credit_flows = credits.per_flow(results, _item_values(bg, values, credits.items()))
         if result.products:
             displaced = np.stack(
