@@ -3,6 +3,11 @@
 Parameters and given values may be time series ``{year: value}``: they are interpolated linearly
 between the given years and held constant before the first and after the last. Flow values are
 converted to kg per year; transfer coefficients and compositions are dimensionless shares.
+
+Every number is evaluated with a leading *sample* axis N (1 without Monte Carlo): a value with a
+distribution takes its N draws, everything else broadcasts. With draws, the scenarios axis of the
+result is scenarios × samples (scenario-major), so the engine solves all samples as blocks of one
+system.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from critflow.model.load import Model
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
 from critflow.model.stock_inputs import StockEvaluator, StockInputs
 from critflow.model.topology import Topology, build_topology
+from critflow.model.uncertainty import Draws, Uncertain
 from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
 
 SUM_TOLERANCE = 1e-9
@@ -49,20 +55,46 @@ def interpolate(series: dict[int, float], periods: np.ndarray) -> np.ndarray:
     return np.interp(periods.astype(float), years, values)
 
 
-def _parameter_values(model: Model, scenario: str, periods: np.ndarray) -> dict[str, np.ndarray]:
+def interpolation_weights(years: list[int], periods: np.ndarray) -> np.ndarray:
+    """W (Y, P) with value(p) = Σ_y v_y W[y, p]: linear between the years, constant outside."""
+    eye = np.eye(len(years))
+    return np.stack([np.interp(periods.astype(float), years, row) for row in eye])
+
+
+def _parameter_values(
+    model: Model, scenario: str, periods: np.ndarray, draws: Draws | None = None
+) -> dict[str, np.ndarray]:
+    """Parameter values (N or 1, P)."""
     merged = {**model.spec.parameters, **model.spec.scenarios[scenario].parameters}
-    return {
-        name: interpolate(v, periods) if isinstance(v, dict) else np.full(periods.shape, float(v))
-        for name, v in merged.items()
-    }
+    env = {}
+    for name, v in merged.items():
+        if isinstance(v, dict):
+            env[name] = interpolate(v, periods)[None, :]
+        elif isinstance(v, Uncertain):
+            column = draws.of(v)[:, None] if draws is not None else np.array([[v.central]])
+            env[name] = np.broadcast_to(column, (column.shape[0], periods.size))
+        else:
+            env[name] = np.full((1, periods.size), float(v))
+    return env
 
 
-def _at_year(env: dict[str, np.ndarray], periods: np.ndarray, year: int) -> dict[str, np.ndarray]:
-    return {name: np.interp(float(year), periods.astype(float), arr) for name, arr in env.items()}
+def _at_year(env: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Values at one year (N or 1, 1) from (N or 1, P) arrays and that year's weights (P,)."""
+    return {name: (arr @ weights)[:, None] for name, arr in env.items()}
 
 
-def _number(value: Any, env: dict[str, np.ndarray], kg_per_unit: float | None, where: str) -> Any:
-    """A number, a quantity string (when kg_per_unit is given) or an expression, evaluated."""
+def _number(
+    value: Any,
+    env: dict[str, np.ndarray],
+    kg_per_unit: float | None,
+    where: str,
+    draws: Draws | None = None,
+) -> Any:
+    """A number, a distribution, a quantity string (when kg_per_unit is given) or an expression,
+    evaluated: a float or an array broadcastable to (N, P)."""
+    if isinstance(value, Uncertain):
+        base = draws.of(value)[:, None] if draws is not None else value.central
+        return base * (kg_per_unit or 1.0)
     if isinstance(value, float | int):
         return float(value) * (kg_per_unit or 1.0)
     if kg_per_unit is not None and looks_like_quantity(value):
@@ -75,6 +107,29 @@ def _number(value: Any, env: dict[str, np.ndarray], kg_per_unit: float | None, w
         ) from None
 
 
+def _series_n(
+    value: Any,
+    env: dict[str, np.ndarray],
+    periods: np.ndarray,
+    kg_per_unit: float | None,
+    where: str,
+    draws: Draws | None = None,
+) -> np.ndarray:
+    """A value or time series evaluated over all samples and periods, shape (N or 1, P)."""
+    if isinstance(value, dict):
+        years = list(value)
+        weights = interpolation_weights(years, periods)
+        points = [
+            np.asarray(_number(v, _at_year(env, w), kg_per_unit, where, draws), dtype=float)
+            for v, w in zip(value.values(), weights, strict=True)
+        ]
+        return sum(
+            np.reshape(pt, (-1, 1)) * w[None, :] for pt, w in zip(points, weights, strict=True)
+        )
+    result = np.asarray(_number(value, env, kg_per_unit, where, draws), dtype=float)
+    return np.broadcast_to(result, np.broadcast_shapes(result.shape, (1, periods.size))).copy()
+
+
 def _series(
     value: Any,
     env: dict[str, np.ndarray],
@@ -82,33 +137,37 @@ def _series(
     kg_per_unit: float | None,
     where: str,
 ) -> np.ndarray:
-    """A value or time series evaluated over all periods, shape (P,)."""
-    if isinstance(value, dict):
-        points = {
-            year: float(np.asarray(_number(v, _at_year(env, periods, year), kg_per_unit, where)))
-            for year, v in value.items()
-        }
-        return interpolate(points, periods)
-    return np.broadcast_to(
-        np.asarray(_number(value, env, kg_per_unit, where), dtype=float), periods.shape
-    ).copy()
+    """A value or time series evaluated over all periods without sampling, shape (P,)."""
+    return _series_n(value, env, periods, kg_per_unit, where)[0]
 
 
 class _Evaluator:
-    def __init__(self, model: Model, topology: Topology, periods: np.ndarray) -> None:
+    def __init__(
+        self, model: Model, topology: Topology, periods: np.ndarray, draws: Draws | None = None
+    ) -> None:
         self.model = model
         self.topology = topology
         self.periods = periods
+        self.draws = draws
+        self.n = draws.n if draws is not None else 1
+        # transfer entries (E, J) given as a distribution: the others of their process absorb
+        self.uncertain_transfer = np.zeros(
+            (topology.n_elements, topology.transfer_process.size), bool
+        )
         self.model_kg_per_unit = mass_flow_factor(model.spec.unit, model.where("unit"))
         self.problems: list[Problem] = []
         spec = model.spec
         self.process_pos = {p.id: i for i, p in enumerate(spec.processes)}
         self.flow_pos = {f.id: i for i, f in enumerate(spec.flows)}
 
+    def series(self, value: Any, env: dict[str, np.ndarray], kg_per_unit: float | None, where: str):
+        """A value over samples and periods, (N or 1, P)."""
+        return _series_n(value, env, self.periods, kg_per_unit, where, self.draws)
+
     def transfer(self, env: dict[str, np.ndarray]) -> np.ndarray:
-        """Transfer coefficients, shape (P, E, J)."""
+        """Transfer coefficients, shape (N, P, E, J)."""
         topo, spec, periods = self.topology, self.model.spec, self.periods
-        result = np.empty((periods.size, topo.n_elements, topo.transfer_process.size))
+        result = np.empty((self.n, periods.size, topo.n_elements, topo.transfer_process.size))
         for j, (u, k) in enumerate(zip(topo.transfer_process, topo.transfer_output, strict=True)):
             process = spec.processes[u]
             assert isinstance(process, TransferProcess)
@@ -117,8 +176,10 @@ class _Evaluator:
             for e, element in enumerate(topo.elements):
                 value = shares.get(element, shares.get("default"))
                 if isinstance(value, float):
-                    result[:, e, j] = value
+                    result[:, :, e, j] = value
                     continue
+                if isinstance(value, Uncertain):
+                    self.uncertain_transfer[e, j] = True
                 where = self.model.where(
                     "processes",
                     int(u),
@@ -126,12 +187,37 @@ class _Evaluator:
                     out,
                     element if element in shares else "default",
                 )
-                result[:, e, j] = _series(value, env, periods, None, where)
+                result[:, :, e, j] = self.series(value, env, None, where)
         return result
 
-    def check_transfer(self, coefficients: np.ndarray, scenario: str) -> None:
-        """Shares lie in [0, 1] and sum to 1 per process and element."""
+    def balance_uncertain(self, coefficients: np.ndarray) -> np.ndarray:
+        """Keep each process's shares summing to 1 in every sample: the shares drawn from a
+        distribution stay as drawn and the fixed shares of the same process and element absorb the
+        difference in proportion; when the drawn shares alone exceed 1 (or nothing is fixed), all
+        shares are scaled to sum to 1. (N, P, E, J)."""
+        if not self.uncertain_transfer.any():
+            return coefficients
         topo = self.topology
+        n_u = len(topo.process_ids)
+        onehot = np.zeros((topo.transfer_process.size, n_u))
+        onehot[np.arange(topo.transfer_process.size), topo.transfer_process] = 1.0
+        drawn = np.where(self.uncertain_transfer, coefficients, 0.0)
+        fixed = coefficients - drawn
+        drawn_sum = (drawn @ onehot) @ onehot.T  # per entry: sum over its process
+        fixed_sum = (fixed @ onehot) @ onehot.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = drawn + fixed * (1.0 - drawn_sum) / fixed_sum
+            total = coefficients / (drawn_sum + fixed_sum)
+        use_total = (fixed_sum <= 0) | (drawn_sum > 1.0)
+        return np.where(use_total, total, scaled)
+
+    def check_transfer(self, coefficients: np.ndarray, scenario: str) -> None:
+        """Shares lie in [0, 1] and sum to 1 per process and element; ``coefficients`` is
+        (N, P, E, J) (samples and periods are checked alike)."""
+        topo = self.topology
+        coefficients = coefficients.reshape(
+            coefficients.shape[0] * coefficients.shape[1], *coefficients.shape[-2:]
+        )
         n_process = len(topo.process_ids)
         sums = np.zeros((*coefficients.shape[:2], n_process))
         np.add.at(sums, (slice(None), slice(None), topo.transfer_process), coefficients)
@@ -141,7 +227,7 @@ class _Evaluator:
             u = processes[pos]
             p = int(np.argmax(bad[:, e, pos]))
             total = sums[p, e, u]
-            when = f" in {self.periods[p]}" if self.periods.size > 1 else ""
+            when = f" in {self.periods[p % self.periods.size]}" if self.periods.size > 1 else ""
             scen = f" (scenario '{scenario}')" if len(self.model.spec.scenarios) > 1 else ""
             self.problems.append(
                 Problem(
@@ -165,10 +251,10 @@ class _Evaluator:
             )
 
     def given(self, env: dict[str, np.ndarray], overrides: dict[str, FlowSettings], scenario: str):
-        """Given mask (E, F) and values in kg/year (P, E, F)."""
+        """Given mask (E, F) and values in kg/year (N, P, E, F)."""
         topo, spec, periods = self.topology, self.model.spec, self.periods
         mask = np.zeros((topo.n_elements, topo.n_flows), dtype=bool)
-        mass = np.zeros((periods.size, topo.n_elements, topo.n_flows))
+        mass = np.zeros((self.n, periods.size, topo.n_elements, topo.n_flows))
         for f, flow in enumerate(spec.flows):
             override = overrides.get(flow.id)
             value = override.value if override and override.value is not None else flow.value
@@ -187,9 +273,9 @@ class _Evaluator:
                 for element, item in value.items():
                     e = topo.elements.index(element)
                     mask[e, f] = True
-                    mass[:, e, f] = _series(item, env, periods, kg_per_unit, where)
+                    mass[:, :, e, f] = self.series(item, env, kg_per_unit, where)
             else:
-                goods = _series(value, env, periods, kg_per_unit, where)
+                goods = self.series(value, env, kg_per_unit, where)
                 composition = (
                     override.composition
                     if override and override.composition is not None
@@ -200,8 +286,8 @@ class _Evaluator:
                     composition, env, self.model.where(*comp_path, "composition")
                 )
                 mask[:, f] = True
-                mass[:, :, f] = goods[:, None] * shares
-            if (mass[:, :, f] < 0).any():
+                mass[:, :, :, f] = goods[:, :, None] * shares
+            if (mass[..., f] < 0).any():
                 self.problems.append(
                     Problem(
                         where,
@@ -214,15 +300,15 @@ class _Evaluator:
     def _composition(
         self, composition: dict[str, Any], env: dict[str, np.ndarray], where: str
     ) -> np.ndarray:
-        """Mass fractions (P, E); the remainder element takes 1 - sum of the others."""
+        """Mass fractions (N, P, E); the remainder element takes 1 - sum of the others."""
         topo, periods = self.topology, self.periods
-        shares = np.zeros((periods.size, topo.n_elements))
+        shares = np.zeros((self.n, periods.size, topo.n_elements))
         if len(topo.elements) == 1 and not composition:
             shares[:] = 1.0
             return shares
         for element, value in composition.items():
-            shares[:, topo.elements.index(element)] = _series(value, env, periods, None, where)
-        total = shares.sum(axis=1)
+            shares[:, :, topo.elements.index(element)] = self.series(value, env, None, where)
+        total = shares.sum(axis=-1)
         if (shares < 0).any():
             self.problems.append(
                 Problem(where, "a mass fraction is negative", "Fractions lie between 0 and 1.")
@@ -236,7 +322,7 @@ class _Evaluator:
                 )
             )
         elif REMAINDER in topo.elements and REMAINDER not in composition:
-            shares[:, topo.elements.index(REMAINDER)] = np.clip(1.0 - total, 0.0, None)
+            shares[:, :, topo.elements.index(REMAINDER)] = np.clip(1.0 - total, 0.0, None)
         elif (np.abs(total - 1.0) > SUM_TOLERANCE).any():
             self.problems.append(
                 Problem(
@@ -248,8 +334,13 @@ class _Evaluator:
         return shares
 
 
-def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
-    """Evaluate every number of ``model`` for the chosen scenarios (all by default)."""
+def evaluate(
+    model: Model, scenarios: list[str] | None = None, draws: Draws | None = None
+) -> ModelInputs:
+    """Evaluate every number of ``model`` for the chosen scenarios (all by default).
+
+    With ``draws`` (Monte Carlo), the result's scenarios are every scenario × every sample,
+    scenario-major, named ``scenario[i]``."""
     spec = model.spec
     names = list(spec.scenarios) if not scenarios else list(dict.fromkeys(scenarios))
     for name in names:
@@ -261,16 +352,23 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
             )
     topology = build_topology(spec)
     periods = np.arange(spec.time.start, spec.time.end + 1)
-    evaluator = _Evaluator(model, topology, periods)
+    evaluator = _Evaluator(model, topology, periods, draws)
     stocks = StockEvaluator(evaluator)
+    if draws is not None and any(p.kind == "stock" for p in spec.processes):
+        raise CritflowError(
+            "--samples",
+            "Monte Carlo does not run on models with stock processes yet",
+            "Run the stock model without --samples, or sample a model without stocks.",
+        )
     coefficients, masks, masses = [], [], []
     for name in names:
-        env = _parameter_values(model, name, periods)
+        env = _parameter_values(model, name, periods, draws)
         with np.errstate(divide="raise", invalid="raise", over="raise"):
-            t = evaluator.transfer(env)
+            t = evaluator.balance_uncertain(evaluator.transfer(env))
             evaluator.check_transfer(t, name)
             mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
-            stocks.add_scenario(env, name)
+            if draws is None:
+                stocks.add_scenario(env, name)
         coefficients.append(t)
         masks.append(mask)
         masses.append(mass)
@@ -289,13 +387,17 @@ def evaluate(model: Model, scenarios: list[str] | None = None) -> ModelInputs:
             )
     if evaluator.problems:
         raise CritflowError(list(dict.fromkeys(evaluator.problems)))
+    n = evaluator.n
+    coefficients_all = np.stack(coefficients)  # (S, N, P, E, J)
+    masses_all = np.stack(masses)  # (S, N, P, E, F)
+    labels = tuple(names) if draws is None else tuple(f"{s}[{i}]" for s in names for i in range(n))
     return ModelInputs(
         topology=topology,
-        scenarios=tuple(names),
+        scenarios=labels,
         periods=periods,
-        transfer_coefficients=np.stack(coefficients),
-        given_mask=np.stack(masks),
-        given_mass_kg=np.stack(masses),
+        transfer_coefficients=coefficients_all.reshape(len(names) * n, *coefficients_all.shape[2:]),
+        given_mask=np.repeat(np.stack(masks), n, axis=0),
+        given_mass_kg=masses_all.reshape(len(names) * n, *masses_all.shape[2:]),
         unit=spec.unit,
         kg_per_unit=evaluator.model_kg_per_unit,
         stocks=stock_inputs,

@@ -10,7 +10,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from critflow.model.uncertainty import Uncertain, is_uncertain_mapping
 
 FORMAT_VERSION = 1
 REMAINDER = "rest"
@@ -34,13 +44,27 @@ def _check_id(value: Any) -> str:
     return value
 
 
+def _check_uncertain(value: Any) -> Uncertain:
+    """A value with a distribution {value, distribution, low, high, sd, …}."""
+    try:
+        return Uncertain.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        at = ".".join(str(x) for x in first["loc"])
+        raise ValueError(
+            f"{at + ': ' if at else ''}{first['msg'].removeprefix('Value error, ')}"
+        ) from None
+
+
 def _check_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {_type_name(value)} {value!r}")
     return float(value)
 
 
-def _check_coefficient(value: Any) -> float | str:
+def _check_coefficient(value: Any, uncertain: bool = True) -> float | str | Uncertain:
+    if uncertain and is_uncertain_mapping(value):
+        return _check_uncertain(value)
     if isinstance(value, bool):
         raise ValueError(f"expected a number or an expression, got {value!r}")
     if isinstance(value, int | float):
@@ -59,8 +83,11 @@ def _is_year(key: Any) -> bool:
     )
 
 
-def _check_series_or_scalar(value: Any, allow_text: bool) -> Any:
-    """A number (or, when allowed, a string) or a time series {year: value}."""
+def _check_series_or_scalar(value: Any, allow_text: bool, uncertain: bool = False) -> Any:
+    """A number (or, when allowed, a string), a time series {year: value}, or (when allowed) a
+    value with a distribution."""
+    if uncertain and is_uncertain_mapping(value):
+        return _check_uncertain(value)
     if isinstance(value, dict):
         if not value:
             raise ValueError("a time series needs at least one {year: value} entry")
@@ -68,26 +95,41 @@ def _check_series_or_scalar(value: Any, allow_text: bool) -> Any:
         for key, item in value.items():
             if not _is_year(key):
                 raise ValueError(f"time-series key {key!r} is not a year (write {{2025: 1000}})")
-            series[int(key)] = _check_coefficient(item) if allow_text else _check_number(item)
+            series[int(key)] = (
+                _check_coefficient(item, uncertain=False) if allow_text else _check_number(item)
+            )
         return dict(sorted(series.items()))
-    return _check_coefficient(value) if allow_text else _check_number(value)
+    return _check_coefficient(value, uncertain) if allow_text else _check_number(value)
 
 
 def _check_flow_value(value: Any) -> Any:
     """Goods mass (number, quantity, expression or time series) or per-element values."""
+    if is_uncertain_mapping(value):
+        return _check_uncertain(value)
     if isinstance(value, dict) and value and not all(_is_year(k) for k in value):
         if any(_is_year(k) for k in value):
             raise ValueError(
                 "mixes years and element names as keys: write either a time series "
                 "{2025: 1000, 2030: 1500} or per-element values {Co: 520, Ni: 480}"
             )
-        return {str(k): _check_series_or_scalar(v, allow_text=True) for k, v in value.items()}
+        return {
+            str(k): _check_series_or_scalar(v, allow_text=True, uncertain=True)
+            for k, v in value.items()
+        }
     return _check_series_or_scalar(value, allow_text=True)
 
 
 def is_per_element(value: Any) -> bool:
     """True for a validated flow value given per element ({Co: 520}), not a time series."""
     return isinstance(value, dict) and not all(isinstance(k, int) for k in value)
+
+
+_UNCERTAIN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a value with a distribution: {value, distribution: triangular|normal|"
+    "lognormal|uniform|beta|empirical, low, high, sd, alpha, beta, file, column}",
+    "required": ["distribution"],
+}
 
 
 _SCALAR_SCHEMA: dict[str, Any] = {
@@ -108,19 +150,23 @@ Id = Annotated[
     str, PlainValidator(_check_id), WithJsonSchema({"type": "string", "pattern": _ID.pattern})
 ]
 Coefficient = Annotated[
-    float | str,
+    float | str | Uncertain,
     PlainValidator(_check_coefficient),
     WithJsonSchema(
-        {**_SCALAR_SCHEMA, "description": "a number or an expression of parameters ('1 - yield')"}
+        {
+            "anyOf": [*_SCALAR_SCHEMA["anyOf"], _UNCERTAIN_SCHEMA],
+            "description": "a number, an expression of parameters ('1 - yield') or a distribution",
+        }
     ),
 ]
 ParameterValue = Annotated[
-    float | dict[int, float],
-    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=False)),
+    float | dict[int, float] | Uncertain,
+    PlainValidator(lambda v: _check_series_or_scalar(v, allow_text=False, uncertain=True)),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "number"},
+                _UNCERTAIN_SCHEMA,
                 {**_SERIES_SCHEMA, "patternProperties": {r"^\d+$": {"type": "number"}}},
             ]
         }
@@ -137,9 +183,12 @@ FlowValue = Annotated[
             "anyOf": [
                 *_SCALAR_SCHEMA["anyOf"],
                 _SERIES_SCHEMA,
+                _UNCERTAIN_SCHEMA,
                 {
                     "type": "object",
-                    "additionalProperties": {"anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA]},
+                    "additionalProperties": {
+                        "anyOf": [*_SCALAR_SCHEMA["anyOf"], _SERIES_SCHEMA, _UNCERTAIN_SCHEMA]
+                    },
                 },
             ],
         }

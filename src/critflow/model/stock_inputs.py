@@ -147,7 +147,9 @@ class StockEvaluator:
                 )
             )
         inflow_shares = (
-            ev._composition(composition or {}, env, ev.model.where("flows", ev.flow_pos[flow.id]))
+            ev._composition(composition or {}, env, ev.model.where("flows", ev.flow_pos[flow.id]))[
+                0
+            ]
             if composition is not None or n_e == 1
             else np.zeros((n_p, n_e))
         )
@@ -159,7 +161,7 @@ class StockEvaluator:
             if initial.composition is not None:
                 initial_shares = ev._composition(
                     initial.composition, env, self._where(u, "initial_stock", "composition")
-                )[0]
+                )[0, 0]
             if initial.cohorts:
                 start = int(periods[0])
                 years = sorted(initial.cohorts)

@@ -1,0 +1,229 @@
+"""Uncertain inputs: a value with a distribution, anywhere a number goes in a model file.
+
+    li_leach_yield: {value: 0.99, distribution: triangular, low: 0.97, high: 1.0}
+    value: {value: 6000, distribution: normal, sd: 300}                  # truncated at 0
+    Li: {value: 0.0222, distribution: uniform, low: 0.020, high: 0.024}   # a composition
+    Co: {value: 0.98, distribution: beta, alpha: 40, beta: 1}             # on [low, high], default [0, 1]
+    Ni: {distribution: empirical, file: data/ni_yield.csv, column: yield}
+
+Draws are made on the unit hypercube (random, Latin hypercube or Sobol) and mapped through each
+distribution's inverse CDF, so every sampler works with every distribution and the same seed gives
+the same numbers. Parameters of a distribution are in the same unit as its ``value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from scipy import stats
+from scipy.stats import qmc
+
+DISTRIBUTIONS = ("triangular", "normal", "lognormal", "uniform", "beta", "empirical")
+SAMPLERS = ("random", "lhs", "sobol")
+
+
+class Uncertain(BaseModel):
+    """A value with a distribution (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None = Field(None, description="central value (mode, mean or median)")
+    distribution: Literal["triangular", "normal", "lognormal", "uniform", "beta", "empirical"]
+    low: float | None = Field(None, description="minimum (triangular, uniform, beta)")
+    high: float | None = Field(None, description="maximum (triangular, uniform, beta)")
+    sd: float | None = Field(
+        None, description="standard deviation (normal); geometric sd factor > 1 (lognormal)"
+    )
+    alpha: float | None = Field(None, description="beta distribution shape α")
+    beta: float | None = Field(None, description="beta distribution shape β")
+    file: str | None = Field(None, description="empirical: CSV file of samples (relative path)")
+    column: str | None = Field(None, description="empirical: column of that file")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Uncertain:
+        problem = parameter_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def central(self) -> float:
+        """The value used without sampling."""
+        if self.value is not None:
+            return float(self.value)
+        return float(np.median(self._empirical)) if self._empirical is not None else np.nan
+
+    _empirical: np.ndarray | None = PrivateAttr(None)
+
+    def load(self, base: Path | None, where: str) -> None:
+        """Read an empirical distribution's samples (errors name the file and column)."""
+        if self.distribution != "empirical" or self._empirical is not None:
+            return
+        import pandas as pd
+
+        from critflow.errors import CritflowError
+
+        path = Path(self.file or "")
+        path = path if path.is_absolute() or base is None else base / path
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            raise CritflowError(
+                where, f"cannot read {path} ({exc})", "Check the file path."
+            ) from None
+        if self.column not in frame.columns:
+            raise CritflowError(
+                where,
+                f"{path} has no column '{self.column}'",
+                f"Columns: {', '.join(map(str, frame.columns))}.",
+            )
+        values = pd.to_numeric(frame[self.column], errors="coerce").dropna().to_numpy(float)
+        if values.size < 2:
+            raise CritflowError(
+                where, f"column '{self.column}' of {path} has fewer than 2 numbers", ""
+            )
+        self._empirical = np.sort(values)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Inverse CDF at uniform draws ``u`` (any shape)."""
+        d = self.distribution
+        if d == "triangular":
+            lo, hi = self.low, self.high
+            return stats.triang.ppf(u, (self.value - lo) / (hi - lo), loc=lo, scale=hi - lo)
+        if d == "uniform":
+            return self.low + u * (self.high - self.low)
+        if d == "normal":
+            a = (0.0 - self.value) / self.sd  # truncated at zero: masses and shares are >= 0
+            lower = stats.norm.cdf(a)
+            return self.value + self.sd * stats.norm.ppf(lower + u * (1 - lower))
+        if d == "lognormal":
+            return self.value * np.exp(np.log(self.sd) * stats.norm.ppf(u))
+        if d == "beta":
+            lo = 0.0 if self.low is None else self.low
+            hi = 1.0 if self.high is None else self.high
+            return lo + (hi - lo) * stats.beta.ppf(u, self.alpha, self.beta)
+        values = self._empirical  # empirical: linear interpolation of the sorted samples
+        return np.interp(u, np.linspace(0, 1, values.size), values)
+
+
+def parameter_problem(u: Uncertain) -> str | None:
+    """What is wrong with a distribution's parameters, or None."""
+    d = u.distribution
+    if d == "empirical":
+        if not u.file or not u.column:
+            return "an empirical distribution needs file and column"
+        return None
+    if u.value is None:
+        return f"a {d} distribution needs its central value (value:)"
+    if d in ("triangular", "uniform"):
+        if u.low is None or u.high is None:
+            return f"a {d} distribution needs low and high"
+        if not u.low <= u.value <= u.high or u.low >= u.high:
+            return f"needs low <= value <= high with low < high (got {u.low}, {u.value}, {u.high})"
+    if d == "normal" and (u.sd is None or u.sd <= 0):
+        return f"a normal distribution needs a positive standard deviation sd (got {u.sd})"
+    if d == "lognormal" and (u.sd is None or u.sd <= 1 or u.value <= 0):
+        return "a lognormal distribution needs value > 0 and a geometric sd factor sd > 1"
+    if d == "beta":
+        if u.alpha is None or u.beta is None or u.alpha <= 0 or u.beta <= 0:
+            return "a beta distribution needs positive shapes alpha and beta"
+        lo = 0.0 if u.low is None else u.low
+        hi = 1.0 if u.high is None else u.high
+        if lo >= hi:
+            return f"a beta distribution needs low < high (got {lo}, {hi})"
+    return None
+
+
+def is_uncertain_mapping(value: Any) -> bool:
+    return isinstance(value, dict) and "distribution" in value
+
+
+def central(value: Any) -> Any:
+    """The central value of an Uncertain, anything else unchanged."""
+    return value.central if isinstance(value, Uncertain) else value
+
+
+@dataclass(frozen=True)
+class UncertainInput:
+    """One uncertain value of a model and where it sits (a field path)."""
+
+    path: tuple[str | int, ...]
+    value: Uncertain
+
+    @property
+    def label(self) -> str:
+        return ".".join(str(p) for p in self.path)
+
+
+def collect(data: Any, path: tuple = ()) -> list[UncertainInput]:
+    """Every Uncertain in a validated model (pydantic objects, dicts, lists), in file order."""
+    found: list[UncertainInput] = []
+    if isinstance(data, Uncertain):
+        return [UncertainInput(path, data)]
+    if isinstance(data, BaseModel):
+        for name in type(data).model_fields:
+            field = type(data).model_fields[name]
+            found += collect(getattr(data, name), (*path, field.alias or name))
+    elif isinstance(data, dict):
+        for key, item in data.items():
+            found += collect(item, (*path, key))
+    elif isinstance(data, list | tuple):
+        for i, item in enumerate(data):
+            found += collect(item, (*path, i))
+    return found
+
+
+@dataclass
+class Draws:
+    """Samples of every uncertain input for one chunk: ``values[:, column_of[id(u)]]``."""
+
+    values: np.ndarray  # (N, D)
+    column_of: dict[int, int]
+
+    @property
+    def n(self) -> int:
+        return self.values.shape[0]
+
+    def of(self, uncertain: Uncertain) -> np.ndarray:
+        return self.values[:, self.column_of[id(uncertain)]]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Draws for chunk ``c`` of ``size`` samples; independent of where the chunk runs."""
+
+    inputs: tuple[UncertainInput, ...]
+    seed: int
+    method: str = "random"
+
+    def uniforms(self, chunk: int, size: int, chunk_size: int) -> np.ndarray:
+        d = len(self.inputs)
+        if d == 0:
+            return np.zeros((size, 0))
+        if self.method == "sobol":
+            engine = qmc.Sobol(d, scramble=True, seed=self.seed)
+            if chunk:
+                engine.fast_forward(chunk * chunk_size)
+            return engine.random(size)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(chunk + 1)[chunk])
+        if self.method == "lhs":  # stratified within each chunk
+            return qmc.LatinHypercube(d, seed=rng).random(size)
+        return rng.random((size, d))
+
+    def draws(self, chunk: int, size: int, chunk_size: int) -> Draws:
+        u = self.uniforms(chunk, size, chunk_size)
+        values = (
+            np.column_stack([x.value.ppf(u[:, i]) for i, x in enumerate(self.inputs)])
+            if self.inputs
+            else u
+        )
+        return Draws(values, {id(x.value): i for i, x in enumerate(self.inputs)})
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return [x.label for x in self.inputs]
