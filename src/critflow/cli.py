@@ -118,8 +118,30 @@ def run(
             "--figures", help="Also save the Sankeys and charts as SVG and PNG (figures/)."
         ),
     ] = False,
+    samples: Annotated[
+        int, typer.Option(help="Monte Carlo samples of the values with distributions (0: none).")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same numbers.")
+    ] = 1,
+    sampler: Annotated[
+        str, typer.Option(help="random, lhs (Latin hypercube) or sobol.")
+    ] = "random",
+    chunk_size: Annotated[int, typer.Option(help="Samples solved at once (memory bound).")] = 1000,
+    workers: Annotated[
+        int | None, typer.Option(help="Run the samples on a local Dask cluster of N processes.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Run the samples on a Dask scheduler (tcp://host:8786).")
+    ] = None,
+    keep_samples: Annotated[
+        bool, typer.Option("--keep-samples", help="Also write every sample (samples.parquet).")
+    ] = False,
 ) -> None:
-    """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel)."""
+    """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel).
+
+    With --samples N, the values with distributions are sampled and flows_stats.csv and
+    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator."""
     from critflow.engine import solve_inputs
     from critflow.model import load_model
     from critflow.model.evaluate import evaluate
@@ -147,6 +169,22 @@ def run(
             written = write_figures(loaded, results, target / "figures")
             paths["figures/"] = target / "figures" if written else target
         progress.update(task, advance=1)
+    spread = None
+    if samples:
+        mc_paths, spread = _monte_carlo(
+            loaded,
+            scenario,
+            target,
+            samples,
+            seed,
+            sampler,
+            chunk_size,
+            workers,
+            scheduler,
+            keep_samples,
+            results,
+        )
+        paths.update(mc_paths)
     if output_format == "json":
         document = {
             "model": loaded.name,
@@ -160,12 +198,101 @@ def run(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
     _summary(loaded.name, results, top)
+    if spread is not None:
+        out.print(spread)
     out.print(
         f"\nSolved in {time.perf_counter() - started:.2f} s. Outputs in [bold]{target}/[/bold]:"
     )
     for name, path in paths.items():
         out.print(f"  {name:<24} {path}")
     out.print(f"\nOpen the report: [bold]{paths['report.html']}[/bold]")
+
+
+def _monte_carlo(
+    loaded,
+    scenario,
+    target: Path,
+    samples: int,
+    seed: int,
+    sampler: str,
+    chunk_size: int,
+    workers: int | None,
+    scheduler: str | None,
+    keep: bool,
+    results,
+) -> tuple[dict[str, Path], Table]:
+    """Run the Monte Carlo samples, write their statistics; return the paths and a table of the
+    indicators that vary."""
+    from critflow.engine.cluster import dask_client
+    from critflow.engine.montecarlo import flow_statistics, indicator_statistics, monte_carlo
+    from critflow.indicators.sampled import indicator_samples
+
+    if chunk_size < 1:
+        raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
+    started = time.perf_counter()
+    with _progress() as progress, dask_client(workers, scheduler) as client:
+        task = progress.add_task(f"Monte Carlo ({sampler}, seed {seed})", total=samples)
+        mc = monte_carlo(
+            loaded,
+            samples,
+            seed,
+            sampler,
+            scenario,
+            chunk_size,
+            indicator_samples,
+            keep,
+            client,
+            lambda done, n: progress.update(task, completed=done),
+        )
+    periods = results.inputs.periods
+    flows = flow_statistics(mc, results.inputs.topology, periods, results.unit)
+    indicators = indicator_statistics(mc, periods)
+    paths = {
+        "flows_stats.csv": target / "flows_stats.csv",
+        "flows_stats.parquet": target / "flows_stats.parquet",
+        "indicators_stats.csv": target / "indicators_stats.csv",
+    }
+    flows.to_csv(paths["flows_stats.csv"], index=False)
+    flows.to_parquet(paths["flows_stats.parquet"], index=False)
+    indicators.to_csv(paths["indicators_stats.csv"], index=False)
+    if keep:
+        import pandas as pd
+
+        n_s, n_p, n_e, n_f = mc.shapes["flows"]
+        raw = np.concatenate(mc.raw["flows"]).reshape(samples, n_s, n_p, n_e, n_f).sum(axis=3)
+        grid = np.indices((samples, n_s, n_p)).reshape(3, -1)
+        frame = pd.DataFrame(raw.reshape(-1, n_f), columns=list(results.inputs.topology.flow_ids))
+        frame.insert(0, "period", periods[grid[2]])
+        frame.insert(0, "scenario", np.array(mc.scenarios, dtype=object)[grid[1]])
+        frame.insert(0, "sample", grid[0])
+        paths["samples.parquet"] = target / "samples.parquet"
+        frame.to_parquet(paths["samples.parquet"], index=False)
+    where = f"{workers} local workers" if workers else (scheduler or "this process")
+    last = indicators[indicators["period"] == periods[-1]]
+    varies = last["sd"] > 1e-9 * last["mean"].abs().clip(lower=1e-300)
+    constant = int((~varies).sum())
+    last = last[varies]
+    table = Table(
+        caption=f"{constant} indicator values do not vary with the sampled inputs (not shown); "
+        "all are in indicators_stats.csv, every flow in flows_stats.csv."
+        if constant
+        else None,
+        title=f"Monte Carlo: {samples} samples ({sampler}, seed {seed}, {len(mc.inputs)} uncertain "
+        f"inputs) in {time.perf_counter() - started:.1f} s on {where}; {periods[-1]}",
+        title_justify="left",
+    )
+    for column in ("indicator", "element", "scenario", "mean", "sd", "P5", "P50", "P95"):
+        table.add_column(
+            column, justify="left" if column in ("indicator", "element", "scenario") else "right"
+        )
+    for row in last.itertuples():
+        table.add_row(
+            row.indicator,
+            row.element or "goods",
+            row.scenario,
+            *(f"{v:.4g}" for v in (row.mean, row.sd, row.p5, row.p50, row.p95)),
+        )
+    return paths, table
 
 
 @app.command()

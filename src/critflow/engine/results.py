@@ -154,8 +154,13 @@ class FlowResults:
         n_u = len(topo.process_ids)
         into = np.zeros((*self.mass_kg.shape[:3], n_u))
         out = np.zeros_like(into)
-        np.add.at(into, (slice(None), slice(None), slice(None), topo.flow_to), self.mass_kg)
-        np.add.at(out, (slice(None), slice(None), slice(None), topo.flow_from), self.mass_kg)
+        for u in range(n_u):  # a loop over processes; every sample, period and element at once
+            entering = np.flatnonzero(topo.flow_to == u)
+            leaving = np.flatnonzero(topo.flow_from == u)
+            if entering.size:
+                into[..., u] = self.mass_kg[..., entering].sum(axis=-1)
+            if leaving.size:
+                out[..., u] = self.mass_kg[..., leaving].sum(axis=-1)
         change = np.zeros_like(into)
         if self.stocks is not None:
             change[..., self.inputs.topology.stock_process] = self.stocks.stock_change_kg()

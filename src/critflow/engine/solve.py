@@ -36,14 +36,12 @@ def period_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``coefficients`` is (S, P, E, J).
     """
     n_periods = coefficients.shape[1]
-    flat = np.moveaxis(coefficients, 1, 0).reshape(n_periods, -1)
-    # fingerprint each period's coefficients with a fixed random projection, group on it, then
-    # verify the groups exactly (falling back to a full row comparison if two sets collide)
-    probe = np.random.default_rng(0).standard_normal(flat.shape[1])
-    _, first, group = np.unique(flat @ probe, return_index=True, return_inverse=True)
-    if not np.array_equal(flat, flat[first[group]]):
-        _, first, group = np.unique(flat, axis=0, return_index=True, return_inverse=True)
-    return first, group.reshape(-1)
+    flat = np.ascontiguousarray(np.moveaxis(coefficients, 1, 0).reshape(n_periods, -1))
+    # group periods on the exact bytes of their coefficients (a loop over periods, not values)
+    keys: dict[bytes, int] = {}
+    group = np.array([keys.setdefault(row.tobytes(), len(keys)) for row in flat], dtype=np.int64)
+    first = np.array([int(np.argmax(group == g)) for g in range(len(keys))], dtype=np.int64)
+    return first, group
 
 
 def _explain(

@@ -20,7 +20,7 @@ array and nothing loops over samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -338,8 +338,13 @@ def assess(
     chosen = method(chosen_settings.method, model.where("impact", "method"))
     evaluator = InventoryEvaluator(model, bg, chosen)
     scen, periods = results.inputs.scenarios, results.inputs.periods
-    inv = evaluator.evaluate(scen, periods)
-    factors = evaluator.item_factors(inv, scen, periods)  # (S, P, K)
+    # Monte Carlo results have a scenario per sample: evaluate each model scenario once
+    base = results.inputs.base_scenarios
+    unique = tuple(dict.fromkeys(base))
+    index = np.array([unique.index(b) for b in base])
+    inv = evaluator.evaluate(unique, periods)
+    factors = evaluator.item_factors(inv, unique, periods)[index]  # (S, P, K)
+    inv = replace(inv, amounts=inv.amounts[index], direct=inv.direct[index])
     gas_factors = evaluator.gas_factors(inv)
     s = scaling(model, results, inv)  # (S, P, U)
     item_part = s[..., None] * inv.amounts * factors[:, :, None, :]
@@ -456,7 +461,7 @@ def _monte_carlo(
     )
     product_flows, share, s = setup.product_flows, result.allocation_share, result.scaling_kg
     rng = np.random.default_rng(seed)
-    scen, periods = result.scenarios, result.periods
+    periods = result.periods
     totals, footprints, intensities = [], [], []
     direct = result.contributions[..., len(inv.items) :].sum(axis=(-1, -2))  # (S, P)
     product_mass = result.product_mass_kg
@@ -464,7 +469,10 @@ def _monte_carlo(
     while done < n:
         m = min(SAMPLE_CHUNK, n - done)
         rows = bg.sample_row_amounts(m, rng)
-        factors = evaluator.item_factors(inv, scen, periods, rows)  # (m, S, P, K)
+        base = results.inputs.base_scenarios
+        unique = tuple(dict.fromkeys(base))
+        index = np.array([unique.index(b) for b in base])
+        factors = evaluator.item_factors(inv, unique, periods, rows)[:, index]  # (m, S, P, K)
         total = np.einsum("spu,spuk,nspk->nsp", s, inv.amounts, factors) + direct
         values = evaluator.characterise(rows)
         credit_flows = credits.per_flow(results, _item_values(bg, values, credits.items()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.expressions import parse_expression
@@ -46,6 +47,13 @@ class ModelInputs:
     unit: str  # the model's reporting unit
     kg_per_unit: float  # kg/year in one `unit`
     stocks: tuple[StockInputs, ...] = ()  # stock processes, in model order
+
+    @property
+    def base_scenarios(self) -> tuple[str, ...]:
+        """The model scenario of each entry of ``scenarios`` ('baseline' for 'baseline[17]')."""
+        return tuple(
+            name.rsplit("[", 1)[0] if name.endswith("]") else name for name in self.scenarios
+        )
 
 
 def interpolate(series: dict[int, float], periods: np.ndarray) -> np.ndarray:
@@ -197,19 +205,28 @@ class _Evaluator:
         shares are scaled to sum to 1. (N, P, E, J)."""
         if not self.uncertain_transfer.any():
             return coefficients
-        topo = self.topology
-        n_u = len(topo.process_ids)
-        onehot = np.zeros((topo.transfer_process.size, n_u))
-        onehot[np.arange(topo.transfer_process.size), topo.transfer_process] = 1.0
+        onehot = self._process_of_entry()
+        shape = coefficients.shape
         drawn = np.where(self.uncertain_transfer, coefficients, 0.0)
         fixed = coefficients - drawn
-        drawn_sum = (drawn @ onehot) @ onehot.T  # per entry: sum over its process
-        fixed_sum = (fixed @ onehot) @ onehot.T
+
+        def process_sum(x: np.ndarray) -> np.ndarray:  # per entry: the sum over its process
+            return np.asarray((x.reshape(-1, shape[-1]) @ onehot) @ onehot.T).reshape(shape)
+
+        drawn_sum, fixed_sum = process_sum(drawn), process_sum(fixed)
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = drawn + fixed * (1.0 - drawn_sum) / fixed_sum
             total = coefficients / (drawn_sum + fixed_sum)
         use_total = (fixed_sum <= 0) | (drawn_sum > 1.0)
         return np.where(use_total, total, scaled)
+
+    def _process_of_entry(self) -> sp.csr_matrix:
+        """(J, U) incidence of transfer entries in their processes."""
+        topo = self.topology
+        j = topo.transfer_process.size
+        return sp.csr_matrix(
+            (np.ones(j), (np.arange(j), topo.transfer_process)), shape=(j, len(topo.process_ids))
+        )
 
     def check_transfer(self, coefficients: np.ndarray, scenario: str) -> None:
         """Shares lie in [0, 1] and sum to 1 per process and element; ``coefficients`` is
@@ -219,8 +236,10 @@ class _Evaluator:
             coefficients.shape[0] * coefficients.shape[1], *coefficients.shape[-2:]
         )
         n_process = len(topo.process_ids)
-        sums = np.zeros((*coefficients.shape[:2], n_process))
-        np.add.at(sums, (slice(None), slice(None), topo.transfer_process), coefficients)
+        flat = coefficients.reshape(-1, coefficients.shape[-1])
+        sums = np.asarray(flat @ self._process_of_entry()).reshape(
+            *coefficients.shape[:2], n_process
+        )
         processes = np.unique(topo.transfer_process)
         bad = np.abs(sums[:, :, processes] - 1.0) > SUM_TOLERANCE
         for e, pos in zip(*np.nonzero(bad.any(axis=0)), strict=True):

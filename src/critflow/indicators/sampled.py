@@ -1,0 +1,46 @@
+"""Indicators for every Monte Carlo sample: the built-in indicators that need no reference
+scenario, on a chunk's results (whose scenarios are scenario × sample).
+
+The two indicators that trace origins through the whole system (``eol_recycling_rate``,
+``recycled_content``) are left out: they cost a second solve of every sample, more than the
+balance itself; run them on the deterministic model (``critflow indicators``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from critflow.engine.results import FlowResults
+from critflow.errors import CritflowError
+from critflow.indicators.registry import (
+    INDICATORS,
+    Context,
+    IndicatorNotAvailableError,
+    evaluate_indicator,
+)
+from critflow.model.load import Model
+
+PREFIX = "indicator:"
+TRACED = {"eol_recycling_rate", "recycled_content"}
+
+
+def indicator_samples(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
+    """``indicator:NAME`` (goods) and ``indicator:NAME:ELEMENT`` (per-element indicators) →
+    values (S·N, P); indicators the model cannot give are left out."""
+    ctx = Context(model, results)
+    out: dict[str, np.ndarray] = {}
+    for name, indicator in INDICATORS.items():
+        if name.endswith("_change") or name in TRACED:
+            continue
+        elements = (
+            [e for e in model.spec.elements if e != "rest"]
+            if indicator.element == "required"
+            else [None]
+        )
+        for element in elements:
+            try:
+                values = evaluate_indicator(ctx, name, element)
+            except (IndicatorNotAvailableError, CritflowError):
+                continue
+            key = PREFIX + name + (f":{element}" if element else "")
+            out[key] = np.asarray(values, dtype=float)
+    return out
