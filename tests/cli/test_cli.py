@@ -233,3 +233,43 @@ def test_impact_command_table_json_and_bad_input(tmp_path):
     assert result.returncode == 2
     assert "'soda_ash' is not an inventory item" in result.stderr
     assert "bad.yaml, line" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_with_samples_on_two_local_workers(tmp_path):
+    result = critflow(
+        "run",
+        str(EXAMPLE),
+        "-s",
+        "baseline",
+        "--samples",
+        "400",
+        "--seed",
+        "3",
+        "--chunk-size",
+        "100",
+        "--workers",
+        "2",
+        "--keep-samples",
+        "--out",
+        str(tmp_path / "mc"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Monte Carlo: 400 samples" in result.stdout and "2 local workers" in result.stdout
+    stats = pd.read_csv(tmp_path / "mc" / "indicators_stats.csv")
+    li = stats[
+        (stats.indicator == "material_recovery") & (stats.element == "Li") & (stats.period == 2030)
+    ]
+    assert 0.85 < li["mean"].iloc[0] < 0.95 and li["sd"].iloc[0] > 0
+    raw = pd.read_parquet(tmp_path / "mc" / "samples.parquet")
+    assert raw["sample"].nunique() == 400
+    flows = pd.read_csv(tmp_path / "mc" / "flows_stats.csv")
+    mean = flows[(flows.flow == "lithium_carbonate") & (flows.period == 2030)]["mean"].sum()
+    assert mean == pytest.approx(raw[raw.period == 2030]["lithium_carbonate"].mean(), rel=1e-9)
+
+
+def test_bad_distribution_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("low: 0.80, high: 0.95}", "low: 0.95, high: 0.99}"))
+    result = critflow("run", str(bad), "--samples", "10")
+    assert result.returncode == 2
+    assert "parameters.decasing_yield" in result.stderr and "low <= value <= high" in result.stderr
