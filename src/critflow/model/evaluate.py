@@ -236,7 +236,9 @@ class _Evaluator:
             coefficients.shape[0] * coefficients.shape[1], *coefficients.shape[-2:]
         )
         n_process = len(topo.process_ids)
-        flat = coefficients.reshape(-1, coefficients.shape[-1])
+        flat = coefficients.reshape(
+            coefficients.shape[0] * coefficients.shape[1], coefficients.shape[2]
+        )
         sums = np.asarray(flat @ self._process_of_entry()).reshape(
             *coefficients.shape[:2], n_process
         )

@@ -154,27 +154,30 @@ class UncertainInput:
 
     path: tuple[str | int, ...]
     value: Uncertain
+    name: tuple[str | int, ...] = ()  # the path with list positions replaced by ids
 
     @property
     def label(self) -> str:
-        return ".".join(str(p) for p in self.path)
+        parts = self.name or self.path
+        return ".".join(str(p) for p in parts)
 
 
-def collect(data: Any, path: tuple = ()) -> list[UncertainInput]:
+def collect(data: Any, path: tuple = (), name: tuple = ()) -> list[UncertainInput]:
     """Every Uncertain in a validated model (pydantic objects, dicts, lists), in file order."""
     found: list[UncertainInput] = []
     if isinstance(data, Uncertain):
-        return [UncertainInput(path, data)]
+        return [UncertainInput(path, data, name)]
     if isinstance(data, BaseModel):
-        for name in type(data).model_fields:
-            field = type(data).model_fields[name]
-            found += collect(getattr(data, name), (*path, field.alias or name))
+        for key in type(data).model_fields:
+            field = type(data).model_fields[key]
+            alias = field.alias or key
+            found += collect(getattr(data, key), (*path, alias), (*name, alias))
     elif isinstance(data, dict):
         for key, item in data.items():
-            found += collect(item, (*path, key))
+            found += collect(item, (*path, key), (*name, key))
     elif isinstance(data, list | tuple):
         for i, item in enumerate(data):
-            found += collect(item, (*path, i))
+            found += collect(item, (*path, i), (*name, getattr(item, "id", i)))
     return found
 
 
