@@ -273,3 +273,38 @@ def test_bad_distribution_exits_2(tmp_path):
     result = critflow("run", str(bad), "--samples", "10")
     assert result.returncode == 2
     assert "parameters.decasing_yield" in result.stderr and "low <= value <= high" in result.stderr
+
+
+def test_reconcile_command(tmp_path):
+    example = ROOT / "examples" / "flotation_reconciliation.yaml"
+    result = critflow("reconcile", str(example), "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    assert "the global test passes" in result.stdout
+    flows = pd.read_csv(tmp_path / "r" / "reconciled_flows.csv")
+    goods = flows[flows.flow == "feed"]["value"].sum()
+    assert goods == pytest.approx(100.545, abs=1e-3)
+    # a solve is refused: the splits come from the measurements
+    refused = critflow("run", str(example), "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "critflow reconcile" in refused.stderr
+    # a gross error: report with the suspect, exit code 1
+    biased = tmp_path / "biased.yaml"
+    biased.write_text(
+        example.read_text().replace(
+            "{flow: concentrate, value: 12, sd: 0.5}", "{flow: concentrate, value: 16, sd: 0.5}"
+        )
+    )
+    result = critflow("reconcile", str(biased), "--out", str(tmp_path / "b"))
+    assert result.returncode == 1
+    assert "fails" in result.stdout and "Suspect measurements" in result.stdout
+    assert "concentrate goods" in result.stdout.split("Suspect measurements")[1]
+    # a measurement of a flow that does not exist: exit code 2 naming it
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        example.read_text().replace("{flow: feed, value: 100", "{flow: fed, value: 100")
+    )
+    result = critflow("reconcile", str(wrong))
+    assert (
+        result.returncode == 2
+        and "no flow 'fed'" in result.stderr
+        and "Did you mean 'feed'" in result.stderr
+    )

@@ -107,6 +107,15 @@ def solve_flows(
     coefficients = inputs.transfer_coefficients  # (S, P, E, J)
     given = np.moveaxis(inputs.given_mass_kg, 1, 2).reshape(n_b, n_p, n_f)
 
+    unknown = np.isnan(coefficients).any(axis=(0, 1, 2))
+    if unknown.any():
+        names = sorted({topo.process_ids[u] for u in topo.transfer_process[unknown]})
+        raise CritflowError(
+            "model",
+            f"the splits of {', '.join(names)} are not given (no transfer coefficients): they "
+            "come from the measurements",
+            "Run `critflow reconcile MODEL`, or give the processes transfer coefficients.",
+        )
     rows = block_rows(structure, mask)
     not_square = np.flatnonzero(rows != n_f)
     if not_square.size:

@@ -365,13 +365,14 @@ def _transfer_problems(
     problems: list[Problem] = []
     pid = process.id
     if process.transfer is None:
-        if len(outputs) > 1:
+        if len(outputs) > 1 and not model.spec.measurements:
             problems.append(
                 Problem(
                     where("processes", index),
                     f"transfer process '{pid}' has {len(outputs)} outputs ({', '.join(outputs)}) "
                     "but no transfer coefficients",
-                    "Add transfer: {output_flow: {default: share, Element: share}} for each output.",
+                    "Add transfer: {output_flow: {default: share, Element: share}} for each output, "
+                    "or measure its outputs (measurements:) and use `critflow reconcile`.",
                 )
             )
         return problems

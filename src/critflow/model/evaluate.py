@@ -180,6 +180,9 @@ class _Evaluator:
             process = spec.processes[u]
             assert isinstance(process, TransferProcess)
             out = topo.flow_ids[k]
+            if process.transfer is None and np.count_nonzero(topo.transfer_process == u) > 1:
+                result[:, :, :, j] = np.nan  # splits unknown: measured (critflow reconcile)
+                continue
             shares = process.transfer[out] if process.transfer else {"default": 1.0}
             for e, element in enumerate(topo.elements):
                 value = shares.get(element, shares.get("default"))

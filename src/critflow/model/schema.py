@@ -555,6 +555,38 @@ class ImpactOverride(_Strict):
     factors: dict[str, SeriesValue] = Field(default_factory=dict)
 
 
+class Measurement(_Strict):
+    """A measured flow: its goods mass, an element's mass, or an element's concentration."""
+
+    flow: Id = Field(description="id of the measured flow")
+    element: str | None = Field(None, description="element measured; the goods mass when absent")
+    value: float | str | None = Field(
+        None, description="measured mass flow, in the model's unit or a quantity ('480 t/a')"
+    )
+    concentration: float | None = Field(
+        None, ge=0, le=1, description="measured mass fraction of `element` in the flow"
+    )
+    sd: float | str = Field(
+        description="standard deviation, in the unit of the value (a fraction for a "
+        "concentration), or relative: '2 %'"
+    )
+    period: int | None = Field(None, description="year of the measurement; every period if absent")
+    scenario: str | None = Field(None, description="scenario it belongs to; every one if absent")
+
+    @model_validator(mode="after")
+    def _one_quantity(self) -> Measurement:
+        if (self.value is None) == (self.concentration is None):
+            raise ValueError("give exactly one of value (a mass flow) and concentration")
+        if self.concentration is not None and self.element is None:
+            raise ValueError("a concentration is measured for an element: add element: Co")
+        if isinstance(self.sd, float | int) and self.sd <= 0:
+            raise ValueError(
+                f"the standard deviation must be positive (got {self.sd}); a value known exactly "
+                "is a flow value, not a measurement"
+            )
+        return self
+
+
 class IndicatorDefinition(_Strict):
     """A model's own indicator: a ratio of flow sums, or the largest single flow of a group.
 
@@ -616,6 +648,10 @@ class ModelFile(_Strict):
     indicators: dict[str, IndicatorDefinition] = Field(
         default_factory=dict,
         description="the model's own indicators (e.g. the CRMA benchmarks' eu_recycling_share)",
+    )
+    measurements: list[Measurement] = Field(
+        default_factory=list,
+        description="measured flows for data reconciliation (critflow reconcile)",
     )
     impact: ImpactSettings | None = Field(
         None, description="LCA settings; processes declare inventories"
