@@ -87,6 +87,16 @@ def validate(
     from critflow.model import load_model
 
     loaded = load_model(model)
+    if loaded.spec.measurements:
+        from critflow.engine.reconcile import reconcile as run_reconcile
+
+        found = run_reconcile(loaded)
+        out.print(
+            f"[green]✓[/green] {model}: '{loaded.name}' is valid — {len(loaded.spec.measurements)} "
+            f"measurements reconcile in {len(found)} scenario-period(s); `critflow reconcile` "
+            "reports them."
+        )
+        return
     results = solve(loaded)
     topo = results.inputs.topology
     out.print(

@@ -146,6 +146,29 @@ class MonteCarloResult:
         return self.stats[name].quantiles((q,))[0].reshape(self.shapes[name])
 
 
+class _OrderedMerge:
+    """Merges chunk statistics in chunk order as they arrive, holding only the chunks that came
+    early (memory stays bounded by the number of chunks in flight, not the number of samples)."""
+
+    def __init__(self, first: ChunkResult) -> None:
+        self.merged = dict(first.stats)
+        self.raw = {name: [v] for name, v in (first.raw or {}).items()}
+        self.next = first.chunk + 1
+        self.waiting: dict[int, ChunkResult] = {}
+
+    def add(self, found: ChunkResult) -> None:
+        self.waiting[found.chunk] = found
+        while self.next in self.waiting:
+            chunk = self.waiting.pop(self.next)
+            self.merged = {name: self.merged[name].merge(chunk.stats[name]) for name in self.merged}
+            for name, values in (chunk.raw or {}).items():
+                self.raw[name].append(values)
+            self.next += 1
+
+    def result(self) -> tuple[dict[str, Statistics], dict[str, list[np.ndarray]]]:
+        return self.merged, self.raw
+
+
 def _ranges(first: ChunkResult) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {name: (s.low, s.width) for name, s in first.stats.items()}
 
@@ -225,11 +248,14 @@ def monte_carlo(
     common = dict(extras=extras, keep=keep)
     first = run_chunk(model, scenarios, 0, plan[0][1], chunk_size, seed, sampler, **common)
     ranges = _ranges(first)
-    results = [first]
+    merger = _OrderedMerge(first)
+    done = plan[0][1]
     if progress:
-        progress(plan[0][1], samples)
+        progress(done, samples)
     rest = plan[1:]
     if client is not None and rest:
+        from distributed import as_completed
+
         model_future = client.scatter(model, broadcast=True)
         futures = [
             client.submit(
@@ -247,31 +273,25 @@ def monte_carlo(
             )
             for c, n in rest
         ]
-        done = plan[0][1]
-        from distributed import as_completed
-
         for future in as_completed(futures):
-            done += future.result().stats["flows"].count
+            found = future.result()
+            future.release()
+            merger.add(found)
+            done += found.stats["flows"].count
             if progress:
                 progress(done, samples)
-        results += [f.result() for f in futures]
     else:
-        done = plan[0][1]
         for c, n in rest:
-            results.append(
+            merger.add(
                 run_chunk(model, scenarios, c, n, chunk_size, seed, sampler, ranges, **common)
             )
             done += n
             if progress:
                 progress(done, samples)
-    results.sort(key=lambda r: r.chunk)
-    merged = dict(results[0].stats)
-    for r in results[1:]:
-        merged = {name: merged[name].merge(r.stats[name]) for name in merged}
-    raw = {name: [r.raw[name] for r in results] for name in merged} if keep else {}
+    merged, raw = merger.result()
     names = tuple(scenarios or model.spec.scenarios)
     return MonteCarloResult(
-        names, samples, seed, sampler, [i.label for i in inputs], merged, results[0].shapes, raw
+        names, samples, seed, sampler, [i.label for i in inputs], merged, first.shapes, raw
     )
 
 

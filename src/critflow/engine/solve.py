@@ -85,6 +85,53 @@ def _explain(
     return CritflowError(problems)
 
 
+def _shared_blocks(tau: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Blocks with the same coefficients and given flows have the same matrix: the first block
+    of each distinct matrix and the distinct matrix of every block, or None when they are all
+    distinct (or too few blocks to gain)."""
+    if tau.shape[0] < 8:
+        return None
+    key = np.ascontiguousarray(np.concatenate([tau, mask.astype(float)], axis=1))
+    rows = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
+    _, representative, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    if representative.size > 0.5 * tau.shape[0]:
+        return None
+    return representative, inverse.reshape(-1)
+
+
+def _solve_shared(structure, tau, mask, given, representative, inverse, timings) -> np.ndarray:
+    """Factorise each distinct block once, solve for every flow's response to each given value,
+    and give every block its own values: (B·F, P) for ``given`` (B, P, F)."""
+    n_b, n_f = mask.shape
+    start = time.perf_counter()
+    sub_mask = mask[representative]
+    matrix = assemble_matrix(structure, tau[representative], sub_mask)
+    timings["assemble"] += time.perf_counter() - start
+    start = time.perf_counter()
+    lu = spla.splu(matrix)
+    timings["factorise"] += time.perf_counter() - start
+    start = time.perf_counter()
+    rhs = unit_rhs(structure, sub_mask)
+    response = lu.solve(rhs)  # (U·F, G)
+    residual = np.abs(matrix @ response - rhs).max(initial=0.0)
+    if not np.isfinite(response).all() or residual > 1e-8 * max(
+        np.abs(response).max(initial=0.0), 1.0
+    ):
+        raise CritflowError(
+            "model",
+            "the balance equations are singular (numerically) for some blocks",
+            "Check for loops whose recycle shares are 1 or extremely close to 1.",
+        )
+    n_given = rhs.shape[1]
+    g_block, g_flow, g_rank = given_positions(mask)
+    values = np.zeros((n_b, n_given, given.shape[1]))
+    values[g_block, g_rank] = given[g_block, :, g_flow]
+    per_block = response.reshape(representative.size, n_f, n_given)[inverse]  # (B, F, G)
+    solution = np.matmul(per_block, values).reshape(n_b * n_f, -1)
+    timings["solve"] += time.perf_counter() - start
+    return solution
+
+
 def solve_flows(
     inputs: ModelInputs,
     timings: dict[str, float] | None = None,
@@ -129,6 +176,13 @@ def solve_flows(
         trapped = trapped_loops(inputs, tau, int(p0))
         if trapped:
             raise CritflowError(trapped)
+        shared = _shared_blocks(tau.reshape(n_b, -1), mask)
+        if shared is not None:
+            start = time.perf_counter()
+            mass[:, periods] = _solve_shared(
+                structure, tau.reshape(n_b, -1), mask, given[:, periods], *shared, timings
+            )
+            continue
         start = time.perf_counter()
         matrix = assemble_matrix(structure, tau.reshape(n_b, -1), mask)
         timings["assemble"] += time.perf_counter() - start
