@@ -67,12 +67,19 @@ class Statistics:
             vmin = np.nan_to_num(vmin)
             low = vmin - 0.5 * span
             width = 2.0 * span / BINS
-        finite = np.isfinite(values)
-        position = np.where(finite, (values - low) / width, 0.0)
-        index = np.clip(position.astype(np.int64), 0, BINS - 1)
         q = values.shape[1]
-        flat = (index + np.arange(q) * BINS)[finite]
-        counts = np.bincount(flat, minlength=q * BINS).astype(np.uint32).reshape(q, BINS)
+        counts = np.zeros((q, BINS), dtype=np.uint32)
+        step = 2048  # quantities per pass: the bin counts of a pass stay in cache
+        for start in range(0, q, step):  # a loop over blocks of quantities, not samples
+            part = values[:, start : start + step]
+            finite = np.isfinite(part)
+            position = np.where(
+                finite, (part - low[start : start + step]) / width[start : start + step], 0.0
+            )
+            index = np.clip(position.astype(np.int64), 0, BINS - 1)
+            m = part.shape[1]
+            flat = (index + np.arange(m) * BINS)[finite]
+            counts[start : start + m] = np.bincount(flat, minlength=m * BINS).reshape(m, BINS)
         return cls(n, mean, m2, vmin, vmax, low, width, counts)
 
     def merge(self, other: Statistics) -> Statistics:

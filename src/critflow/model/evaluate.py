@@ -208,10 +208,15 @@ class _Evaluator:
         shares are scaled to sum to 1. (N, P, E, J)."""
         if not self.uncertain_transfer.any():
             return coefficients
-        onehot = self._process_of_entry()
-        shape = coefficients.shape
-        drawn = np.where(self.uncertain_transfer, coefficients, 0.0)
-        fixed = coefficients - drawn
+        topo = self.topology
+        # only the entries of processes with a drawn share change
+        touched = np.unique(topo.transfer_process[self.uncertain_transfer.any(axis=0)])
+        columns = np.flatnonzero(np.isin(topo.transfer_process, touched))
+        onehot = self._process_of_entry()[columns][:, touched]
+        part = coefficients[..., columns]
+        shape = part.shape
+        drawn = np.where(self.uncertain_transfer[:, columns], part, 0.0)
+        fixed = part - drawn
 
         def process_sum(x: np.ndarray) -> np.ndarray:  # per entry: the sum over its process
             return np.asarray((x.reshape(-1, shape[-1]) @ onehot) @ onehot.T).reshape(shape)
@@ -219,9 +224,11 @@ class _Evaluator:
         drawn_sum, fixed_sum = process_sum(drawn), process_sum(fixed)
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = drawn + fixed * (1.0 - drawn_sum) / fixed_sum
-            total = coefficients / (drawn_sum + fixed_sum)
+            total = part / (drawn_sum + fixed_sum)
         use_total = (fixed_sum <= 0) | (drawn_sum > 1.0)
-        return np.where(use_total, total, scaled)
+        result = coefficients.copy()
+        result[..., columns] = np.where(use_total, total, scaled)
+        return result
 
     def _process_of_entry(self) -> sp.csr_matrix:
         """(J, U) incidence of transfer entries in their processes."""
