@@ -29,6 +29,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/stocks_vs_flodym.py
+	$(BIN)/python benchmarks/lca.py
+	$(BIN)/python benchmarks/montecarlo.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
