@@ -210,26 +210,21 @@ def assess_cost(
     to_sink = [f for f, fl in enumerate(spec.flows) if kinds[fl.to] == "sink"]
     from_source = [f for f, fl in enumerate(spec.flows) if kinds[fl.from_] == "source"]
 
+    def worth(flows: list[int], price: dict[int, np.ndarray]) -> np.ndarray:
+        """Σ mass × price over ``flows`` that have a price: (S, P), or (N, S, P) for prices
+        sampled as (N, P)."""
+        total = np.zeros(mass_f.shape[:2])
+        for f in flows:
+            if f in price:
+                total = total + mass_f[..., f] * np.asarray(price[f])[..., None, :]
+        return total
+
     def money_flows(per_kg: dict, gate: dict) -> dict[str, np.ndarray]:
-        shape = mass_f.shape[:2]
-        lead = next(
-            (np.shape(v)[:-1] for v in [*per_kg.values(), *gate.values()] if np.ndim(v) > 1), ()
-        )
-        zero = np.zeros((*lead, *shape))
-        revenue = zero + sum(
-            (mass_f[..., f] * np.asarray(per_kg[f])[..., None, :] for f in to_sink if f in per_kg),
-            zero,
-        )
-        purchases = zero + sum(
-            (
-                mass_f[..., f] * np.asarray(per_kg[f])[..., None, :]
-                for f in from_source
-                if f in per_kg
-            ),
-            zero,
-        )
-        fees = zero + sum((mass_f[..., f] * np.asarray(gate[f])[..., None, :] for f in gate), zero)
-        return {"revenue": revenue, "gate_fees": fees, "purchases": purchases}
+        return {
+            "revenue": worth(to_sink, per_kg),
+            "gate_fees": worth(list(gate), gate),
+            "purchases": worth(from_source, per_kg),
+        }
 
     annual = money_flows(prices.per_kg, prices.gate_fee_per_kg)
     annual["opex_variable"] = np.einsum("spk,spk->sp", impacts.inventory_totals, unit_prices)

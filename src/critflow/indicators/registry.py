@@ -189,18 +189,14 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
 
 
 def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
-    from critflow.impact.lca import assess
+    from critflow.impact.lca import assess, has_inventories
 
-    has_inventory = any(p.inventory for p in ctx.model.spec.processes) or any(
-        s.inventories for s in ctx.model.spec.scenarios.values()
-    )
-    if not has_inventory:
+    if not has_inventories(ctx.model):
         raise IndicatorNotAvailableError(
             "no process declares an inventory (inventory: {electricity: '180 kWh/t', ...})"
         )
     _products(ctx)
-    impacts = ctx.cached("impacts", lambda: assess(ctx.model, ctx.results))
-    return impacts.intensity
+    return assess(ctx.model, ctx.results).intensity
 
 
 def _relative(
