@@ -127,7 +127,6 @@ class ChunkResult:
     stats: dict[str, Statistics]
     shapes: dict[str, tuple[int, ...]]
     raw: dict[str, np.ndarray] | None = None
-    clipped_shares: int = 0
 
 
 @dataclass

@@ -14,7 +14,6 @@ the same numbers. Parameters of a distribution are in the same unit as its ``val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from scipy import stats
 from scipy.stats import qmc
 
-DISTRIBUTIONS = ("triangular", "normal", "lognormal", "uniform", "beta", "empirical")
 SAMPLERS = ("random", "lhs", "sobol")
 
 
@@ -143,11 +141,6 @@ def is_uncertain_mapping(value: Any) -> bool:
     return isinstance(value, dict) and "distribution" in value
 
 
-def central(value: Any) -> Any:
-    """The central value of an Uncertain, anything else unchanged."""
-    return value.central if isinstance(value, Uncertain) else value
-
-
 @dataclass(frozen=True)
 class UncertainInput:
     """One uncertain value of a model and where it sits (a field path)."""
@@ -226,7 +219,3 @@ class Sampler:
             else u
         )
         return Draws(values, {id(x.value): i for i, x in enumerate(self.inputs)})
-
-    @cached_property
-    def labels(self) -> list[str]:
-        return [x.label for x in self.inputs]
