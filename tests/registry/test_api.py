@@ -264,3 +264,18 @@ def test_bulk_ingest_is_all_or_nothing(registry):
     assert (
         _count(app, PassportVersion) == 6
     )  # 3 created + 3 from the good batch, none from the bad one
+
+
+def test_fast_public_read_answers_like_the_application(registry):
+    client, keys, _app = registry
+    key, etag = _create(client, keys.issuer, sample_battery("ev", serial="FAST-1"))
+    fast = client.get(f"/api/passports/{key}")  # the ASGI fast path
+    routed = client.get(f"/api/passports/{key}?audience=public&via=app")  # through FastAPI
+    assert fast.status_code == routed.status_code == 200
+    assert fast.json() == routed.json() and fast.json()["audience"] == "public"
+    assert fast.headers["ETag"] == routed.headers["ETag"] == etag
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    missing = client.get("/api/passports/no-such-key")
+    routed_missing = client.get("/api/passports/no-such-key?audience=public&via=app")
+    assert missing.status_code == routed_missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM and missing.json() == routed_missing.json()
