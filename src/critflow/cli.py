@@ -781,6 +781,14 @@ def compare(
         document = {
             "period": result.period,
             "criteria": [c.model_dump() for c in result.criteria],
+            "weights": [float(w) for w in result.weights],
+            "ahp": None
+            if result.ahp is None
+            else {
+                "lambda_max": result.ahp.lambda_max,
+                "consistency_index": result.ahp.consistency_index,
+                "consistency_ratio": result.ahp.consistency_ratio,
+            },
             "scenarios": {
                 s: {
                     "values": dict(
@@ -813,8 +821,8 @@ def compare(
         title=f"{loaded.name}: scenarios compared in {result.period}", title_justify="left"
     )
     table.add_column("scenario")
-    for c in result.criteria:
-        table.add_column(escape(f"{c.label} ({c.direction}, w={c.weight:g})"), justify="right")
+    for c, w in zip(result.criteria, result.weights, strict=True):
+        table.add_column(escape(f"{c.label} ({c.direction}, w={w:.3g})"), justify="right")
     for m in result.scores:
         table.add_column(f"{m} score (rank)", justify="right")
     ranks = {m: (-v).argsort().argsort() + 1 for m, v in result.scores.items()}
@@ -825,6 +833,17 @@ def compare(
             *(f"{v[i]:.3f} ({ranks[m][i]})" for m, v in result.scores.items()),
         )
     out.print(table)
+    if result.ahp is not None:
+        verdict = (
+            "consistent"
+            if result.ahp.consistent
+            else "[yellow]inconsistent: revise the pairwise comparisons[/yellow]"
+        )
+        out.print(
+            f"AHP weights from the pairwise matrix: λmax {result.ahp.lambda_max:.4f}, CI "
+            f"{result.ahp.consistency_index:.4f}, CR {result.ahp.consistency_ratio:.3f} ({verdict}; "
+            "CR ≤ 0.10 is the usual limit)"
+        )
     for m, ranges in result.sensitivity.items():
         winner = result.scenarios[int(np.argmax(result.scores[m]))]
         out.print(

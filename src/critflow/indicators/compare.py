@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.indicators.mcda import METHODS, WeightRange, score, weight_sensitivity
+from critflow.indicators.mcda import (
+    METHODS,
+    AhpWeights,
+    WeightRange,
+    ahp,
+    ahp_problem,
+    score,
+    weight_sensitivity,
+)
 from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.model.load import Model, validate_as
 from critflow.model.source import read_file
@@ -24,7 +32,9 @@ class Criterion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     indicator: str
     element: str | None = None
-    weight: float = Field(gt=0, description="relative weight; weights are normalised to sum 1")
+    weight: float | None = Field(
+        None, gt=0, description="relative weight (normalised to sum 1); or give `pairwise:`"
+    )
     direction: Literal["max", "min"] = Field(description="max: more is better; min: less is better")
     preference: float | None = Field(
         None,
@@ -49,6 +59,33 @@ class Criteria(BaseModel):
     methods: list[Literal["weighted_sum", "topsis", "promethee_ii"]] = Field(
         default_factory=lambda: list(METHODS)
     )
+    pairwise: list[list[float]] | None = Field(
+        None,
+        description="AHP: row i, column j = how much more important criterion i is than j "
+        "(Saaty's 1-9 scale, reciprocal); the weights are its principal eigenvector",
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> Criteria:
+        given = [c.weight is not None for c in self.criteria]
+        if self.pairwise is None and not all(given):
+            raise ValueError("give every criterion a weight, or give the pairwise (AHP) matrix")
+        if self.pairwise is not None:
+            if any(given):
+                raise ValueError("give either weights or the pairwise (AHP) matrix, not both")
+            problem = ahp_problem(np.array(self.pairwise, dtype=float))
+            if problem is None and len(self.pairwise) != len(self.criteria):
+                problem = f"the pairwise matrix has {len(self.pairwise)} rows for {len(self.criteria)} criteria"
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def weights(self) -> tuple[np.ndarray, AhpWeights | None]:
+        """The criteria's weights, and the AHP result when they come from the pairwise matrix."""
+        if self.pairwise is None:
+            return np.array([c.weight for c in self.criteria]), None
+        found = ahp(np.array(self.pairwise, dtype=float))
+        return found.weights, found
 
 
 def load_criteria(path: str | Path) -> Criteria:
@@ -65,6 +102,8 @@ class Comparison:
     matrix: np.ndarray  # (scenarios, criteria)
     scores: dict[str, np.ndarray]  # method → (scenarios,)
     sensitivity: dict[str, list[WeightRange]]
+    weights: np.ndarray  # (criteria,) as used, summing to 1
+    ahp: AhpWeights | None = None
 
 
 def compare(
@@ -104,7 +143,7 @@ def compare(
             )
         columns.append(values)
     matrix = np.column_stack(columns)
-    weights = np.array([c.weight for c in criteria.criteria])
+    weights, ahp_result = criteria.weights()
     benefit = np.array([c.direction == "max" for c in criteria.criteria])
     options = {
         "preference": np.array(
@@ -124,4 +163,6 @@ def compare(
         )
         for m in criteria.methods
     }
-    return Comparison(scenarios, int(year), criteria.criteria, matrix, scores, sensitivity)
+    return Comparison(
+        scenarios, int(year), criteria.criteria, matrix, scores, sensitivity, weights, ahp_result
+    )

@@ -11,6 +11,10 @@ Matrices are (alternatives × criteria); ``benefit`` is True where more is bette
   (d − q)/(p − q) clipped to [0, 1]); π(a, b) = Σ_j w_j P_j; net flow φ(a) = (Σ_b π(a, b) −
   Σ_b π(b, a)) / (n − 1).
 Both accept a leading batch of weight vectors, so a sensitivity scan is one array operation.
+
+Weights may come from an AHP pairwise-comparison matrix (Saaty 1980): the principal eigenvector,
+with the consistency index CI = (λ_max − n)/(n − 1) and ratio CR = CI / RI(n), RI being Saaty's
+random index; CR ≤ 0.10 is the usual acceptance limit.
 """
 
 from __future__ import annotations
@@ -20,6 +24,59 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("weighted_sum", "topsis", "promethee_ii")
+RANDOM_INDEX = (0.0, 0.0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49)
+"""Saaty's random consistency index RI for n = 1 … 10 (Saaty, The Analytic Hierarchy Process, 1980)."""
+CR_LIMIT = 0.10
+
+
+@dataclass(frozen=True)
+class AhpWeights:
+    """Weights from a pairwise-comparison matrix and how consistent the judgements are."""
+
+    weights: np.ndarray
+    lambda_max: float
+    consistency_index: float
+    consistency_ratio: float
+
+    @property
+    def consistent(self) -> bool:
+        return self.consistency_ratio <= CR_LIMIT
+
+
+def ahp_problem(pairwise: np.ndarray) -> str | None:
+    """What is wrong with a pairwise-comparison matrix (None when it is usable)."""
+    a = np.asarray(pairwise, float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        return f"the pairwise matrix must be square (got shape {a.shape})"
+    if not (a > 0).all():
+        return (
+            "every pairwise comparison must be positive (1 = equal, 9 = extremely more important)"
+        )
+    if not np.allclose(np.diag(a), 1.0):
+        return "the diagonal of the pairwise matrix must be 1 (a criterion compared with itself)"
+    if not np.allclose(a * a.T, 1.0, rtol=1e-3):
+        i, j = np.unravel_index(np.argmax(np.abs(a * a.T - 1)), a.shape)
+        return (
+            f"the matrix is not reciprocal: a[{i}][{j}] = {a[i, j]:g} but a[{j}][{i}] = "
+            f"{a[j, i]:g} (should be {1 / a[i, j]:.4g})"
+        )
+    if a.shape[0] > len(RANDOM_INDEX):
+        return f"AHP here takes at most {len(RANDOM_INDEX)} criteria"
+    return None
+
+
+def ahp(pairwise: np.ndarray) -> AhpWeights:
+    """Weights (summing to 1) as the principal eigenvector of ``pairwise``, with CI and CR."""
+    a = np.asarray(pairwise, float)
+    values, vectors = np.linalg.eig(a)
+    k = int(np.argmax(values.real))
+    w = np.abs(vectors[:, k].real)
+    w = w / w.sum()
+    n = a.shape[0]
+    lam = float(values[k].real)
+    ci = (lam - n) / (n - 1) if n > 1 else 0.0
+    ri = RANDOM_INDEX[n - 1]
+    return AhpWeights(w, lam, ci, ci / ri if ri > 0 else 0.0)
 
 
 def _normalise_weights(weights: np.ndarray) -> np.ndarray:
