@@ -866,6 +866,10 @@ def criticality(
             help="CSV of your own supply shares (material, stage, scope, country, share) replacing shipped ones."
         ),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="A model file whose criticality: block overrides inputs."),
+    ] = None,
 ) -> None:
     """EU criticality (SR, EI, 2023) with supply concentration and the CRMA 65 % check per stage."""
     import pandas as pd
@@ -874,6 +878,12 @@ def criticality(
 
     table = published_results().set_index("material")
     overrides = None
+    if model is not None:
+        from critflow.model import load_model
+
+        block = load_model(model).spec.criticality
+        if block is not None and block.shares:
+            overrides = pd.DataFrame([row.model_dump() for row in block.shares])
     if shares is not None:
         if not shares.is_file():
             raise CritflowError(
@@ -882,7 +892,8 @@ def criticality(
                 "Give a CSV with material, stage, scope, country, share.",
             )
         try:
-            overrides = pd.read_csv(shares)
+            from_file = pd.read_csv(shares)
+            overrides = from_file if overrides is None else pd.concat([overrides, from_file])
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise CritflowError(
                 str(shares),
@@ -949,6 +960,12 @@ def criticality(
         "Sources: European Commission, Study on the critical raw materials for the EU 2023 (SR, EI, supply "
         "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR)."
     )
+    if overrides is not None:
+        out.print(
+            f"{len(overrides)} supply shares replaced by your own ("
+            + ", ".join(sorted(set(map(str, overrides.get("source", ["user override"])))))
+            + ")."
+        )
 
 
 def _objective(text: str | None):

@@ -308,3 +308,22 @@ def test_reconcile_command(tmp_path):
         and "no flow 'fed'" in result.stderr
         and "Did you mean 'feed'" in result.stderr
     )
+
+
+def test_criticality_with_a_models_own_sourcing(tmp_path):
+    model = tmp_path / "sourcing.yaml"
+    model.write_text(
+        "critflow: 1\nname: cobalt sourcing\ntime: {start: 2025, end: 2025}\nelements: [Co]\n"
+        "processes: [{id: supplier, kind: source}, {id: plant, kind: sink}]\n"
+        "flows: [{id: cobalt, from: supplier, to: plant, value: 10}]\n"
+        "criticality:\n  shares:\n"
+        "    - {material: Cobalt, stage: processing, scope: global, country: Finland, share: 0.8,\n"
+        "       source: purchasing 2025}\n"
+        "    - {material: Cobalt, stage: processing, scope: global, country: China, share: 0.2,\n"
+        "       source: purchasing 2025}\n"
+    )
+    result = critflow("criticality", "Cobalt", "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "processing (global)" in line)
+    assert "0.68" in row and "China 20%" in row  # HHI 0.8² + 0.2²; the largest third country
+    assert "2 supply shares replaced by your own (purchasing 2025)" in result.stdout

@@ -587,6 +587,24 @@ class Measurement(_Strict):
         return self
 
 
+class SupplyShare(_Strict):
+    """One country's share of a material's supply at a stage (a criticality input override)."""
+
+    material: str
+    stage: Literal["extraction", "processing"]
+    scope: Literal["global", "EU"] = Field("EU", description="global supply or EU sourcing")
+    country: str = Field(description="ISO 3166 alpha-2 code or name")
+    share: float = Field(ge=0, le=1)
+    source: str = Field("model file", description="where the share comes from")
+
+
+class CriticalityInputs(_Strict):
+    """The model's own criticality inputs, replacing the shipped 2023 ones for the same material,
+    stage and scope (e.g. a company's sourcing)."""
+
+    shares: list[SupplyShare] = Field(default_factory=list)
+
+
 class IndicatorDefinition(_Strict):
     """A model's own indicator: a ratio of flow sums, or the largest single flow of a group.
 
@@ -648,6 +666,9 @@ class ModelFile(_Strict):
     indicators: dict[str, IndicatorDefinition] = Field(
         default_factory=dict,
         description="the model's own indicators (e.g. the CRMA benchmarks' eu_recycling_share)",
+    )
+    criticality: CriticalityInputs | None = Field(
+        None, description="own criticality inputs (critflow criticality --model)"
     )
     measurements: list[Measurement] = Field(
         default_factory=list,
