@@ -33,6 +33,7 @@ from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.evaluate import ModelInputs, evaluate
 from critflow.model.load import Model
 from critflow.model.schema import Measurement
+from critflow.model.topology import build_topology
 from critflow.units import looks_like_quantity, parse_mass_flow
 
 TOLERANCE = 1e-10
@@ -350,7 +351,7 @@ def reconcile(
 def flows_table(model: Model, found: list[Reconciled]) -> pd.DataFrame:
     """Reconciled element masses of every flow: scenario, period, flow, element, value, sd,
     observable, unit."""
-    inputs_topo = evaluate(model, [found[0].scenario]).topology
+    inputs_topo = build_topology(model.spec)  # labels only: no second evaluation
     frames = []
     for r in found:
         n_e, n_f = r.x.shape

@@ -33,10 +33,6 @@ class Method:
     factors: dict[str, float]
     sources: dict[str, str]
 
-    @property
-    def unit(self) -> str:
-        return "kg CO2-eq"
-
 
 @lru_cache(maxsize=8)
 def method(name: str, where: str = "impact.method") -> Method:
@@ -56,11 +52,6 @@ def method(name: str, where: str = "impact.method") -> Method:
         dict(zip(rows["flow"], rows["factor"].astype(float), strict=True)),
         dict(zip(rows["flow"], rows["source"], strict=True)),
     )
-
-
-def gases(method_name: str = "ipcc-ar6-gwp100") -> list[str]:
-    """Elementary flows a process may list under ``direct_emissions``."""
-    return [f for f in method(method_name).factors if f != AGGREGATED_FLOW]
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,6 @@ class Inventories:
     direct: np.ndarray  # (S, P, U, G) kg of gas per kg of basis
     basis: tuple[str | int, ...]  # per process: 'input', 'output' or a flow index
 
-    @property
-    def empty(self) -> bool:
-        return not self.items and not self.gases
-
 
 def quantity(text: Any, where: str, what: str):
     """A pint quantity from a string such as '180 kWh/t'; numbers without a unit are refused."""

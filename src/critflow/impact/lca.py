@@ -240,45 +240,36 @@ def _displacement(value: str | Displacement) -> Displacement:
 class _Credits:
     """Primary burden displaced by each output flow with ``displaces:``."""
 
-    def __init__(self, model: Model, bg: Background, chosen: Method) -> None:
-        self.model, self.bg = model, bg
+    def __init__(self, model: Model, bg: Background) -> None:
         spec = model.spec
         self.flows: list[tuple[int, Displacement]] = []
-        self.notes: list[str] = []
-        problems = []
-        # per flow: (E,) item row weights per element, or goods-mass item
+        # flows displacing 'primary': (element index, primary-metal item) for each element
         self.rows_per_element: dict[int, list[tuple[int, str]]] = {}
+        masses = [i for i, it in bg.items.items() if it.unit == "kg"]
+        problems: list[Problem] = []
         for f, flow in enumerate(spec.flows):
             if flow.displaces is None:
                 continue
             d = _displacement(flow.displaces)
             where = model.where("flows", f, "displaces")
             if d.material == "primary":
-                pairs = []
-                for e, element in enumerate(spec.elements):
-                    item = bg.primary_item(element)
-                    if item is not None:
-                        pairs.append((e, item))
-                if not pairs:
+                pairs = [(e, bg.primary_item(el)) for e, el in enumerate(spec.elements)]
+                self.rows_per_element[f] = [(e, item) for e, item in pairs if item is not None]
+                if not self.rows_per_element[f]:
                     problems.append(
-                        (where, "none of the model's elements has a primary-metal factor")
+                        Problem(where, "none of the model's elements has a primary-metal factor")
                     )
-                self.rows_per_element[f] = pairs
-            elif d.material not in bg.items or bg.items[d.material].unit != "kg":
-                names = [i for i, it in bg.items.items() if it.unit == "kg"]
-                raise CritflowError(
-                    [
-                        Problem(
-                            where,
-                            f"'{d.material}' is not 'primary' or a background material measured in kg",
-                            f"{nearest(d.material, names)} Materials: {known(names, 40)}.".strip(),
-                        )
-                    ]
+            elif d.material not in masses:
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{d.material}' is not 'primary' or a background material measured in kg",
+                        f"{nearest(d.material, masses)} Materials: {known(masses, 40)}.".strip(),
+                    )
                 )
             self.flows.append((f, d))
         if problems:
-            raise CritflowError([Problem(w, m) for w, m in problems])
-        self.method = chosen
+            raise CritflowError(problems)
 
     def per_flow(self, results: FlowResults, item_value: dict[str, np.ndarray]) -> np.ndarray:
         """Displaced burden of each flow, (..., S, P, F) kg CO2-eq/a; ``item_value[item]`` is the
@@ -378,7 +369,7 @@ def _assess(model: Model, results: FlowResults, samples: int, seed, progress) ->
         )
 
     partition, rule, cff_a = _rule(model)
-    credits = _Credits(model, bg, chosen)
+    credits = _Credits(model, bg)
     row_values = bg.row_factors(chosen)[None, :]
     credit_flows = credits.per_flow(
         results, {k: v[0] for k, v in _item_values(bg, row_values, credits.items()).items()}

@@ -1,21 +1,14 @@
-"""Monte Carlo draws for uncertain factors and prices, vectorised over all uncertain values at once.
-
-Conventions (as the background data file states them):
-- ``triangular``: minimum ``low``, mode = the central value, maximum ``high``;
-- ``uniform``: between ``low`` and ``high``;
-- ``lognormal``: median = the central value, ``low``/``high`` the 2.5 and 97.5 percentiles, so
-  sigma = ln(high / low) / (2 × 1.96);
-- ``normal``: mean = the central value, standard deviation ``sd``, truncated at zero (prices and
-  factors are not negative).
+"""Monte Carlo draws for uncertain background factors and prices, vectorised over all uncertain
+values at once. The distributions and their conventions are those of model inputs
+(:func:`critflow.model.uncertainty.inverse_cdf`): triangular (low, mode, high), uniform,
+lognormal (median, 2.5 and 97.5 percentiles) and normal truncated at zero.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
-Z_975 = 1.959963984540054
-"""Standard-normal 97.5 % quantile."""
+from critflow.model.uncertainty import inverse_cdf
 
 
 def sample_rows(
@@ -29,31 +22,7 @@ def sample_rows(
 ) -> np.ndarray:
     """Draw ``n`` samples of every value; values without a distribution stay constant. (n, k)."""
     central = np.asarray(central, dtype=float)
-    out = np.broadcast_to(central, (n, central.size)).copy()
-    tri = np.flatnonzero(distribution == "triangular")
-    if tri.size:
-        u = rng.random((n, tri.size))
-        a, c, b = low[tri], central[tri], high[tri]
-        width = np.where(b > a, b - a, 1.0)
-        fc = (c - a) / width
-        left = a + np.sqrt(u * width * (c - a))
-        right = b - np.sqrt((1 - u) * width * (b - c))
-        out[:, tri] = np.where(u < fc, left, right)
-    uni = np.flatnonzero(distribution == "uniform")
-    if uni.size:
-        out[:, uni] = low[uni] + rng.random((n, uni.size)) * (high[uni] - low[uni])
-    logn = np.flatnonzero(distribution == "lognormal")
-    if logn.size:
-        sigma = np.log(high[logn] / low[logn]) / (2 * Z_975)
-        out[:, logn] = central[logn] * np.exp(sigma * rng.standard_normal((n, logn.size)))
-    norm = np.flatnonzero(distribution == "normal")
-    if norm.size:
-        scale = np.asarray(sd, dtype=float)[norm] if sd is not None else np.ones(norm.size)
-        lower = (0.0 - central[norm]) / scale
-        u = rng.random((n, norm.size))
-        z = stats.norm.ppf(stats.norm.cdf(lower) + u * (1 - stats.norm.cdf(lower)))
-        out[:, norm] = central[norm] + scale * z
-    return out
+    return inverse_cdf(distribution, central, low, high, sd, rng.random((n, central.size)))
 
 
 def check_distribution(

@@ -88,25 +88,67 @@ class Uncertain(BaseModel):
         self._empirical = np.sort(values)
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Inverse CDF at uniform draws ``u`` (any shape)."""
+        """Inverse CDF at uniform draws ``u`` (a vector)."""
         d = self.distribution
-        if d == "triangular":
-            lo, hi = self.low, self.high
-            return stats.triang.ppf(u, (self.value - lo) / (hi - lo), loc=lo, scale=hi - lo)
-        if d == "uniform":
-            return self.low + u * (self.high - self.low)
-        if d == "normal":
-            a = (0.0 - self.value) / self.sd  # truncated at zero: masses and shares are >= 0
-            lower = stats.norm.cdf(a)
-            return self.value + self.sd * stats.norm.ppf(lower + u * (1 - lower))
-        if d == "lognormal":
-            return self.value * np.exp(np.log(self.sd) * stats.norm.ppf(u))
+        if d in ("triangular", "uniform", "normal"):
+            return inverse_cdf(np.array([d]), self.value, self.low, self.high, self.sd, u[:, None])[
+                :, 0
+            ]
+        if d == "lognormal":  # geometric sd → the 2.5 and 97.5 percentiles
+            low, high = self.value / self.sd**Z_975, self.value * self.sd**Z_975
+            return inverse_cdf(np.array([d]), self.value, low, high, None, u[:, None])[:, 0]
         if d == "beta":
             lo = 0.0 if self.low is None else self.low
             hi = 1.0 if self.high is None else self.high
             return lo + (hi - lo) * stats.beta.ppf(u, self.alpha, self.beta)
         values = self._empirical  # empirical: linear interpolation of the sorted samples
         return np.interp(u, np.linspace(0, 1, values.size), values)
+
+
+Z_975 = 1.959963984540054
+"""Standard-normal 97.5 % quantile."""
+
+
+def inverse_cdf(
+    distribution: np.ndarray,
+    central: np.ndarray | float,
+    low: np.ndarray | float | None,
+    high: np.ndarray | float | None,
+    sd: np.ndarray | float | None,
+    u: np.ndarray,
+) -> np.ndarray:
+    """Values at uniform draws ``u`` (n, k) for k values, each with its own distribution
+    (``""`` keeps the central value). Conventions, shared by model inputs, background factors and
+    prices: triangular (low, mode = central, high); uniform (low, high); normal (mean = central,
+    ``sd``, truncated at zero — masses, shares and factors are not negative); lognormal (median =
+    central, ``low``/``high`` its 2.5 and 97.5 percentiles, so σ = ln(high/low) / (2 × 1.96))."""
+    k = u.shape[1]
+
+    def column(x) -> np.ndarray:
+        return np.broadcast_to(np.asarray(np.nan if x is None else x, dtype=float), (k,))
+
+    central, low, high, sd = column(central), column(low), column(high), column(sd)
+    out = np.broadcast_to(central, u.shape).copy()
+    tri = np.flatnonzero(distribution == "triangular")
+    if tri.size:
+        v, a, c, b = u[:, tri], low[tri], central[tri], high[tri]
+        width = np.where(b > a, b - a, 1.0)
+        left = a + np.sqrt(v * width * (c - a))
+        right = b - np.sqrt((1 - v) * width * (b - c))
+        out[:, tri] = np.where(v < (c - a) / width, left, right)
+    uni = np.flatnonzero(distribution == "uniform")
+    if uni.size:
+        out[:, uni] = low[uni] + u[:, uni] * (high[uni] - low[uni])
+    logn = np.flatnonzero(distribution == "lognormal")
+    if logn.size:
+        sigma = np.log(high[logn] / low[logn]) / (2 * Z_975)
+        out[:, logn] = central[logn] * np.exp(sigma * stats.norm.ppf(u[:, logn]))
+    norm = np.flatnonzero(distribution == "normal")
+    if norm.size:
+        lower = stats.norm.cdf((0.0 - central[norm]) / sd[norm])
+        z = stats.norm.ppf(lower + u[:, norm] * (1 - lower))
+        out[:, norm] = central[norm] + sd[norm] * z
+    return out
 
 
 def parameter_problem(u: Uncertain) -> str | None:
