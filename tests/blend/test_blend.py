@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from critflow.blend import blend, downcycling_baseline, load_problem, problem_from_text
 from critflow.errors import CritflowError
@@ -106,6 +107,39 @@ def test_robust_blend_meets_limits_with_the_chosen_probability():
             assert (
                 worst < 0.9
             )  # the nominal blend sits on limits: about half the samples break them
+
+
+def test_robust_limit_just_inside_reach_is_met_not_refused():
+    # at most 400 t of a: mean Mg 0.012·400 + 0.002·600 = 6.0 t, spread √(0.4² + 0.3²) = 0.5 t, so
+    # the highest Mg minimum met with 95 % is (6.0 − z·0.5) / 1000 = 0.51776 %. A minimum of 0.517 %
+    # is out of reach for the first cuts (made for z + 0.1) but must still be met.
+    z = norm.ppf(0.95)
+    reachable = (6.0 - z * 0.5) / 1000 * 100
+    result = blend(hand(low=0.517), confidence=0.95)
+    x, arrays = result.tonnes[:, 0], result.arrays
+    mean, spread = arrays.mean[:, 0] @ x, np.sqrt(arrays.sd[:, 0] ** 2 @ x**2)
+    assert norm.cdf((mean - 0.00517 * 1000) / spread) >= 0.95 - 1e-9
+    with pytest.raises(CritflowError, match="not with the asked probability"):
+        blend(hand(low=reachable + 1e-3), confidence=0.95)
+
+
+def test_robust_shadow_prices_match_finite_differences():
+    arrays = load_problem(EXAMPLE)
+    base = blend(arrays, confidence=0.95)
+    step = 1e-4  # percentage points
+    binding = {key: value for key, value in base.limit_value.items() if abs(value) > 1e-6}
+    assert len(binding) >= 5
+    for (p, e, kind), value in binding.items():
+        name = "high" if kind == "max" else "low"
+        bound = getattr(arrays, name).copy()
+        bound[p, e] += (step / 100) * (1 if kind == "max" else -1)  # relaxed
+        relaxed = blend(replace(arrays, **{name: bound}), confidence=0.95)
+        # duals of the final outer approximation: within 2 % of the robust problem's own change
+        assert value == pytest.approx((base.objective - relaxed.objective) / step, rel=0.02)
+    for m in np.flatnonzero(base.availability_value > 1e-6):
+        more = replace(arrays, available=arrays.available + np.eye(arrays.available.size)[m])
+        saved = base.objective - blend(more, confidence=0.95).objective
+        assert base.availability_value[m] == pytest.approx(saved, rel=0.02)
 
 
 def test_blend_beats_downcycling():
