@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/stocks_vs_flodym.py
 	$(BIN)/python benchmarks/lca.py
 	$(BIN)/python benchmarks/montecarlo.py
+	$(BIN)/python benchmarks/blend.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,18 +1,23 @@
 """Benchmark of the scrap-blending optimiser: 200 scrap classes × 30 elements × 50 products.
 
-Prints the time of the least-cost LP (HiGHS through scipy) and of the robust blend (each limit met
-with 95 % probability, cutting planes). Targets: under 2 s and under 20 s. No blending tool in the
-field is open and scriptable, so there is no peer to run the same work through.
+Prints the time of the least-cost LP (HiGHS) and of the robust blend (each limit met with 95 %
+probability: cutting planes on the second-order-cone constraints), with the probability of the
+least safe limit. Targets: under 2 s and under 20 s. No blending tool in the field is open and
+scriptable; with ``--clarabel`` the robust problem is also solved exactly as one second-order-cone
+program by Clarabel (``pip install -e .[bench]``; about 4.5 minutes here) and the time ratio and the
+cost gap are printed.
 
-    python benchmarks/blend.py [--scrap 200] [--elements 30] [--products 50] [--seed 3]
+    python benchmarks/blend.py [--scrap 200] [--elements 30] [--products 50] [--seed 3] [--clarabel]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
+from scipy.stats import norm
 
 from critflow.blend import blend
 from critflow.blend.problem import to_arrays
@@ -77,12 +82,67 @@ def generate(n_scrap: int, n_elements: int, n_products: int, seed: int) -> Blend
     )
 
 
+def clarabel_robust(arrays, z: float) -> tuple[float, np.ndarray]:
+    """The robust blend as one SOCP in Clarabel: min cᵀx, demand, availability, x ≥ 0, limit rows
+    mean ± z·t, and t_k ≥ ‖σ_e ∘ x_p‖ for each (product p, element e). Returns (objective, x)."""
+    import clarabel
+    import scipy.sparse as sp
+
+    from critflow.blend.solve import _limit_rows, build_lp
+
+    lp = build_lp(arrays, arrays.problem.objective)
+    n_m, n_p, n_e = len(arrays.materials), len(arrays.products), len(arrays.elements)
+    n_x = n_m * n_p
+    rows, p_of, e_of, _ = _limit_rows(arrays, lp)
+    keys, spread_of = np.unique(p_of * n_e + e_of, return_inverse=True)
+    key_product, key_element = np.divmod(keys, n_e)
+    sigma = arrays.sd[:, key_element].T  # (K, M)
+    n_k = keys.size
+    n = n_x + n_k
+    spread = sp.csr_matrix((np.full(rows.size, z), (rows, spread_of)), shape=(lp.b_ub.size, n_k))
+    # cone k: (t_k, σ_e∘x_p) over the materials with σ > 0 — rows of s = b − A·v
+    cone_key, cone_material = np.nonzero(sigma)
+    sizes = np.bincount(cone_key, minlength=n_k) + 1
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    position = np.arange(cone_key.size) - np.concatenate([[0], np.cumsum(sizes - 1)[:-1]])[cone_key]
+    cone = sp.csr_matrix(
+        (
+            np.concatenate([-np.ones(n_k), -sigma[cone_key, cone_material]]),
+            (
+                np.concatenate([first, first[cone_key] + 1 + position]),
+                np.concatenate([n_x + np.arange(n_k), cone_material * n_p + key_product[cone_key]]),
+            ),
+        ),
+        shape=(int(sizes.sum()), n),
+    )
+    a = sp.vstack(
+        [
+            sp.hstack([lp.a_eq, sp.csr_matrix((lp.b_eq.size, n_k))]),
+            sp.hstack([lp.a_ub, spread]),
+            sp.hstack([-sp.identity(n_x), sp.csr_matrix((n_x, n_k))]),
+            cone,
+        ]
+    ).tocsc()
+    b = np.concatenate([lp.b_eq, lp.b_ub, np.zeros(n_x), np.zeros(cone.shape[0])])
+    cones = [clarabel.ZeroConeT(lp.b_eq.size), clarabel.NonnegativeConeT(lp.b_ub.size + n_x)]
+    cones += [clarabel.SecondOrderConeT(int(k)) for k in sizes]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solution = clarabel.DefaultSolver(
+        sp.csc_matrix((n, n)), np.concatenate([lp.c, np.zeros(n_k)]), a, b, cones, settings
+    ).solve()
+    return float(solution.obj_val), np.asarray(solution.x)[:n_x].reshape(n_m, n_p)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrap", type=int, default=200)
     parser.add_argument("--elements", type=int, default=30)
     parser.add_argument("--products", type=int, default=50)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--clarabel", action="store_true", help="also solve the robust blend as one SOCP (peer)"
+    )
     args = parser.parse_args()
     arrays = to_arrays(generate(args.scrap, args.elements, args.products, args.seed), SourceMap())
     n_vars = len(arrays.materials) * len(arrays.products)
@@ -101,6 +161,20 @@ def main() -> None:
         f"robust blend (95 %) {t_robust:6.2f} s   cost {robust.objective:,.0f}   {robust.cuts} cutting planes   "
         f"cost of safety {robust.objective - nominal.objective:,.0f}   (target < 20 s)"
     )
+    confidence = robust.limit_confidence()
+    print(
+        f"least safe of {len(confidence):,} limits holds with {min(confidence.values()):.4%} (closed form)"
+    )
+    if args.clarabel:
+        start = time.perf_counter()
+        exact, tonnes = clarabel_robust(arrays, float(norm.ppf(0.95)))
+        t_exact = time.perf_counter() - start
+        print(
+            f"Clarabel, one SOCP  {t_exact:6.2f} s   cost {exact:,.0f}   → cutting planes {t_exact / t_robust:.1f}x "
+            f"faster, {robust.objective / exact - 1:+.3%} cost (conservative margin)"
+        )
+        least = min(replace(robust, tonnes=tonnes).limit_confidence().values())
+        print(f"least safe limit of the exact SOCP holds with {least:.4%}")
 
 
 if __name__ == "__main__":

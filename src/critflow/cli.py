@@ -1073,6 +1073,10 @@ def blend(
         "marginal_cost_of_product": dict(
             zip(arrays.products, map(float, result.demand_value), strict=True)
         ),
+        "limit_confidence": {
+            f"{arrays.products[p]}:{arrays.elements[e]}:{kind}": v
+            for (p, e, kind), v in result.limit_confidence().items()
+        },
     }
     if output_format == "json":
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -1116,6 +1120,11 @@ def blend(
         out.print(
             f"Cost of safety ({result.confidence:.0%} per limit): {document['cost_of_safety']:,.0f} {currency} "
             f"more than the blend on mean compositions ({result.cuts} cutting planes)."
+        )
+        (p, e, kind), least = min(result.limit_confidence().items(), key=lambda item: item[1])
+        out.print(
+            f"Least safe limit: {arrays.products[p]} {arrays.elements[e]} {kind}, met with probability "
+            f"{least:.2%}."
         )
     if baseline:
         out.print(

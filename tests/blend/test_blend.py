@@ -101,6 +101,8 @@ def test_robust_blend_meets_limits_with_the_chosen_probability():
             shares.append((mass[:, p, e] >= arrays.low[p, e] - 1e-12).mean())
         worst = min(shares)
         tolerance = 3 * np.sqrt(0.95 * 0.05 / samples)
+        # the closed-form probabilities agree with the sampled ones
+        assert min(result.limit_confidence().values()) == pytest.approx(worst, abs=tolerance)
         if must_hold:
             assert worst >= 0.95 - tolerance
         else:
@@ -119,6 +121,9 @@ def test_robust_limit_just_inside_reach_is_met_not_refused():
     x, arrays = result.tonnes[:, 0], result.arrays
     mean, spread = arrays.mean[:, 0] @ x, np.sqrt(arrays.sd[:, 0] ** 2 @ x**2)
     assert norm.cdf((mean - 0.00517 * 1000) / spread) >= 0.95 - 1e-9
+    assert result.limit_confidence()[(0, 0, "min")] == pytest.approx(
+        norm.cdf((mean - 0.00517 * 1000) / spread), abs=1e-12
+    )
     with pytest.raises(CritflowError, match="not with the asked probability"):
         blend(hand(low=reachable + 1e-3), confidence=0.95)
 
@@ -158,6 +163,7 @@ def test_blend_cli(tmp_path):
     document = json.loads(result.stdout)
     assert document["cost_of_safety"] > 0 and document["crm_use_change"] < -0.2
     assert set(document["recipe"]) == {"billet_6063", "billet_6061", "ingot_a380"}
+    assert min(document["limit_confidence"].values()) >= 0.95 - 1e-9
     table = critflow("blend", str(EXAMPLE), "--objective", "cost=1,co2=0.05")
     assert table.returncode == 0 and "least weighted" in table.stdout
     bad = tmp_path / "bad.yaml"
