@@ -374,19 +374,15 @@ def _robust(
         # iterates approach that set from outside, so the limits at z are met exactly (not just
         # within a tolerance) rounds earlier.
         keep = bad[cut_key]
-        new_index = np.cumsum(bad) - 1
-        weights = (
-            ratio
-            * sigma[cut_key[keep], cut_material[keep]] ** 2
-            * xs[cut_key[keep], cut_material[keep]]
-        )
-        weights /= spread[cut_key[keep]]
+        key, material = cut_key[keep], cut_material[keep]
+        weights = ratio * sigma[key, material] ** 2 * xs[key, material] / spread[key]
         n_cuts = int(bad.sum())
+        cut_row = np.cumsum(bad) - 1  # row of each cut key among this round's cuts
         tangent = sp.csr_matrix(
             (
                 np.concatenate([weights, -np.ones(n_cuts)]),
                 (
-                    np.concatenate([new_index[cut_key[keep]], np.arange(n_cuts)]),
+                    np.concatenate([cut_row[key], np.arange(n_cuts)]),
                     np.concatenate([cut_column[keep], n_x + np.flatnonzero(bad)]),
                 ),
             ),
