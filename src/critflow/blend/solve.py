@@ -313,6 +313,19 @@ def _limit_rows(arrays: Arrays, lp: LinearProgram):
     return rows, p, e, sign
 
 
+def spread_keys(arrays: Arrays, lp: LinearProgram):
+    """The (product, element) pairs whose limits are uncertain, each with one spread t ≥ ‖σ∘x‖.
+
+    Returns the limit rows with uncertainty, their product, the pair of each row (index into the
+    pairs), the product of each pair and σ of each material in each pair's element, (K, M)."""
+    rows, p_of, e_of, _ = _limit_rows(arrays, lp)
+    uncertain = arrays.sd[:, e_of].any(axis=0)
+    rows, p_of, e_of = rows[uncertain], p_of[uncertain], e_of[uncertain]
+    keys, spread_of = np.unique(p_of * len(arrays.elements) + e_of, return_inverse=True)
+    key_product, key_element = np.divmod(keys, len(arrays.elements))
+    return rows, p_of, spread_of, key_product, arrays.sd[:, key_element].T
+
+
 def _robust_blend(
     arrays: Arrays, lp: LinearProgram, model: _Highs, res: Solution, z: float
 ) -> tuple[Solution, int]:
@@ -344,13 +357,9 @@ def _robust(
     element is uncertain. The limit rows' duals are then the robust blend's shadow prices. None when
     the cuts (made for z + margin) leave no feasible blend."""
     n_m, n_p, n_x = len(arrays.materials), len(arrays.products), lp.c.size
-    rows, p_of, e_of, _ = _limit_rows(arrays, lp)
-    uncertain = arrays.sd[:, e_of].any(axis=0)
-    rows, p_of, e_of = rows[uncertain], p_of[uncertain], e_of[uncertain]
-    keys, spread_of = np.unique(p_of * len(arrays.elements) + e_of, return_inverse=True)
-    key_product, key_element = np.divmod(keys, len(arrays.elements))
-    sigma = arrays.sd[:, key_element].T  # (K, M): sd of each material in the key's element
-    model.add_spread_columns(rows, spread_of, z, keys.size)
+    rows, p_of, spread_of, key_product, sigma = spread_keys(arrays, lp)
+    n_keys = key_product.size  # (product, element) pairs with an uncertain limit
+    model.add_spread_columns(rows, spread_of, z, n_keys)
     a_rows, b = lp.a_ub[rows], lp.b_ub[rows]
     # cut entries: material m of the key's product, where σ[m, e] > 0
     cut_key, cut_material = np.nonzero(sigma)
@@ -359,12 +368,12 @@ def _robust(
     cuts = 0
     for _ in range(max_rounds):
         x = res.x[:n_x]
-        spread_bound = res.x[n_x:] if res.x.size > n_x else np.zeros(keys.size)  # t
+        spread_bound = res.x[n_x:] if res.x.size > n_x else np.zeros(n_keys)  # t
         # (K, M): tonnes of each material in the key's product
         xs = x.reshape(n_m, n_p)[:, key_product].T
         spread = np.sqrt(((sigma * xs) ** 2).sum(axis=1))
         violation = (a_rows @ x + z * spread[spread_of] - b) / arrays.demand[p_of]
-        bad = np.zeros(keys.size, bool)
+        bad = np.zeros(n_keys, bool)
         bad[spread_of[violation > ROBUST_TOLERANCE]] = True
         # only where t underestimates the spread (anything else is the LP's round-off)
         bad &= (spread > 0) & (spread_bound < spread)
@@ -386,7 +395,7 @@ def _robust(
                     np.concatenate([cut_column[keep], n_x + np.flatnonzero(bad)]),
                 ),
             ),
-            shape=(n_cuts, n_x + keys.size),
+            shape=(n_cuts, n_x + n_keys),
         )
         model.add_cuts(tangent, np.zeros(n_cuts))
         cuts += n_cuts
