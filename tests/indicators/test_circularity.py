@@ -75,7 +75,7 @@ def test_circularity_indicators_from_a_model():
           - {id: plant_scrap, kind: source}
           - {id: collection, kind: source}
           - {id: refinery, kind: transfer, transfer: {cathode: {default: 0.95}, residue: {default: 0.05}}}
-          - {id: users, kind: sink}
+          - {id: users, kind: sink, consumption: true}
           - {id: dump, kind: sink}
         flows:
           - {id: ore, from: mine, to: refinery, value: 60}

@@ -24,7 +24,7 @@ processes:
   - id: refinery
     kind: transfer
     transfer: {cathode: {default: 0.8}, dross: {default: 0.2}}
-  - {id: users, kind: sink}
+  - {id: users, kind: sink, consumption: true}
   - {id: dump, kind: sink}
 flows:
   - {id: ore, from: mine, to: smelter, value: 300}
