@@ -136,6 +136,12 @@ def _secondary_share(ctx: Context, element: str | None) -> np.ndarray:
 
 
 def _residue_share(ctx: Context, element: str | None) -> np.ndarray:
+    demand_flows(ctx.model)  # a model without demand says so first
+    if not flow_mask(ctx.model, lambda f, a, b: f.origin in ("residue", "pre_consumer")).any():
+        raise IndicatorNotAvailableError(
+            "the model takes in no production residues or manufacturing scrap (no flow with "
+            "origin: residue or pre_consumer), so it says nothing about their recycling"
+        )
     v, demand = _demand_by_origin(ctx, element, "production_residue_share")
     return ratio(v["residue"] + v["pre_consumer"], demand)
 
