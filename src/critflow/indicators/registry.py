@@ -163,7 +163,9 @@ def _waste_per_product(ctx: Context, element: str | None) -> np.ndarray:
 def crm_elements(model: Model) -> list[int]:
     """Indices of the model's elements that are critical raw materials (CRMA Annex II)."""
     materials = data.table("crma_materials")
-    symbols = {s for row in materials[materials["critical"]]["elements"] for s in row.split(";")}
+    symbols = {
+        s for row in materials[materials["critical"]]["elements"].dropna() for s in row.split(";")
+    }
     return [i for i, e in enumerate(model.spec.elements) if e in symbols]
 
 
