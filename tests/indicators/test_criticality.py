@@ -16,8 +16,8 @@ from critflow import data
 from critflow.errors import CritflowError
 from critflow.indicators.criticality import (
     concentration,
-    crma_entries,
     criticality_rows,
+    crma_entries,
     economic_importance,
     hhi,
     hhi_wgi,
