@@ -111,11 +111,12 @@ def material_circularity(
     counts as virgin feedstock and C_C, C_E as unrecoverable waste. For technical materials (all
     three 0) the two give the same number.
 
-    LFI = (V + W) / (2M + (W_F − W_C)/2) in both (``lfi_denominator='emf'``): the (W_F − W_C)/2
-    term is what keeps LFI within [0, 1] whatever the recycling efficiencies, so that MCI ≥ 0.1 at
-    average utility. ``lfi_denominator='2M'`` is the simplification some summaries and tools use
-    (ISWA 2023 summary, CircularityTool4Revit); it lets LFI exceed 1 when recycled feedstock comes
-    from an inefficient process.
+    LFI = (V + W) / (2M + (W_F − W_C)/2) in both (``lfi_denominator='emf'``, the 2015
+    methodology's denominator): the (W_F − W_C)/2 term is what keeps LFI within [0, 1] whatever the
+    recycling efficiencies, so that MCI ≥ 0.1 at average utility. (The 2019 PDF could not be
+    consulted for this; its page is not cited.) ``lfi_denominator='2M'`` is the simplification some
+    summaries and tools use (ISWA 2023 summary of the 2019 method, CircularityTool4Revit); it lets
+    LFI exceed 1 when recycled feedstock comes from an inefficient process.
     """
     values = {
         name: np.asarray(value, dtype=float)
