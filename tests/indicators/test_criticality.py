@@ -75,8 +75,6 @@ def test_published_2023_values_give_the_crma_list():
     )
 
 
-
-
 def critflow(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "critflow", *args],
@@ -262,7 +260,9 @@ def test_a_rule_file_without_the_limit_is_refused(tmp_path):
     copy.write_text(yaml.safe_dump(rules, allow_unicode=True))
     result = critflow("criticality", "W", "--rule-file", str(copy))
     assert result.returncode == 2
-    assert "no rule on 'largest_third_country_share'" in result.stderr and str(copy) in result.stderr
+    assert (
+        "no rule on 'largest_third_country_share'" in result.stderr and str(copy) in result.stderr
+    )
     bad = yaml.safe_load(data.rule_set_text("crma"))
     for rule in bad["rules"]:
         if rule["id"] == "crma-diversification-2030":
