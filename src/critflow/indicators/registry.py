@@ -24,9 +24,11 @@ import numpy as np
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
+from critflow.indicators import circularity
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
     demand_flows,
+    element_index,
     element_indices,
     flow_mask,
     group_elements,
@@ -235,6 +237,17 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
     )
 
 
+def _material_circularity(ctx: Context, element: str | None) -> np.ndarray:
+    """Ellen MacArthur MCI (2019 method, utility X = 1) of the products entering stocks."""
+    if element is not None:
+        element_index(ctx.model, element, "material_circularity")
+    try:
+        inputs = ctx.cached("mci", lambda: circularity.model_circularity(ctx.model, ctx.results))
+    except circularity.MCINotApplicableError as exc:
+        raise IndicatorNotAvailableError(str(exc)) from None
+    return np.asarray(inputs.result(element).mci)
+
+
 def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
     from critflow.impact.lca import assess, has_inventories
 
@@ -385,6 +398,12 @@ _BUILT_IN = [
         "primary critical-raw-material input per mass of products",
         _crm_use,
         unit="kg/kg",
+    ),
+    Indicator(
+        "material_circularity",
+        "Ellen MacArthur MCI (2019; X = 1) of the products entering stocks: recycled feedstock, "
+        "end of life collected and recycled",
+        _material_circularity,
     ),
     Indicator(
         "climate_intensity",
