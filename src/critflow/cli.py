@@ -666,7 +666,8 @@ def indicators(
         typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
     ] = None,
     reference: Annotated[
-        str | None, typer.Option(help="Reference scenario for the *_change indicators.")
+        str | None,
+        typer.Option(help="Reference scenario (or year, 2023) for the *_change indicators."),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -1185,8 +1186,9 @@ def _check_format(value: str, command: str) -> None:
 
 
 def _with_reference(scenarios: list[str] | None, reference: str | None) -> list[str] | None:
-    """The chosen scenarios plus the reference scenario that relative indicators compare with."""
-    if reference and scenarios and reference not in scenarios:
+    """The chosen scenarios plus the reference scenario that relative indicators compare with
+    (a reference that is a year, '2023', is a period of the same scenarios)."""
+    if reference and scenarios and reference not in scenarios and not reference.isdigit():
         return [*scenarios, reference]
     return scenarios
 
@@ -1227,7 +1229,10 @@ def check(
     ] = None,
     reference: Annotated[
         str | None,
-        typer.Option(help="Reference scenario for relative targets (the roadmap's -10 % / -20 %)."),
+        typer.Option(
+            help="Reference scenario (or year) for relative targets (the roadmap's -10 % / -20 %); "
+            "without it, a rule's reference year (the roadmap's 2023)."
+        ),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     show_all: Annotated[

@@ -12,7 +12,7 @@ from critflow.indicators.circularity import (
     old_scrap_ratio,
     recycled_content,
 )
-from critflow.indicators.registry import Context, evaluate_indicator
+from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from tests.conftest import model_text
 
 
@@ -75,7 +75,7 @@ def test_circularity_indicators_from_a_model():
           - {id: plant_scrap, kind: source}
           - {id: collection, kind: source}
           - {id: refinery, kind: transfer, transfer: {cathode: {default: 0.95}, residue: {default: 0.05}}}
-          - {id: users, kind: sink}
+          - {id: users, kind: sink, consumption: true}
           - {id: dump, kind: sink}
         flows:
           - {id: ore, from: mine, to: refinery, value: 60}
@@ -87,9 +87,36 @@ def test_circularity_indicators_from_a_model():
     )
     ctx = Context(model, critflow.solve(model))
     value = lambda name: float(evaluate_indicator(ctx, name)[0, 0])  # noqa: E731
+    # the users consume the cathode (consumption: true): the rates are taken on what they get,
+    # 60 t primary, 10 t new and 30 t old scrap mixed in the refinery
     assert value("recycling_input_rate") == pytest.approx(0.4)
     assert value("old_scrap_ratio") == pytest.approx(0.75)
     assert value("eol_recycling_input_rate") == pytest.approx(0.3)
     # 95 % of every origin reaches the cathode: EOL-RR = 0.95; recycled content of the cathode 0.4
     assert value("eol_recycling_rate") == pytest.approx(0.95)
     assert value("recycled_content") == pytest.approx(0.4)
+
+
+def test_rates_need_a_demand_not_a_plants_inputs():
+    # the same refinery with nobody marked as consumption: its input mix is no region's supply
+    model = model_text(
+        """
+        critflow: 1
+        name: refinery
+        time: {start: 2025, end: 2025}
+        elements: [Cu]
+        processes:
+          - {id: collection, kind: source}
+          - {id: refinery, kind: transfer}
+          - {id: users, kind: sink}
+        flows:
+          - {id: old_scrap, from: collection, to: refinery, value: 30, origin: post_consumer}
+          - {id: cathode, from: refinery, to: users, fate: recycled, product: cathode}
+        """
+    )
+    ctx = Context(model, critflow.solve(model))
+    for name in ("recycling_input_rate", "old_scrap_ratio", "eol_recycling_input_rate"):
+        with pytest.raises(IndicatorNotAvailableError, match="does not represent demand"):
+            evaluate_indicator(ctx, name)
+    # EOL-RR needs no demand: all 30 t of old scrap reach the recycled cathode
+    assert float(evaluate_indicator(ctx, "eol_recycling_rate")[0, 0]) == pytest.approx(1.0)

@@ -170,7 +170,7 @@ def compliance_section(model: Model, results: FlowResults) -> dict[str, Any] | N
 
 SCENARIO_KPIS = (
     ("recycling_efficiency", None, "Recycling efficiency"),
-    ("secondary_supply_share", None, "Share of input from scrap"),
+    ("secondary_supply_share", None, "Share of demand from recycling"),
     ("waste_per_product", None, "Waste per product (kg/kg)"),
     ("crm_use", None, "Primary CRM use per product (kg/kg)"),
 )
