@@ -242,3 +242,36 @@ def test_ev_example_mci_against_its_own_flows():
     assert 2030 in section["periods"] or len(section["periods"]) == 9
     last = evaluate_indicator(ctx, "material_circularity", "Li")[0, -1]
     assert li_row["values"][-1] == pytest.approx(last, abs=1e-12)
+
+
+# The wire of WIRE with 10 % tin, sold after recycling as copper scrap: the copper counts as
+# recycled, the tin dissolved in it does not (fate per element).
+TIN_WIRE = (
+    WIRE.replace("elements: [Cu]", "elements: [Cu, Sn]")
+    .replace(
+        "value: {2020: 100, 2030: 200}, product: copper wire}",
+        "value: {2020: 100, 2030: 200}, composition: {Cu: 0.9, Sn: 0.1}, product: copper wire}",
+    )
+    .replace("{secondary: {default: 0.9}", "{scrap_sold: {default: 0.9}")
+    .replace(
+        "  - {id: secondary, from: recycling, to: production}",
+        "  - {id: scrap_sold, from: recycling, to: landfill, fate: {default: recycled, Sn: lost}}",
+    )
+)
+
+
+def test_mci_reads_the_fate_of_each_element():
+    # 2030, nothing returns to production (F_R = 0), end of life 150 t, 60 % collected, 90 % of it
+    # leaves as scrap whose copper is recycled and whose tin is lost.
+    # Cu: M = 180, V = 180, W0 = 180 · 0.4 = 72, W_C = 180 · (1 − 0.9) · 0.6 = 10.8, W_F = 0,
+    #     W = 72 + 10.8/2 = 77.4, LFI = (180 + 77.4) / (360 − 10.8/2) = 257.4/354.6
+    # Sn: M = 20, E_C = 0: W0 = 8, W_C = 20 · 1 · 0.6 = 12, W = 8 + 6 = 14,
+    #     LFI = (20 + 14) / (40 − 6) = 1, MCI = 1 − 0.9 = 0.1
+    model = model_text(TIN_WIRE)
+    results = critflow.solve(model)
+    inputs = model_circularity(model, results)
+    p = list(results.inputs.periods).index(2030)
+    assert inputs.shares("Cu")["E_C"][0, p] == pytest.approx(0.9, abs=1e-12)
+    assert inputs.shares("Sn")["E_C"][0, p] == pytest.approx(0.0, abs=1e-12)
+    assert inputs.result("Cu").mci[0, p] == pytest.approx(1 - 0.9 * 257.4 / 354.6, abs=1e-12)
+    assert inputs.result("Sn").mci[0, p] == pytest.approx(0.1, abs=1e-12)

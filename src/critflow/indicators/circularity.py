@@ -347,15 +347,22 @@ def model_circularity(
             for f in range(n_f)
         ]
     )
-    recycled_fate = np.array(
+    # an end-of-life output into a sink counts per element where that element's fate is
+    # recycling (fate: {default: recycled, Nd: lost} recycles the Fe, not the Nd)
+    from critflow.indicators.recovery import fate_mask
+
+    eol_sink = np.array(
         [
-            kinds[topo.flow_to[f]] == "sink"
-            and flows[f].fate == "recycled"
-            and int(topo.flow_from[f]) in eol_side
+            kinds[topo.flow_to[f]] == "sink" and int(topo.flow_from[f]) in eol_side
             for f in range(n_f)
-        ]
+        ],
+        dtype=bool,
     )
-    recycling = {int(topo.flow_from[f]) for f in np.flatnonzero(feedstock | recycled_fate)}
+    recycled_fate = fate_mask(model, "counts_as_recycling", outputs_only=False)
+    recycled_fate &= eol_sink[:, None]  # (F, E)
+    recycling = {
+        int(topo.flow_from[f]) for f in np.flatnonzero(feedstock | recycled_fate.any(axis=1))
+    }
     mass = results.mass_kg  # (S, P, E, F)
     # F_R: recycled origin of the product flows (pre-/post-consumer sources, stock outflows)
     origin = np.array(
@@ -383,7 +390,8 @@ def model_circularity(
     stop = np.zeros(n_u, dtype=bool)
     stop[list(supply_side | producers)] = True
     after = _derived_mass(results, eol_seed, stop)
-    recycled = after[..., feedstock | recycled_fate].sum(axis=-1)
+    counted = feedstock[:, None] | recycled_fate  # (F, E)
+    recycled = np.where(counted.T, after, 0.0).sum(axis=-1)
     return ModelCircularity(
         elements=tuple(topo.elements),
         product_kg=mass[..., products].sum(axis=-1),
