@@ -85,8 +85,10 @@ def validate(
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
     from critflow.model import load_model
+    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model)
+    check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
     if loaded.spec.measurements:
         from critflow.engine.reconcile import reconcile as run_reconcile
 
