@@ -187,7 +187,7 @@ def run(
             check_drawn_shares(loaded, scenario)
         progress.update(task, advance=1, description="Estimating the memory the run needs")
         estimate = estimate_run(loaded, inputs, scenario, samples, chunk_size, keep_samples)
-        check_memory(estimate, limit)
+        check_memory(estimate, limit, str(model))
         progress.update(task, advance=1)
     target = out_dir or Path("out") / _slug(model.stem)
     spread = None

@@ -255,7 +255,9 @@ def estimate_run(
     return MemoryEstimate(total, parts, dims, cells, rows)
 
 
-def check_memory(estimate: MemoryEstimate, limit: float | None, flag: str = "--max-memory") -> None:
+def check_memory(
+    estimate: MemoryEstimate, limit: float | None, where: str = "run", flag: str = "--max-memory"
+) -> None:
     """Refuse a run whose estimate exceeds ``limit`` bytes (None: no limit), saying what the
     estimate is, which dimension drives it and how to reduce it."""
     if limit is None or estimate.total <= limit:
@@ -274,7 +276,7 @@ def check_memory(estimate: MemoryEstimate, limit: float | None, flag: str = "--m
     }
     reduce = [ways[name], *[v for k, v in ways.items() if k != name and k in dims][:2]]
     raise CritflowError(
-        "run",
+        where,
         f"the run would need about {estimate.describe()}, more than the {size_text(limit)} "
         f"allowed; {grid} flow values, driven by the {value:,} {name}"
         + (
