@@ -92,7 +92,8 @@ def size_text(n: float) -> str:
     """Bytes as '1.9 GB', '350 MB'."""
     for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
         if n >= scale:
-            return f"{n / scale:.3g} {unit}"
+            value = n / scale
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
     return f"{n:.0f} B"
 
 
@@ -194,6 +195,19 @@ def _period_tables(
     return measured, followed
 
 
+def _main_tables(inputs: ModelInputs) -> dict[str, tuple[int, int, float, bool]]:
+    """Rows per period, columns and bytes of the three largest tables of a run (flows, balance,
+    recovery), from the model's dimensions — when the first period cannot be solved alone."""
+    topo = inputs.topology
+    n_s, n_e, n_f = len(inputs.scenarios), topo.n_elements, topo.n_flows
+    n_u = len(topo.process_ids)
+    rows = {"flows": n_s * n_e * n_f, "balance": n_s * n_e * (n_u + 1), "recovery": n_s * n_e * n_f}
+    cols = {"flows": 8, "balance": 10, "recovery": 8}
+    tables = {name: (rows[name], cols[name], rows[name] * cols[name] * 8.0, True) for name in rows}
+    tables["flows (Excel)"] = (n_s * n_f, n_e + 6, n_s * n_f * (n_e + 6) * 8.0, True)
+    return tables
+
+
 def estimate_run(
     model: Model,
     inputs: ModelInputs,
@@ -219,7 +233,10 @@ def estimate_run(
     base = resident_memory()
     solve_bytes = n_s * n_p * n_e * (n_f + n_j) * 8.0 * SOLVE_COPIES
     table_bytes, cells, rows = 0.0, 0, {}
-    measured, followed = _period_tables(model, scenarios, samples > 0)
+    try:
+        measured, followed = _period_tables(model, scenarios, samples > 0)
+    except CritflowError:  # the first period alone does not solve: count the main tables
+        measured, followed = _main_tables(inputs), 0
     for name, (n_rows, n_cols, n_bytes, per_period) in measured.items():
         scale = n_p if per_period else 1
         rows[name] = n_rows * scale
@@ -267,6 +284,7 @@ def check_memory(
     grid = " × ".join(
         f"{dims[k]:,} {k}" for k in ("scenarios", "periods", "elements", "flows") if k in dims
     )
+    values = int(np.prod([dims[k] for k in ("scenarios", "periods", "elements", "flows")]))
     ways = {
         "periods": "a shorter horizon or coarser periods (time: {start, end})",
         "scenarios": "fewer scenarios (--scenario NAME)",
@@ -278,7 +296,7 @@ def check_memory(
     raise CritflowError(
         where,
         f"the run would need about {estimate.describe()}, more than the {size_text(limit)} "
-        f"allowed; {grid} flow values, driven by the {value:,} {name}"
+        f"allowed; {grid} = {values:,} flow values, driven by the {value:,} {name}"
         + (
             f"; the Excel workbook alone holds {estimate.excel_cells:,} cells"
             if estimate.excel_cells > 1_000_000
