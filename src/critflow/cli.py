@@ -85,8 +85,10 @@ def validate(
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
     from critflow.model import load_model
+    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model)
+    check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
     if loaded.spec.measurements:
         from critflow.engine.reconcile import reconcile as run_reconcile
 
@@ -147,54 +149,80 @@ def run(
     keep_samples: Annotated[
         bool, typer.Option("--keep-samples", help="Also write every sample (samples.parquet).")
     ] = False,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            help="Refuse a run estimated to need more memory than this (8GB, 500MB); 'auto': "
+            "the memory available now; 'off': no limit."
+        ),
+    ] = "auto",
 ) -> None:
     """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel).
 
     With --samples N, the values with distributions are sampled and flows_stats.csv and
-    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator."""
+    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator.
+
+    The outputs are written to a hidden folder next to the output folder and moved into place when
+    complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
+    folder replaces all its files."""
     from critflow.engine import solve_inputs
     from critflow.model import load_model
-    from critflow.model.evaluate import evaluate
+    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
-    from critflow.report.run_dir import write_run
+    from critflow.report.memory import check_memory, estimate_run, parse_size
+    from critflow.report.run_dir import staged_folder, write_run
 
     _check_format(output_format, "run")
+    limit = parse_size(max_memory)
+    if samples and chunk_size < 1:
+        raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
 
     started = time.perf_counter()
     with _progress() as progress:
-        task = progress.add_task(f"Reading {model.name}", total=4)
+        task = progress.add_task(f"Reading {model.name}", total=3)
         loaded = load_model(model)
         progress.update(task, advance=1, description="Evaluating parameters and values")
         inputs = evaluate(loaded, scenario)
-        progress.update(task, advance=1, description="Solving balances")
-        timings: dict[str, float] = {}
-        results = solve_inputs(inputs, timings)
-        progress.update(task, advance=1, description="Writing the report and tables")
-        target = out_dir or Path("out") / _slug(model.stem)
-        paths = write_run(loaded, results, target, RunInfo(str(model), loaded.text_sha256 or ""))
-        if figures:
-            from critflow.report.figures import write_figures
-
-            progress.update(task, description="Exporting figures (SVG, PNG)")
-            written = write_figures(loaded, results, target / "figures")
-            paths["figures/"] = target / "figures" if written else target
+        if samples:  # drawn shares stay shares over the distributions' support
+            check_drawn_shares(loaded, scenario)
+        progress.update(task, advance=1, description="Estimating the memory the run needs")
+        estimate = estimate_run(loaded, inputs, scenario, samples, chunk_size, keep_samples)
+        check_memory(estimate, limit, str(model))
         progress.update(task, advance=1)
+    target = out_dir or Path("out") / _slug(model.stem)
     spread = None
-    if samples:
-        mc_paths, spread = _monte_carlo(
-            loaded,
-            scenario,
-            target,
-            samples,
-            seed,
-            sampler,
-            chunk_size,
-            workers,
-            scheduler,
-            keep_samples,
-            results,
-        )
-        paths.update(mc_paths)
+    with staged_folder(target) as folder:
+        with _progress() as progress:
+            task = progress.add_task("Solving balances", total=2)
+            timings: dict[str, float] = {}
+            results = solve_inputs(inputs, timings)
+            progress.update(task, advance=1, description="Writing the report and tables")
+            paths = write_run(
+                loaded, results, folder, RunInfo(str(model), loaded.text_sha256 or "")
+            )
+            if figures:
+                from critflow.report.figures import write_figures
+
+                progress.update(task, description="Exporting figures (SVG, PNG)")
+                written = write_figures(loaded, results, folder / "figures")
+                paths["figures/"] = folder / "figures" if written else folder
+            progress.update(task, advance=1)
+        if samples:
+            mc_paths, spread = _monte_carlo(
+                loaded,
+                scenario,
+                folder,
+                samples,
+                seed,
+                sampler,
+                chunk_size,
+                workers,
+                scheduler,
+                keep_samples,
+                results,
+            )
+            paths.update(mc_paths)
+    paths = {name: target / path.relative_to(folder) for name, path in paths.items()}
     if output_format == "json":
         document = {
             "model": loaded.name,
@@ -204,6 +232,7 @@ def run(
             "unit": results.unit,
             "max_relative_residual": results.max_relative_residual(),
             "seconds": round(time.perf_counter() - started, 3),
+            "memory_estimate_bytes": round(estimate.total),
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
@@ -237,8 +266,6 @@ def _monte_carlo(
     from critflow.engine.montecarlo import flow_statistics, indicator_statistics, monte_carlo
     from critflow.indicators.sampled import indicator_samples
 
-    if chunk_size < 1:
-        raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
     started = time.perf_counter()
     with _progress() as progress, dask_client(workers, scheduler) as client:
         task = progress.add_task(f"Monte Carlo ({sampler}, seed {seed})", total=samples)
