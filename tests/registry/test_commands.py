@@ -52,6 +52,32 @@ def test_keys_and_serve(tmp_path):
         cwd=tmp_path,
     )
     assert refused.returncode == 2 and "declared purpose" in refused.stderr
+    registered = _critflow(
+        "keys",
+        "org",
+        "--org",
+        "Example Cells NV",
+        "--prefix",
+        "4054123",
+        "--operator-id",
+        "BE0123456789",
+        "--database",
+        database,
+        cwd=tmp_path,
+    )
+    assert registered.returncode == 0, registered.stderr
+    squatting = _critflow(
+        "keys",
+        "org",
+        "--org",
+        "Squatter Ltd",
+        "--prefix",
+        "405412",
+        "--database",
+        database,
+        cwd=tmp_path,
+    )  # a prefix overlapping Example Cells' is refused
+    assert squatting.returncode == 2 and "overlaps" in squatting.stderr
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "critflow", "serve", "--port", str(port), "--database", database],
