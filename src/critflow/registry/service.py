@@ -98,15 +98,16 @@ def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
     """Refuse what JSON (RFC 8259) has no number for — NaN, Infinity, 1e999 (Python reads them as
     non-finite floats) — and nesting deeper than MAX_DEPTH; names the field path (422)."""
     if isinstance(value, float) and not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
         raise RegistryError(
             422,
             "Not a JSON number",
-            f"{where}: {value!r} is not a finite number",
+            f"{where}: {shown} (or a number beyond 1.8e308, such as 1e999) is not a JSON number",
             [
                 Problem(
                     where,
-                    f"{value!r} is not a number JSON allows (RFC 8259 section 6: no NaN or "
-                    "Infinity; 1e999 overflows)",
+                    f"{shown} is not a number JSON allows (RFC 8259 section 6 has no NaN or "
+                    "Infinity; a literal such as 1e999 overflows to Infinity)",
                     "Send a finite number in the data point's unit.",
                 )
             ],
