@@ -300,6 +300,13 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
         """Check the passport's hash chain and signatures."""
         return registry.verify(key)
 
+    @app.get("/api/passports/{key}/checkpoint", responses=errors)
+    def checkpoint(key: str, response: Response):
+        """The passport's latest version and head hash, signed by the registry (public; lets
+        `critflow passport verify --checkpoint` detect withheld versions)."""
+        response.headers["Cache-Control"] = "no-store"
+        return registry.checkpoint(key)
+
     @app.post("/api/passports/{key}/status", responses=errors)
     def change_status(
         key: str,

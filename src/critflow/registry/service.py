@@ -590,6 +590,16 @@ class Registry:
             "registry_public_key": self.signer.public_key,
         }
 
+    def checkpoint(self, key: str) -> dict[str, Any]:
+        """A checkpoint of the passport's head (latest version and hash) signed by the registry's
+        key, so that an offline verifier detects a copy from which newer versions were withheld."""
+        from critflow.passport.checkpoint import make_checkpoint
+
+        with self.sessions() as session:
+            row = self._row(session, key)
+            passport_id, version, head_hash = row.passport_id, row.version, row.head_hash
+        return make_checkpoint(self.signer, passport_id, version, head_hash)
+
     # --- lifecycle ---------------------------------------------------------------------------
     def change_status(
         self,
