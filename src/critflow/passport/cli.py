@@ -211,7 +211,7 @@ def verify(
         if all(isinstance(envelope, Unreadable) for _, envelope in versions):
             for name, envelope in versions:
                 out.print(f"[red]✗[/red] {escape(name)}: {escape(envelope.reason)}")
-                problems.append(Problem(name, envelope.reason, "Restore the file from a copy."))
+                problems.append(Problem(name, envelope.reason, envelope.fix))
             continue
         report = verify_chain(versions, anchors if anchors else None)
         lines = [
@@ -244,7 +244,7 @@ def verify(
         elif report.issuer not in anchors:
             failures.append(
                 f"{len(versions)} version(s) intact, but signed by key {issuer}, which is not "
-                "trusted" + ("" if anchors else " (give the issuer's public key with --trusted)")
+                "trusted" + ("" if anchors else " (no --trusted key was given)")
             )
         published_here = published.pop(report.passport_id, None)
         if published_here is not None and report.intact:

@@ -272,9 +272,10 @@ def new_record(
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A file that is not a readable version; ``reason`` says why."""
+    """A file that is not a readable version; ``reason`` says why, ``fix`` what to do."""
 
     reason: str
+    fix: str = "Restore the file from a copy."
 
 
 @dataclass(frozen=True)
@@ -544,7 +545,9 @@ def read_envelopes(path: Path) -> dict[str, list[tuple[str, Any]]]:
         try:
             envelope = loads_json(read_limited(file, regular_only=file != path), str(file))
         except CritflowError as exc:
-            envelope = Unreadable(exc.problems[0].what)
+            if file == path:  # the one file asked for: say what is wrong with it at once
+                raise
+            envelope = Unreadable(exc.problems[0].what, exc.problems[0].fix)
         record = envelope.get("record") if isinstance(envelope, dict) else None
         identifier = record.get("passport_id") if isinstance(record, dict) else None
         group = identifier if isinstance(identifier, str) and identifier else f"file {file}"
