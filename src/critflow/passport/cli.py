@@ -377,9 +377,16 @@ def view(
     """Print what one audience may read of a battery passport (Art. 77(2))."""
     from critflow.passport.views import view as project
 
-    sys.stdout.write(
-        json.dumps(project(read_document(file), audience), indent=2, ensure_ascii=False) + "\n"
-    )
+    document = read_document(file)
+    if document.get("kind") not in ("battery", "lot"):
+        raise CritflowError(
+            f"{file}: kind", "is neither battery nor lot", "Check it with `passport validate`."
+        )
+    if document["kind"] == "battery" and not isinstance(document.get("data", {}), dict):
+        raise CritflowError(
+            f"{file}: data", "is not a mapping of data points", "Check it with `passport validate`."
+        )
+    sys.stdout.write(json.dumps(project(document, audience), indent=2, ensure_ascii=False) + "\n")
 
 
 @passport_app.command("export")
@@ -439,7 +446,8 @@ def qr(
 
     uri = source
     if not source.startswith(("http://", "https://")):
-        uri = str(read_document(Path(source)).get("data", {}).get("unique_identifier", ""))
+        data = read_document(Path(source)).get("data")
+        uri = str(data.get("unique_identifier", "")) if isinstance(data, dict) else ""
     try:
         link = DigitalLink.parse(uri)
         write_qr(link.uri, out_path)
