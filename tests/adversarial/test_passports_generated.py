@@ -114,7 +114,7 @@ def passport_documents(draw):
     for _ in range(draw(st.integers(1, 3))):
         paths = list(_paths(base))
         top = [p for p in paths if len(p) == 1]  # kind, category, data: half of the draws
-        path = draw(st.sampled_from(top) if draw(st.booleans()) else st.sampled_from(paths))
+        path = draw(st.sampled_from(top if top and draw(st.booleans()) else paths))
         action = draw(st.sampled_from(["replace", "replace", "delete", "insert"]))
         if action == "delete" and not path:
             continue
