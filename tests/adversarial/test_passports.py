@@ -665,3 +665,12 @@ def test_the_installed_command_exits_2_without_traceback(setup):
     )
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr and "/dev/zero: is larger than" in result.stderr
+
+
+def test_terminal_escape_codes_in_files_are_not_printed(tmp_path, capsys):
+    key = SigningKey.generate()
+    lot = {"kind": "lot", "lot_id": "LOT\x1b[2J\x1b[31m-1", "product": "black mass"}
+    chains.issue(lot, key, tmp_path / "lot")
+    (tmp_path / "lot" / "v0002.json").write_text('{"\\u001b[2J": 1, "\\u001b[2J": 2}')
+    text = refused(capsys, "passport", "verify", tmp_path / "lot")
+    assert "\x1b" not in text and "LOT\\x1b[2J" in text

@@ -210,7 +210,9 @@ def verify(
     for versions in groups.values():
         if all(isinstance(envelope, Unreadable) for _, envelope in versions):
             for name, envelope in versions:
-                out.print(f"[red]✗[/red] {escape(name)}: {escape(envelope.reason)}")
+                out.print(
+                    f"[red]✗[/red] {escape(_printable(name))}: {escape(_printable(envelope.reason))}"
+                )
                 problems.append(Problem(name, envelope.reason, envelope.fix))
             continue
         report = verify_chain(versions, anchors if anchors else None)
@@ -268,15 +270,17 @@ def verify(
             lines.append("checkpoint: none given for this passport (rollback not checked)")
         closed = " (closed: recycled)" if report.closed else ""
         if failures:
-            out.print(f"[red]✗[/red] {escape(report.passport_id)}: {escape(failures[0])}")
+            out.print(
+                f"[red]✗[/red] {escape(_printable(report.passport_id))}: {escape(_printable(failures[0]))}"
+            )
             problems += [Problem(report.passport_id, f, _verify_fix(f)) for f in failures]
         else:
             out.print(
-                f"[green]✓[/green] {escape(report.passport_id)}: {report.versions} version(s) "
+                f"[green]✓[/green] {escape(_printable(report.passport_id))}: {report.versions} version(s) "
                 f"verify{closed}"
             )
         for line in lines:
-            out.print(f"    {escape(line)}", highlight=False)
+            out.print(f"    {escape(_printable(line))}", highlight=False)
     for missing in published.values():
         problems.append(
             Problem(
@@ -286,8 +290,15 @@ def verify(
                 "Fetch the passport's versions from its issuer.",
             )
         )
-    if problems:
-        raise CritflowError(problems)
+    if problems:  # file contents reach the terminal only as printable text (no escape codes)
+        raise CritflowError(
+            [Problem(_printable(p.where), _printable(p.what), p.fix) for p in problems]
+        )
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (terminal escape codes, newlines) shown as ``\\xNN``."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _ranges(numbers: tuple[int, ...]) -> str:
