@@ -33,7 +33,7 @@ from critflow.passport.views import view
 from tests.adversarial.test_passports import build_chain, cli, deadline, envelopes, store
 
 FAST = settings(
-    max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
 
 # --- strategies --------------------------------------------------------------------------------

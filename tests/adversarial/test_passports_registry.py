@@ -89,9 +89,5 @@ def test_registry_checkpoint_detects_withheld_versions(registry, tmp_path, capsy
     store(chain, stored)
     assert "the chain ends at version 3" in refused(capsys, "passport", "verify", chain, *trusted)
 
-
-def test_checkpoint_of_an_unknown_passport_is_a_problem_document(registry):  # noqa: F811
-    client, _keys, _app = registry
-    response = client.get("/api/passports/0000000000/checkpoint")
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith(PROBLEM)
+    unknown = client.get("/api/passports/0000000000/checkpoint")
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith(PROBLEM)
