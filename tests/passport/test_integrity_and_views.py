@@ -154,6 +154,13 @@ def test_versions_signed_by_another_key_need_a_signed_delegation(tmp_path, key):
     split = verify_chain(rotated, {key.public_key, other.public_key})
     assert "neither the chain's issuer" in split.broken
     assert split.trusted is True  # the issuer is trusted; the chain is still refused
+    # a delegation naming something that is not a key is refused before anything is written
+    before = sorted(folder.iterdir())
+    many = [SigningKey.generate().public_key for _ in range(65)]
+    for bad in (["not a key"], [other.public_key[:-1] + "B"], many):
+        with pytest.raises(CritflowError):
+            chains.delegate(folder, key, bad)
+    assert sorted(folder.iterdir()) == before
 
 
 def test_repurposing_links_and_recycling_closes(tmp_path, key):

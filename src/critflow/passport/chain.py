@@ -18,9 +18,12 @@ from critflow.errors import CritflowError
 from critflow.passport.battery import STATUSES
 from critflow.passport.datapoints import status_transitions
 from critflow.passport.integrity import (
+    MAX_DELEGATES,
+    PUBLIC_KEY_BYTES,
     ChainReport,
     SigningKey,
     Unreadable,
+    b64decode_strict,
     key_id,
     new_record,
     read_envelopes,
@@ -119,6 +122,8 @@ def issue(
         raise CritflowError(
             "document", "has no identifier", "Fill unique_identifier (battery) or lot_id."
         )
+    if delegates is not None:
+        _check_delegates(delegates)
     record = new_record(identifier, document, None, status, links, delegates=delegates)
     return _write(folder, key.sign(record))
 
@@ -141,6 +146,7 @@ def append(folder: Path, document: dict[str, Any], key: SigningKey) -> Path:
 def delegate(folder: Path, key: SigningKey, delegates: list[str]) -> Path:
     """Add a version, signed by the issuer, that lets ``delegates`` (public keys) sign the
     following versions; it replaces the previous list (``[]`` revokes every delegate)."""
+    _check_delegates(delegates)
     previous, report = _open(folder, key)
     if key.public_key != report.issuer:
         raise CritflowError(
@@ -162,6 +168,21 @@ def delegate(folder: Path, key: SigningKey, delegates: list[str]) -> Path:
             )
         ),
     )
+
+
+def _check_delegates(delegates: list[str]) -> None:
+    """Refuse delegated keys that are not Ed25519 public keys (before anything is written)."""
+    if len(set(delegates)) > MAX_DELEGATES:
+        raise CritflowError("--to", f"names more than {MAX_DELEGATES} keys", "Delegate fewer.")
+    for item in delegates:
+        try:
+            b64decode_strict(item, PUBLIC_KEY_BYTES, "public key")
+        except ValueError as exc:
+            raise CritflowError(
+                "--to",
+                f"'{str(item)[:60]}' is not an Ed25519 public key: {str(exc).removeprefix('its ')}",
+                "Give public keys as written by `critflow passport keygen` (STEM.pub).",
+            ) from None
 
 
 def _open(folder: Path, key: SigningKey) -> tuple[dict[str, Any], ChainReport]:
