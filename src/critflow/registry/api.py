@@ -375,6 +375,15 @@ def passport_routes(registry: Registry) -> APIRouter:
         """Check the passport's hash chain, signatures and the signing keys' validity periods."""
         return registry.verify(caller(api_key), key, audience)
 
+    @router.get(
+        "/api/passports/{key}/checkpoint", responses=ERRORS, operation_id="passportCheckpoint"
+    )
+    def checkpoint(key: str, response: Response):
+        """The passport's latest version and head hash, signed by the registry (public; lets
+        `critflow passport verify --checkpoint` detect withheld versions)."""
+        response.headers["Cache-Control"] = "no-store"
+        return registry.checkpoint(key)
+
     @router.post(
         "/api/passports/{key}/status",
         responses={

@@ -808,7 +808,7 @@ class Registry:
             keys = signing.published(session)
         report = verify_chain(
             [(f"version {e['record']['version']}", e) for e in envelopes],
-            {k["public_key"] for k in keys},
+            {k["public_key"]: "registry" for k in keys},  # one issuer: rotated keys continue
         )
         broken = report.broken
         if broken is None:
@@ -836,6 +836,19 @@ class Registry:
         """The registry's public keys with their validity periods."""
         with self.sessions() as session:
             return signing.published(session)
+
+    def checkpoint(self, key: str) -> dict[str, Any]:
+        """A checkpoint of the passport's head (latest version and hash) signed by the registry's
+        key, so that an offline verifier detects a copy from which newer versions were withheld."""
+        from critflow.passport.checkpoint import make_checkpoint
+
+        with self.sessions() as session:
+            row = self._row(session, key)
+            passport_id, version, head_hash = row.passport_id, row.version, row.head_hash
+            current = signing.current_public_key(session)
+        if current != self.signer.public_key:  # signed with the key the registry publishes now
+            self._reload_key(current)
+        return make_checkpoint(self.signer, passport_id, version, head_hash)
 
     # --- lifecycle ---------------------------------------------------------------------------
     @_refusals_audited
