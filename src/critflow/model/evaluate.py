@@ -394,12 +394,25 @@ def evaluate(
     coefficients, masks, masses = [], [], []
     for name in names:
         env = _parameter_values(model, name, periods, draws)
-        with np.errstate(divide="raise", invalid="raise", over="raise"):
-            t = evaluator.balance_uncertain(evaluator.transfer(env))
-            evaluator.check_transfer(t, name)
-            mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
-            if draws is None:
-                stocks.add_scenario(env, name)
+        try:
+            with np.errstate(divide="raise", invalid="raise", over="raise"):
+                t = evaluator.balance_uncertain(evaluator.transfer(env))
+                evaluator.check_transfer(t, name)
+                mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
+                if draws is None:
+                    stocks.add_scenario(env, name)
+        except FloatingPointError as exc:  # a product of valid numbers overflows
+            raise CritflowError(
+                evaluator.problems
+                or [
+                    Problem(
+                        f"{model.source.file} (scenario '{name}')",
+                        f"evaluating the model's numbers gives {exc}",
+                        "Check for values near the float limit (1e308) and for parameters "
+                        "that make a product or a power explode.",
+                    )
+                ]
+            ) from None
         coefficients.append(t)
         masks.append(mask)
         masses.append(mass)
