@@ -146,8 +146,8 @@ def parse_mass_flow(text: str, where: str) -> float:
     if quantity.dimensionless:
         raise CritflowError(
             where,
-            f"'{shown(text)}' has no unit that pint recognises (it reads it as a plain number in "
-            f"'{unit}')",
+            f"'{shown(text)}' is a plain number to pint (its unit '{shown(unit)}' has no "
+            "dimension), not a mass flow",
             "Write a number and a mass-flow unit, such as '1200 t/a', or a plain number "
             "without quotes (then the flow's or the model's unit applies).",
         )

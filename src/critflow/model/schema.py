@@ -61,6 +61,9 @@ _PLAIN_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 """A number written as text ('1.5e3', quoted or read so by an older YAML reader)."""
 
 
+_NOT_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
+
+
 def _finite(value: int | float | str) -> float:
     """``value`` as a finite float; NaN, infinity and overflow are refused."""
     try:
@@ -76,7 +79,7 @@ def _finite(value: int | float | str) -> float:
 
 
 def _check_number(value: Any) -> float:
-    if isinstance(value, str) and _PLAIN_NUMBER.match(value):
+    if isinstance(value, str) and (_PLAIN_NUMBER.match(value) or _NOT_FINITE.match(value)):
         return _finite(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {_type_name(value)} {value!r}")
@@ -88,7 +91,9 @@ def _check_coefficient(value: Any, uncertain: bool = True) -> float | str | Unce
         return _check_uncertain(value)
     if isinstance(value, bool):
         raise ValueError(f"expected a number or an expression, got {value!r}")
-    if isinstance(value, int | float) or (isinstance(value, str) and _PLAIN_NUMBER.match(value)):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and (_PLAIN_NUMBER.match(value) or _NOT_FINITE.match(value))
+    ):
         return _finite(value)
     if isinstance(value, str) and value.strip():
         return value.strip()

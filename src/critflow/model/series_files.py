@@ -32,7 +32,7 @@ MAX_DATA_FILE_BYTES = 64 * 1024 * 1024
 OUTSIDE_FLAG = "--allow-outside-files"
 """The command-line option that lets a model read files outside its folder."""
 
-_NAME_LIKE = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
+_NAME_LIKE = re.compile(r"^[\w .()\[\]%/#°µ€+\-]{1,60}$")
 
 
 def _is_reference(value: Any) -> bool:
@@ -129,8 +129,11 @@ def _why_not_a_number(cell: str) -> str:
     text = cell.strip()
     if not text:
         return "is empty"
-    if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        return "is NaN or infinity, not a finite number"
+    try:
+        if not math.isfinite(float(text)):
+            return "is NaN or infinity (or beyond 1.8e308), not a finite number"
+    except ValueError:
+        pass
     if re.fullmatch(r"[-+]?[\d.]+[ '\u00a0\u202f][\d. '\u00a0\u202f]*", text):
         return "is not a number (it has a space or apostrophe, a thousands separator?)"
     if re.fullmatch(r"[-+]?\d+,\d+", text):
