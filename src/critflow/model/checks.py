@@ -423,7 +423,18 @@ def _measurement_problems(model: Model) -> list[Problem]:
                 share = float(sd.strip()[:-1]) / 100
             except ValueError:
                 share = None
-            if share is not None and not SMALLEST_SD <= share <= 1e6:
+            value = m.concentration if m.concentration is not None else m.value
+            absolute = share * abs(value) if share and isinstance(value, float | int) else None
+            if absolute is not None and absolute < SMALLEST_SD:
+                problems.append(
+                    Problem(
+                        where("measurements", i, "sd"),
+                        f"{sd} of a measured {value:g} is a standard deviation of {absolute:g}: "
+                        "its weight 1/sd² overflows",
+                        "Give this measurement an absolute standard deviation (sd: 0.5).",
+                    )
+                )
+            elif share is not None and not SMALLEST_SD <= share <= 1e6:
                 problems.append(
                     Problem(
                         where("measurements", i, "sd"),

@@ -25,7 +25,7 @@ from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_p
 from critflow.model.stock_inputs import StockEvaluator, StockInputs
 from critflow.model.topology import Topology, build_topology
 from critflow.model.uncertainty import Draws, Uncertain
-from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
+from critflow.units import LARGEST, looks_like_quantity, mass_flow_factor, parse_mass_flow
 
 SUM_TOLERANCE = 1e-9
 """Transfer coefficients of one element and one process must sum to 1 within this."""
@@ -324,6 +324,16 @@ class _Evaluator:
                         where,
                         f"the given value of flow '{flow.id}' is negative",
                         "Flows are masses ≥ 0.",
+                    )
+                )
+            largest = float(np.abs(mass[..., f]).max(initial=0.0))
+            if largest > LARGEST:  # an expression of parameters can reach what no literal may
+                self.problems.append(
+                    Problem(
+                        where,
+                        f"the given value of flow '{flow.id}' reaches {largest:.3g} kg/year",
+                        f"No real mass flow comes near this (the Earth is 6e24 kg); critflow "
+                        f"refuses more than {LARGEST:.0e} kg/year. Check the parameters it uses.",
                     )
                 )
         return mask, mass

@@ -245,8 +245,9 @@ def _collect(
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]]]:
-    loader = _MarkingLoader(text)
+    loader = None
     try:
+        loader = _MarkingLoader(text)  # the reader refuses control characters here
         data = loader.get_single_data()
     except CritflowError as exc:
         problem = exc.problems[0]
@@ -264,7 +265,8 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int
     except yaml.YAMLError as exc:
         raise CritflowError(file, f"YAML error: {exc}", "Check the file is valid YAML.") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     positions: dict[PathKey, tuple[int, int]] = {}
     _collect(data, loader.key_marks, (), positions)
     return data, positions
