@@ -875,7 +875,10 @@ def compare(
 @app.command()
 def criticality(
     materials: Annotated[
-        list[str] | None, typer.Argument(help="Materials (e.g. Lithium Cobalt); all by default.")
+        list[str] | None,
+        typer.Argument(
+            help="Materials, groups or element symbols (Lithium, PGMs, W); all with supply shares by default."
+        ),
     ] = None,
     shares: Annotated[
         Path | None,
@@ -887,14 +890,25 @@ def criticality(
         Path | None,
         typer.Option("--model", help="A model file whose criticality: block overrides inputs."),
     ] = None,
+    rule_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--rule-file",
+            help="A CRMA rule file whose largest_third_country_share rule replaces the shipped limit.",
+        ),
+    ] = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """EU criticality (SR, EI, 2023) with supply concentration and the CRMA 65 % check per stage."""
+    """EU criticality (SR, EI, 2023), the CRMA lists, supply concentration and the CRMA
+    single-country limit on EU sourcing per stage."""
     import pandas as pd
 
-    from critflow.indicators.criticality import concentration, published_results, supply_shares
+    from critflow.indicators.criticality import (
+        criticality_rows,
+        single_country_limit,
+        supply_shares,
+    )
 
-    table = published_results().set_index("material")
     overrides = None
     if model is not None:
         from critflow.model import load_model
@@ -911,20 +925,27 @@ def criticality(
             )
         try:
             from_file = pd.read_csv(shares)
-            overrides = from_file if overrides is None else pd.concat([overrides, from_file])
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise CritflowError(
                 str(shares),
                 f"cannot be read as CSV ({exc})",
                 "Save it as UTF-8 CSV with a header row.",
             ) from None
-    all_shares = supply_shares(overrides)
-    chosen = materials or sorted(set(all_shares["material"]) & set(table.index))
+        overrides = from_file if overrides is None else pd.concat([overrides, from_file])
+    limit = None
+    if rule_file is not None:
+        from critflow.rules import load_rule_sets
+
+        limit = single_country_limit(load_rule_sets([], [rule_file])[0], str(rule_file))
+    limit = limit or single_country_limit()
+    rows = criticality_rows(materials, supply_shares(overrides, str(shares or model or "")), limit)
     result = Table(
-        title="EU criticality assessment 2023 and supply concentration", title_justify="left"
+        title="EU criticality assessment 2023, CRMA lists and supply concentration",
+        title_justify="left",
     )
     for column in (
         "material",
+        "CRMA",
         "SR",
         "EI",
         "critical",
@@ -932,51 +953,47 @@ def criticality(
         "stage",
         "HHI",
         "largest third country",
-        "> 65 %",
+        f"{limit.label} of EU use",
     ):
         result.add_column(column)
-    for material in chosen:
-        if material not in table.index and material not in set(all_shares["material"]):
-            from critflow.errors import known, nearest
-
-            names = sorted(set(table.index) | set(all_shares["material"]))
-            raise CritflowError(
-                "material",
-                f"'{material}' is not in the 2023 assessment",
-                f"{nearest(material, names)} Materials: {known(names, 40)}.".strip(),
-            )
-        row = table.loc[material] if material in table.index else None
-        head = [material] + (
-            [
-                f"{row['supply_risk']:.1f}",
-                f"{row['economic_importance']:.1f}",
-                "yes" if row["critical"] else "no",
-                "—" if pd.isna(row["eol_rir"]) else f"{row['eol_rir']:.0%}",
-            ]
-            if row is not None
-            else ["—"] * 4
-        )
-        stages = (
-            concentration(material, all_shares) if material in set(all_shares["material"]) else []
-        )
-        for i, stage in enumerate(stages or [None]):
-            cells = head if i == 0 else [""] * 5
+    verdicts = {"met": "met", "breach": "[red]breach[/red]"}
+    for row in rows:
+        via = f" ({row.assessed_as})" if row.assessed_as not in (None, row.material) else ""
+        head = [
+            escape(row.material),
+            escape(row.crma),
+            "—" if row.supply_risk is None else f"{row.supply_risk:.1f}{via}",
+            "—" if row.economic_importance is None else f"{row.economic_importance:.1f}",
+            "—" if row.critical is None else ("yes" if row.critical else "no"),
+            "—" if row.eol_rir is None else f"{row.eol_rir:.0%}",
+        ]
+        for i, stage in enumerate(row.stages or [None]):
+            cells = head if i == 0 else [""] * len(head)
             if stage is None:
                 result.add_row(*cells, "—", "—", "—", "—")
-            else:
-                result.add_row(
-                    *cells,
-                    f"{stage.stage} ({stage.scope})",
-                    f"{stage.hhi:.2f}",
-                    f"{stage.largest_country} {stage.largest_share:.0%}"
-                    if stage.largest_country
-                    else "—",
-                    "[red]yes[/red]" if stage.breaches_65 else "no",
-                )
+                continue
+            label = f"{stage.stage} ({stage.scope})"
+            if stage.material != row.material:
+                label = f"{stage.material}: {label}"
+            result.add_row(
+                *cells,
+                escape(label),
+                f"{stage.hhi:.2f}",
+                f"{stage.largest_country} {stage.largest_share:.0%}"
+                if stage.largest_country
+                else "—",
+                verdicts.get(stage.verdict, "— global" if stage.scope != "EU" else "— not an SRM"),
+            )
     out.print(result)
     out.print(
+        f"CRMA single-country limit: {limit.label} ({limit.source}, rule {limit.rule_id}), checked on "
+        "EU-sourcing rows of strategic raw materials (or of their strategic grade or group); global "
+        "supply shares are shown, not judged."
+    )
+    out.print(
         "Sources: European Commission, Study on the critical raw materials for the EU 2023 (SR, EI, supply "
-        "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR)."
+        "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR); "
+        "Regulation (EU) 2024/1252 Annexes I and II (CRMA)."
     )
     if overrides is not None:
         out.print(

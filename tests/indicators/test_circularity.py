@@ -35,18 +35,18 @@ def test_mci_anchors_of_the_methodology():
 def test_mci_hand_calculation_both_denominators():
     # M = 1, F_R = 0.3, C_R = 0.6, E_C = 0.8, E_F = 0.75:
     # V = 0.7; W0 = 0.4; W_C = 0.2 * 0.6 = 0.12; W_F = 0.25 * 0.3 / 0.75 = 0.1; W = 0.4 + 0.11 = 0.51
-    # LFI(2015) = 1.21 / (2 + (0.1 - 0.12) / 2) = 1.21 / 1.99; LFI(2019) = 1.21 / 2
+    # LFI (EMF) = 1.21 / (2 + (0.1 - 0.12) / 2) = 1.21 / 1.99; with the simplified 2M: 1.21 / 2
     kwargs = dict(
         recycled_feedstock=0.3,
         collected_for_recycling=0.6,
         recycling_efficiency_eol=0.8,
         recycling_efficiency_feedstock=0.75,
     )
-    r2015 = material_circularity(**kwargs, lfi_denominator="2015")
-    r2019 = material_circularity(**kwargs, lfi_denominator="2019")
-    assert float(r2015.waste) == pytest.approx(0.51)
-    assert float(r2015.mci) == pytest.approx(1 - 0.9 * 1.21 / 1.99, abs=1e-12)
-    assert float(r2019.mci) == pytest.approx(1 - 0.9 * 1.21 / 2, abs=1e-12)
+    emf = material_circularity(**kwargs, lfi_denominator="emf")
+    simplified = material_circularity(**kwargs, lfi_denominator="2M")
+    assert float(emf.waste) == pytest.approx(0.51)
+    assert float(emf.mci) == pytest.approx(1 - 0.9 * 1.21 / 1.99, abs=1e-12)
+    assert float(simplified.mci) == pytest.approx(1 - 0.9 * 1.21 / 2, abs=1e-12)
 
 
 def test_mci_is_vectorised():

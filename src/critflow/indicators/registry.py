@@ -163,7 +163,9 @@ def _waste_per_product(ctx: Context, element: str | None) -> np.ndarray:
 def crm_elements(model: Model) -> list[int]:
     """Indices of the model's elements that are critical raw materials (CRMA Annex II)."""
     materials = data.table("crma_materials")
-    symbols = {s for row in materials[materials["critical"]]["elements"] for s in row.split(";")}
+    symbols = {
+        s for row in materials[materials["critical"]]["elements"].dropna() for s in row.split(";")
+    }
     return [i for i, e in enumerate(model.spec.elements) if e in symbols]
 
 
@@ -186,6 +188,17 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
         total(ctx.results, primary)[..., crm].sum(axis=-1),
         total(ctx.results, products).sum(axis=-1),
     )
+
+
+def _material_circularity(ctx: Context, element: str | None) -> np.ndarray:
+    """Ellen MacArthur MCI (2019 method, utility X = 1) of the products entering stocks."""
+    if element is not None:
+        element_index(ctx.model, element, "material_circularity")
+    try:
+        inputs = ctx.cached("mci", lambda: circularity.model_circularity(ctx.model, ctx.results))
+    except circularity.MCINotApplicableError as exc:
+        raise IndicatorNotAvailableError(str(exc)) from None
+    return np.asarray(inputs.result(element).mci)
 
 
 def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
@@ -297,6 +310,12 @@ _BUILT_IN = [
         "primary critical-raw-material input per mass of products",
         _crm_use,
         unit="kg/kg",
+    ),
+    Indicator(
+        "material_circularity",
+        "Ellen MacArthur MCI (2019; X = 1) of the products entering stocks: recycled feedstock, "
+        "end of life collected and recycled",
+        _material_circularity,
     ),
     Indicator(
         "climate_intensity",

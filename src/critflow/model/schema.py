@@ -459,6 +459,11 @@ class Flow(FlowSettings):
     product: str | None = Field(
         None, description="product name of an output flow, for recovery per product"
     )
+    compound: str | None = Field(
+        None,
+        description="chemical formula the product is sold as (NiSO4·6H2O, Li2CO3, CoSO4*7H2O): a "
+        "lot passport's mass and composition follow from its molar mass; balances stay on elements",
+    )
     origin: Origin | None = Field(
         None,
         description="origin of a flow out of a source: primary, pre_consumer (new scrap) or "
@@ -478,6 +483,17 @@ class Flow(FlowSettings):
         "'primary' (each element by its primary metal), a background item "
         "('primary_aluminium'), or {material: ..., ratio: Qs/Qp}",
     )
+
+    @model_validator(mode="after")
+    def _compound_formula(self) -> Flow:
+        if self.compound is not None:
+            from critflow.model.compound import parse_compound
+
+            try:
+                parse_compound(self.compound)
+            except ValueError as exc:
+                raise ValueError(f"flow '{self.id}': compound {exc}") from None
+        return self
 
 
 class Displacement(_Strict):

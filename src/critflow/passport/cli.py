@@ -295,4 +295,26 @@ def issue(
         sys.stdout.write(text + "\n")
         return
     out_path.write_text(text, encoding="utf-8")
-    out.print(f"Lot passport written: {out_path} (carbon footprint pending: no LCA yet)")
+    out.print(f"Lot passport written: {out_path}")
+    out.print(lot_summary(document))
+
+
+def lot_summary(document: dict) -> str:
+    """One paragraph on a lot passport, from the document itself (so console and file agree)."""
+    compound = document.get("compound")
+    what = document["product"] + (f" ({compound['formula']})" if compound else "")
+    mass = document["mass"]
+    parts = [
+        f"{what}: {mass['value']:,.1f} {mass['unit']}",
+        ", ".join(
+            f"{element} {c['mass_fraction']:.2%}" for element, c in document["composition"].items()
+        ),
+    ]
+    footprint = document["carbon_footprint"]
+    if footprint["status"] == "declared":
+        parts.append(
+            f"carbon footprint {footprint['value']:.4g} kg CO2-eq per kg of lot (declared)"
+        )
+    else:
+        parts.append(f"carbon footprint pending: {footprint.get('note') or 'no value yet'}")
+    return "; ".join(parts) + "."
