@@ -121,11 +121,16 @@ SPECIAL_TEXT = [
     "5 ppm",
     "-5 t/a",
     "20 a",
+    "H" + "9" * 110,
+    "(" * 60 + "H" + ")" * 60,
+    "Li2CO3",
+    "NiSO4·6H2O·" * 10,
 ]
 texts = st.one_of(st.sampled_from(SPECIAL_TEXT), st.text(max_size=20))
 keys = st.one_of(
     st.sampled_from(["value", "unit", "file", "column", "distribution", "default", "Li", "Co"]),
     st.sampled_from(["composition", "transfer", "kind", "id", "from", "to", "bogus", "<<"]),
+    st.sampled_from(["compound", "price", "lifetime", "sd", "scale", "stock", "initial_stock"]),
     st.integers(min_value=1900, max_value=2100),
     st.text(max_size=8),
 )
