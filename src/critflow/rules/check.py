@@ -74,10 +74,10 @@ def load_rule_sets(names: list[str], files: list[Path] | None = None) -> list[Ru
     for name in names:
         if name not in shipped:
             raise CritflowError(
-                "--rules",
+                "names=",
                 f"there is no shipped rule set '{name}'",
                 f"{nearest(name, shipped)} Shipped: {', '.join(shipped)}; "
-                "add your own file with --rule-file.".strip(),
+                "add your own rule file (files=).".strip(),
             )
         sets.append(
             _parse_rule_set(data.rule_set_text(name), str(data.data_path(f"rules/{name}.yaml")))
@@ -289,10 +289,7 @@ def check(
             if value is None:
                 rows.append(CheckRow(**row, status="not applicable", reason=note))
                 continue
-            better = (
-                value - rule.threshold if rule.comparator in (">=", ">") else rule.threshold - value
-            )
-            passed = better > 0 or (better == 0 and rule.comparator in (">=", "<="))
+            better, passed = rule.margin(value), rule.met_by(value)
             if rule.status == "pending":
                 status, note = "pending", "rule pending: not yet in force"
             elif not passed:
