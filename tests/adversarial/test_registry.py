@@ -217,6 +217,39 @@ def test_nobody_files_a_passport_under_another_manufacturers_gtin(env):
     )
 
 
+def _lot(lot_id: str) -> dict:
+    return {
+        "kind": "lot",
+        "lot_id": lot_id,
+        "product": "black mass",
+        "mass": {"value": 12.5, "unit": "t"},
+        "composition": {"Co": {"mass_fraction": 0.1, "sd": 0.01}},
+        "origin": {"process": "shredder"},
+        "recycled_content": {"pre_consumer": 0.2, "post_consumer": 0.5},
+        "carbon_footprint": {"status": "pending"},
+    }
+
+
+def test_a_lot_passport_cannot_take_another_manufacturers_battery_id(env):
+    # a lot id is first come, first served, but a battery's id is its Digital Link: a lot filed
+    # under the manufacturer's next serial took that id, and the manufacturer's own battery
+    # passport then got 409 "Passport exists"
+    genuine = sample_battery("ev", "LOTSQUAT-1")
+    battery_id = genuine["data"]["unique_identifier"]
+    before = _state(env)
+    refused = _problem(
+        env.client.post("/api/passports", json=_lot(battery_id), headers=env.h(env.other_issuer)),
+        403,
+    )
+    assert "not under a GS1 Company Prefix of Other Cells SA" in refused["detail"]
+    assert _state(env) == before
+    _create(env, genuine)  # the manufacturer still files its battery
+    # a lot under one's own GTIN, and a lot id that is no Digital Link, are filed as before
+    own_gtin = other_battery("LOT-OWN")["data"]["unique_identifier"]
+    _create(env, _lot(own_gtin), env.other_issuer)
+    _create(env, _lot("LOT-2026-0001"), env.other_issuer)
+
+
 def test_prefixes_are_registered_by_administrators_only(env):
     body = {"gs1_company_prefixes": ["4054123999"], "operator_ids": []}
     for key, status in ((None, 401), (env.issuer, 403), (env.legitimate_interest, 403)):

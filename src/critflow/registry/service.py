@@ -35,7 +35,7 @@ from critflow.errors import CritflowError, Problem
 from critflow.passport.battery import STATUSES
 from critflow.passport.chain import passport_id as document_id
 from critflow.passport.datapoints import audiences, by_field, readable_fields, status_transitions
-from critflow.passport.identity import DigitalLink
+from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.registry import disclosure, signing
@@ -384,8 +384,32 @@ class Registry:
         """A battery passport is filed only under ``organisation``'s GS1 Company Prefixes and
         carries one of its economic-operator identifiers (see organisations.py). Appends keep
         the identifier; an organisation with none registered yet (a database from before the
-        registration existed) may still append to its own passports."""
+        registration existed) may still append to its own passports.
+
+        A lot id is first come, first served, unless it is a Digital Link: then it is some
+        battery's id, and only the holder of its GTIN's prefix may file it (a lot under another
+        manufacturer's next serial would take that battery's id)."""
         if document.get("kind") != "battery":
+            if not creating:
+                return
+            try:
+                link = DigitalLink.parse(document_id(document))
+            except IdentifierError:
+                return
+            owned = identity(session, organisation)
+            if not gtin_owned(link.gtin, owned.prefixes):
+                prefixes = ", ".join(owned.prefixes) or "none registered"
+                raise self._deny(
+                    principal,
+                    action,
+                    key,
+                    None,
+                    403,
+                    "GTIN not yours",
+                    f"The lot id is a GS1 Digital Link with GTIN {link.gtin}, which is not "
+                    f"under a GS1 Company Prefix of {organisation} ({prefixes}); give the lot "
+                    "an id of your own.",
+                )
             return
         owned = identity(session, organisation)
         gtin = DigitalLink.parse(document_id(document)).gtin
