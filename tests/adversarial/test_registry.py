@@ -250,6 +250,44 @@ def test_a_lot_passport_cannot_take_another_manufacturers_battery_id(env):
     _create(env, _lot("LOT-2026-0001"), env.other_issuer)
 
 
+def test_status_changes_only_through_the_status_endpoint(env):
+    # battery_status is a dynamic data point, so bulk ingest and appends took it: a signed
+    # version then said 'waste' while the registry kept 'original' (lists by status missed it,
+    # and the transitions of passport_status_transitions.csv were bypassed, waste back to
+    # original included)
+    key, etag = _create(env, sample_battery("ev", "STATUS-1"))
+    battery_id = sample_battery("ev", "STATUS-1")["data"]["unique_identifier"]
+    before = _state(env)
+    ingest = {"updates": [{"passport_id": battery_id, "data": {"battery_status": "waste"}}]}
+    refused = _problem(env.client.post("/api/ingest", json=ingest, headers=env.h(env.issuer)), 409)
+    assert "/status" in refused["detail"]
+    changed = sample_battery("ev", "STATUS-1")
+    changed["data"]["battery_status"] = "waste"
+    _problem(
+        env.client.put(
+            f"/api/passports/{key}", json=changed, headers=env.h(env.issuer, **{"If-Match": etag})
+        ),
+        409,
+    )
+    # nor may an append turn the battery passport into a lot passport under the same id
+    as_lot = _lot(battery_id)
+    _problem(
+        env.client.put(
+            f"/api/passports/{key}", json=as_lot, headers=env.h(env.issuer, **{"If-Match": etag})
+        ),
+        409,
+    )
+    assert _state(env) == before
+    # the same status stated again is no change; dynamic data still goes in
+    same = {"battery_status": "original", "state_of_charge": 55.0}
+    ok = env.client.post(
+        "/api/ingest",
+        json={"updates": [{"passport_id": battery_id, "data": same}]},
+        headers=env.h(env.issuer),
+    )
+    assert ok.json() == {"written": 1}, ok.text
+
+
 def test_prefixes_are_registered_by_administrators_only(env):
     body = {"gs1_company_prefixes": ["4054123999"], "operator_ids": []}
     for key, status in ((None, 401), (env.issuer, 403), (env.legitimate_interest, 403)):

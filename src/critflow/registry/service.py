@@ -74,6 +74,31 @@ def _status_of(document: dict[str, Any]) -> str:
     return "original"
 
 
+def _unchanged_standing(before: dict[str, Any], after: dict[str, Any], where: str) -> None:
+    """An append or an ingest keeps the passport's kind and the battery's status: a status
+    changes only through POST /api/passports/{key}/status, which follows the transitions of
+    passport_status_transitions.csv and keeps the registry's status in step with the document."""
+    if after.get("kind") != before.get("kind"):
+        raise RegistryError(
+            409,
+            "Kind cannot change",
+            f"{where}: the passport is a {before.get('kind')} passport; a version cannot make it "
+            f"a {after.get('kind')} passport.",
+        )
+    if before.get("kind") != "battery":
+        return
+    old = before.get("data", {}).get("battery_status")
+    new = after.get("data", {}).get("battery_status")
+    if new != old:
+        raise RegistryError(
+            409,
+            "Status changes through /status",
+            f"{where}: data.battery_status is '{old}'; change it with POST "
+            "/api/passports/{key}/status ({\"to\": …}), which checks the transition and "
+            "records it.",
+        )
+
+
 def _public_view(row_key: str, envelope: dict[str, Any]) -> str:
     """The stored public view (kept under this name for the load benchmark)."""
     return disclosure.public_view_text(row_key, envelope)
@@ -674,6 +699,7 @@ class Registry:
                     f"The document is passport {document_id(document)}, not {row.passport_id}.",
                 )
             self._identity(session, principal, "append", key, document, row.operator, False)
+            _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
             result = self._append(
                 session, principal, row, document, if_match.strip('"'), row.status, []
             )
@@ -978,6 +1004,7 @@ class Registry:
                 head = self._head(session, row)
                 document = copy.deepcopy(head["record"]["document"])
                 document["data"].update(item["data"])
+                _unchanged_standing(head["record"]["document"], document, where)
                 try:
                     validate_document(document, where=where)
                 except CritflowError as exc:
