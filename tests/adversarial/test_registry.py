@@ -288,6 +288,18 @@ def test_status_changes_only_through_the_status_endpoint(env):
     assert ok.json() == {"written": 1}, ok.text
 
 
+def test_ingest_into_a_lot_passport_is_refused_not_a_server_error(env):
+    _create(env, _lot("LOT-INGEST-1"))
+    before = _state(env)
+    response = env.client.post(
+        "/api/ingest",
+        json={"updates": [{"passport_id": "LOT-INGEST-1", "data": {"number_of_cycles": 3}}]},
+        headers=env.h(env.issuer),
+    )
+    assert "battery" in _problem(response, 422)["detail"]
+    assert _state(env) == before
+
+
 def test_prefixes_are_registered_by_administrators_only(env):
     body = {"gs1_company_prefixes": ["4054123999"], "operator_ids": []}
     for key, status in ((None, 401), (env.issuer, 403), (env.legitimate_interest, 403)):

@@ -1002,6 +1002,13 @@ class Registry:
                         409, "Passport closed", f"{where}: the battery was recycled."
                     )
                 head = self._head(session, row)
+                if head["record"]["document"].get("kind") != "battery":
+                    raise RegistryError(
+                        422,
+                        "Not a battery passport",
+                        f"{where}: {item['passport_id'][:300]} is a {row.kind} passport; bulk "
+                        "ingest takes dynamic data of battery passports.",
+                    )
                 document = copy.deepcopy(head["record"]["document"])
                 document["data"].update(item["data"])
                 _unchanged_standing(head["record"]["document"], document, where)
