@@ -7,10 +7,13 @@
 Solved by factorising once and reusing the factors:
 - many demands at once: one factorisation, one multi-right-hand-side solve;
 - scores of every product: the adjoint system Aᵀ y = (c B)ᵀ, then h(f) = fᵀ y — one solve for all;
-- Monte Carlo: every sample keeps A's sparsity pattern and only its values change, so the static
-  factorisation preconditions a BiCGSTAB iteration run for all samples at once (a block of
-  right-hand sides; per-sample scalars), with the samples' matrix-vector products as one sparse
-  product over the shared pattern. No Python loop over samples.
+- Monte Carlo: every sample keeps A's sparsity pattern and only its values change, so a chunk of
+  samples is one block-diagonal system solved by BiCGSTAB with each sample's Jacobi
+  preconditioner and scalars, from the static solution, stopped per sample by a score error
+  estimated with the static adjoint (one solve with the factorisation for the run). No Python
+  loop over samples; measured against the static LU as preconditioner (2 LU solves per
+  iteration, ~36 ms each on 25,000 activities with SuperLU) and a factorisation per sample
+  (~7 s), both far slower than 8-9 Jacobi iterations of ~2 sparse products each.
 
 The factorisation is PARDISO when ``pypardiso`` is installed (as bw2calc uses it), otherwise SciPy's
 SuperLU on Aᵀ (far less fill than A for LCA matrices; critflow lca-notes 1.2).
