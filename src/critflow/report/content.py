@@ -13,6 +13,7 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.recovery import (
     material_recovery,
+    primary_feed,
     recovery_by_product,
     recycling_efficiency,
 )
@@ -124,8 +125,8 @@ def recovery_section(model: Model, results: FlowResults) -> dict[str, Any] | Non
 
 def recycling_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
     """Recycling efficiency per scenario and period, material recovery of the regulated elements."""
-    if not _fates_complete(model):
-        return None
+    if not _fates_complete(model) or primary_feed(model) is not None:
+        return None  # not a recycling plant: its feed is not (only) waste
     efficiency = recycling_efficiency(model, results)
     recovery = material_recovery(model, results)
     elements = [e for e in REGULATED if e in model.spec.elements]

@@ -10,7 +10,12 @@ import pandas as pd
 from critflow import __version__
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.indicators.recovery import material_recovery, recovery, recycling_efficiency
+from critflow.indicators.recovery import (
+    material_recovery,
+    primary_feed,
+    recovery,
+    recycling_efficiency,
+)
 from critflow.model.load import Model
 
 EXCEL_MAX_ROWS = 1_048_575
@@ -73,7 +78,9 @@ def _indicator_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFr
     """Recovery per output (always) and, when every output has a fate, the Battery Regulation's
     recycling efficiency and material recovery. Shares are fractions (0-1)."""
     tables = {"recovery": recovery(model, results)}
-    if all(f.fate is not None for f in model.spec.flows if f.to in _sinks(model)):
+    if primary_feed(model) is None and all(
+        f.fate is not None for f in model.spec.flows if f.to in _sinks(model)
+    ):
         tables["recycling_efficiency"] = recycling_efficiency(model, results)
         tables["material_recovery"] = material_recovery(model, results)
     compliance = _compliance(model, results)
