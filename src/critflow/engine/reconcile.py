@@ -2,33 +2,52 @@
 
 Variables, for one scenario and period: the mass of every element in every flow, x (E·F), plus
 every measured concentration, c. Constraints h(x, c) = 0: the given flow values, the transfer
-relations of processes with coefficients, the element balance of transfer processes without
-coefficients (their splits are what is measured) and of markets, and for each measured
-concentration x_ef − c · Σ_e' x_e'f = 0 (bilinear). Measurements: y = H·(x, c) + ε, ε ~ N(0, V)
-with V diagonal (sd²) — an element's mass, a goods mass (the sum over elements), or a concentration.
+relations of processes with coefficients and the balances of markets (all three from the engine's
+assembly, :mod:`critflow.engine.assemble`), the element balance of transfer processes without
+coefficients (their splits are what is measured), and for each measured concentration
+x_ef − c · Σ_e' x_e'f = 0 (bilinear). Measurements: y = H·(x, c) + ε, ε ~ N(0, V) with V diagonal
+(sd²) — an element's mass, a goods mass (the sum over elements), or a concentration.
 
-Solution (Cencic 2016, as in STAN; critflow flowsheet notes 3.1-3.4): linearise h at the current
-estimate, J v = J v₀ − h(v₀); write the feasible set as v = v_p + N t (N: null space of J); choose t
-by weighted least squares of the measurements; repeat until the step is below 1e-10 (one pass
-when everything is linear). With G = H N and W = V⁻¹:
+Solution (the null-space method of Cencic 2016, as in STAN; critflow flowsheet notes 3.1-3.4):
+linearise h at the current estimate, J v = J v₀ − h(v₀); write the feasible set as v = v_p + N t
+(N: an orthonormal basis of the null space of J); choose t by weighted least squares of the
+measurements; repeat until the step is below 1e-10 (one pass when everything is linear). With
+G = V^-½ H N = U S Qᵀ (singular value decomposition):
 
-    t̂ = (Gᵀ W G)⁺ Gᵀ W (y − H v_p),   Cov(v̂) = N (Gᵀ W G)⁺ Nᵀ,   a = y − H v̂,
-    Cov(a) = V − H Cov(v̂) Hᵀ
+    rank r = #{S_k > RANK_TOLERANCE · S_1},
+    t̂ = Q_r S_r⁻¹ U_rᵀ V^-½ (y − H v_p),   Cov(v̂) = N Q_r S_r⁻² Q_rᵀ Nᵀ,
+    a = y − H v̂,   Var(a_i) = sd_i² (1 − Σ_k≤r U_ik²)
 
-Classification: a variable is observable when its row of N lies in the row space of G; a
-measurement is redundant when Var(a_i) > 0 (otherwise it passes unchanged and cannot be tested).
-Tests: global χ² = aᵀ W a against χ²(ν), ν = number of measurements − rank(G); per measurement
+Every result follows from this one rank decision: the solve keeps only the r directions the
+measurements determine (the others are projected out, never fitted to rounding noise), the
+covariance uses the same r, and ν = measurements − r. Before the decision, variables are scaled to
+a common magnitude and every constraint row to unit length, so RANK_TOLERANCE is relative and
+independent of the model's unit.
+
+Classification (Narasimhan & Jordache 2000, ch. 3): the directions Q_{r+1…} of t are unobservable —
+the measurements and balances leave them free. A quantity (an element flow, a goods flow) is
+observable when it has no component along them (below RANK_TOLERANCE in the orthonormal
+coordinates); otherwise it has no value (NaN, status "unobservable"), never an arbitrary one. A
+measurement is redundant when Var(a_i) > RANK_TOLERANCE · sd_i² (otherwise it passes unchanged
+and cannot be tested). Tests: global χ² = aᵀ V⁻¹ a against χ²(ν); per measurement
 z_i = |a_i| / √Var(a_i) against the Šidák-corrected normal quantile, which names the suspects.
+Two redundant measurements whose adjustments are perfectly correlated (|corr(a_i, a_j)| ≥
+1 − RANK_TOLERANCE, e.g. the streams of a single balance) have the same |z| whatever the data: a
+gross error in either explains the data equally well, so they are reported as a group that cannot
+be told apart rather than ranked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
+from critflow.engine.assemble import block_system, build_structure
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.evaluate import ModelInputs, evaluate
 from critflow.model.load import Model
@@ -37,16 +56,30 @@ from critflow.model.topology import build_topology
 from critflow.units import looks_like_quantity, parse_mass_flow
 
 TOLERANCE = 1e-10
+"""Successive linearisation stops when no scaled variable moves by more than this."""
+RANK_TOLERANCE = 1e-9
+"""The one rank decision: a singular value below this share of the largest counts as zero (for the
+feasible set, the fit, the covariance and ν alike); a quantity whose component along the
+unobservable directions stays below it is observable; a measurement whose adjustment variance is
+below it (relative to sd²) is not redundant; a reconciled value whose constraint residual exceeds
+it (relative to the largest mass) is refused."""
+TIE_TOLERANCE = 1e-6
+"""Two measurements whose adjustments have |correlation| ≥ 1 − this cannot be told apart."""
 MAX_ITERATIONS = 50
+MAX_LISTED = 12
 
 
 @dataclass
 class Reconciled:
-    """Reconciliation of one scenario and period."""
+    """Reconciliation of one scenario and period.
+
+    Element and goods masses are in the model's unit; a quantity that the measurements and
+    balances do not determine is NaN with ``observable`` False (status "unobservable").
+    """
 
     scenario: str
     period: int
-    x: np.ndarray  # (E, F) reconciled element masses in the model's unit (NaN: not observable)
+    x: np.ndarray  # (E, F) reconciled element masses (NaN: not observable)
     sd: np.ndarray  # (E, F) their standard deviations
     observable: np.ndarray  # (E, F) bool
     measurements: pd.DataFrame
@@ -56,15 +89,46 @@ class Reconciled:
     critical: float
     iterations: int
     alpha: float
+    flows: tuple[str, ...] = ()
+    elements: tuple[str, ...] = ()
+    # (F,) goods masses, the sum over elements (NaN: not observable), and their sd
+    goods: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    goods_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (F,)
+    goods_observable: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (F,)
+    rank: int = 0  # independent directions the measurements fix (ν = measurements − rank)
 
     @property
     def passed(self) -> bool:
         return self.dof == 0 or self.chi2 <= self.critical
 
     @property
+    def suspect_groups(self) -> list[list[str]]:
+        """Suspect measurements, largest |z| first; each group holds measurements that cannot be
+        told apart (equal |z| whatever the data), in the model file's order."""
+        table = self.measurements.loc[self.measurements["suspect"]]
+        order = (
+            table.groupby("group", sort=False)["z"]
+            .max()
+            .sort_values(ascending=False, kind="stable")
+        )
+        return [table.loc[table["group"] == g, "measurement"].tolist() for g in order.index]
+
+    @property
     def suspects(self) -> list[str]:
-        table = self.measurements
-        return table.loc[table["suspect"]].sort_values("z", ascending=False)["measurement"].tolist()
+        """Suspect measurements, largest |z| first (ties in the model file's order)."""
+        return [name for group in self.suspect_groups for name in group]
+
+    @property
+    def unobservable(self) -> list[str]:
+        """Element flows the measurements and balances do not determine, as 'flow element'."""
+        e, f = np.nonzero(~self.observable)
+        order = np.lexsort((e, f))  # flow by flow, elements in the model's order
+        return [f"{self.flows[f[k]]} {self.elements[e[k]]}" for k in order]
+
+    @property
+    def unobservable_goods(self) -> list[str]:
+        """Flows whose goods mass the measurements and balances do not determine."""
+        return [self.flows[f] for f in np.flatnonzero(~self.goods_observable)]
 
 
 def _sd(m: Measurement, value: float, kg_per_unit: float, where: str) -> float:
@@ -128,44 +192,139 @@ def _check(model: Model, inputs: ModelInputs) -> None:
         raise CritflowError(problems)
 
 
-def _constraints(inputs: ModelInputs, s: int, p: int, n_c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linear rows of the balance (A, b) over x (E·F) and the concentration variables."""
+def _constraints(
+    inputs: ModelInputs, s: int, p: int, n_c: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Linear rows (A, b) over x (E·F, element-major) and the concentration variables, with a
+    label per row.
+
+    Transfer relations, market balances and given values come from the engine's assembly
+    (:func:`critflow.engine.assemble.block_system`, one block per element); a transfer process
+    whose splits are measured (coefficients NaN) keeps its element balance instead.
+    """
     topo = inputs.topology
+    structure = build_structure(topo)
     n_e, n_f = topo.n_elements, topo.n_flows
-    n = n_e * n_f + n_c
-    rows: list[np.ndarray] = []
-    rhs: list[float] = []
-
-    def var(e: int, f: int) -> int:
-        return e * n_f + f
-
-    given = inputs.given_mask[s]
-    for e, f in zip(*np.nonzero(given), strict=True):
-        row = np.zeros(n)
-        row[var(e, f)] = 1.0
-        rows.append(row)
-        rhs.append(inputs.given_mass_kg[s, p, e, f] / inputs.kg_per_unit)
+    n_transfer = topo.transfer_process.size
     tau = inputs.transfer_coefficients[s, p]  # (E, J)
-    kinds = topo.process_kinds
-    for u, kind in enumerate(kinds):
-        inflows = np.flatnonzero(topo.flow_to == u)
-        outflows = np.flatnonzero(topo.flow_from == u)
-        entries = np.flatnonzero(topo.transfer_process == u)
-        for e in range(n_e):
-            if kind == "transfer" and entries.size and not np.isnan(tau[e, entries]).any():
-                for j in entries:
-                    row = np.zeros(n)
-                    row[var(e, topo.transfer_output[j])] += 1.0
-                    row[[var(e, i) for i in inflows]] -= tau[e, j]
-                    rows.append(row)
-                    rhs.append(0.0)
-            elif kind in ("transfer", "market"):
-                row = np.zeros(n)
-                row[[var(e, i) for i in inflows]] += 1.0
-                row[[var(e, o) for o in outflows]] -= 1.0
-                rows.append(row)
-                rhs.append(0.0)
-    return np.array(rows).reshape(-1, n), np.array(rhs)
+    given_mask = inputs.given_mask[s]  # (E, F)
+    given = inputs.given_mass_kg[s, p] / inputs.kg_per_unit  # (E, F) in the model's unit
+    blocks: list[np.ndarray] = []
+    rhs: list[np.ndarray] = []
+    labels: list[str] = []
+    for e, element in enumerate(topo.elements):  # a handful of dense blocks, built once
+        matrix, b, row_labels = block_system(
+            structure, np.nan_to_num(tau[e]), given_mask[e], given[e]
+        )
+        keep = np.ones(matrix.shape[0], bool)
+        keep[:n_transfer] = ~np.isnan(tau[e])
+        names = row_labels + [
+            f"given value of '{topo.flow_ids[f]}'" for f in np.flatnonzero(given_mask[e])
+        ]
+        measured = np.unique(topo.transfer_process[np.isnan(tau[e])])
+        balance = (topo.flow_to[None, :] == measured[:, None]).astype(float) - (
+            topo.flow_from[None, :] == measured[:, None]
+        )
+        blocks.append(np.vstack([matrix[keep], balance]))
+        rhs += [b[keep], np.zeros(measured.size)]
+        labels += [f"{names[r]} ({element})" for r in np.flatnonzero(keep)] + [
+            f"balance of '{topo.process_ids[u]}' ({element})" for u in measured
+        ]
+    a = linalg.block_diag(*blocks) if blocks else np.zeros((0, 0))
+    a = np.hstack([a.reshape(-1, n_e * n_f), np.zeros((a.shape[0], n_c))])
+    return a, np.concatenate(rhs) if rhs else np.zeros(0), labels
+
+
+def _rank(singular: np.ndarray) -> int:
+    """Number of singular values above RANK_TOLERANCE times the largest."""
+    if singular.size == 0 or singular[0] == 0:
+        return 0
+    return int((singular > RANK_TOLERANCE * singular[0]).sum())
+
+
+def _unit_rows(jac: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit length (the rank decision then does not depend on how a row is written)."""
+    norms = np.linalg.norm(jac, axis=1)
+    norms[norms == 0] = 1.0
+    return jac / norms[:, None], b / norms
+
+
+def _contradiction(
+    a: np.ndarray, b: np.ndarray, labels: list[str], mass_scale: float, where: str, context: str
+) -> CritflowError | None:
+    """An error naming the equations (given values, transfer relations) that contradict each other."""
+    if a.shape[0] == 0:
+        return None
+    js, bs = _unit_rows(a, b)
+    u, singular, _ = np.linalg.svd(js)
+    r = _rank(singular)
+    gaps = u[:, r:].T @ bs
+    for left, gap in zip(u[:, r:].T, gaps, strict=True):
+        if abs(gap) <= RANK_TOLERANCE * max(np.abs(bs).max(initial=0.0), mass_scale):
+            continue
+        involved = np.flatnonzero(np.abs(left) > 1e-8)
+        return CritflowError(
+            where,
+            f"these equations contradict each other{context}: "
+            + "; ".join(labels[i] for i in involved[:MAX_LISTED])
+            + ("; …" if involved.size > MAX_LISTED else "")
+            + f". No flows satisfy them all (off by {abs(gap) / np.abs(left).max():.6g})",
+            "Remove a given value that the others already determine, or turn it into a "
+            "measurement (measurements: [{flow: …, value: …, sd: …}]) so it can be reconciled.",
+        )
+    return None
+
+
+@dataclass
+class _Fit:
+    """One weighted least-squares step on the linearised constraints (model units)."""
+
+    v: np.ndarray  # (n,) estimate; free directions at their minimum-norm values (never reported)
+    cov: np.ndarray  # (n, n) covariance of v
+    free: np.ndarray  # (n, k) unobservable directions, orthonormal in scaled coordinates
+    kept: np.ndarray  # (M, r) left singular vectors of V^-½ H N kept by the rank decision
+    rank: int
+
+
+def _fit(
+    jac: np.ndarray,
+    b: np.ndarray,
+    hm: np.ndarray,
+    y: np.ndarray,
+    sd: np.ndarray,
+    scale: np.ndarray,
+) -> _Fit:
+    """Null-space WLS with an explicit rank decision; ``scale`` (n,) is each variable's magnitude."""
+    js, bs = _unit_rows(jac * scale[None, :], b)
+    u, singular, vt = np.linalg.svd(js)
+    r_j = _rank(singular)
+    v_p = vt[:r_j].T @ ((u[:, :r_j].T @ bs) / singular[:r_j])  # feasible, minimum norm
+    basis = vt[r_j:].T
+    g = (hm * scale[None, :]) @ basis / sd[:, None]
+    ug, sg, qt = np.linalg.svd(g)
+    r = _rank(sg)
+    t = qt[:r].T @ ((ug[:, :r].T @ ((y - (hm * scale[None, :]) @ v_p) / sd)) / sg[:r])
+    half = basis @ qt[:r].T / sg[:r]  # Cov(v_scaled) = half · halfᵀ
+    return _Fit(
+        v=scale * (v_p + basis @ t),
+        cov=(scale[:, None] * half) @ (scale[:, None] * half).T,
+        free=basis @ qt[r:].T,
+        kept=ug[:, :r],
+        rank=r,
+    )
+
+
+def _ties(kept: np.ndarray, redundant: np.ndarray) -> np.ndarray:
+    """Group label per measurement: redundant measurements whose adjustments are perfectly
+    correlated share a label (a gross error in either explains the data equally well)."""
+    residual = np.eye(kept.shape[0]) - kept @ kept.T  # correlation structure of V^-½ a
+    d = np.sqrt(np.clip(np.diag(residual), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.abs(residual) / np.outer(d, d)
+    tied = redundant[:, None] & redundant[None, :] & (corr >= 1 - TIE_TOLERANCE)
+    if tied.size == 0:
+        return np.zeros(0, np.int64)
+    return connected_components(csr_matrix(tied | np.eye(kept.shape[0], dtype=bool)))[1]
 
 
 def reconcile_one(
@@ -180,10 +339,13 @@ def reconcile_one(
         for i, m in enumerate(spec.measurements)
         if (m.period is None or m.period == year) and (m.scenario is None or m.scenario == scenario)
     ]
+    context = (
+        f" ({scenario}, {year})" if len(inputs.scenarios) > 1 or inputs.periods.size > 1 else ""
+    )
     conc = [(i, m) for i, m in chosen if m.concentration is not None]
     n_x = n_e * n_f
     n = n_x + len(conc)
-    a_lin, b_lin = _constraints(inputs, s, p, len(conc))
+    a_lin, b_lin, row_labels = _constraints(inputs, s, p, len(conc))
 
     # measurement matrix hm and values y, sd
     h_rows, y, sd, labels = [], [], [], []
@@ -211,7 +373,15 @@ def reconcile_one(
         sd.append(_sd(m, value, inputs.kg_per_unit, where))
         labels.append(label)
     hm, y, sd = np.array(h_rows).reshape(-1, n), np.array(y), np.array(sd)
-    w = 1.0 / sd**2
+    is_mass = np.abs(hm[:, :n_x]).sum(axis=1) > 0
+    # one magnitude for every mass (the model's unit then does not matter), 1 for a fraction
+    mass_scale = (
+        float(max(np.abs(y[is_mass]).max(initial=0.0), np.abs(b_lin).max(initial=0.0))) or 1.0
+    )
+    scale = np.concatenate([np.full(n_x, mass_scale), np.ones(len(conc))])
+    contradiction = _contradiction(a_lin, b_lin, row_labels, mass_scale, model.where(), context)
+    if contradiction is not None:
+        raise contradiction
 
     def bilinear(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concentration rows: values h(v) and Jacobian."""
@@ -245,69 +415,77 @@ def reconcile_one(
             b = np.concatenate([b_lin, v[n_x:]])
         else:
             jac, b = a_lin, b_lin
-        v_p = linalg.lstsq(jac, b)[0] if jac.size else np.zeros(n)
-        basis = linalg.null_space(jac) if jac.size else np.eye(n)
-        gm = hm @ basis
-        sqrt_w = np.sqrt(w)[:, None]
-        t = (
-            linalg.lstsq(sqrt_w * gm, np.sqrt(w) * (y - hm @ v_p))[0]
-            if gm.size
-            else np.zeros(basis.shape[1])
-        )
-        new = v_p + basis @ t
-        step = np.abs(new - v).max(initial=0.0) / max(np.abs(new).max(initial=0.0), 1.0)
-        v = new
+        fit = _fit(jac, b, hm, y, sd, scale)
+        step = np.abs((fit.v - v) / scale).max(initial=0.0)
+        v = fit.v
         if not conc or (iterations > 1 and step < TOLERANCE):
             break
     else:
         raise CritflowError(
             model.where("measurements"),
-            f"reconciliation did not converge in {MAX_ITERATIONS} iterations ({scenario}, {year})",
+            f"reconciliation did not converge in {MAX_ITERATIONS} iterations{context}",
             "Check the concentration measurements for impossible values.",
         )
-    # covariance and classification at the solution
-    gwg = gm.T @ (w[:, None] * gm)
-    cov_t = linalg.pinvh(gwg) if gwg.size else np.zeros((0, 0))
-    cov_v = basis @ cov_t @ basis.T
-    unobservable_dirs = (
-        linalg.null_space(np.sqrt(w)[:, None] * gm) if gm.size else np.eye(basis.shape[1])
-    )
-    leak = (
-        np.abs(basis @ unobservable_dirs).max(axis=1, initial=0.0)
-        if unobservable_dirs.size
-        else np.zeros(n)
-    )
-    observable = leak < 1e-8
+    # never return values that break a constraint
+    residual = a_lin @ v - b_lin
+    names = list(row_labels)
+    if conc:
+        residual = np.concatenate([residual, bilinear(v)[0]])
+        names += [f"assay of '{m.flow}' ({m.element})" for _i, m in conc]
+    broken = np.flatnonzero(np.abs(residual) > RANK_TOLERANCE * mass_scale)
+    if broken.size:
+        raise CritflowError(
+            model.where("measurements"),
+            f"the reconciled values do not satisfy every balance{context}: "
+            + "; ".join(f"{names[k]} is off by {residual[k]:.6g}" for k in broken[:MAX_LISTED]),
+            "Check the concentration measurements for impossible values (a concentration that "
+            "no mass of the flow can carry).",
+        )
+
+    # classification and tests, all from the same rank decision
+    leak = np.linalg.norm(fit.free, axis=1)  # component along the unobservable directions
+    observable = leak <= RANK_TOLERANCE
+    goods_leak = np.linalg.norm(fit.free[:n_x].reshape(n_e, n_f, -1).sum(axis=0), axis=-1)
+    goods_observable = goods_leak <= RANK_TOLERANCE
     fitted = hm @ v
     adjust = y - fitted
-    var_a = sd**2 - np.einsum("ij,jk,ik->i", hm, cov_v, hm)
-    redundant = var_a > 1e-9 * sd**2
-    z = np.where(redundant, np.abs(adjust) / np.sqrt(np.where(redundant, var_a, 1.0)), np.nan)
-    rank_g = int(np.linalg.matrix_rank(np.sqrt(w)[:, None] * gm)) if gm.size else 0
-    dof = int(len(y) - rank_g)
-    chi2 = float((w * adjust**2).sum())
+    share = 1.0 - np.einsum("ij,ij->i", fit.kept, fit.kept)  # Var(a_i) / sd_i²
+    redundant = share > RANK_TOLERANCE
+    var_a = sd**2 * np.where(redundant, share, 1.0)
+    z = np.where(redundant, np.abs(adjust) / np.sqrt(var_a), np.nan)
+    dof = int(len(y) - fit.rank)
+    chi2 = float(((adjust / sd) ** 2).sum())
     critical = float(stats.chi2.ppf(1 - alpha, dof)) if dof > 0 else float("nan")
     p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
     n_red = int(redundant.sum())
     beta = 1 - (1 - alpha) ** (1 / max(n_red, 1))
     z_crit = float(stats.norm.ppf(1 - beta / 2))
+    group = _ties(fit.kept, redundant)
+    names_arr = np.array(labels, dtype=object)
+    tied_with = [
+        "; ".join(names_arr[(group == group[i]) & (np.arange(len(y)) != i)]) for i in range(len(y))
+    ]
     table = pd.DataFrame(
         {
             "measurement": labels,
             "measured": y,
             "sd": sd,
             "reconciled": fitted,
-            "reconciled_sd": np.sqrt(np.clip(np.einsum("ij,jk,ik->i", hm, cov_v, hm), 0, None)),
+            "reconciled_sd": np.sqrt(np.clip(np.einsum("ij,jk,ik->i", hm, fit.cov, hm), 0, None)),
             "adjustment": fitted - y,
             "z": z,
             "z_critical": z_crit,
             "redundant": redundant,
             "suspect": redundant & (np.nan_to_num(z) > z_crit),
+            "group": group,
+            "tied_with": tied_with,
         }
     )
     x = v[:n_x].reshape(n_e, n_f)
-    x_sd = np.sqrt(np.clip(np.diag(cov_v)[:n_x], 0, None)).reshape(n_e, n_f)
+    x_sd = np.sqrt(np.clip(np.diag(fit.cov)[:n_x], 0, None)).reshape(n_e, n_f)
     obs = observable[:n_x].reshape(n_e, n_f)
+    goods_cov = fit.cov[:n_x, :n_x].reshape(n_e, n_f, n_e, n_f).sum(axis=(0, 2))
+    goods_sd = np.sqrt(np.clip(np.diag(goods_cov), 0, None))
     return Reconciled(
         scenario,
         year,
@@ -321,6 +499,12 @@ def reconcile_one(
         critical,
         iterations,
         alpha,
+        flows=tuple(topo.flow_ids),
+        elements=tuple(topo.elements),
+        goods=np.where(goods_observable, x.sum(axis=0), np.nan),
+        goods_sd=np.where(goods_observable, goods_sd, np.nan),
+        goods_observable=goods_observable,
+        rank=fit.rank,
     )
 
 
