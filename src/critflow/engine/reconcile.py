@@ -52,7 +52,6 @@ from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.evaluate import ModelInputs, evaluate
 from critflow.model.load import Model
 from critflow.model.schema import Measurement
-from critflow.model.topology import build_topology
 from critflow.units import looks_like_quantity, parse_mass_flow
 
 TOLERANCE = 1e-10
@@ -124,6 +123,14 @@ class Reconciled:
         e, f = np.nonzero(~self.observable)
         order = np.lexsort((e, f))  # flow by flow, elements in the model's order
         return [f"{self.flows[f[k]]} {self.elements[e[k]]}" for k in order]
+
+    @property
+    def unobservable_by_flow(self) -> dict[str, list[str]]:
+        """The elements of each flow that the measurements and balances do not determine."""
+        return {
+            self.flows[f]: [self.elements[e] for e in np.flatnonzero(~self.observable[:, f])]
+            for f in np.flatnonzero((~self.observable).any(axis=0))
+        }
 
     @property
     def unobservable_goods(self) -> list[str]:
@@ -532,10 +539,13 @@ def reconcile(
     ]
 
 
+def _status(observable: np.ndarray) -> np.ndarray:
+    return np.where(observable, "reconciled", "unobservable").astype(object)
+
+
 def flows_table(model: Model, found: list[Reconciled]) -> pd.DataFrame:
     """Reconciled element masses of every flow: scenario, period, flow, element, value, sd,
-    observable, unit."""
-    inputs_topo = build_topology(model.spec)  # labels only: no second evaluation
+    observable, status ("reconciled", or "unobservable" with no value), unit (the model's)."""
     frames = []
     for r in found:
         n_e, n_f = r.x.shape
@@ -545,13 +555,38 @@ def flows_table(model: Model, found: list[Reconciled]) -> pd.DataFrame:
                 {
                     "scenario": r.scenario,
                     "period": r.period,
-                    "flow": np.array(inputs_topo.flow_ids, dtype=object)[grid[1]],
-                    "element": np.array(inputs_topo.elements, dtype=object)[grid[0]],
+                    "flow": np.array(r.flows, dtype=object)[grid[1]],
+                    "element": np.array(r.elements, dtype=object)[grid[0]],
                     "value": r.x.reshape(-1),
                     "sd": r.sd.reshape(-1),
                     "observable": r.observable.reshape(-1),
+                    "status": _status(r.observable.reshape(-1)),
                     "unit": model.spec.unit,
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def goods_table(model: Model, found: list[Reconciled]) -> pd.DataFrame:
+    """Reconciled goods mass (the sum over elements) of every flow: scenario, period, flow, value,
+    sd, observable, status, unit. A goods mass can be observable when its element split is not
+    (goods-only measurements)."""
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "scenario": r.scenario,
+                    "period": r.period,
+                    "flow": list(r.flows),
+                    "value": r.goods,
+                    "sd": r.goods_sd,
+                    "observable": r.goods_observable,
+                    "status": _status(r.goods_observable),
+                    "unit": model.spec.unit,
+                }
+            )
+            for r in found
+        ],
+        ignore_index=True,
+    )
