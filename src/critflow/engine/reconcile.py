@@ -64,6 +64,9 @@ below it (relative to sd²) is not redundant; a reconciled value whose constrain
 it (relative to the largest mass) is refused."""
 TIE_TOLERANCE = 1e-6
 """Two measurements whose adjustments have |correlation| ≥ 1 − this cannot be told apart."""
+MIN_RELATIVE_SD = 1e-12
+"""A standard deviation below this share of the largest mass flow (or of 1 for a concentration) is
+refused: its weight would swamp double precision."""
 MAX_ITERATIONS = 50
 MAX_LISTED = 12
 
@@ -138,6 +141,24 @@ class Reconciled:
         return [self.flows[f] for f in np.flatnonzero(~self.goods_observable)]
 
 
+def _number(text: str) -> float | None:
+    """A plain number written as text (YAML reads '1e5' without a dot as a string)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _mass_value(value: float | str | None, where: str, kg_per_unit: float) -> float:
+    """A measured mass flow in the model's unit (a number, or a quantity such as '480 t/a')."""
+    if isinstance(value, str):
+        number = _number(value.strip())
+        return number if number is not None else parse_mass_flow(value, where) / kg_per_unit
+    if value is None:
+        raise CritflowError(where, "the measurement has no value", "Write value: 480.")
+    return float(value)
+
+
 def _sd(m: Measurement, value: float, kg_per_unit: float, where: str) -> float:
     """Standard deviation in the unit of the value (model unit or fraction)."""
     if isinstance(m.sd, str):
@@ -152,6 +173,9 @@ def _sd(m: Measurement, value: float, kg_per_unit: float, where: str) -> float:
                     where, f"'{m.sd}' is not a positive percentage", "Write sd: '2 %'."
                 )
             return share * abs(value)
+        number = _number(text)
+        if number is not None:
+            return number
         if looks_like_quantity(text):
             return parse_mass_flow(text, where) / kg_per_unit
         raise CritflowError(
@@ -259,7 +283,8 @@ def _unit_rows(jac: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _contradiction(
     a: np.ndarray, b: np.ndarray, labels: list[str], mass_scale: float, where: str, context: str
 ) -> CritflowError | None:
-    """An error naming the equations (given values, transfer relations) that contradict each other."""
+    """An error naming the equations (given values, transfer relations) that contradict each
+    other; ``b`` is in units of ``mass_scale``."""
     if a.shape[0] == 0:
         return None
     js, bs = _unit_rows(a, b)
@@ -267,7 +292,7 @@ def _contradiction(
     r = _rank(singular)
     gaps = u[:, r:].T @ bs
     for left, gap in zip(u[:, r:].T, gaps, strict=True):
-        if abs(gap) <= RANK_TOLERANCE * max(np.abs(bs).max(initial=0.0), mass_scale):
+        if abs(gap) <= RANK_TOLERANCE * max(np.abs(bs).max(initial=0.0), 1.0):
             continue
         involved = np.flatnonzero(np.abs(left) > 1e-8)
         return CritflowError(
@@ -275,7 +300,7 @@ def _contradiction(
             f"these equations contradict each other{context}: "
             + "; ".join(labels[i] for i in involved[:MAX_LISTED])
             + ("; …" if involved.size > MAX_LISTED else "")
-            + f". No flows satisfy them all (off by {abs(gap) / np.abs(left).max():.6g})",
+            + f". No flows satisfy them all (off by {abs(gap) / np.abs(left).max() * mass_scale:.6g})",
             "Remove a given value that the others already determine, or turn it into a "
             "measurement (measurements: [{flow: …, value: …, sd: …}]) so it can be reconciled.",
         )
@@ -284,54 +309,66 @@ def _contradiction(
 
 @dataclass
 class _Fit:
-    """One weighted least-squares step on the linearised constraints (model units)."""
+    """One weighted least-squares step on the linearised constraints, in scaled units."""
 
     v: np.ndarray  # (n,) estimate; free directions at their minimum-norm values (never reported)
-    cov: np.ndarray  # (n, n) covariance of v
-    free: np.ndarray  # (n, k) unobservable directions, orthonormal in scaled coordinates
-    kept: np.ndarray  # (M, r) left singular vectors of V^-½ H N kept by the rank decision
+    half: np.ndarray  # (n, r) Cov(v) = half · halfᵀ
+    free: np.ndarray  # (n, k) unobservable directions (orthonormal)
+    structure: np.ndarray  # (M, r) orthonormal basis of what the measurements see (unweighted)
+    weighted: np.ndarray  # (M, r) the same space, weighted by 1/sd
     rank: int
 
 
-def _fit(
-    jac: np.ndarray,
-    b: np.ndarray,
-    hm: np.ndarray,
-    y: np.ndarray,
-    sd: np.ndarray,
-    scale: np.ndarray,
-) -> _Fit:
-    """Null-space WLS with an explicit rank decision; ``scale`` (n,) is each variable's magnitude."""
-    js, bs = _unit_rows(jac * scale[None, :], b)
-    u, singular, vt = np.linalg.svd(js)
-    r_j = _rank(singular)
-    v_p = vt[:r_j].T @ ((u[:, :r_j].T @ bs) / singular[:r_j])  # feasible, minimum norm
-    basis = vt[r_j:].T
-    g = (hm * scale[None, :]) @ basis / sd[:, None]
-    ug, sg, qt = np.linalg.svd(g)
-    r = _rank(sg)
-    t = qt[:r].T @ ((ug[:, :r].T @ ((y - (hm * scale[None, :]) @ v_p) / sd)) / sg[:r])
-    half = basis @ qt[:r].T / sg[:r]  # Cov(v_scaled) = half · halfᵀ
+def _fit(jac: np.ndarray, b: np.ndarray, hm: np.ndarray, y: np.ndarray, sd: np.ndarray) -> _Fit:
+    """Null-space WLS with one explicit rank decision (all quantities of order one).
+
+    The decision is made on what the measurements see of the feasible set, H N, with each row
+    scaled to unit length — so it is structural and does not depend on the weights (a very precise
+    measurement cannot hide a direction); the weighted fit then runs in the r directions kept.
+    """
+    js, bs = _unit_rows(jac, b)
+    u, s_j, vt = np.linalg.svd(js)
+    r_j = _rank(s_j)
+    v_p = vt[:r_j].T @ ((u[:, :r_j].T @ bs) / s_j[:r_j])  # feasible, minimum norm
+    basis = vt[r_j:].T  # N: orthonormal basis of the feasible directions
+    seen_rows, _ = _unit_rows(hm @ basis, np.zeros(hm.shape[0]))
+    u_h, s_h, q_t = np.linalg.svd(seen_rows)
+    r = _rank(s_h)
+    seen = basis @ q_t[:r].T  # directions the measurements fix
+    g = (hm @ seen) / sd[:, None]  # (M, r), full column rank
+    # Householder QR with the heaviest rows first stays accurate when the weights span many
+    # orders of magnitude (Björck, Numerical Methods for Least Squares Problems, 1996, 4.4.2)
+    order = np.argsort(-np.linalg.norm(g, axis=1), kind="stable")
+    q_sorted, r_g = np.linalg.qr(g[order])
+    q_g = np.empty_like(q_sorted)
+    q_g[order] = q_sorted
+    tau = linalg.solve_triangular(r_g, q_g.T @ ((y - hm @ v_p) / sd))
     return _Fit(
-        v=scale * (v_p + basis @ t),
-        cov=(scale[:, None] * half) @ (scale[:, None] * half).T,
-        free=basis @ qt[r:].T,
-        kept=ug[:, :r],
+        v=v_p + seen @ tau,
+        half=seen @ linalg.solve_triangular(r_g, np.eye(r), lower=False),
+        free=basis @ q_t[r:].T,
+        structure=u_h[:, :r],
+        weighted=q_g,
         rank=r,
     )
 
 
-def _ties(kept: np.ndarray, redundant: np.ndarray) -> np.ndarray:
+def _ties(structure: np.ndarray, redundant: np.ndarray) -> np.ndarray:
     """Group label per measurement: redundant measurements whose adjustments are perfectly
-    correlated share a label (a gross error in either explains the data equally well)."""
-    residual = np.eye(kept.shape[0]) - kept @ kept.T  # correlation structure of V^-½ a
+    correlated share a label (a gross error in either explains the data equally well).
+
+    Perfect correlation means parallel columns of the reduced balances, whatever the weights, so
+    the unweighted residual projector I − U Uᵀ decides it.
+    """
+    m = structure.shape[0]
+    if m == 0:
+        return np.zeros(0, np.int64)
+    residual = np.eye(m) - structure @ structure.T
     d = np.sqrt(np.clip(np.diag(residual), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.abs(residual) / np.outer(d, d)
     tied = redundant[:, None] & redundant[None, :] & (corr >= 1 - TIE_TOLERANCE)
-    if tied.size == 0:
-        return np.zeros(0, np.int64)
-    return connected_components(csr_matrix(tied | np.eye(kept.shape[0], dtype=bool)))[1]
+    return connected_components(csr_matrix(tied | np.eye(m, dtype=bool)))[1]
 
 
 def reconcile_one(
@@ -356,6 +393,7 @@ def reconcile_one(
 
     # measurement matrix hm and values y, sd
     h_rows, y, sd, labels = [], [], [], []
+    problems: list[Problem] = []
     for i, m in chosen:
         f = topo.flow_ids.index(m.flow)
         row = np.zeros(n)
@@ -369,29 +407,57 @@ def reconcile_one(
                 row[[e * n_f + f for e in range(n_e)]] = 1.0
             else:
                 row[topo.elements.index(m.element) * n_f + f] = 1.0
-            value = (
-                parse_mass_flow(m.value, where) / inputs.kg_per_unit
-                if isinstance(m.value, str)
-                else float(m.value)
-            )
+            value = _mass_value(m.value, where, inputs.kg_per_unit)
             label = f"{m.flow} {m.element or 'goods'}"
+        sigma = _sd(m, value, inputs.kg_per_unit, where)
+        if not np.isfinite(value):
+            problems.append(Problem(where, f"the measured value is {value}", "Write a number."))
+        elif not (np.isfinite(sigma) and sigma > 0):
+            problems.append(
+                Problem(
+                    where,
+                    f"the standard deviation is {sigma:g}",
+                    "Give a finite, positive sd (a relative sd of a zero value is zero: write "
+                    "an absolute one).",
+                )
+            )
         h_rows.append(row)
         y.append(value)
-        sd.append(_sd(m, value, inputs.kg_per_unit, where))
+        sd.append(sigma)
         labels.append(label)
+    if problems:
+        raise CritflowError(problems)
     hm, y, sd = np.array(h_rows).reshape(-1, n), np.array(y), np.array(sd)
+    # work in units of the largest mass (1 for a fraction): every number is then of order one,
+    # so the tolerances are relative and the model's unit does not matter
     is_mass = np.abs(hm[:, :n_x]).sum(axis=1) > 0
-    # one magnitude for every mass (the model's unit then does not matter), 1 for a fraction
     mass_scale = (
         float(max(np.abs(y[is_mass]).max(initial=0.0), np.abs(b_lin).max(initial=0.0))) or 1.0
     )
-    scale = np.concatenate([np.full(n_x, mass_scale), np.ones(len(conc))])
-    contradiction = _contradiction(a_lin, b_lin, row_labels, mass_scale, model.where(), context)
+    row_scale = np.where(is_mass, mass_scale, 1.0)
+    y_s, sd_s, b_s = y / row_scale, sd / row_scale, b_lin / mass_scale
+    too_precise = np.flatnonzero(sd_s < MIN_RELATIVE_SD)
+    if too_precise.size:
+        raise CritflowError(
+            [
+                Problem(
+                    model.where("measurements", chosen[k][0]),
+                    f"the standard deviation {sd[k]:g} is below {MIN_RELATIVE_SD:g} of the largest "
+                    f"mass flow in this reconciliation ({mass_scale:g}{context}): double precision "
+                    "cannot weigh it against the other measurements",
+                    "Check the units of the measurements (a value in kg among values in t?); a "
+                    "value known this precisely is a flow value (flows: value:), not a measurement.",
+                )
+                for k in too_precise
+            ]
+        )
+    contradiction = _contradiction(a_lin, b_s, row_labels, mass_scale, model.where(), context)
     if contradiction is not None:
         raise contradiction
 
     def bilinear(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Concentration rows: values h(v) and Jacobian."""
+        """Concentration rows (homogeneous in the masses, so scaling leaves them unchanged):
+        values h(v) and Jacobian."""
         values, jac = [], []
         for c, (_i, m) in enumerate(conc):
             f = topo.flow_ids.index(m.flow)
@@ -414,16 +480,16 @@ def reconcile_one(
         if conc and iterations > 1:
             h_val, h_jac = bilinear(v)
             jac = np.vstack([a_lin, h_jac])
-            b = np.concatenate([b_lin, h_jac @ v - h_val])
+            b = np.concatenate([b_s, h_jac @ v - h_val])
         elif conc:  # first pass: fix the concentrations at their measured values
             fixed = np.zeros((len(conc), n))
             fixed[np.arange(len(conc)), n_x + np.arange(len(conc))] = 1.0
             jac = np.vstack([a_lin, fixed])
-            b = np.concatenate([b_lin, v[n_x:]])
+            b = np.concatenate([b_s, v[n_x:]])
         else:
-            jac, b = a_lin, b_lin
-        fit = _fit(jac, b, hm, y, sd, scale)
-        step = np.abs((fit.v - v) / scale).max(initial=0.0)
+            jac, b = a_lin, b_s
+        fit = _fit(jac, b, hm, y_s, sd_s)
+        step = np.abs(fit.v - v).max(initial=0.0)
         v = fit.v
         if not conc or (iterations > 1 and step < TOLERANCE):
             break
@@ -434,32 +500,33 @@ def reconcile_one(
             "Check the concentration measurements for impossible values.",
         )
     # never return values that break a constraint
-    residual = a_lin @ v - b_lin
+    residual = a_lin @ v - b_s
     names = list(row_labels)
     if conc:
         residual = np.concatenate([residual, bilinear(v)[0]])
         names += [f"assay of '{m.flow}' ({m.element})" for _i, m in conc]
-    broken = np.flatnonzero(np.abs(residual) > RANK_TOLERANCE * mass_scale)
+    broken = np.flatnonzero(~(np.abs(residual) <= RANK_TOLERANCE))
     if broken.size:
         raise CritflowError(
             model.where("measurements"),
             f"the reconciled values do not satisfy every balance{context}: "
-            + "; ".join(f"{names[k]} is off by {residual[k]:.6g}" for k in broken[:MAX_LISTED]),
+            + "; ".join(
+                f"{names[k]} is off by {residual[k] * mass_scale:.6g}" for k in broken[:MAX_LISTED]
+            ),
             "Check the concentration measurements for impossible values (a concentration that "
             "no mass of the flow can carry).",
         )
 
     # classification and tests, all from the same rank decision
-    leak = np.linalg.norm(fit.free, axis=1)  # component along the unobservable directions
-    observable = leak <= RANK_TOLERANCE
-    goods_leak = np.linalg.norm(fit.free[:n_x].reshape(n_e, n_f, -1).sum(axis=0), axis=-1)
-    goods_observable = goods_leak <= RANK_TOLERANCE
-    fitted = hm @ v
+    observable = np.linalg.norm(fit.free, axis=1) <= RANK_TOLERANCE
+    goods_free = fit.free[:n_x].reshape(n_e, n_f, -1).sum(axis=0)
+    goods_observable = np.linalg.norm(goods_free, axis=1) <= RANK_TOLERANCE
+    fitted = row_scale * (hm @ v)
     adjust = y - fitted
-    share = 1.0 - np.einsum("ij,ij->i", fit.kept, fit.kept)  # Var(a_i) / sd_i²
-    redundant = share > RANK_TOLERANCE
-    var_a = sd**2 * np.where(redundant, share, 1.0)
-    z = np.where(redundant, np.abs(adjust) / np.sqrt(var_a), np.nan)
+    redundant = 1.0 - np.einsum("ij,ij->i", fit.structure, fit.structure) > RANK_TOLERANCE
+    share = 1.0 - np.einsum("ij,ij->i", fit.weighted, fit.weighted)  # Var(a_i) / sd_i²
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(redundant, np.abs(adjust / sd) / np.sqrt(share), np.nan)
     dof = int(len(y) - fit.rank)
     chi2 = float(((adjust / sd) ** 2).sum())
     critical = float(stats.chi2.ppf(1 - alpha, dof)) if dof > 0 else float("nan")
@@ -467,18 +534,17 @@ def reconcile_one(
     n_red = int(redundant.sum())
     beta = 1 - (1 - alpha) ** (1 / max(n_red, 1))
     z_crit = float(stats.norm.ppf(1 - beta / 2))
-    group = _ties(fit.kept, redundant)
+    group = _ties(fit.structure, redundant)
     names_arr = np.array(labels, dtype=object)
-    tied_with = [
-        "; ".join(names_arr[(group == group[i]) & (np.arange(len(y)) != i)]) for i in range(len(y))
-    ]
+    index = np.arange(len(y))
+    tied_with = ["; ".join(names_arr[(group == group[i]) & (index != i)]) for i in index]
     table = pd.DataFrame(
         {
             "measurement": labels,
             "measured": y,
             "sd": sd,
             "reconciled": fitted,
-            "reconciled_sd": np.sqrt(np.clip(np.einsum("ij,jk,ik->i", hm, fit.cov, hm), 0, None)),
+            "reconciled_sd": row_scale * np.linalg.norm(hm @ fit.half, axis=1),
             "adjustment": fitted - y,
             "z": z,
             "z_critical": z_crit,
@@ -488,11 +554,11 @@ def reconcile_one(
             "tied_with": tied_with,
         }
     )
-    x = v[:n_x].reshape(n_e, n_f)
-    x_sd = np.sqrt(np.clip(np.diag(fit.cov)[:n_x], 0, None)).reshape(n_e, n_f)
+    x = mass_scale * v[:n_x].reshape(n_e, n_f)
+    x_sd = mass_scale * np.linalg.norm(fit.half[:n_x], axis=1).reshape(n_e, n_f)
     obs = observable[:n_x].reshape(n_e, n_f)
-    goods_cov = fit.cov[:n_x, :n_x].reshape(n_e, n_f, n_e, n_f).sum(axis=(0, 2))
-    goods_sd = np.sqrt(np.clip(np.diag(goods_cov), 0, None))
+    goods_half = fit.half[:n_x].reshape(n_e, n_f, -1).sum(axis=0)
+    goods_sd = mass_scale * np.linalg.norm(goods_half, axis=1)
     return Reconciled(
         scenario,
         year,
