@@ -11,30 +11,43 @@ x_ef − c · Σ_e' x_e'f = 0 (bilinear). Measurements: y = H·(x, c) + ε, ε ~
 Solution (the null-space method of Cencic 2016, as in STAN; critflow flowsheet notes 3.1-3.4):
 linearise h at the current estimate, J v = J v₀ − h(v₀); write the feasible set as v = v_p + N t
 (N: an orthonormal basis of the null space of J); choose t by weighted least squares of the
-measurements; repeat until the step is below 1e-10 (one pass when everything is linear). With
-G = V^-½ H N = U S Qᵀ (singular value decomposition):
+measurements; repeat until the step is below 1e-10 (one pass when everything is linear).
 
-    rank r = #{S_k > RANK_TOLERANCE · S_1},
-    t̂ = Q_r S_r⁻¹ U_rᵀ V^-½ (y − H v_p),   Cov(v̂) = N Q_r S_r⁻² Q_rᵀ Nᵀ,
-    a = y − H v̂,   Var(a_i) = sd_i² (1 − Σ_k≤r U_ik²)
+The one rank decision is made on what the measurements see of the feasible set, with each
+measurement's row scaled by the length of its row of H (D = diag(1/‖h_i‖)):
 
-Every result follows from this one rank decision: the solve keeps only the r directions the
+    D H N = U S Qᵀ,   rank r = #{S_k > RANK_TOLERANCE · max(S_1, 1)}
+
+(the rows have length at most one, so 1 is their natural scale: a matrix of rounding noise has
+rank 0). It is structural — it does not depend on the sds, so a very precise measurement cannot
+hide a direction — and every result follows from it: the fit keeps only the r directions Q_r the
 measurements determine (the others are projected out, never fitted to rounding noise), the
-covariance uses the same r, and ν = measurements − r. Before the decision, variables are scaled to
-a common magnitude and every constraint row to unit length, so RANK_TOLERANCE is relative and
-independent of the model's unit.
+covariance uses the same r, and ν = measurements − r. The weighted fit in those directions is a
+Householder QR of G = V^-½ H N Q_r with the heaviest rows first (Björck 1996, 4.4.2), completed to
+an orthonormal basis [Q_1 Q_2] of the measurement space:
 
-Classification (Narasimhan & Jordache 2000, ch. 3): the directions Q_{r+1…} of t are unobservable —
+    t̂ = R⁻¹ Q_1ᵀ w,   w = V^-½ (y − H v_p),   Cov(v̂) = N Q_r R⁻¹ R⁻ᵀ Q_rᵀ Nᵀ,
+    V^-½ a = Q_2 Q_2ᵀ w   (a = y − H v̂),   Var(a_i) = sd_i² ‖(Q_2)_i‖²,   χ² = ‖Q_2ᵀ w‖²
+
+The adjustments and their variances come from the complement Q_2, not from y − H v̂ and
+1 − ‖(Q_1)_i‖²: for a measurement far more precise than the others both would be lost in the
+rounding of the flows. Before the decision, variables are scaled to a common magnitude (the
+largest measured or given mass) and every constraint row to unit length, so the tolerances are
+relative and independent of the model's unit.
+
+Classification (Narasimhan & Jordache 2000, ch. 3): the directions N Q_{r+1…} are unobservable —
 the measurements and balances leave them free. A quantity (an element flow, a goods flow) is
 observable when it has no component along them (below RANK_TOLERANCE in the orthonormal
 coordinates); otherwise it has no value (NaN, status "unobservable"), never an arbitrary one. A
-measurement is redundant when Var(a_i) > RANK_TOLERANCE · sd_i² (otherwise it passes unchanged
-and cannot be tested). Tests: global χ² = aᵀ V⁻¹ a against χ²(ν); per measurement
-z_i = |a_i| / √Var(a_i) against the Šidák-corrected normal quantile, which names the suspects.
-Two redundant measurements whose adjustments are perfectly correlated (|corr(a_i, a_j)| ≥
-1 − RANK_TOLERANCE, e.g. the streams of a single balance) have the same |z| whatever the data: a
-gross error in either explains the data equally well, so they are reported as a group that cannot
-be told apart rather than ranked.
+measurement is redundant when Σ_k>r U_ik² > RANK_TOLERANCE, i.e. when it is not alone in
+fixing what it sees (structural, like the rank; a non-redundant one passes unchanged and cannot be
+tested). The rows of U_{r+1…} are the columns of the reduced balances B (B H N = 0, each column
+scaled by the length of the measurement's row of H). Tests: global χ² against χ²(ν); per
+measurement z_i = |a_i| / √Var(a_i) against the Šidák-corrected normal quantile, which names the
+suspects. Two redundant measurements whose columns of B are parallel (to within TIE_TOLERANCE
+radians; e.g. the streams of a single balance) have perfectly correlated adjustments and the same
+|z| whatever the data and the weights: a gross error in either explains the data equally well, so
+they are reported as a group that cannot be told apart rather than ranked by rounding noise.
 """
 
 from __future__ import annotations
@@ -57,13 +70,15 @@ from critflow.units import looks_like_quantity, parse_mass_flow
 TOLERANCE = 1e-10
 """Successive linearisation stops when no scaled variable moves by more than this."""
 RANK_TOLERANCE = 1e-9
-"""The one rank decision: a singular value below this share of the largest counts as zero (for the
-feasible set, the fit, the covariance and ν alike); a quantity whose component along the
-unobservable directions stays below it is observable; a measurement whose adjustment variance is
-below it (relative to sd²) is not redundant; a reconciled value whose constraint residual exceeds
-it (relative to the largest mass) is refused."""
-TIE_TOLERANCE = 1e-6
-"""Two measurements whose adjustments have |correlation| ≥ 1 − this cannot be told apart."""
+"""The one rank decision: a singular value below this share of max(largest, 1) counts as zero (for
+the feasible set, the fit, the covariance and ν alike); a quantity whose component along the
+unobservable directions stays below it is observable; a measurement with Σ_k>r U_ik² below it
+(alone in fixing something it sees) is not redundant; a reconciled value whose constraint residual
+exceeds it (relative to the largest mass) is refused."""
+TIE_TOLERANCE = 1e-8
+"""Two redundant measurements whose columns of the reduced balances are parallel to within this
+angle (radians) cannot be told apart: rounding leaves about 1e-11, while a network whose columns
+merely come close (a 6e-4 angle already lets the |z| differ by 2 %) is ranked."""
 MIN_RELATIVE_SD = 1e-12
 """A standard deviation below this share of the largest mass flow (or of 1 for a concentration) is
 refused: its weight would swamp double precision."""
@@ -267,10 +282,13 @@ def _constraints(
 
 
 def _rank(singular: np.ndarray) -> int:
-    """Number of singular values above RANK_TOLERANCE times the largest."""
-    if singular.size == 0 or singular[0] == 0:
-        return 0
-    return int((singular > RANK_TOLERANCE * singular[0]).sum())
+    """Number of singular values above RANK_TOLERANCE times max(largest, 1).
+
+    Both matrices decided on have rows of length at most one (and at least one row of length one
+    unless nothing is seen), so their natural scale is 1: a matrix whose every singular value is
+    rounding noise has rank 0, not the rank of its noise.
+    """
+    return int((singular > RANK_TOLERANCE * max(singular.max(initial=0.0), 1.0)).sum())
 
 
 def _unit_rows(jac: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -314,8 +332,10 @@ class _Fit:
     v: np.ndarray  # (n,) estimate; free directions at their minimum-norm values (never reported)
     half: np.ndarray  # (n, r) Cov(v) = half · halfᵀ
     free: np.ndarray  # (n, k) unobservable directions (orthonormal)
-    structure: np.ndarray  # (M, r) orthonormal basis of what the measurements see (unweighted)
-    weighted: np.ndarray  # (M, r) the same space, weighted by 1/sd
+    reduced: np.ndarray  # (M, M − r) its orthonormal complement: row i is column i of the
+    # reduced balances B (B H N = 0), scaled by the length of the measurement's row of H
+    residual: np.ndarray  # (M, M − r) orthonormal complement of the weighted space (V^-½ a)
+    weighted_adjustment: np.ndarray  # (M,) V^-½ (y − H v), projected onto that complement
     rank: int
 
 
@@ -323,7 +343,7 @@ def _fit(jac: np.ndarray, b: np.ndarray, hm: np.ndarray, y: np.ndarray, sd: np.n
     """Null-space WLS with one explicit rank decision (all quantities of order one).
 
     The decision is made on what the measurements see of the feasible set, H N, with each row
-    scaled to unit length — so it is structural and does not depend on the weights (a very precise
+    scaled by the length of its row of H — so it is structural and does not depend on the weights (a very precise
     measurement cannot hide a direction); the weighted fit then runs in the r directions kept.
     """
     js, bs = _unit_rows(jac, b)
@@ -331,7 +351,10 @@ def _fit(jac: np.ndarray, b: np.ndarray, hm: np.ndarray, y: np.ndarray, sd: np.n
     r_j = _rank(s_j)
     v_p = vt[:r_j].T @ ((u[:, :r_j].T @ bs) / s_j[:r_j])  # feasible, minimum norm
     basis = vt[r_j:].T  # N: orthonormal basis of the feasible directions
-    seen_rows, _ = _unit_rows(hm @ basis, np.zeros(hm.shape[0]))
+    # each measurement's row scaled by the length of its own row of H (not of H·N: a measurement
+    # of a quantity the constraints already fix sees nothing, and stays at zero)
+    h_norm = np.linalg.norm(hm, axis=1)
+    seen_rows = (hm @ basis) / np.where(h_norm > 0, h_norm, 1.0)[:, None]
     u_h, s_h, q_t = np.linalg.svd(seen_rows)
     r = _rank(s_h)
     seen = basis @ q_t[:r].T  # directions the measurements fix
@@ -339,36 +362,45 @@ def _fit(jac: np.ndarray, b: np.ndarray, hm: np.ndarray, y: np.ndarray, sd: np.n
     # Householder QR with the heaviest rows first stays accurate when the weights span many
     # orders of magnitude (Björck, Numerical Methods for Least Squares Problems, 1996, 4.4.2)
     order = np.argsort(-np.linalg.norm(g, axis=1), kind="stable")
-    q_sorted, r_g = np.linalg.qr(g[order])
+    q_sorted, r_full = np.linalg.qr(g[order], mode="complete")
     q_g = np.empty_like(q_sorted)
     q_g[order] = q_sorted
-    tau = linalg.solve_triangular(r_g, q_g.T @ ((y - hm @ v_p) / sd))
+    r_g = r_full[:r]
+    weighted = (y - hm @ v_p) / sd
+    tau = linalg.solve_triangular(r_g, q_g[:, :r].T @ weighted)
+    # the weighted adjustments from the complement, not from y − H v̂: for a precise measurement
+    # a_i is far below the rounding of the flows in v̂, but its row of the complement carries it
+    residual = q_g[:, r:]
     return _Fit(
         v=v_p + seen @ tau,
         half=seen @ linalg.solve_triangular(r_g, np.eye(r), lower=False),
         free=basis @ q_t[r:].T,
-        structure=u_h[:, :r],
-        weighted=q_g,
+        reduced=u_h[:, r:],
+        residual=residual,
+        weighted_adjustment=residual @ (residual.T @ weighted),
         rank=r,
     )
 
 
-def _ties(structure: np.ndarray, redundant: np.ndarray) -> np.ndarray:
+def _ties(reduced: np.ndarray, redundant: np.ndarray) -> np.ndarray:
     """Group label per measurement: redundant measurements whose adjustments are perfectly
     correlated share a label (a gross error in either explains the data equally well).
 
-    Perfect correlation means parallel columns of the reduced balances, whatever the weights, so
-    the unweighted residual projector I − U Uᵀ decides it.
+    Perfect correlation means parallel columns of the reduced balances, whatever the weights: the
+    rows of ``reduced``, normalised, differ by at most TIE_TOLERANCE up to sign (the chord, about
+    the angle between them; computed as a difference, not as 1 − cos, which would lose the angle
+    below 1e-8 to rounding).
     """
-    m = structure.shape[0]
-    if m == 0:
-        return np.zeros(0, np.int64)
-    residual = np.eye(m) - structure @ structure.T
-    d = np.sqrt(np.clip(np.diag(residual), 0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = np.abs(residual) / np.outer(d, d)
-    tied = redundant[:, None] & redundant[None, :] & (corr >= 1 - TIE_TOLERANCE)
-    return connected_components(csr_matrix(tied | np.eye(m, dtype=bool)))[1]
+    m = reduced.shape[0]
+    norms = np.linalg.norm(reduced, axis=1)
+    unit = reduced / np.where(norms > 0, norms, 1.0)[:, None]
+    tied = np.eye(m, dtype=bool)
+    for i in np.flatnonzero(redundant):
+        chord = np.minimum(
+            np.linalg.norm(unit - unit[i], axis=1), np.linalg.norm(unit + unit[i], axis=1)
+        )
+        tied[i] |= redundant & (chord <= TIE_TOLERANCE)
+    return connected_components(csr_matrix(tied))[1] if m else np.zeros(0, np.int64)
 
 
 def reconcile_one(
@@ -519,22 +551,22 @@ def reconcile_one(
 
     # classification and tests, all from the same rank decision
     observable = np.linalg.norm(fit.free, axis=1) <= RANK_TOLERANCE
-    goods_free = fit.free[:n_x].reshape(n_e, n_f, -1).sum(axis=0)
+    goods_free = fit.free[:n_x].reshape(n_e, n_f, fit.free.shape[1]).sum(axis=0)
     goods_observable = np.linalg.norm(goods_free, axis=1) <= RANK_TOLERANCE
     fitted = row_scale * (hm @ v)
-    adjust = y - fitted
-    redundant = 1.0 - np.einsum("ij,ij->i", fit.structure, fit.structure) > RANK_TOLERANCE
-    share = 1.0 - np.einsum("ij,ij->i", fit.weighted, fit.weighted)  # Var(a_i) / sd_i²
+    redundant = np.einsum("ij,ij->i", fit.reduced, fit.reduced) > RANK_TOLERANCE
+    # Var(a_i) / sd_i² from the complement (1 − Σ q² would cancel for a precise measurement)
+    share = np.einsum("ij,ij->i", fit.residual, fit.residual)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(redundant, np.abs(adjust / sd) / np.sqrt(share), np.nan)
+        z = np.where(redundant, np.abs(fit.weighted_adjustment) / np.sqrt(share), np.nan)
     dof = int(len(y) - fit.rank)
-    chi2 = float(((adjust / sd) ** 2).sum())
+    chi2 = float((fit.weighted_adjustment**2).sum())
     critical = float(stats.chi2.ppf(1 - alpha, dof)) if dof > 0 else float("nan")
     p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
     n_red = int(redundant.sum())
     beta = 1 - (1 - alpha) ** (1 / max(n_red, 1))
     z_crit = float(stats.norm.ppf(1 - beta / 2))
-    group = _ties(fit.structure, redundant)
+    group = _ties(fit.reduced, redundant)
     names_arr = np.array(labels, dtype=object)
     index = np.arange(len(y))
     tied_with = ["; ".join(names_arr[(group == group[i]) & (index != i)]) for i in index]
@@ -557,7 +589,7 @@ def reconcile_one(
     x = mass_scale * v[:n_x].reshape(n_e, n_f)
     x_sd = mass_scale * np.linalg.norm(fit.half[:n_x], axis=1).reshape(n_e, n_f)
     obs = observable[:n_x].reshape(n_e, n_f)
-    goods_half = fit.half[:n_x].reshape(n_e, n_f, -1).sum(axis=0)
+    goods_half = fit.half[:n_x].reshape(n_e, n_f, fit.half.shape[1]).sum(axis=0)
     goods_sd = mass_scale * np.linalg.norm(goods_half, axis=1)
     return Reconciled(
         scenario,
