@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg
 
+ELEMENTS = ["Cu", "Fe", "Ni", "Zn"]
+
 
 @dataclass
 class Network:
@@ -135,12 +137,26 @@ def _rank(s: np.ndarray) -> int:
 @dataclass
 class Reference:
     reconciled: np.ndarray  # (M,) reconciled measured quantities
-    cov_adjust: np.ndarray  # (M, M) covariance of the adjustments y − m̂
+    z: np.ndarray  # (M,) normalised adjustments, NaN where not redundant
     chi2: float
     dof: int
     redundant: np.ndarray  # (M,) bool
     x: np.ndarray  # (n,) element flows, NaN where unobservable (flow-major, Network.index)
     observable: np.ndarray  # (n,) bool
+    goods_observable: np.ndarray  # (F,) bool
+    reduced: np.ndarray  # (r, M) the reduced balances B m = c (orthonormal rows)
+
+    def tied(self, i: int, j: int) -> bool:
+        """Two measurements cannot be told apart when their columns of B are parallel: the sine of
+        the angle between them below 1e-8 (from the cross terms, not as 1 − cos, which rounding
+        blurs at 1e-16, i.e. at angles of 1e-8)."""
+        bi, bj = self.reduced[:, i], self.reduced[:, j]
+        ni, nj = np.linalg.norm(bi), np.linalg.norm(bj)
+        if ni == 0 or nj == 0:
+            return False
+        ui, uj = bi / ni, bj / nj
+        sine = np.linalg.norm(uj - (ui @ uj) * ui)
+        return bool(sine < 1e-8)
 
 
 def crowe(net: Network) -> Reference:
@@ -151,46 +167,46 @@ def crowe(net: Network) -> Reference:
     var = np.array([m[3] for m in net.measurements]) ** 2
     n_m = h.shape[0]
     # variables z = T x = [measured quantities m; complementary coordinates u]
-    k = linalg.null_space(h).T
-    t = np.vstack([h, k])
+    t = np.vstack([h, linalg.null_space(h).T])
     t_inv = np.linalg.inv(t)
-    a_t = a @ t_inv
-    a_m, a_u = a_t[:, :n_m], a_t[:, n_m:]
-    # Crowe: P with P A_u = 0 eliminates the unmeasured quantities
+    a_m, a_u = (a @ t_inv)[:, :n_m], (a @ t_inv)[:, n_m:]
+    # Crowe: P with P A_u = 0 eliminates the unmeasured quantities; B m = c is what is left
     p = linalg.null_space(a_u.T).T
     b0, c0 = p @ a_m, p @ b
-    u_, s_, vt_ = (
-        np.linalg.svd(b0) if b0.size else (np.zeros((0, 0)), np.zeros(0), np.zeros((0, n_m)))
-    )
+    u_, s_, vt_ = np.linalg.svd(b0)
     r = _rank(s_)
-    big_b = vt_[:r]  # orthonormal rows spanning the reduced balances
+    big_b = vt_[:r]
     c = (u_[:, :r].T @ c0) / s_[:r]
-    v = np.diag(var)
-    if r:
-        gain = v @ big_b.T @ np.linalg.inv(big_b @ v @ big_b.T)
-        adjust = gain @ (big_b @ y - c)  # y − m̂
-        cov_adjust = gain @ big_b @ v
-        chi2 = float((big_b @ y - c) @ np.linalg.solve(big_b @ v @ big_b.T, big_b @ y - c))
-    else:
-        adjust, cov_adjust, chi2 = np.zeros(n_m), np.zeros((n_m, n_m)), 0.0
+    # m̂ = y − V Bᵀ (B V Bᵀ)⁻¹ (B y − c), evaluated without forming B V Bᵀ (whose condition is the
+    # square of that of L = V^½ Bᵀ, up to 1e20 when the sds span 1e-8..1): with L = Q R,
+    # V^-½ (y − m̂) = L (LᵀL)⁻¹ d = Q R⁻ᵀ d for d = B y − c, χ² = ‖R⁻ᵀ d‖² and
+    # Cov(V^-½ (y − m̂)) = Q Qᵀ (Narasimhan & Jordache 2000, 3.2-3.3)
+    sd = np.sqrt(var)
+    q, r_l = np.linalg.qr(sd[:, None] * big_b.T)
+    s = linalg.solve_triangular(r_l, big_b @ y - c, trans="T") if r else np.zeros(0)
+    weighted = q @ s  # V^-½ (y − m̂)
+    adjust = sd * weighted
+    chi2 = float(s @ s)
+    var_share = np.einsum("ij,ij->i", q, q)  # Var(y_i − m̂_i) / sd_i²
     m_hat = y - adjust
     redundant = np.linalg.norm(big_b, axis=0) > 1e-8
+    z = np.where(redundant, np.abs(weighted) / np.sqrt(np.where(redundant, var_share, 1.0)), np.nan)
     # the unmeasured coordinates from the remaining balances: A_u u = b − A_m m̂
     u_hat = np.linalg.lstsq(a_u, b - a_m @ m_hat, rcond=None)[0]
-    free = linalg.null_space(a_u)  # directions of u that nothing fixes
+    free = t_inv[:, n_m:] @ linalg.null_space(a_u)  # directions of x that nothing fixes
     x = t_inv @ np.concatenate([m_hat, u_hat])
-    leak = np.abs(t_inv[:, n_m:] @ free).max(axis=1, initial=0.0) if free.size else np.zeros(net.n)
-    observable = leak < 1e-8
+    observable = np.abs(free).max(axis=1, initial=0.0) < 1e-8
+    n_e = len(net.elements)
+    goods_free = free.reshape(len(net.flows), n_e, free.shape[1]).sum(axis=1)
+    goods_observable = np.abs(goods_free).max(axis=1, initial=0.0) < 1e-8
     return Reference(
-        m_hat, cov_adjust, chi2, r, redundant, np.where(observable, x, np.nan), observable
-    )
-
-
-def normalised(ref: Reference, measured: np.ndarray) -> np.ndarray:
-    """|z| of each measurement (NaN where not redundant)."""
-    var = np.diag(ref.cov_adjust)
-    return np.where(
-        ref.redundant,
-        np.abs(measured - ref.reconciled) / np.sqrt(np.where(ref.redundant, var, 1.0)),
-        np.nan,
+        m_hat,
+        z,
+        chi2,
+        r,
+        redundant,
+        np.where(observable, x, np.nan),
+        observable,
+        goods_observable,
+        big_b,
     )
