@@ -34,11 +34,13 @@ from sqlalchemy import insert, text
 
 from critflow.passport.integrity import new_record
 from critflow.passport.samples import sample_battery
+from critflow.registry import organisations
 from critflow.registry.auth import create_key
 from critflow.registry.database import make_engine, session_factory, upgrade
+from critflow.registry.disclosure import public_view_text
 from critflow.registry.models import Passport, PassportVersion
-from critflow.registry.service import _public_view, passport_key
-from critflow.registry.signing import registry_key
+from critflow.registry.service import passport_key
+from critflow.registry.signing import attach, ensure_registry_key
 
 GTIN = "04054123456783"
 
@@ -47,8 +49,11 @@ def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str,
     """Insert ``count`` signed EV passports; return an issuer key and a legitimate-interest key."""
     engine = make_engine(url)
     upgrade(engine)
-    signer = registry_key(key_file, engine)
+    signer, _ = ensure_registry_key(key_file)
+    attach(engine, signer)
     with session_factory(engine)() as session:
+        # the GS1 Company Prefix of GTIN 04054123456783 and the samples' operator identifier
+        organisations.register(session, "Example Cells NV", ["4054123"], ["BE0123456789"])
         issuer = create_key(session, "Example Cells NV", ["issuer"], True, None)
         reader = create_key(session, "Recycler BV", ["legitimate_interest"], False, "recycling")
     template = sample_battery("ev", "X")
@@ -81,7 +86,7 @@ def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str,
                     "operator": "Example Cells NV",
                     "version": 1,
                     "head_hash": envelope["hash"],
-                    "public_view": _public_view(key, envelope),
+                    "public_view": public_view_text(key, envelope),
                     "closed": False,
                 }
             )
@@ -209,8 +214,10 @@ async def drive(
             else:  # appends: each client works on its own passports
                 j = (worker * 1000 + counter % 1000) % count
                 key = passport_key(f"https://id.gs1.org/01/{GTIN}/21/L{j:09d}")
-                if key not in etags:
-                    got = await session.get(f"{base}/api/passports/{key}")
+                if key not in etags:  # the issuer's ETag is the version hash (If-Match)
+                    got = await session.get(
+                        f"{base}/api/passports/{key}", headers={"X-API-Key": keys["issuer"]}
+                    )
                     etags[key] = got.headers["ETag"]
                     await got.read()
                 document = json.loads(json.dumps(template))

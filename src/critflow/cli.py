@@ -85,8 +85,10 @@ def validate(
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
     from critflow.model import load_model
+    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model)
+    check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
     if loaded.spec.measurements:
         from critflow.engine.reconcile import reconcile as run_reconcile
 
@@ -147,54 +149,80 @@ def run(
     keep_samples: Annotated[
         bool, typer.Option("--keep-samples", help="Also write every sample (samples.parquet).")
     ] = False,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            help="Refuse a run estimated to need more memory than this (8GB, 500MB); 'auto': "
+            "the memory available now; 'off': no limit."
+        ),
+    ] = "auto",
 ) -> None:
     """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel).
 
     With --samples N, the values with distributions are sampled and flows_stats.csv and
-    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator."""
+    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator.
+
+    The outputs are written to a hidden folder next to the output folder and moved into place when
+    complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
+    folder replaces all its files."""
     from critflow.engine import solve_inputs
     from critflow.model import load_model
-    from critflow.model.evaluate import evaluate
+    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
-    from critflow.report.run_dir import write_run
+    from critflow.report.memory import check_memory, estimate_run, parse_size
+    from critflow.report.run_dir import staged_folder, write_run
 
     _check_format(output_format, "run")
+    limit = parse_size(max_memory)
+    if samples and chunk_size < 1:
+        raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
 
     started = time.perf_counter()
     with _progress() as progress:
-        task = progress.add_task(f"Reading {model.name}", total=4)
+        task = progress.add_task(f"Reading {model.name}", total=3)
         loaded = load_model(model)
         progress.update(task, advance=1, description="Evaluating parameters and values")
         inputs = evaluate(loaded, scenario)
-        progress.update(task, advance=1, description="Solving balances")
-        timings: dict[str, float] = {}
-        results = solve_inputs(inputs, timings)
-        progress.update(task, advance=1, description="Writing the report and tables")
-        target = out_dir or Path("out") / _slug(model.stem)
-        paths = write_run(loaded, results, target, RunInfo(str(model), loaded.text_sha256 or ""))
-        if figures:
-            from critflow.report.figures import write_figures
-
-            progress.update(task, description="Exporting figures (SVG, PNG)")
-            written = write_figures(loaded, results, target / "figures")
-            paths["figures/"] = target / "figures" if written else target
+        if samples:  # drawn shares stay shares over the distributions' support
+            check_drawn_shares(loaded, scenario)
+        progress.update(task, advance=1, description="Estimating the memory the run needs")
+        estimate = estimate_run(loaded, inputs, scenario, samples, chunk_size, keep_samples)
+        check_memory(estimate, limit, str(model))
         progress.update(task, advance=1)
+    target = out_dir or Path("out") / _slug(model.stem)
     spread = None
-    if samples:
-        mc_paths, spread = _monte_carlo(
-            loaded,
-            scenario,
-            target,
-            samples,
-            seed,
-            sampler,
-            chunk_size,
-            workers,
-            scheduler,
-            keep_samples,
-            results,
-        )
-        paths.update(mc_paths)
+    with staged_folder(target) as folder:
+        with _progress() as progress:
+            task = progress.add_task("Solving balances", total=2)
+            timings: dict[str, float] = {}
+            results = solve_inputs(inputs, timings)
+            progress.update(task, advance=1, description="Writing the report and tables")
+            paths = write_run(
+                loaded, results, folder, RunInfo(str(model), loaded.text_sha256 or "")
+            )
+            if figures:
+                from critflow.report.figures import write_figures
+
+                progress.update(task, description="Exporting figures (SVG, PNG)")
+                written = write_figures(loaded, results, folder / "figures")
+                paths["figures/"] = folder / "figures" if written else folder
+            progress.update(task, advance=1)
+        if samples:
+            mc_paths, spread = _monte_carlo(
+                loaded,
+                scenario,
+                folder,
+                samples,
+                seed,
+                sampler,
+                chunk_size,
+                workers,
+                scheduler,
+                keep_samples,
+                results,
+            )
+            paths.update(mc_paths)
+    paths = {name: target / path.relative_to(folder) for name, path in paths.items()}
     if output_format == "json":
         document = {
             "model": loaded.name,
@@ -204,6 +232,7 @@ def run(
             "unit": results.unit,
             "max_relative_residual": results.max_relative_residual(),
             "seconds": round(time.perf_counter() - started, 3),
+            "memory_estimate_bytes": round(estimate.total),
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
@@ -237,8 +266,6 @@ def _monte_carlo(
     from critflow.engine.montecarlo import flow_statistics, indicator_statistics, monte_carlo
     from critflow.indicators.sampled import indicator_samples
 
-    if chunk_size < 1:
-        raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
     started = time.perf_counter()
     with _progress() as progress, dask_client(workers, scheduler) as client:
         task = progress.add_task(f"Monte Carlo ({sampler}, seed {seed})", total=samples)
@@ -702,7 +729,8 @@ def indicators(
         typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
     ] = None,
     reference: Annotated[
-        str | None, typer.Option(help="Reference scenario for the *_change indicators.")
+        str | None,
+        typer.Option(help="Reference scenario (or year, 2023) for the *_change indicators."),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -894,7 +922,10 @@ def compare(
 @app.command()
 def criticality(
     materials: Annotated[
-        list[str] | None, typer.Argument(help="Materials (e.g. Lithium Cobalt); all by default.")
+        list[str] | None,
+        typer.Argument(
+            help="Materials, groups or element symbols (Lithium, PGMs, W); all with supply shares by default."
+        ),
     ] = None,
     shares: Annotated[
         Path | None,
@@ -906,13 +937,24 @@ def criticality(
         Path | None,
         typer.Option("--model", help="A model file whose criticality: block overrides inputs."),
     ] = None,
+    rule_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--rule-file",
+            help="A CRMA rule file whose largest_third_country_share rule replaces the shipped limit.",
+        ),
+    ] = None,
 ) -> None:
-    """EU criticality (SR, EI, 2023) with supply concentration and the CRMA 65 % check per stage."""
+    """EU criticality (SR, EI, 2023), the CRMA lists, supply concentration and the CRMA
+    single-country limit on EU sourcing per stage."""
     import pandas as pd
 
-    from critflow.indicators.criticality import concentration, published_results, supply_shares
+    from critflow.indicators.criticality import (
+        criticality_rows,
+        single_country_limit,
+        supply_shares,
+    )
 
-    table = published_results().set_index("material")
     overrides = None
     if model is not None:
         from critflow.model import load_model
@@ -929,20 +971,27 @@ def criticality(
             )
         try:
             from_file = pd.read_csv(shares)
-            overrides = from_file if overrides is None else pd.concat([overrides, from_file])
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise CritflowError(
                 str(shares),
                 f"cannot be read as CSV ({exc})",
                 "Save it as UTF-8 CSV with a header row.",
             ) from None
-    all_shares = supply_shares(overrides)
-    chosen = materials or sorted(set(all_shares["material"]) & set(table.index))
+        overrides = from_file if overrides is None else pd.concat([overrides, from_file])
+    limit = None
+    if rule_file is not None:
+        from critflow.rules import load_rule_sets
+
+        limit = single_country_limit(load_rule_sets([], [rule_file])[0], str(rule_file))
+    limit = limit or single_country_limit()
+    rows = criticality_rows(materials, supply_shares(overrides, str(shares or model or "")), limit)
     result = Table(
-        title="EU criticality assessment 2023 and supply concentration", title_justify="left"
+        title="EU criticality assessment 2023, CRMA lists and supply concentration",
+        title_justify="left",
     )
     for column in (
         "material",
+        "CRMA",
         "SR",
         "EI",
         "critical",
@@ -950,51 +999,47 @@ def criticality(
         "stage",
         "HHI",
         "largest third country",
-        "> 65 %",
+        f"{limit.label} of EU use",
     ):
         result.add_column(column)
-    for material in chosen:
-        if material not in table.index and material not in set(all_shares["material"]):
-            from critflow.errors import known, nearest
-
-            names = sorted(set(table.index) | set(all_shares["material"]))
-            raise CritflowError(
-                "material",
-                f"'{material}' is not in the 2023 assessment",
-                f"{nearest(material, names)} Materials: {known(names, 40)}.".strip(),
-            )
-        row = table.loc[material] if material in table.index else None
-        head = [material] + (
-            [
-                f"{row['supply_risk']:.1f}",
-                f"{row['economic_importance']:.1f}",
-                "yes" if row["critical"] else "no",
-                "—" if pd.isna(row["eol_rir"]) else f"{row['eol_rir']:.0%}",
-            ]
-            if row is not None
-            else ["—"] * 4
-        )
-        stages = (
-            concentration(material, all_shares) if material in set(all_shares["material"]) else []
-        )
-        for i, stage in enumerate(stages or [None]):
-            cells = head if i == 0 else [""] * 5
+    verdicts = {"met": "met", "breach": "[red]breach[/red]"}
+    for row in rows:
+        via = f" ({row.assessed_as})" if row.assessed_as not in (None, row.material) else ""
+        head = [
+            escape(row.material),
+            escape(row.crma),
+            "—" if row.supply_risk is None else f"{row.supply_risk:.1f}{via}",
+            "—" if row.economic_importance is None else f"{row.economic_importance:.1f}",
+            "—" if row.critical is None else ("yes" if row.critical else "no"),
+            "—" if row.eol_rir is None else f"{row.eol_rir:.0%}",
+        ]
+        for i, stage in enumerate(row.stages or [None]):
+            cells = head if i == 0 else [""] * len(head)
             if stage is None:
                 result.add_row(*cells, "—", "—", "—", "—")
-            else:
-                result.add_row(
-                    *cells,
-                    f"{stage.stage} ({stage.scope})",
-                    f"{stage.hhi:.2f}",
-                    f"{stage.largest_country} {stage.largest_share:.0%}"
-                    if stage.largest_country
-                    else "—",
-                    "[red]yes[/red]" if stage.breaches_65 else "no",
-                )
+                continue
+            label = f"{stage.stage} ({stage.scope})"
+            if stage.material != row.material:
+                label = f"{stage.material}: {label}"
+            result.add_row(
+                *cells,
+                escape(label),
+                f"{stage.hhi:.2f}",
+                f"{stage.largest_country} {stage.largest_share:.0%}"
+                if stage.largest_country
+                else "—",
+                verdicts.get(stage.verdict, "— global" if stage.scope != "EU" else "— not an SRM"),
+            )
     out.print(result)
     out.print(
+        f"CRMA single-country limit: {limit.label} ({limit.source}, rule {limit.rule_id}), checked on "
+        "EU-sourcing rows of strategic raw materials (or of their strategic grade or group); global "
+        "supply shares are shown, not judged."
+    )
+    out.print(
         "Sources: European Commission, Study on the critical raw materials for the EU 2023 (SR, EI, supply "
-        "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR)."
+        "shares: three largest suppliers, so HHI is a lower bound); SCRREEN2 factsheets (EoL-RIR); "
+        "Regulation (EU) 2024/1252 Annexes I and II (CRMA)."
     )
     if overrides is not None:
         out.print(
@@ -1204,8 +1249,9 @@ def _check_format(value: str, command: str) -> None:
 
 
 def _with_reference(scenarios: list[str] | None, reference: str | None) -> list[str] | None:
-    """The chosen scenarios plus the reference scenario that relative indicators compare with."""
-    if reference and scenarios and reference not in scenarios:
+    """The chosen scenarios plus the reference scenario that relative indicators compare with
+    (a reference that is a year, '2023', is a period of the same scenarios)."""
+    if reference and scenarios and reference not in scenarios and not reference.isdigit():
         return [*scenarios, reference]
     return scenarios
 
@@ -1246,7 +1292,10 @@ def check(
     ] = None,
     reference: Annotated[
         str | None,
-        typer.Option(help="Reference scenario for relative targets (the roadmap's -10 % / -20 %)."),
+        typer.Option(
+            help="Reference scenario (or year) for relative targets (the roadmap's -10 % / -20 %); "
+            "without it, a rule's reference year (the roadmap's 2023)."
+        ),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     show_all: Annotated[

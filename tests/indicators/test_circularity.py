@@ -12,7 +12,7 @@ from critflow.indicators.circularity import (
     old_scrap_ratio,
     recycled_content,
 )
-from critflow.indicators.registry import Context, evaluate_indicator
+from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from tests.conftest import model_text
 
 
@@ -35,18 +35,18 @@ def test_mci_anchors_of_the_methodology():
 def test_mci_hand_calculation_both_denominators():
     # M = 1, F_R = 0.3, C_R = 0.6, E_C = 0.8, E_F = 0.75:
     # V = 0.7; W0 = 0.4; W_C = 0.2 * 0.6 = 0.12; W_F = 0.25 * 0.3 / 0.75 = 0.1; W = 0.4 + 0.11 = 0.51
-    # LFI(2015) = 1.21 / (2 + (0.1 - 0.12) / 2) = 1.21 / 1.99; LFI(2019) = 1.21 / 2
+    # LFI (EMF) = 1.21 / (2 + (0.1 - 0.12) / 2) = 1.21 / 1.99; with the simplified 2M: 1.21 / 2
     kwargs = dict(
         recycled_feedstock=0.3,
         collected_for_recycling=0.6,
         recycling_efficiency_eol=0.8,
         recycling_efficiency_feedstock=0.75,
     )
-    r2015 = material_circularity(**kwargs, lfi_denominator="2015")
-    r2019 = material_circularity(**kwargs, lfi_denominator="2019")
-    assert float(r2015.waste) == pytest.approx(0.51)
-    assert float(r2015.mci) == pytest.approx(1 - 0.9 * 1.21 / 1.99, abs=1e-12)
-    assert float(r2019.mci) == pytest.approx(1 - 0.9 * 1.21 / 2, abs=1e-12)
+    emf = material_circularity(**kwargs, lfi_denominator="emf")
+    simplified = material_circularity(**kwargs, lfi_denominator="2M")
+    assert float(emf.waste) == pytest.approx(0.51)
+    assert float(emf.mci) == pytest.approx(1 - 0.9 * 1.21 / 1.99, abs=1e-12)
+    assert float(simplified.mci) == pytest.approx(1 - 0.9 * 1.21 / 2, abs=1e-12)
 
 
 def test_mci_is_vectorised():
@@ -75,7 +75,7 @@ def test_circularity_indicators_from_a_model():
           - {id: plant_scrap, kind: source}
           - {id: collection, kind: source}
           - {id: refinery, kind: transfer, transfer: {cathode: {default: 0.95}, residue: {default: 0.05}}}
-          - {id: users, kind: sink}
+          - {id: users, kind: sink, consumption: true}
           - {id: dump, kind: sink}
         flows:
           - {id: ore, from: mine, to: refinery, value: 60}
@@ -87,9 +87,36 @@ def test_circularity_indicators_from_a_model():
     )
     ctx = Context(model, critflow.solve(model))
     value = lambda name: float(evaluate_indicator(ctx, name)[0, 0])  # noqa: E731
+    # the users consume the cathode (consumption: true): the rates are taken on what they get,
+    # 60 t primary, 10 t new and 30 t old scrap mixed in the refinery
     assert value("recycling_input_rate") == pytest.approx(0.4)
     assert value("old_scrap_ratio") == pytest.approx(0.75)
     assert value("eol_recycling_input_rate") == pytest.approx(0.3)
     # 95 % of every origin reaches the cathode: EOL-RR = 0.95; recycled content of the cathode 0.4
     assert value("eol_recycling_rate") == pytest.approx(0.95)
     assert value("recycled_content") == pytest.approx(0.4)
+
+
+def test_rates_need_a_demand_not_a_plants_inputs():
+    # the same refinery with nobody marked as consumption: its input mix is no region's supply
+    model = model_text(
+        """
+        critflow: 1
+        name: refinery
+        time: {start: 2025, end: 2025}
+        elements: [Cu]
+        processes:
+          - {id: collection, kind: source}
+          - {id: refinery, kind: transfer}
+          - {id: users, kind: sink}
+        flows:
+          - {id: old_scrap, from: collection, to: refinery, value: 30, origin: post_consumer}
+          - {id: cathode, from: refinery, to: users, fate: recycled, product: cathode}
+        """
+    )
+    ctx = Context(model, critflow.solve(model))
+    for name in ("recycling_input_rate", "old_scrap_ratio", "eol_recycling_input_rate"):
+        with pytest.raises(IndicatorNotAvailableError, match="does not represent demand"):
+            evaluate_indicator(ctx, name)
+    # EOL-RR needs no demand: all 30 t of old scrap reach the recycled cathode
+    assert float(evaluate_indicator(ctx, "eol_recycling_rate")[0, 0]) == pytest.approx(1.0)

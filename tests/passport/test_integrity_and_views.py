@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
+import hashlib
 import json
 
 import pytest
@@ -13,7 +15,15 @@ from critflow.errors import CritflowError
 from critflow.passport import chain as chains
 from critflow.passport.datapoints import audiences, data_points
 from critflow.passport.identity import DigitalLink, IdentifierError, gtin_check_digit, write_qr
-from critflow.passport.integrity import SigningKey, read_envelopes, verify_chain
+from critflow.passport.integrity import (
+    SigningKey,
+    b64decode_strict,
+    key_id,
+    new_record,
+    read_envelopes,
+    verify_chain,
+    verify_signature,
+)
 from critflow.passport.samples import sample_battery
 from critflow.passport.views import view
 
@@ -90,6 +100,67 @@ def test_missing_version_and_untrusted_key(tmp_path, key):
     other = _chain(tmp_path / "other", key)
     report = _report(other, trusted={SigningKey.generate().public_key})
     assert "not among the trusted issuer keys" in report.broken
+
+
+def test_ed25519_and_base64url_against_published_vectors():
+    # RFC 8032 section 7.1, TEST 1: public key and signature of the empty message
+    public = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    signature = bytes.fromhex(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
+        "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    )
+    encode = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()  # noqa: E731
+    assert verify_signature(encode(public), encode(signature), b"") is None
+    assert "does not verify" in verify_signature(encode(public), encode(signature), b"x")
+    assert key_id(encode(public)) == hashlib.sha256(public).hexdigest()[:16]
+    # RFC 4648 section 10 vectors (base64url, padding dropped): "fo" is Zm8; Zm9 differs only
+    # in the unused bits of its last character and is refused
+    assert b64decode_strict("Zm9vYmFy", 6, "x") == b"foobar"
+    assert b64decode_strict("Zm8", 2, "x") == b"fo"
+    for bad, why in (
+        ("Zm9", "unused bits"),
+        ("Zm8=", "outside"),
+        ("Zm+8", "outside"),
+        ("Zm", "characters"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            b64decode_strict(bad, 2, "x")
+
+
+def test_versions_signed_by_another_key_need_a_signed_delegation(tmp_path, key):
+    folder = _chain(tmp_path, key, versions=2)
+    (first, v1), (_, v2) = read_envelopes(folder)[next(iter(read_envelopes(folder)))]
+    other = SigningKey.generate()
+    document = v2["record"]["document"]
+    by_other = other.sign(new_record(v2["record"]["passport_id"], document, v2, "original"))
+    report = verify_chain([(first, v1), ("v2", v2), ("v3", by_other)])
+    assert not report.ok and "v3: it is signed by key" in report.broken
+    assert report.intact is False and report.issuer == key.public_key
+    # the same key delegated in a version the issuer signed: accepted, and reported as such
+    delegation = key.sign(
+        new_record(
+            v2["record"]["passport_id"], document, v2, "original", delegates=[other.public_key]
+        )
+    )
+    by_delegate = other.sign(
+        new_record(v2["record"]["passport_id"], document, delegation, "original")
+    )
+    report = verify_chain([(first, v1), ("v2", v2), ("v3", delegation), ("v4", by_delegate)])
+    assert report.ok and report.trusted is None
+    assert dict(report.signers) == {key.public_key: (1, 2, 3), other.public_key: (4,)}
+    # two keys of one trusted issuer (a rotation) may continue each other's chain; two issuers not
+    rotated = [(first, v1), ("v2", v2), ("v3", by_other)]
+    assert verify_chain(rotated, {key.public_key: "registry", other.public_key: "registry"}).ok
+    split = verify_chain(rotated, {key.public_key, other.public_key})
+    assert "neither the chain's issuer" in split.broken
+    assert split.trusted is True  # the issuer is trusted; the chain is still refused
+    # a delegation naming something that is not a key is refused before anything is written
+    before = sorted(folder.iterdir())
+    many = [SigningKey.generate().public_key for _ in range(65)]
+    for bad in (["not a key"], [other.public_key[:-1] + "B"], many):
+        with pytest.raises(CritflowError):
+            chains.delegate(folder, key, bad)
+    assert sorted(folder.iterdir()) == before
 
 
 def test_repurposing_links_and_recycling_closes(tmp_path, key):

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
+from critflow.passport.identity import DigitalLink, gtin_check_digit
+from critflow.passport.samples import sample_battery
+from critflow.registry import organisations
 from critflow.registry.api import create_app
 from critflow.registry.auth import create_key
+from critflow.registry.signing import init_registry_key
 
 POSTGRES = os.environ.get("CRITFLOW_TEST_DATABASE_URL")
 
@@ -59,11 +63,39 @@ class Keys:
     reader_without_write: str
 
 
+EXAMPLE_PREFIX = "4054123"  # the GS1 Company Prefix of sample_battery()'s GTIN 04054123456783
+EXAMPLE_OPERATOR_ID = "BE0123456789"  # sample_battery()'s responsible_operator.identifier
+OTHER_PREFIX = "5412345"
+OTHER_OPERATOR_ID = "FR98765432100"
+
+
+def other_battery(serial: str, category: str = "ev") -> dict:
+    """A valid passport of the second manufacturer (Other Cells SA, its own GTIN and operator)."""
+    document = sample_battery(category, serial)
+    body = "0" + OTHER_PREFIX + "00001"
+    gtin = body + str(gtin_check_digit(body))
+    document["data"]["unique_identifier"] = DigitalLink.build(gtin, serial).uri
+    document["data"]["responsible_operator"] = {
+        "name": "Other Cells SA",
+        "identifier": OTHER_OPERATOR_ID,
+    }
+    document["data"]["manufacturer_name"] = "Other Cells SA"
+    return document
+
+
+def register_sample_organisations(session) -> None:
+    """The identities the samples are issued under (an administrator's `critflow keys org`)."""
+    organisations.register(session, "Example Cells NV", [EXAMPLE_PREFIX], [EXAMPLE_OPERATOR_ID])
+    organisations.register(session, "Other Cells SA", [OTHER_PREFIX], [OTHER_OPERATOR_ID])
+
+
 @pytest.fixture()
 def registry(database_url, tmp_path):
+    init_registry_key(tmp_path / "registry.key")
     app = create_app(database_url, key_file=tmp_path / "registry.key")
     registry = app.state.registry
     with registry.sessions() as session:
+        register_sample_organisations(session)
         keys = Keys(
             issuer=create_key(session, "Example Cells NV", ["issuer"], True, None),
             other_issuer=create_key(session, "Other Cells SA", ["issuer"], True, None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import threading
 
 from sqlalchemy import func, select
@@ -171,7 +172,11 @@ def test_lifecycle_repurpose_and_recycle(registry):
         headers={"X-API-Key": keys.issuer, "If-Match": f'"{recycled.json()["hash"]}"'},
     )
     assert closed.status_code == 409
-    assert client.get(f"/api/passports/{new_key}/verify").json()["closed"]
+    issuer = {"X-API-Key": keys.issuer}
+    assert client.get(f"/api/passports/{new_key}/verify", headers=issuer).json()["closed"]
+    # recycling is a status (Annex XIII 4(c)): the public sees the chain is valid, not that
+    public = client.get(f"/api/passports/{new_key}/verify").json()
+    assert public["valid"] and "closed" not in public
 
 
 def test_bad_requests_store_nothing(registry):
@@ -273,7 +278,12 @@ def test_fast_public_read_answers_like_the_application(registry):
     routed = client.get(f"/api/passports/{key}?audience=public&via=app")  # through FastAPI
     assert fast.status_code == routed.status_code == 200
     assert fast.json() == routed.json() and fast.json()["audience"] == "public"
-    assert fast.headers["ETag"] == routed.headers["ETag"] == etag
+    assert fast.headers["ETag"] == routed.headers["ETag"]
+    # the public ETag is the digest of the public body, not the version hash (which commits to
+    # restricted fields); the issuer's ETag is the version hash
+    assert fast.headers["ETag"] == f'"view-{hashlib.sha256(fast.content).hexdigest()}"' != etag
+    own = client.get(f"/api/passports/{key}", headers={"X-API-Key": keys.issuer})
+    assert own.headers["ETag"] == etag
     assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
     missing = client.get("/api/passports/no-such-key")
     routed_missing = client.get("/api/passports/no-such-key?audience=public&via=app")

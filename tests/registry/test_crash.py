@@ -16,6 +16,8 @@ import httpx
 from critflow.passport.samples import sample_battery
 from critflow.registry.auth import create_key
 from critflow.registry.database import make_engine, session_factory, upgrade
+from critflow.registry.signing import init_registry_key
+from tests.registry.conftest import register_sample_organisations
 
 
 def _free_port() -> int:
@@ -57,8 +59,10 @@ def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     upgrade(engine)
     with session_factory(engine)() as session:
         issuer = create_key(session, "Example Cells NV", ["issuer"], True, None)
+        register_sample_organisations(session)
     engine.dispose()
     key_file = tmp_path / "registry.key"
+    init_registry_key(key_file)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": issuer}
@@ -121,7 +125,7 @@ def test_sigkill_during_bulk_ingest(database_url, tmp_path):
                     break
             versions = set()
             for key in keys:
-                report = client.get(f"/api/passports/{key}/verify").json()
+                report = client.get(f"/api/passports/{key}/verify", headers=headers).json()
                 assert report["valid"], report
                 versions.add(report["versions"])
     finally:

@@ -14,6 +14,13 @@ from critflow.rules import check, load_rule_sets
 from critflow.rules.schema import Rule
 
 STEP = 1e-4
+SHARES = {
+    "recycled_content": "post_consumer",
+    "secondary_supply_share": "residue",
+    "eol_recycling_input_rate": "post_consumer",
+    "production_residue_share": "residue",
+}
+"""Indicators that are a share of secondary material, and the origin of the secondary input."""
 ALL_SETS = load_rule_sets(data.rule_set_names())
 RULES = [(rule_set, rule) for rule_set in ALL_SETS for rule in rule_set.rules]
 
@@ -39,7 +46,7 @@ def _base(rule: Rule, element: str) -> dict:
 
 def build(rule: Rule, value: float) -> tuple[dict, str | None]:
     """A model whose indicator for ``rule`` equals ``value``; returns (model, reference scenario)."""
-    element = rule.element or "Li"
+    element = "Li" if rule.element in (None, "SRM", "CRM") else rule.element  # Li is an SRM
     model = _base(rule, element)
     comp = {element: 0.5}
     if rule.indicator in ("recycling_efficiency", "material_recovery"):
@@ -62,14 +69,15 @@ def build(rule: Rule, value: float) -> tuple[dict, str | None]:
             ],
         }
         return model, None
-    if rule.indicator in ("recycled_content", "secondary_supply_share"):
-        # primary 1000 (1 - c) and post-consumer 1000 c into one plant making the product: share c
+    if rule.indicator in SHARES:
+        # primary 1000 (1 - c) and secondary 1000 c into one plant making the product, which the
+        # customers consume: the product's (and the demand's) share of secondary material is c
         model |= {
             "processes": [
                 {"id": "mine", "kind": "source"},
                 {"id": "collection", "kind": "source"},
                 {"id": "plant", "kind": "transfer"},
-                {"id": "customers", "kind": "sink"},
+                {"id": "customers", "kind": "sink", "consumption": True},
             ],
             "flows": [
                 {
@@ -85,7 +93,7 @@ def build(rule: Rule, value: float) -> tuple[dict, str | None]:
                     "to": "plant",
                     "value": 1000 * value,
                     "composition": comp,
-                    "origin": "post_consumer",
+                    "origin": SHARES[rule.indicator],
                 },
                 {
                     "id": "product",

@@ -279,7 +279,7 @@ def totals(arrays: Arrays, tonnes: np.ndarray) -> dict[str, float]:
 def crm_mask(elements: list[str]) -> np.ndarray:
     """Elements that are critical raw materials (CRMA Annex II, data)."""
     table = data.table("crma_materials")
-    symbols = {s for row in table[table["critical"]]["elements"] for s in row.split(";")}
+    symbols = {s for row in table[table["critical"]]["elements"].dropna() for s in row.split(";")}
     return np.array([e in symbols for e in elements])
 
 

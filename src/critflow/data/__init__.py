@@ -32,6 +32,11 @@ def table(name: str) -> pd.DataFrame:
     return frame
 
 
+def table_names() -> list[str]:
+    """Names of the shipped CSV tables (without '.csv')."""
+    return sorted(p.name.removesuffix(".csv") for p in _ROOT.iterdir() if p.name.endswith(".csv"))
+
+
 def rule_set_names() -> list[str]:
     """Names of the shipped rule sets (files under ``rules/``)."""
     return sorted(

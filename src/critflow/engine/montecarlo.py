@@ -7,6 +7,11 @@ reduced to mergeable statistics; raw samples are kept only on request. Chunks ru
 or on Dask distributed workers; statistics are merged in chunk order either way, so a distributed
 run gives exactly the numbers of an in-process run.
 
+Drawn transfer coefficients follow one rule (:func:`critflow.model.evaluate.check_drawn_shares`):
+within a process and element the shares that vary keep their draws and the fixed shares absorb the
+difference; nothing else is rescaled. The rule is checked over the distributions' support before
+the first sample, and a sample that still breaks it is refused by its number and drawn values.
+
 Statistics per quantity: count, mean and the sum of squared deviations (merged with Chan et al.'s
 parallel formula), minimum and maximum, and a 512-bin histogram over a range fixed by the first
 chunk (its minimum and maximum widened by half their span each side; values outside fall into the
@@ -26,7 +31,7 @@ import numpy as np
 from critflow.engine.results import FlowResults
 from critflow.engine.solve import solve_flows
 from critflow.errors import CritflowError
-from critflow.model.evaluate import evaluate
+from critflow.model.evaluate import check_drawn_shares, evaluate
 from critflow.model.load import Model
 from critflow.model.uncertainty import SAMPLERS, Sampler, collect
 
@@ -250,6 +255,10 @@ def monte_carlo(
     base = model.path.parent if model.path else None
     for item in inputs:
         item.value.load(base, model.where(*item.path))
+    # the central values solve, and every share stays a share over the distributions' support:
+    # refused here, before any sample, rather than in sample k of chunk c
+    evaluate(model, scenarios)
+    check_drawn_shares(model, scenarios)
     plan = list(chunks(samples, chunk_size))
     common = dict(extras=extras, keep=keep)
     first = run_chunk(model, scenarios, 0, plan[0][1], chunk_size, seed, sampler, **common)

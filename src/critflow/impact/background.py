@@ -8,7 +8,7 @@ of the item. Grid electricity is one item whose column is chosen by geography, y
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +22,19 @@ DEFAULT_BACKGROUND = "critflow-default"
 ELECTRICITY = "electricity"
 AGGREGATED_FLOW = "co2_eq_gwp100"
 """Elementary flow of literature factors reported as GWP100 results."""
+SOURCE_COLUMNS = (
+    "item",
+    "geography",
+    "year",
+    "basis",
+    "flow",
+    "amount",
+    "source",
+    "verify",
+    "supply_route",
+    "gwp_basis",
+)
+"""What `critflow impact --sources` shows of each background row."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class Method:
     category: str
     factors: dict[str, float]
     sources: dict[str, str]
+    caveats: dict[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=8)
@@ -51,6 +65,11 @@ def method(name: str, where: str = "impact.method") -> Method:
         str(rows["category"].iloc[0]),
         dict(zip(rows["flow"], rows["factor"].astype(float), strict=True)),
         dict(zip(rows["flow"], rows["source"], strict=True)),
+        {
+            flow: str(caveat)
+            for flow, caveat in zip(rows["flow"], rows["caveat"], strict=True)
+            if isinstance(caveat, str) and caveat
+        },
     )
 
 
@@ -135,9 +154,38 @@ class Background:
         )
 
     def sources(self, items: list[str]) -> pd.DataFrame:
-        """Source and verification flag of the rows behind ``items``."""
+        """Source, verification flag, supply route and GWP basis of the rows behind ``items``."""
         rows = self.rows[self.rows["item"].isin(items)]
-        return rows[["item", "geography", "year", "basis", "flow", "amount", "source", "verify"]]
+        return rows[[*SOURCE_COLUMNS]]
+
+    def caveats(self, used: list[str], displaced: list[str], chosen: Method) -> list[str]:
+        """What an analyst must know about the shipped factors a model uses: AR4 results counted
+        under another method, and displaced materials whose factor is a supply mix (or may be).
+        ``used``: items whose shipped factor enters the result; ``displaced``: those of them that
+        are credited as displaced primary production."""
+        rows = self.rows[self.rows["item"].isin(used)]
+        notes = []
+        older = sorted(rows.loc[rows["gwp_basis"] == "AR4", "item"].unique())
+        if older and chosen.factors.get(AGGREGATED_FLOW):
+            notes.append(
+                f"{', '.join(older)}: IPCC AR4 (2007) GWP100 results counted as reported under "
+                f"{chosen.name}, not recomputed with its factors (lca_methods.csv caveat)"
+            )
+        route = dict(zip(self.rows["item"], self.rows["supply_route"], strict=True))
+        mixed = [i for i in displaced if route.get(i) == "supply-mix"]
+        unsure = [i for i in displaced if route.get(i) == "unknown"]
+        if mixed:
+            notes.append(
+                f"credits displace supply-mix factors that include secondary metal: "
+                f"{', '.join(mixed)} (the credit understates displaced primary production; give a "
+                "primary-route factor under impact.factors)"
+            )
+        if unsure:
+            notes.append(
+                f"credits displace factors whose source does not say whether secondary metal is "
+                f"included: {', '.join(unsure)}"
+            )
+        return notes
 
 
 def _grid_key(geography: str, year: object, basis: object) -> str:

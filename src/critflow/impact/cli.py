@@ -138,6 +138,9 @@ def impact(
             "products": at_year(products).to_dict("records"),
             "processes": at_year(processes).to_dict("records"),
         }
+        if sources:
+            frame = _source_table(loaded, impacts)
+            document["sources"] = frame.astype(object).where(frame.notna(), None).to_dict("records")
         if costs is not None:
             document["cost"] = {
                 "annual": at_year(costs.annual_table()).to_dict("records"),
@@ -151,27 +154,73 @@ def impact(
     if costs is not None:
         _print_cost(costs, p)
     if sources:
-        from critflow.impact.background import background
-
-        used = background().sources(list(impacts.items))
-        table = Table(title="Background factors used", title_justify="left")
-        for column in ("item", "geography", "year", "flow", "amount", "source", "verify"):
-            table.add_column(column)
-        for row in used.itertuples():
-            table.add_row(
-                row.item,
-                str(row.geography),
-                str(row.year),
-                row.flow,
-                f"{row.amount:.4g}",
-                escape(str(row.source)),
-                "" if not isinstance(row.verify, str) else row.verify,
-            )
-        out.print(table)
+        _print_sources(_source_table(loaded, impacts))
     for note in impacts.notes:
         out.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if out_dir is not None:
         out.print(f"Tables written to [bold]{out_dir}/[/bold] (impact_*.csv, cost_*.csv).")
+
+
+def _source_table(loaded, impacts):
+    """The background rows behind the factors a model uses — inventory items and displaced
+    materials — with source, verification flag, supply route and GWP basis; factors the model
+    gives itself (impact.factors) are listed with 'your impact.factors' as their source."""
+    import pandas as pd
+
+    from critflow.impact.background import SOURCE_COLUMNS, background
+    from critflow.impact.inventory import settings
+
+    own = settings(loaded).factors
+    names = list(dict.fromkeys([*impacts.items, *impacts.displaced_items]))
+    shipped = background().sources([n for n in names if n not in own])
+    given = pd.DataFrame(
+        [
+            {"item": n, "amount": str(own[n]), "source": "your impact.factors"}
+            for n in names
+            if n in own
+        ],
+        columns=list(SOURCE_COLUMNS),
+    )
+    frame = pd.concat([shipped, given], ignore_index=True) if len(given) else shipped.copy()
+    frame.insert(
+        1,
+        "used_as",
+        [
+            ", ".join(
+                (["inventory"] if n in impacts.items else [])
+                + (["displaced"] if n in impacts.displaced_items else [])
+            )
+            for n in frame["item"]
+        ],
+    )
+    return frame
+
+
+def _print_sources(frame) -> None:
+    table = Table(title="Background factors used", title_justify="left")
+    columns = {
+        "item": "item",
+        "used_as": "used as",
+        "geography": "geography",
+        "year": "year",
+        "flow": "flow",
+        "amount": "amount",
+        "source": "source",
+        "verify": "verify",
+        "supply_route": "supply route",
+        "gwp_basis": "GWP basis",
+    }
+    for label in columns.values():
+        table.add_column(label)
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return escape(str(value))
+
+    for row in frame.to_dict("records"):
+        table.add_row(*(cell(row[c]) for c in columns))
+    out.print(table)
 
 
 def _jsonable(value):

@@ -14,6 +14,15 @@ burden by mass or economic value; the end-of-life rule decides what a recovered 
     cff             F_p = A · g_p + (1 − A) · d_p     (PEF Circular Footprint Formula, material part
                                                       for a secondary material, R1 = 1)
 
+A product that displaces nothing (no ``displaces:`` on its flows) is not a secondary material: under
+cff it is the CFF with R1 = 0, so it carries its whole allocated burden g_p (as under the other
+rules); nothing of it moves to a displaced primary burden.
+
+Every factor — of an inventory item, a grid mix, or a displaced material — comes from one place,
+:meth:`InventoryEvaluator.item_factors`: a scenario's ``impact.factors``, else the model's
+``impact.factors``, else the background. So an override changes burdens, credits and Monte Carlo
+draws alike (an overridden factor is certain: it has no distribution).
+
 Monte Carlo draws the background factors that carry a distribution; the sample axis leads every
 array and nothing loops over samples.
 """
@@ -74,6 +83,8 @@ class ImpactResults:
     direct_amounts: np.ndarray | None = None  # (S, P, U, G) kg of gas per kg of basis
     gases: tuple[str, ...] = ()
     gas_factors: np.ndarray | None = None  # (G,) kg CO2-eq per kg of gas
+    displaced_items: tuple[str, ...] = ()  # materials credited as displaced (background or own)
+    displacing: np.ndarray | None = None  # (R,) True where a product's flows displace something
     samples_total: np.ndarray | None = None  # (N, S, P)
     samples_footprint: np.ndarray | None = None  # (N, S, P, R)
     samples_intensity: np.ndarray | None = None  # (N, S, P)
@@ -240,12 +251,16 @@ def _displacement(value: str | Displacement) -> Displacement:
 class _Credits:
     """Primary burden displaced by each output flow with ``displaces:``."""
 
-    def __init__(self, model: Model, bg: Background) -> None:
+    def __init__(self, model: Model, evaluator: InventoryEvaluator) -> None:
         spec = model.spec
+        bg = evaluator.background
         self.flows: list[tuple[int, Displacement]] = []
         # flows displacing 'primary': (element index, primary-metal item) for each element
         self.rows_per_element: dict[int, list[tuple[int, str]]] = {}
-        masses = [i for i, it in bg.items.items() if it.unit == "kg"]
+        masses = sorted(
+            {i for i, it in bg.items.items() if it.unit == "kg"}
+            | {i for i, unit in evaluator.user_units.items() if unit == "kg"}
+        )
         problems: list[Problem] = []
         for f, flow in enumerate(spec.flows):
             if flow.displaces is None:
@@ -263,7 +278,8 @@ class _Credits:
                 problems.append(
                     Problem(
                         where,
-                        f"'{d.material}' is not 'primary' or a background material measured in kg",
+                        f"'{d.material}' is not 'primary' or a material measured in kg (a "
+                        "background item or one of your impact.factors)",
                         f"{nearest(d.material, masses)} Materials: {known(masses, 40)}.".strip(),
                     )
                 )
@@ -271,41 +287,54 @@ class _Credits:
         if problems:
             raise CritflowError(problems)
 
-    def per_flow(self, results: FlowResults, item_value: dict[str, np.ndarray]) -> np.ndarray:
-        """Displaced burden of each flow, (..., S, P, F) kg CO2-eq/a; ``item_value[item]`` is the
-        factor (kg CO2-eq/kg) of an item, shape (N,) or ()."""
+    def per_flow(self, results: FlowResults, factor: dict[str, np.ndarray]) -> np.ndarray:
+        """Displaced burden of each flow, (..., S, P, F) kg CO2-eq/a; ``factor[item]`` is the
+        resolved factor of a displaced material (kg CO2-eq/kg), shape (..., S, P)."""
         mass = results.mass_kg  # (S, P, E, F)
-        lead = np.shape(next(iter(item_value.values()))) if item_value else ()
+        lead = np.shape(next(iter(factor.values())))[:-2] if factor else ()
         out = np.zeros((*lead, *mass.shape[:2], mass.shape[3]))
         for f, d in self.flows:
             if d.material == "primary":
                 credit = sum(
-                    mass[:, :, e, f] * np.asarray(item_value[item])[..., None, None]
-                    for e, item in self.rows_per_element[f]
+                    (mass[:, :, e, f] * factor[item] for e, item in self.rows_per_element[f]),
+                    np.zeros(mass.shape[:2]),
                 )
             else:
-                credit = (
-                    mass[:, :, :, f].sum(axis=2)
-                    * np.asarray(item_value[d.material])[..., None, None]
-                )
+                credit = mass[:, :, :, f].sum(axis=2) * factor[d.material]
             out[..., f] = d.ratio * credit
         return out
 
-    def items(self) -> set[str]:
-        names = set()
+    def items(self) -> tuple[str, ...]:
+        """Every material some flow displaces, sorted."""
+        names: set[str] = set()
         for f, d in self.flows:
             names |= (
                 {i for _, i in self.rows_per_element.get(f, [])}
                 if d.material == "primary"
                 else {d.material}
             )
-        return names
+        return tuple(sorted(names))
 
-
-def _item_values(bg: Background, values: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
-    """Characterised factor per item from row values (n, rows) → {item: (n,)}."""
-    item_of_row = bg.rows["item"].to_numpy(str)
-    return {name: values[:, item_of_row == name].sum(axis=1) for name in names}
+    def factors(
+        self,
+        evaluator: InventoryEvaluator,
+        unique: tuple[str, ...],
+        index: np.ndarray,
+        periods: np.ndarray,
+        row_values: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Factor of each displaced material per scenario and period, (S, P), or (n, S, P) with
+        Monte Carlo ``row_values`` — resolved by the same path as the inventory items'
+        (scenario override, else impact.factors, else background)."""
+        names = self.items()
+        if not names:
+            return {}
+        probe = Inventories(
+            names, ("kg",) * len(names), np.zeros((0, 0, 0, 0)), (), np.zeros((0, 0, 0, 0)), ()
+        )
+        resolved = evaluator.item_factors(probe, unique, periods, row_values)
+        resolved = resolved[index] if row_values is None else resolved[:, index]
+        return {name: resolved[..., k] for k, name in enumerate(names)}
 
 
 def assess(
@@ -353,8 +382,15 @@ def _assess(model: Model, results: FlowResults, samples: int, seed, progress) ->
     contributions = np.concatenate([item_part, gas_part], axis=-1)
     inventory_totals = np.einsum("spu,spuk->spk", s, inv.amounts)
 
+    partition, rule, cff_a = _rule(model)
+    credits = _Credits(model, evaluator)
+    displaced_items = credits.items()
+    credit_factors = credits.factors(evaluator, unique, index, periods)  # item -> (S, P)
+    credit_flows = credits.per_flow(results, credit_factors)
+
     notes: list[str] = []
-    missing = [i for i in bg.uncharacterised(chosen) if i in inv.items]
+    own = set(chosen_settings.factors)
+    missing = [i for i in bg.uncharacterised(chosen) if i in {*inv.items, *displaced_items} - own]
     if missing:
         notes.append(
             f"{chosen.name} does not characterise the aggregated GWP100 data of: "
@@ -367,13 +403,9 @@ def _assess(model: Model, results: FlowResults, samples: int, seed, progress) ->
             + ", ".join(flagged)
             + " (see `critflow impact --sources`; override with impact.factors)"
         )
+    shipped = [i for i in (*inv.items, *displaced_items) if i in bg.items and i not in own]
+    notes += bg.caveats(sorted(set(shipped)), [i for i in displaced_items if i in shipped], chosen)
 
-    partition, rule, cff_a = _rule(model)
-    credits = _Credits(model, bg)
-    row_values = bg.row_factors(chosen)[None, :]
-    credit_flows = credits.per_flow(
-        results, {k: v[0] for k, v in _item_values(bg, row_values, credits.items()).items()}
-    )
     prices = flow_prices(model, periods)
     products, product_flows = _products(model)
     mass_f = results.mass_kg.sum(axis=2)  # (S, P, F)
@@ -390,19 +422,26 @@ def _assess(model: Model, results: FlowResults, samples: int, seed, progress) ->
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         displaced_per_kg = np.where(product_mass > 0, displaced / product_mass, 0.0)
+    credited = {f for f, _ in credits.flows}
+    displacing = np.array([any(f in credited for f in fl) for fl in product_flows], dtype=bool)
     footprint = _footprint(
-        contributions.sum(axis=(-1, -2)), share, product_mass, displaced_per_kg, rule, cff_a
+        contributions.sum(axis=(-1, -2)),
+        share,
+        product_mass,
+        displaced_per_kg,
+        rule,
+        cff_a,
+        displacing,
     )
-    if rule != "cut-off" and products:
-        bare = [
-            p
-            for p, fl in zip(products, product_flows, strict=True)
-            if not any(f in dict(credits.flows) for f in fl)
-        ]
-        if bare:
-            notes.append(
-                f"no `displaces:` on the flows of {', '.join(bare)}: no credit under {rule}"
-            )
+    bare = [p for p, d in zip(products, displacing, strict=True) if not d]
+    if bare and rule == "cff":
+        notes.append(
+            f"{', '.join(bare)} displace nothing (no `displaces:` on their flows): under cff "
+            "they carry their whole allocated burden, the CFF with R1 = 0 for a product that is "
+            "not a secondary material"
+        )
+    elif bare and rule == "avoided-burden":
+        notes.append(f"no `displaces:` on the flows of {', '.join(bare)}: no credit under {rule}")
 
     result = ImpactResults(
         model_name=model.name,
@@ -430,6 +469,8 @@ def _assess(model: Model, results: FlowResults, samples: int, seed, progress) ->
         direct_amounts=inv.direct,
         gases=inv.gases,
         gas_factors=gas_factors,
+        displaced_items=displaced_items,
+        displacing=displacing,
         notes=notes,
     )
     if samples > 0:
@@ -466,17 +507,17 @@ def _monte_carlo(
     totals, footprints, intensities = [], [], []
     direct = result.contributions[..., len(inv.items) :].sum(axis=(-1, -2))  # (S, P)
     product_mass = result.product_mass_kg
+    base = results.inputs.base_scenarios
+    unique = tuple(dict.fromkeys(base))
+    index = np.array([unique.index(b) for b in base])
     done = 0
     while done < n:
         m = min(SAMPLE_CHUNK, n - done)
         rows = bg.sample_row_amounts(m, rng)
-        base = results.inputs.base_scenarios
-        unique = tuple(dict.fromkeys(base))
-        index = np.array([unique.index(b) for b in base])
         factors = evaluator.item_factors(inv, unique, periods, rows)[:, index]  # (m, S, P, K)
         total = np.einsum("spu,spuk,nspk->nsp", s, inv.amounts, factors) + direct
-        values = evaluator.characterise(rows)
-        credit_flows = credits.per_flow(results, _item_values(bg, values, credits.items()))
+        displaced_factors = credits.factors(evaluator, unique, index, periods, rows)
+        credit_flows = credits.per_flow(results, displaced_factors)  # (m, S, P, F)
         if result.products:
             displaced = np.stack(
                 [credit_flows[..., fl].sum(axis=-1) for fl in product_flows], axis=-1
@@ -484,7 +525,15 @@ def _monte_carlo(
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.where(product_mass > 0, displaced / product_mass, 0.0)
             footprints.append(
-                _footprint(total, share, product_mass, d, result.end_of_life, result.cff_a)
+                _footprint(
+                    total,
+                    share,
+                    product_mass,
+                    d,
+                    result.end_of_life,
+                    result.cff_a,
+                    result.displacing,
+                )
             )
         totals.append(total)
         mass = product_mass.sum(axis=-1)
@@ -499,14 +548,25 @@ def _monte_carlo(
         result.samples_footprint = np.concatenate(footprints)
 
 
-def _footprint(total, share, product_mass, displaced_per_kg, rule: str, cff_a: float) -> np.ndarray:
-    """Footprint per kg of each product under the end-of-life rule; ``total`` (..., S, P)."""
+def _footprint(
+    total,
+    share,
+    product_mass,
+    displaced_per_kg,
+    rule: str,
+    cff_a: float,
+    displacing: np.ndarray | None = None,
+) -> np.ndarray:
+    """Footprint per kg of each product under the end-of-life rule; ``total`` (..., S, P).
+    Under cff a product that displaces nothing (``displacing`` False) keeps its allocated burden:
+    the CFF with R1 = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         allocated = np.where(product_mass > 0, share * total[..., None] / product_mass, np.nan)
     if rule == "avoided-burden":
         return allocated - displaced_per_kg
     if rule == "cff":
-        return secondary_material(cff_a, allocated, displaced_per_kg)
+        secondary = secondary_material(cff_a, allocated, displaced_per_kg)
+        return secondary if displacing is None else np.where(displacing, secondary, allocated)
     return allocated
 
 

@@ -48,3 +48,65 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(
             denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan
         )
+
+
+class IndicatorNotAvailableError(Exception):
+    """An indicator that cannot be computed for this model; the message says why."""
+
+
+ELEMENT_GROUPS: dict[str, tuple[str, str]] = {
+    "SRM": ("strategic", "strategic raw materials (CRMA Annex I)"),
+    "CRM": ("critical", "critical raw materials (CRMA Annex II)"),
+}
+"""Names that stand for a group of elements: the sum over those the model carries."""
+
+
+def group_elements(model: Model, group: str) -> list[int]:
+    """Indices of the model's elements in an element group ('SRM' or 'CRM'), from
+    ``crma_materials.csv``."""
+    from critflow import data
+
+    column, _ = ELEMENT_GROUPS[group]
+    materials = data.table("crma_materials")
+    chosen = materials[materials[column].astype(bool)]
+    symbols = {s.strip() for row in chosen["elements"].dropna() for s in str(row).split(";")}
+    return [i for i, e in enumerate(model.spec.elements) if e in symbols]
+
+
+def element_indices(model: Model, element: str, what: str) -> list[int]:
+    """Indices an element name stands for: one element, or a group ('SRM', 'CRM')."""
+    if element in ELEMENT_GROUPS and element not in model.spec.elements:
+        indices = group_elements(model, element)
+        if not indices:
+            raise IndicatorNotAvailableError(
+                f"the model carries none of the {ELEMENT_GROUPS[element][1]}"
+            )
+        return indices
+    return [element_index(model, element, what)]
+
+
+def demand_flows(model: Model) -> np.ndarray:
+    """(F,) mask of the flows that are the system's demand (consumption).
+
+    The inputs of the processes marked ``consumption: true``; without one, the outputs of the
+    model's single market. A model with neither does not represent demand: the shares of supply
+    from recycling are not defined for it (a plant's inputs are not a consumption).
+    """
+    processes = model.spec.processes
+    marked = {p.id for p in processes if p.consumption}
+    if marked:
+        return np.array([f.to in marked for f in model.spec.flows])
+    markets = [p.id for p in processes if p.kind == "market"]
+    if len(markets) == 1:
+        return np.array([f.from_ == markets[0] for f in model.spec.flows])
+    if markets:
+        raise IndicatorNotAvailableError(
+            f"the model has {len(markets)} markets ({', '.join(markets)}), so its demand is not "
+            "one of them: mark the process whose inputs are the consumption with "
+            "consumption: true"
+        )
+    raise IndicatorNotAvailableError(
+        "the model does not represent demand (no market, no process marked consumption: true): "
+        "a share of supply from recycling of a plant's own inputs would say nothing (a "
+        "recycling plant would show 100 %); mark the process whose inputs are the consumption"
+    )

@@ -2,7 +2,9 @@
 and material recovery (Art. 3(60) of Regulation (EU) 2023/1542; Delegated Regulation (EU) 2025/606).
 
 Which fates count as recycling, and which leave the calculation altogether, is data
-(``critflow/data/recycling_fates.csv``), not code.
+(``critflow/data/recycling_fates.csv``), not code; so is what the sources are (the waste being
+recycled, or additives, fuels and water that are no part of the input fraction:
+``critflow/data/recycling_counting.csv``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.indicators.flows import ratio, system_inputs, system_outputs, total
+from critflow.indicators.tracing import counting_rules, role_masses
 from critflow.model.load import Model
+from critflow.model.schema import fate_of
 
 
 def _basis(model: Model, results: FlowResults, basis: str) -> np.ndarray:
@@ -49,7 +53,7 @@ def recovery(model: Model, results: FlowResults, basis: str = "system") -> pd.Da
             "period": results.inputs.periods[grid[1]],
             "flow": np.array([f.id for f in flows], dtype=object)[grid[3]],
             "product": np.array([f.product for f in flows], dtype=object)[grid[3]],
-            "fate": np.array([f.fate for f in flows], dtype=object)[grid[3]],
+            "fate": fate_table(model)[outputs][grid[3], grid[2]],
             "element": np.array(spec.elements, dtype=object)[grid[2]],
             "recovery": shares.reshape(-1),
         }
@@ -69,9 +73,30 @@ def _fate_rules() -> pd.DataFrame:
     return data.table("recycling_fates").set_index("fate")
 
 
+def fate_table(model: Model) -> np.ndarray:
+    """Fate of each element in each flow, (F, E) of str (None where a flow has no fate)."""
+    elements = model.spec.elements
+    return np.array(
+        [[fate_of(flow.fate, e) for e in elements] for flow in model.spec.flows], dtype=object
+    ).reshape(len(model.spec.flows), len(elements))
+
+
+def fate_mask(model: Model, column: str, outputs_only: bool = True) -> np.ndarray:
+    """(F, E) True where the element's fate in the flow has ``column`` true in
+    ``recycling_fates.csv`` (counts_as_recycling, in_input, waste)."""
+    rules = _fate_rules()
+    fates = fate_table(model)
+    lookup = {fate: bool(rules.loc[fate, column]) for fate in rules.index}
+    mask = np.vectorize(lambda f: lookup.get(f, False), otypes=[bool])(fates)
+    if outputs_only:
+        mask &= system_outputs(model)[:, None]
+    return mask
+
+
 def _fate_masks(model: Model) -> tuple[np.ndarray, np.ndarray]:
-    """(counted, removed) masks over flows: outputs that count as recycling, and outputs whose
-    mass leaves the calculation (input reduced by it). Raises when an output has no fate."""
+    """(counted, removed) masks (F, E): element masses in outputs that count as recycling, and
+    element masses that leave the calculation (input reduced by them). Raises when an output has
+    no fate."""
     rules = _fate_rules()
     outputs = system_outputs(model)
     missing = [
@@ -79,58 +104,66 @@ def _fate_masks(model: Model) -> tuple[np.ndarray, np.ndarray]:
             model.where("flows", i),
             f"flow '{flow.id}' into sink '{flow.to}' has no fate, so the recycling efficiency "
             "cannot tell whether it counts",
-            f"Add fate: one of {', '.join(rules.index)} to the flow.",
+            f"Add fate: one of {', '.join(rules.index)} to the flow (or fates per element: "
+            "{default: recycled, Nd: lost}).",
         )
         for i, flow in enumerate(model.spec.flows)
         if outputs[i] and flow.fate is None
     ]
     if missing:
         raise CritflowError(missing)
-    fates = [flow.fate for flow in model.spec.flows]
-    counted = np.array(
-        [
-            o and bool(rules.loc[f, "counts_as_recycling"])
-            for o, f in zip(outputs, fates, strict=True)
-        ]
-    )
-    removed = np.array(
-        [o and not bool(rules.loc[f, "in_input"]) for o, f in zip(outputs, fates, strict=True)]
-    )
+    counted = fate_mask(model, "counts_as_recycling")
+    removed = outputs[:, None] & ~fate_mask(model, "in_input")
     return counted, removed
 
 
 def recycling_arrays(model: Model, results: FlowResults) -> tuple[np.ndarray, np.ndarray]:
     """(recycled output, input fraction) element masses in kg/year, each (S, P, E).
 
-    The input fraction is what the sources send in, less outputs whose fate is 'excluded'.
+    The input fraction is what the feed sources send in (flows out of sources whose ``role`` is
+    feed, the default), less the feed-derived mass of outputs whose fate is 'excluded'. Only the
+    feed-derived mass of an output counts as recycled (additives, fuels and water that end up in
+    an output are traced out by mass balance), each element by its own fate. Elements that are
+    never counted (water, H2O) are left out of both. The rules are ``recycling_counting.csv``.
     """
     counted, removed = _fate_masks(model)
-    entering = total(results, system_inputs(model)) - total(results, removed)
-    return total(results, counted), entering
+    roles, components = counting_rules()
+    flow_roles = np.array([flow.role or "feed" for flow in model.spec.flows], dtype=object)
+    inputs = system_inputs(model)
+    in_fraction = inputs & np.isin(flow_roles, [r for r, (i, _) in roles.items() if i])
+    entering = total(results, in_fraction)  # (S, P, E)
+    counting_roles = [r for r, (_, c) in roles.items() if c]
+    if np.isin(flow_roles[inputs], counting_roles).all():  # nothing added: every output counts
+        counting = results.mass_kg
+    else:
+        traced = role_masses(model, results)
+        counting = sum(traced[r] for r in counting_roles)
+    recycled = (counting * counted.T[None, None]).sum(axis=-1)
+    entering = entering - (counting * removed.T[None, None]).sum(axis=-1)
+    never = [i for i, e in enumerate(model.spec.elements) if e in components]
+    if never:
+        recycled[..., never] = 0.0
+        entering[..., never] = 0.0
+    return recycled, entering
 
 
 def recycling_efficiency(model: Model, results: FlowResults) -> pd.DataFrame:
-    """Recycling efficiency RE = mass of outputs counted as recycling / input mass (goods).
+    """Recycling efficiency RE = mass of outputs counted as recycling / input fraction (goods).
 
     Columns: scenario, period, input, recycled (in the model's unit), recycling_efficiency (0-1).
     """
     recycled, entering = recycling_arrays(model, results)
     k = results.inputs.kg_per_unit
-    rows = []
-    for s, scenario in enumerate(results.inputs.scenarios):
-        for p, period in enumerate(results.inputs.periods):
-            mass_in, mass_out = entering[s, p].sum(), recycled[s, p].sum()
-            rows.append(
-                (
-                    scenario,
-                    period,
-                    mass_in / k,
-                    mass_out / k,
-                    mass_out / mass_in if mass_in else np.nan,
-                )
-            )
+    mass_in, mass_out = entering.sum(axis=-1), recycled.sum(axis=-1)  # (S, P)
+    grid = np.indices(mass_in.shape).reshape(2, -1)
     return pd.DataFrame(
-        rows, columns=["scenario", "period", "input", "recycled", "recycling_efficiency"]
+        {
+            "scenario": np.array(results.inputs.scenarios, dtype=object)[grid[0]],
+            "period": results.inputs.periods[grid[1]],
+            "input": mass_in.reshape(-1) / k,
+            "recycled": mass_out.reshape(-1) / k,
+            "recycling_efficiency": ratio(mass_out, mass_in).reshape(-1),
+        }
     )
 
 

@@ -1,41 +1,66 @@
 """Named indicators that rules and comparisons can ask for.
 
 Each indicator returns one value per scenario and period, shape (S, P), as a fraction unless its
-unit says otherwise. Some are computed from the model's flows and tags (fates, products, origins);
-some are defined by the model itself in its ``indicators:`` block (the CRMA benchmarks need to know
-which flows are EU extraction, consumption and so on); the ``*_change`` indicators compare with a
-reference scenario.
+unit says otherwise. Some are computed from the model's flows and tags (fates, products, origins,
+roles); some are defined by the model itself in its ``indicators:`` block (the CRMA benchmarks need
+to know which flows are EU extraction, consumption and so on); the ``*_change`` indicators compare
+with a reference scenario or a reference year.
+
+Shares of supply from recycling are taken on the system's demand (the inputs of the processes
+marked ``consumption: true``, or the outputs of its one market), with the origin of every flow
+traced by mass balance through loops and stocks; a model that does not represent demand gets
+"not available, because …", never 0 % or 100 %. An element argument may name one element or a
+group: ``SRM`` (the strategic raw materials the model carries, summed) or ``CRM``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
 from critflow.indicators import circularity
-from critflow.indicators.flows import element_index, flow_mask, ratio, system_inputs, total
-from critflow.indicators.recovery import recycling_arrays
-from critflow.indicators.tracing import origin_masses
+from critflow.indicators.flows import (
+    IndicatorNotAvailableError,
+    demand_flows,
+    element_index,
+    element_indices,
+    flow_mask,
+    group_elements,
+    ratio,
+    total,
+)
+from critflow.indicators.recovery import fate_mask, recycling_arrays
+from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses
 from critflow.model.load import Model
-
-
-class IndicatorNotAvailableError(Exception):
-    """An indicator that cannot be computed for this model; the message says why."""
 
 
 @dataclass
 class Context:
-    """What indicators read: a model, its solved flows and, optionally, a reference scenario."""
+    """What indicators read: a model, its solved flows and, optionally, what relative indicators
+    compare with: a reference scenario, or a reference year of the same scenario.
+
+    A ``reference`` that is no scenario of the results but a year ('2023') is a reference year.
+    """
 
     model: Model
     results: FlowResults
     reference: str | None = None
+    reference_year: int | None = None
     _cache: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (
+            self.reference is not None
+            and self.reference not in self.results.inputs.scenarios
+            and re.fullmatch(r"\d{4}", self.reference.strip())
+        ):
+            self.reference_year, self.reference = int(self.reference), None
 
     def cached(self, key: str, compute: Callable[[], object]):
         if key not in self._cache:
@@ -56,23 +81,35 @@ class Indicator:
 
 
 def _select(values: np.ndarray, ctx: Context, element: str | None, what: str) -> np.ndarray:
-    """(S, P, E) → (S, P): one element, or the goods mass (sum over elements)."""
+    """(S, P, E) → (S, P): one element, a group of elements (SRM, CRM) summed, or the goods mass
+    (sum over all elements)."""
     if element is None:
         return values.sum(axis=-1)
-    return values[..., element_index(ctx.model, element, what)]
+    return values[..., element_indices(ctx.model, element, what)].sum(axis=-1)
 
 
 def _products(ctx: Context) -> np.ndarray:
+    """(F, E) True for the element masses that are products: flows with ``product:``, without an
+    element whose fate says it is not recovered there (Nd dissolved in a steel scrap)."""
     mask = flow_mask(ctx.model, lambda f, a, b: f.product is not None)
     if not mask.any():
         raise IndicatorNotAvailableError(
             "the model names no product flows (add product: NAME to its product flows)"
         )
-    return mask
+    has_fate = np.array([f.fate is not None for f in ctx.model.spec.flows])[:, None]
+    not_recovered = has_fate & ~fate_mask(ctx.model, "counts_as_recycling", outputs_only=False)
+    return mask[:, None] & ~not_recovered
+
+
+def _masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(S, P, E, F) summed over the flows of an (F, E) or (F,) mask → (S, P, E)."""
+    if mask.ndim == 1:
+        return values[..., mask].sum(axis=-1)
+    return (values * mask.T[None, None]).sum(axis=-1)
 
 
 def _recycling_efficiency(ctx: Context, element: str | None) -> np.ndarray:
-    recycled, entering = recycling_arrays(ctx.model, ctx.results)
+    recycled, entering = ctx.cached("recycling", lambda: recycling_arrays(ctx.model, ctx.results))
     return ratio(
         _select(recycled, ctx, element, "recycling_efficiency"),
         _select(entering, ctx, element, "recycling_efficiency"),
@@ -83,88 +120,101 @@ def _material_recovery(ctx: Context, element: str | None) -> np.ndarray:
     return _recycling_efficiency(ctx, element)
 
 
+def _demand_by_origin(
+    ctx: Context, element: str | None, what: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Mass of each origin in the system's demand, and the demand, (S, P) each (traced)."""
+    mask = demand_flows(ctx.model)
+    origins = ctx.origins()
+    by_origin = {
+        o: _select(m[..., mask].sum(axis=-1), ctx, element, what) for o, m in origins.items()
+    }
+    return by_origin, _select(total(ctx.results, mask), ctx, element, what)
+
+
 def _secondary_share(ctx: Context, element: str | None) -> np.ndarray:
-    inputs = system_inputs(ctx.model)
-    secondary = flow_mask(
-        ctx.model, lambda f, a, b: a == "source" and f.origin in ("pre_consumer", "post_consumer")
-    )
-    what = "secondary_supply_share"
-    return ratio(
-        _select(total(ctx.results, secondary), ctx, element, what),
-        _select(total(ctx.results, inputs), ctx, element, what),
-    )
+    v, demand = _demand_by_origin(ctx, element, "secondary_supply_share")
+    return ratio(sum(v[o] for o in SECONDARY), demand)
 
 
-def _inputs_by_origin(ctx: Context, element: str | None, what: str) -> dict[str, np.ndarray]:
-    """Source inflow per origin, (S, P) each."""
-    values = {}
-    for origin in ("primary", "pre_consumer", "post_consumer"):
-        mask = flow_mask(
-            ctx.model, lambda f, a, b, o=origin: a == "source" and (f.origin or "primary") == o
+def _residue_share(ctx: Context, element: str | None) -> np.ndarray:
+    demand_flows(ctx.model)  # a model without demand says so first
+    if not flow_mask(ctx.model, lambda f, a, b: f.origin in ("residue", "pre_consumer")).any():
+        raise IndicatorNotAvailableError(
+            "the model takes in no production residues or manufacturing scrap (no flow with "
+            "origin: residue or pre_consumer), so it says nothing about their recycling"
         )
-        values[origin] = _select(total(ctx.results, mask), ctx, element, what)
-    return values
+    v, demand = _demand_by_origin(ctx, element, "production_residue_share")
+    return ratio(v["residue"] + v["pre_consumer"], demand)
 
 
 def _recycling_input_rate(ctx: Context, element: str | None) -> np.ndarray:
-    v = _inputs_by_origin(ctx, element, "recycling_input_rate")
-    return circularity.recycled_content(v["primary"], v["post_consumer"], v["pre_consumer"])
+    v, demand = _demand_by_origin(ctx, element, "recycling_input_rate")
+    return ratio(v["pre_consumer"] + v["post_consumer"], demand)
 
 
 def _old_scrap_ratio(ctx: Context, element: str | None) -> np.ndarray:
-    v = _inputs_by_origin(ctx, element, "old_scrap_ratio")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return circularity.old_scrap_ratio(v["post_consumer"], v["pre_consumer"])
+    v, _ = _demand_by_origin(ctx, element, "old_scrap_ratio")
+    return ratio(v["post_consumer"], v["post_consumer"] + v["pre_consumer"])
 
 
 def _eol_rir(ctx: Context, element: str | None) -> np.ndarray:
-    v = _inputs_by_origin(ctx, element, "eol_recycling_input_rate")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return circularity.eol_recycling_input_rate(
-            v["primary"], v["post_consumer"], v["pre_consumer"]
-        )
+    v, demand = _demand_by_origin(ctx, element, "eol_recycling_input_rate")
+    return ratio(v["post_consumer"], demand)
 
 
 def _eol_recycling_rate(ctx: Context, element: str | None) -> np.ndarray:
-    """Post-consumer material in outputs counted as recycling / post-consumer input (traced)."""
-    counted = flow_mask(ctx.model, lambda f, a, b: b == "sink" and f.fate == "recycled")
-    post = ctx.origins()["post_consumer"][..., counted].sum(axis=-1)
-    inputs = _inputs_by_origin(ctx, element, "eol_recycling_rate")["post_consumer"]
-    return ratio(_select(post, ctx, element, "eol_recycling_rate"), inputs)
+    """Post-consumer material that is functionally recycled — in outputs whose fate (per element)
+    counts as recycling, or back in the system's demand — / post-consumer material entering the
+    system (sources marked post_consumer, end-of-life outflows of stocks), traced."""
+    what = "eol_recycling_rate"
+    post = ctx.origins()["post_consumer"]
+    recycled = fate_mask(ctx.model, "counts_as_recycling")
+    with contextlib.suppress(IndicatorNotAvailableError):
+        recycled = recycled | demand_flows(ctx.model)[:, None]
+    entering = np.array(origin_labels(ctx.model), dtype=object) == "post_consumer"
+    return ratio(
+        _select(_masked(post, recycled), ctx, element, what),
+        _select(_masked(post, entering), ctx, element, what),
+    )
 
 
 def _recycled_content(ctx: Context, element: str | None) -> np.ndarray:
     products = _products(ctx)
     origins = ctx.origins()
-    recycled = (origins["pre_consumer"] + origins["post_consumer"])[..., products].sum(axis=-1)
+    recycled = _masked(origins["pre_consumer"] + origins["post_consumer"], products)
     what = "recycled_content"
     return ratio(
         _select(recycled, ctx, element, what),
-        _select(total(ctx.results, products), ctx, element, what),
+        _select(_masked(ctx.results.mass_kg, products), ctx, element, what),
+    )
+
+
+def _feed(ctx: Context) -> np.ndarray:
+    """(F,) flows out of sources that bring in what is processed (role feed, the default)."""
+    return flow_mask(ctx.model, lambda f, a, b: a == "source" and (f.role or "feed") == "feed")
+
+
+def _product_yield(ctx: Context, element: str | None) -> np.ndarray:
+    what = "product_yield"
+    return ratio(
+        _select(_masked(ctx.results.mass_kg, _products(ctx)), ctx, element, what),
+        _select(total(ctx.results, _feed(ctx)), ctx, element, what),
     )
 
 
 def _waste_per_product(ctx: Context, element: str | None) -> np.ndarray:
-    fates = data.table("recycling_fates").set_index("fate")
-    waste_fates = {
-        f
-        for f in fates.index
-        if not fates.loc[f, "counts_as_recycling"] and fates.loc[f, "in_input"]
-    }
-    waste = flow_mask(ctx.model, lambda f, a, b: b == "sink" and f.fate in waste_fates)
-    products = _products(ctx)
+    waste = fate_mask(ctx.model, "waste")
     what = "waste_per_product"
     return ratio(
-        _select(total(ctx.results, waste), ctx, element, what),
-        _select(total(ctx.results, products), ctx, element, what),
+        _select(_masked(ctx.results.mass_kg, waste), ctx, element, what),
+        _select(_masked(ctx.results.mass_kg, _products(ctx)), ctx, element, what),
     )
 
 
 def crm_elements(model: Model) -> list[int]:
     """Indices of the model's elements that are critical raw materials (CRMA Annex II)."""
-    materials = data.table("crma_materials")
-    symbols = {s for row in materials[materials["critical"]]["elements"] for s in row.split(";")}
-    return [i for i, e in enumerate(model.spec.elements) if e in symbols]
+    return group_elements(model, "CRM")
 
 
 def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
@@ -172,7 +222,7 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
     crm = (
         crm_elements(ctx.model)
         if element is None
-        else [element_index(ctx.model, element, "crm_use")]
+        else element_indices(ctx.model, element, "crm_use")
     )
     if not crm:
         raise IndicatorNotAvailableError(
@@ -181,11 +231,21 @@ def _crm_use(ctx: Context, element: str | None) -> np.ndarray:
     primary = flow_mask(
         ctx.model, lambda f, a, b: a == "source" and (f.origin or "primary") == "primary"
     )
-    products = _products(ctx)
     return ratio(
         total(ctx.results, primary)[..., crm].sum(axis=-1),
-        total(ctx.results, products).sum(axis=-1),
+        _masked(ctx.results.mass_kg, _products(ctx)).sum(axis=-1),
     )
+
+
+def _material_circularity(ctx: Context, element: str | None) -> np.ndarray:
+    """Ellen MacArthur MCI (2019 method, utility X = 1) of the products entering stocks."""
+    if element is not None:
+        element_index(ctx.model, element, "material_circularity")
+    try:
+        inputs = ctx.cached("mci", lambda: circularity.model_circularity(ctx.model, ctx.results))
+    except circularity.MCINotApplicableError as exc:
+        raise IndicatorNotAvailableError(str(exc)) from None
+    return np.asarray(inputs.result(element).mci)
 
 
 def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
@@ -199,14 +259,10 @@ def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
     return assess(ctx.model, ctx.results).intensity
 
 
-def _relative(
-    base: Callable[[Context, str | None], np.ndarray], name: str
-) -> Callable[[Context, str | None], np.ndarray]:
-    def compute(ctx: Context, element: str | None) -> np.ndarray:
-        if ctx.reference is None:
-            raise IndicatorNotAvailableError(
-                f"{name} compares with a reference scenario: give --reference SCENARIO"
-            )
+def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
+    """What each value (S, P) is compared with: the same period of the reference scenario, or
+    the reference year of the same scenario; (S, P)."""
+    if ctx.reference is not None:
         scenarios = list(ctx.results.inputs.scenarios)
         if ctx.reference not in scenarios:
             raise CritflowError(
@@ -214,8 +270,32 @@ def _relative(
                 f"the reference scenario '{ctx.reference}' is not among the scenarios run",
                 f"{nearest(ctx.reference, scenarios)} Scenarios: {known(scenarios)}.".strip(),
             )
+        return np.broadcast_to(values[scenarios.index(ctx.reference)][None, :], values.shape)
+    if ctx.reference_year is not None:
+        periods = [int(p) for p in ctx.results.inputs.periods]
+        if ctx.reference_year not in periods:
+            raise IndicatorNotAvailableError(
+                f"{what} compares with the reference year {ctx.reference_year}, which is not a "
+                f"period of the model ({periods[0]}–{periods[-1]}): model that year, or give "
+                "--reference SCENARIO (a scenario of the state of the art)"
+            )
+        return np.broadcast_to(values[:, [periods.index(ctx.reference_year)]], values.shape)
+    raise IndicatorNotAvailableError(
+        f"{what} compares with a reference: give --reference SCENARIO or --reference YEAR"
+    )
+
+
+def _relative(
+    base: Callable[[Context, str | None], np.ndarray], name: str
+) -> Callable[[Context, str | None], np.ndarray]:
+    def compute(ctx: Context, element: str | None) -> np.ndarray:
+        if ctx.reference is None and ctx.reference_year is None:
+            raise IndicatorNotAvailableError(
+                f"{name} compares with a reference scenario or year: give --reference "
+                "SCENARIO (or --reference 2023)"
+            )
         values = base(ctx, element)
-        reference = values[scenarios.index(ctx.reference)][None, :]
+        reference = reference_values(ctx, values, name)
         return ratio(values - reference, reference)
 
     return compute
@@ -253,38 +333,59 @@ def model_indicator(ctx: Context, name: str) -> np.ndarray:
 _BUILT_IN = [
     Indicator(
         "recycling_input_rate",
-        "UNEP RC: old and new scrap / all input to the system",
+        "UNEP RC: old and new scrap in the system's demand / the demand (traced)",
         _recycling_input_rate,
     ),
     Indicator(
-        "old_scrap_ratio", "UNEP OSR: old scrap / (old + new scrap) in the input", _old_scrap_ratio
+        "old_scrap_ratio",
+        "UNEP OSR: old scrap / (old + new scrap) in the system's demand (traced)",
+        _old_scrap_ratio,
     ),
-    Indicator("eol_recycling_input_rate", "EU EoL-RIR: post-consumer scrap / all input", _eol_rir),
+    Indicator(
+        "eol_recycling_input_rate",
+        "EU EoL-RIR: post-consumer material in the system's demand / the demand (traced)",
+        _eol_rir,
+    ),
     Indicator(
         "eol_recycling_rate",
-        "UNEP EOL-RR: post-consumer input that leaves in outputs counted as recycling (traced)",
+        "UNEP EOL-RR: end-of-life material recycled (outputs counted as recycling, or back in "
+        "the demand) / end-of-life material entering (traced)",
         _eol_recycling_rate,
     ),
     Indicator(
         "recycling_efficiency",
-        "mass of outputs counted as recycling / input mass (Battery Regulation)",
+        "feed-derived mass of outputs counted as recycling / input fraction (Battery "
+        "Regulation Art. 3(60); additives, fuels, water not counted)",
         _recycling_efficiency,
     ),
     Indicator(
         "material_recovery",
-        "element mass in outputs counted as recycling / in the input",
+        "element mass in outputs counted as recycling (fate per element) / in the input fraction",
         _material_recovery,
         "required",
     ),
     Indicator(
         "secondary_supply_share",
-        "share of the input from pre- and post-consumer scrap",
+        "share of the system's demand supplied by secondary material (pre-, post-consumer, "
+        "residues), traced through loops and stocks",
         _secondary_share,
+    ),
+    Indicator(
+        "production_residue_share",
+        "share of the system's demand supplied from production residues and manufacturing "
+        "scrap (origins residue, pre_consumer), traced",
+        _residue_share,
     ),
     Indicator(
         "recycled_content",
         "share of pre- and post-consumer material in the product flows (traced)",
         _recycled_content,
+    ),
+    Indicator(
+        "product_yield",
+        "mass of products per mass of feed (production efficiency)",
+        _product_yield,
+        unit="kg/kg",
     ),
     Indicator(
         "waste_per_product",
@@ -297,6 +398,12 @@ _BUILT_IN = [
         "primary critical-raw-material input per mass of products",
         _crm_use,
         unit="kg/kg",
+    ),
+    Indicator(
+        "material_circularity",
+        "Ellen MacArthur MCI (2019; X = 1) of the products entering stocks: recycled feedstock, "
+        "end of life collected and recycled",
+        _material_circularity,
     ),
     Indicator(
         "climate_intensity",
@@ -368,9 +475,23 @@ def evaluate_indicator(
     return indicator.compute(ctx, element)
 
 
+TRACED: frozenset[str] = frozenset(
+    {
+        "eol_recycling_rate",
+        "recycled_content",
+        "secondary_supply_share",
+        "production_residue_share",
+        "recycling_input_rate",
+        "old_scrap_ratio",
+        "eol_recycling_input_rate",
+    }
+)
+"""Indicators that trace origins through the whole system (a second solve of the flows)."""
+
 __all__ = [
     "INDICATORS",
     "MODEL_DEFINED",
+    "TRACED",
     "Context",
     "Indicator",
     "IndicatorNotAvailableError",

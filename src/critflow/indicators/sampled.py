@@ -1,9 +1,10 @@
 """Indicators for every Monte Carlo sample: the built-in indicators that need no reference
 scenario, on a chunk's results (whose scenarios are scenario × sample).
 
-The two indicators that trace origins through the whole system (``eol_recycling_rate``,
-``recycled_content``) are left out: they cost a second solve of every sample, more than the
-balance itself; run them on the deterministic model (``critflow indicators``)."""
+The indicators that trace origins through the whole system (``registry.TRACED``: recycled
+content, EOL-RR and the shares of demand from recycling) are left out: they cost a second solve
+of every sample, more than the balance itself; run them on the deterministic model
+(``critflow indicators``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.registry import (
     INDICATORS,
+    TRACED,
     Context,
     IndicatorNotAvailableError,
     evaluate_indicator,
@@ -20,7 +22,6 @@ from critflow.indicators.registry import (
 from critflow.model.load import Model
 
 PREFIX = "indicator:"
-TRACED = {"eol_recycling_rate", "recycled_content"}
 
 
 def indicator_samples(model: Model, results: FlowResults) -> dict[str, np.ndarray]:

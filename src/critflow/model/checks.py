@@ -229,18 +229,59 @@ def check_model(model: Model) -> None:
                     "into sinks only.",
                 )
             )
-        if flow.origin is not None and kind_from not in (None, "source"):
+        if isinstance(flow.fate, dict):
+            for element in flow.fate:
+                if element != "default" and element not in elements:
+                    problems.append(
+                        Problem(
+                            where("flows", i, "fate", element),
+                            f"flow '{flow.id}' gives a fate to '{element}', which the model "
+                            "does not carry",
+                            f"{nearest(element, elements)} Elements: {known(elements)}; "
+                            "'default' covers the others.".strip(),
+                        )
+                    )
+        if flow.origin is not None and kind_from not in (None, "source", "stock"):
             problems.append(
                 Problem(
                     where("flows", i, "origin"),
                     f"flow '{flow.id}' has an origin but leaves '{flow.from_}', a {kind_from} process",
                     "An origin says where material entering the system comes from: give it to "
-                    "flows out of sources only.",
+                    "flows out of sources (or out of stocks: what leaves use) only.",
+                )
+            )
+        elif flow.origin == "as_entered" and kind_from == "source":
+            problems.append(
+                Problem(
+                    where("flows", i, "origin"),
+                    f"flow '{flow.id}' leaves the source '{flow.from_}' with origin as_entered, "
+                    "but material enters the system there",
+                    "Use primary, pre_consumer, post_consumer or residue; as_entered is for flows "
+                    "out of stockpiles.",
+                )
+            )
+        if flow.role is not None and kind_from not in (None, "source"):
+            problems.append(
+                Problem(
+                    where("flows", i, "role"),
+                    f"flow '{flow.id}' has a role but leaves '{flow.from_}', a {kind_from} process",
+                    "A role says what enters the system (feed, additive, fuel, energy_carrier, "
+                    "water): give it to flows out of sources only.",
                 )
             )
 
     for i, process in enumerate(spec.processes):
         pid = process.id
+        if process.consumption and process.kind == "source":
+            problems.append(
+                Problem(
+                    where("processes", i, "consumption"),
+                    f"source '{pid}' is marked as consumption, but a source has no inputs to "
+                    "consume",
+                    "Mark the process (or sink) that the products enter, such as the users or "
+                    "the products in use.",
+                )
+            )
         if process.kind == "source" and inputs[pid]:
             problems.append(
                 Problem(

@@ -158,10 +158,13 @@ class _Evaluator:
         self.periods = periods
         self.draws = draws
         self.n = draws.n if draws is not None else 1
-        # transfer entries (E, J) given as a distribution: the others of their process absorb
+        # transfer entries (E, J) that vary with the draws (a distribution, or an expression of a
+        # parameter with one): the fixed shares of their process and element absorb them
         self.uncertain_transfer = np.zeros(
             (topology.n_elements, topology.transfer_process.size), bool
         )
+        # what each varying entry depends on: (e, j) -> {id: (label, Uncertain)}
+        self.share_inputs: dict[tuple[int, int], dict[int, tuple[str, Uncertain]]] = {}
         self.model_kg_per_unit = mass_flow_factor(model.spec.unit, model.where("unit"))
         self.problems: list[Problem] = []
         spec = model.spec
@@ -172,9 +175,15 @@ class _Evaluator:
         """A value over samples and periods, (N or 1, P)."""
         return _series_n(value, env, self.periods, kg_per_unit, where, self.draws)
 
-    def transfer(self, env: dict[str, np.ndarray]) -> np.ndarray:
-        """Transfer coefficients, shape (N, P, E, J)."""
+    def transfer(
+        self, env: dict[str, np.ndarray], parameters: dict[str, Any] | None = None
+    ) -> np.ndarray:
+        """Transfer coefficients, shape (N, P, E, J). ``parameters`` (the scenario's parameter
+        definitions) tell which expressions read a parameter with a distribution."""
         topo, spec, periods = self.topology, self.model.spec, self.periods
+        drawn_parameters = {
+            name: v for name, v in (parameters or {}).items() if isinstance(v, Uncertain)
+        }
         result = np.empty((self.n, periods.size, topo.n_elements, topo.transfer_process.size))
         for j, (u, k) in enumerate(zip(topo.transfer_process, topo.transfer_output, strict=True)):
             process = spec.processes[u]
@@ -189,8 +198,6 @@ class _Evaluator:
                 if isinstance(value, float):
                     result[:, :, e, j] = value
                     continue
-                if isinstance(value, Uncertain):
-                    self.uncertain_transfer[e, j] = True
                 where = self.model.where(
                     "processes",
                     int(u),
@@ -198,36 +205,46 @@ class _Evaluator:
                     out,
                     element if element in shares else "default",
                 )
+                label = f"processes.{process.id}.transfer.{out}." + (
+                    element if element in shares else "default"
+                )
+                inputs = _drawn_inputs(value, drawn_parameters, label)
+                if inputs:
+                    self.uncertain_transfer[e, j] = True
+                    self.share_inputs.setdefault((e, j), {}).update(inputs)
                 result[:, :, e, j] = self.series(value, env, None, where)
         return result
 
     def balance_uncertain(self, coefficients: np.ndarray) -> np.ndarray:
-        """Keep each process's shares summing to 1 in every sample: the shares drawn from a
-        distribution stay as drawn and the fixed shares of the same process and element absorb the
-        difference in proportion; when the drawn shares alone exceed 1 (or nothing is fixed), all
-        shares are scaled to sum to 1. (N, P, E, J)."""
-        if not self.uncertain_transfer.any():
+        """The rule for drawn shares (Monte Carlo only): within a process and element, the shares
+        that vary with the draws keep their drawn values and the fixed shares (numbers, or
+        expressions of fixed parameters) absorb the difference in proportion to their values.
+        Nothing else is rescaled: a process and element without a drawn share is left as given,
+        and a sample in which nothing fixed can absorb the difference (no fixed share, or the drawn
+        shares above 1) is left unbalanced for :meth:`check_transfer` to refuse. (N, P, E, J)."""
+        if self.draws is None or not self.uncertain_transfer.any():
             return coefficients
         topo = self.topology
-        # only the entries of processes with a drawn share change
         touched = np.unique(topo.transfer_process[self.uncertain_transfer.any(axis=0)])
         columns = np.flatnonzero(np.isin(topo.transfer_process, touched))
         onehot = self._process_of_entry()[columns][:, touched]
         part = coefficients[..., columns]
         shape = part.shape
-        drawn = np.where(self.uncertain_transfer[:, columns], part, 0.0)
+        varying = self.uncertain_transfer[:, columns]  # (E, J')
+        drawn = np.where(varying, part, 0.0)
         fixed = part - drawn
 
         def process_sum(x: np.ndarray) -> np.ndarray:  # per entry: the sum over its process
-            return np.asarray((x.reshape(-1, shape[-1]) @ onehot) @ onehot.T).reshape(shape)
+            flat = np.broadcast_to(x, shape).reshape(-1, shape[-1])
+            return np.asarray((flat @ onehot) @ onehot.T).reshape(shape)
 
         drawn_sum, fixed_sum = process_sum(drawn), process_sum(fixed)
+        group_varies = process_sum(varying.astype(float)) > 0  # this process and element draws
+        absorb = group_varies & (fixed_sum > 0) & (drawn_sum <= 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = drawn + fixed * (1.0 - drawn_sum) / fixed_sum
-            total = part / (drawn_sum + fixed_sum)
-        use_total = (fixed_sum <= 0) | (drawn_sum > 1.0)
         result = coefficients.copy()
-        result[..., columns] = np.where(use_total, total, scaled)
+        result[..., columns] = np.where(absorb, scaled, part)
         return result
 
     def _process_of_entry(self) -> sp.csr_matrix:
@@ -240,8 +257,10 @@ class _Evaluator:
 
     def check_transfer(self, coefficients: np.ndarray, scenario: str) -> None:
         """Shares lie in [0, 1] and sum to 1 per process and element; ``coefficients`` is
-        (N, P, E, J) (samples and periods are checked alike)."""
+        (N, P, E, J) (samples and periods are checked alike). A failure in a Monte Carlo sample is
+        named as such: the sample, the drawn values it depends on, and the fix."""
         topo = self.topology
+        n_periods = self.periods.size
         coefficients = coefficients.reshape(
             coefficients.shape[0] * coefficients.shape[1], *coefficients.shape[-2:]
         )
@@ -253,18 +272,33 @@ class _Evaluator:
             *coefficients.shape[:2], n_process
         )
         processes = np.unique(topo.transfer_process)
+        scen = f" (scenario '{scenario}')" if len(self.model.spec.scenarios) > 1 else ""
         bad = np.abs(sums[:, :, processes] - 1.0) > SUM_TOLERANCE
+        named: set[tuple[int, int]] = set()  # (element, process) named for a sample already
         for e, pos in zip(*np.nonzero(bad.any(axis=0)), strict=True):
             u = processes[pos]
-            p = int(np.argmax(bad[:, e, pos]))
-            total = sums[p, e, u]
-            when = f" in {self.periods[p % self.periods.size]}" if self.periods.size > 1 else ""
-            scen = f" (scenario '{scenario}')" if len(self.model.spec.scenarios) > 1 else ""
+            row = int(np.argmax(bad[:, e, pos]))
+            total = sums[row, e, u]
+            when = f" in {self.periods[row % n_periods]}" if n_periods > 1 else ""
+            entries = np.flatnonzero(topo.transfer_process == u)
+            inputs = self._inputs_of(e, entries)
+            where = self.model.where("processes", int(u), "transfer")
+            shares = f"the transfer coefficients of {topo.elements[e]} in '{topo.process_ids[u]}'"
+            if self.draws is not None and inputs:
+                named.add((int(e), int(u)))
+                self.problems.append(
+                    Problem(
+                        where,
+                        f"{self._sample(row // n_periods, inputs)} makes {shares} sum to "
+                        f"{total:.6g}, not 1{when}{scen}",
+                        self._fix(e, entries, inputs),
+                    )
+                )
+                continue
             self.problems.append(
                 Problem(
-                    self.model.where("processes", int(u), "transfer"),
-                    f"the transfer coefficients of {topo.elements[e]} in '{topo.process_ids[u]}' "
-                    f"sum to {total:.12g}, not 1{when}{scen}",
+                    where,
+                    f"{shares} sum to {total:.12g}, not 1{when}{scen}",
                     "Make the shares of every output add up to exactly 1 for each element "
                     "(an output's 'default' applies to every element it does not list).",
                 )
@@ -272,14 +306,86 @@ class _Evaluator:
         out_of_range = (coefficients < -SUM_TOLERANCE) | (coefficients > 1 + SUM_TOLERANCE)
         for e, j in zip(*np.nonzero(out_of_range.any(axis=0)), strict=True):
             u, k = topo.transfer_process[j], topo.transfer_output[j]
-            value = coefficients[np.argmax(out_of_range[:, e, j]), e, j]
+            row = int(np.argmax(out_of_range[:, e, j]))
+            value = coefficients[row, e, j]
+            entries = np.flatnonzero(topo.transfer_process == u)
+            inputs = self._inputs_of(e, entries)
+            what = f"the share of {topo.elements[e]} to '{topo.flow_ids[k]}'"
+            where = self.model.where("processes", int(u), "transfer", topo.flow_ids[k])
+            if self.draws is not None and inputs:
+                if (int(e), int(u)) in named:
+                    continue  # the sum's message names this sample and the fix already
+                self.problems.append(
+                    Problem(
+                        where,
+                        f"{self._sample(row // n_periods, inputs)} makes {what} in "
+                        f"'{topo.process_ids[u]}' {value:.6g}{scen}",
+                        self._fix(e, entries, inputs),
+                    )
+                )
+                continue
             self.problems.append(
                 Problem(
-                    self.model.where("processes", int(u), "transfer", topo.flow_ids[k]),
-                    f"the share of {topo.elements[e]} to '{topo.flow_ids[k]}' is {value:.6g}",
+                    where,
+                    f"{what} is {value:.6g}",
                     "A transfer coefficient is a share between 0 and 1.",
                 )
             )
+
+    def _inputs_of(self, e: int, entries: np.ndarray) -> dict[int, tuple[str, Uncertain]]:
+        """The drawn inputs the shares of element ``e`` over ``entries`` depend on."""
+        found: dict[int, tuple[str, Uncertain]] = {}
+        for j in entries:
+            found.update(self.share_inputs.get((e, int(j)), {}))
+        return found
+
+    def _sample(self, n: int, inputs: dict[int, tuple[str, Uncertain]]) -> str:
+        """ "sample 17 of parameter 'ni_yield' (1.02)" — or, in the check of the distributions'
+        support, "parameter 'ni_yield' at 1.02 (an end of its distribution's range)"."""
+        draws = self.draws
+        assert draws is not None
+        values = [(label, float(draws.of(u)[n])) for label, u in inputs.values() if draws.has(u)]
+        if draws.support:
+            ends = (
+                "an end of its distribution's range"
+                if len(values) == 1
+                else "ends of their distributions' ranges"
+            )
+            return " and ".join(f"{label} at {value:.6g}" for label, value in values) + f" ({ends})"
+        return f"sample {draws.first + n} of " + " and ".join(
+            f"{label} ({value:.6g})" for label, value in values
+        )
+
+    def _fix(
+        self,
+        e: int,
+        entries: np.ndarray,
+        inputs: dict[int, tuple[str, Uncertain]],
+    ) -> str:
+        """How to satisfy the rule for drawn shares in this process and element."""
+        topo = self.topology
+        fixed = [
+            topo.flow_ids[topo.transfer_output[j]]
+            for j in entries
+            if not self.uncertain_transfer[e, j]
+        ]
+        names = ", ".join(label for label, _ in inputs.values())
+        drawn_out = [
+            topo.flow_ids[topo.transfer_output[j]] for j in entries if self.uncertain_transfer[e, j]
+        ]
+        if not fixed:
+            example = drawn_out[-1] if drawn_out else "one output"
+            return (
+                f"Every share of {topo.elements[e]} here is drawn ({names}) and nothing fixed can "
+                f"absorb the difference: write one output's share as the complement, e.g. "
+                f"{example}: '1 - …' of the others, so that every sample sums to 1."
+            )
+        return (
+            f"Drawn shares keep their draws and the fixed shares ({', '.join(fixed)}) absorb the "
+            f"difference, so the drawn shares may not exceed 1 together: narrow the distribution "
+            f"of {names} (its low and high), or write a fixed share as the complement of the "
+            "drawn ones ('1 - …')."
+        )
 
     def given(self, env: dict[str, np.ndarray], overrides: dict[str, FlowSettings], scenario: str):
         """Given mask (E, F) and values in kg/year (N, P, E, F)."""
@@ -365,6 +471,127 @@ class _Evaluator:
         return shares
 
 
+def _drawn_inputs(
+    value: Any, drawn_parameters: dict[str, Uncertain], label: str
+) -> dict[int, tuple[str, Uncertain]]:
+    """The inputs with a distribution a share depends on: itself, or the parameters with a
+    distribution its expression reads (for each year of a series)."""
+    if isinstance(value, Uncertain):
+        return {id(value): (f"the share drawn at {label}", value)}
+    if isinstance(value, dict):
+        found: dict[int, tuple[str, Uncertain]] = {}
+        for year, item in value.items():
+            found.update(_drawn_inputs(item, drawn_parameters, f"{label}.{year}"))
+        return found
+    if isinstance(value, str) and drawn_parameters:
+        try:
+            names = parse_expression(value).names
+        except ValueError:  # reported by the model checks
+            return {}
+        return {
+            id(drawn_parameters[n]): (f"parameter '{n}'", drawn_parameters[n])
+            for n in sorted(names)
+            if n in drawn_parameters
+        }
+    return {}
+
+
+SUPPORT_CORNERS = 10
+"""A process whose shares read up to this many distributions is checked at every combination of
+their ends (2**10 = 1024 points); beyond, at each one's ends alone and at all-low and all-high."""
+
+
+def check_drawn_shares(model: Model, scenarios: list[str] | None = None) -> None:
+    """Check the rule for drawn shares over the distributions' whole support, as `critflow
+    validate` and Monte Carlo do before sampling.
+
+    The rule: within a process and element, shares that vary with the draws (a distribution, or an
+    expression of a parameter with one) keep their drawn values, and the fixed shares absorb the
+    difference in proportion. So the central values must sum to 1 (the deterministic check), and
+    at every end of the distributions' ranges — the lowest and highest value the sampler can
+    draw, ``ppf(0)`` and ``ppf(1 − 2⁻⁵³)`` — every share must stay in [0, 1] and the shares must
+    sum to 1: the drawn shares may not exceed 1 together, and a process with no fixed share needs
+    its drawn shares to sum to 1 by themselves (a complement written as '1 - …'). Every
+    combination of the ends of the distributions a process reads is tried (beyond
+    ``SUPPORT_CORNERS`` of them: each end alone, all low and all high). Raises a
+    :class:`CritflowError` naming the share, the values and the fix."""
+    import itertools
+
+    from critflow.model.uncertainty import collect, support_bounds
+
+    spec = model.spec
+    inputs = collect(spec)
+    if not inputs:
+        return
+    names = list(spec.scenarios) if not scenarios else list(dict.fromkeys(scenarios))
+    if any(name not in spec.scenarios for name in names):
+        return  # evaluate() names the scenario
+    base = model.path.parent if model.path else None
+    for item in inputs:
+        item.value.load(base, model.where(*item.path))
+    topology = build_topology(spec)
+    periods = np.arange(spec.time.start, spec.time.end + 1)
+    central = _Evaluator(model, topology, periods)
+    try:
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            for name in names:
+                parameters = {**spec.parameters, **spec.scenarios[name].parameters}
+                env = _parameter_values(model, name, periods)
+                central.check_transfer(central.transfer(env, parameters), name)
+    except (CritflowError, FloatingPointError):
+        return  # the deterministic evaluation reports it
+    if central.problems or not central.share_inputs:
+        return  # a deterministic problem is reported by evaluate(); or no share is drawn
+    topo = topology
+    column = {id(x.value): i for i, x in enumerate(inputs)}
+    centre = np.array([x.value.central for x in inputs], dtype=float)
+    bounds = {id(x.value): support_bounds(x.value) for x in inputs}
+    points: list[tuple[tuple[int, int], ...]] = []  # (column, 0 low | 1 high) per point
+    for u in np.unique(topo.transfer_process):
+        entries = np.flatnonzero(topo.transfer_process == u)
+        used = sorted(
+            {
+                column[key]
+                for (e, j), found in central.share_inputs.items()
+                if j in entries
+                for key in found
+            }
+        )
+        if not used:
+            continue
+        if len(used) <= SUPPORT_CORNERS:
+            combos = itertools.product((0, 1), repeat=len(used))
+        else:
+            alone = [
+                tuple(int(k == i) if end else 1 - int(k == i) for k in range(len(used)))
+                for i in range(len(used))
+                for end in (0, 1)
+            ]
+            combos = iter([(0,) * len(used), (1,) * len(used), *alone])
+        points += [tuple(zip(used, combo, strict=True)) for combo in combos]
+    points = list(dict.fromkeys(points))
+    lows = np.array([bounds[id(x.value)][0] for x in inputs])
+    highs = np.array([bounds[id(x.value)][1] for x in inputs])
+    per_point = max(1, periods.size * topo.n_elements * max(topo.transfer_process.size, 1))
+    batch = max(1, 20_000_000 // per_point)
+    for start in range(0, len(points), batch):
+        chunk = points[start : start + batch]
+        values = np.tile(centre, (len(chunk), 1))
+        for row, point in enumerate(chunk):
+            for col, end in point:
+                values[row, col] = highs[col] if end else lows[col]
+        draws = Draws(values, column, support=True)
+        evaluator = _Evaluator(model, topology, periods, draws)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for name in names:
+                parameters = {**spec.parameters, **spec.scenarios[name].parameters}
+                env = _parameter_values(model, name, periods, draws)
+                t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
+                evaluator.check_transfer(t, name)
+        if evaluator.problems:
+            raise CritflowError(list(dict.fromkeys(evaluator.problems)))
+
+
 def evaluate(
     model: Model, scenarios: list[str] | None = None, draws: Draws | None = None
 ) -> ModelInputs:
@@ -395,7 +622,8 @@ def evaluate(
     for name in names:
         env = _parameter_values(model, name, periods, draws)
         with np.errstate(divide="raise", invalid="raise", over="raise"):
-            t = evaluator.balance_uncertain(evaluator.transfer(env))
+            parameters = {**spec.parameters, **spec.scenarios[name].parameters}
+            t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
             evaluator.check_transfer(t, name)
             mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
             if draws is None:

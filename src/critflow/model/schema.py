@@ -204,10 +204,80 @@ SeriesValue = Annotated[
 """A number, quantity, expression of parameters, or a time series {year: value}."""
 
 
-Fate = Literal["recycled", "energy_recovery", "backfilling", "landfill", "incineration", "excluded"]
-"""Fates of outputs, as the Battery Regulation's recycling-efficiency method tells them apart."""
-Origin = Literal["primary", "pre_consumer", "post_consumer"]
-"""Origins of inputs: primary material, new (pre-consumer) scrap, old (post-consumer) scrap."""
+Fate = Literal[
+    "recycled",
+    "lost",
+    "intermediate",
+    "energy_recovery",
+    "backfilling",
+    "landfill",
+    "incineration",
+    "excluded",
+]
+"""Fates of outputs, as the Battery Regulation's recycling-efficiency method tells them apart
+(``critflow/data/recycling_fates.csv`` says which count and why)."""
+Origin = Literal["primary", "pre_consumer", "post_consumer", "residue"]
+"""Origins of material: primary, new (pre-consumer) scrap, old (post-consumer) scrap, or
+production residues (slags, sludges, ashes, mining waste, waste water) taken back in."""
+AS_ENTERED = "as_entered"
+"""Origin of a stock's outflow that keeps the origins its cohorts had when they entered (a
+stockpile); a stock of products in use releases post-consumer material by default."""
+Role = Literal["feed", "additive", "fuel", "energy_carrier", "water"]
+"""What a flow out of a source is, for the recycling-efficiency counting: the waste being recycled
+(feed, the default) or something the process adds (``critflow/data/recycling_counting.csv``)."""
+
+
+def _check_fate(value: Any) -> str | dict[str, str]:
+    """A fate, or fates per element {default: recycled, Nd: lost}."""
+    fates = Fate.__args__
+    if isinstance(value, str):
+        if value not in fates:
+            raise ValueError(f"'{value}' is not a fate: use one of {', '.join(fates)}")
+        return value
+    if isinstance(value, dict) and value:
+        checked = {}
+        for key, item in value.items():
+            if not isinstance(item, str) or item not in fates:
+                raise ValueError(
+                    f"fate of '{key}': {item!r} is not a fate: use one of {', '.join(fates)}"
+                )
+            checked[str(key)] = item
+        if "default" not in checked:
+            raise ValueError(
+                "fates per element need a default for the elements not listed: "
+                "{default: recycled, Nd: lost}"
+            )
+        return checked
+    raise ValueError(
+        f"a fate is one of {', '.join(fates)}, or fates per element such as "
+        "{default: recycled, Nd: lost}"
+    )
+
+
+FateValue = Annotated[
+    str | dict[str, str],
+    PlainValidator(_check_fate),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": list(Fate.__args__)},
+                {
+                    "type": "object",
+                    "required": ["default"],
+                    "additionalProperties": {"enum": list(Fate.__args__)},
+                    "description": "fate per element: {default: recycled, Nd: lost}",
+                },
+            ]
+        }
+    ),
+]
+
+
+def fate_of(fate: str | dict[str, str] | None, element: str) -> str | None:
+    """The fate of ``element`` in a flow whose fate is ``fate`` (one fate or per element)."""
+    if isinstance(fate, dict):
+        return fate.get(element, fate["default"])
+    return fate
 
 
 class _Strict(BaseModel):
@@ -283,6 +353,12 @@ class _ProcessBase(_Strict):
     id: Id
     name: str | None = Field(None, description="display name")
     description: str | None = None
+    consumption: bool = Field(
+        False,
+        description="true for the process whose inputs are the system's demand (a region's "
+        "consumption): shares of supply from recycling are taken on them; without it, the "
+        "outputs of the model's one market are the demand",
+    )
     inventory: Inventory | None = None
     inventory_basis: str | None = Field(
         None,
@@ -423,18 +499,34 @@ class Flow(FlowSettings):
     to: Id = Field(description="id of the process it enters")
     name: str | None = None
     description: str | None = None
-    fate: Fate | None = Field(
+    fate: FateValue | None = Field(
         None,
         description="what happens to a flow into a sink (Battery Regulation counting): recycled, "
-        "energy_recovery, backfilling, landfill, incineration or excluded",
+        "lost, intermediate, energy_recovery, backfilling, landfill, incineration or excluded; "
+        "or per element, {default: recycled, Nd: lost} (a steel scrap recycled for its Fe, in "
+        "which the Nd is lost)",
     )
     product: str | None = Field(
         None, description="product name of an output flow, for recovery per product"
     )
-    origin: Origin | None = Field(
+    compound: str | None = Field(
         None,
-        description="origin of a flow out of a source: primary, pre_consumer (new scrap) or "
-        "post_consumer (old scrap); primary by default",
+        description="chemical formula the product is sold as (NiSO4·6H2O, Li2CO3, CoSO4*7H2O): a "
+        "lot passport's mass and composition follow from its molar mass; balances stay on elements",
+    )
+    origin: Origin | Literal["as_entered"] | None = Field(
+        None,
+        description="origin of a flow out of a source: primary (the default), pre_consumer (new "
+        "scrap), post_consumer (old scrap) or residue (production residues); of a flow out of a "
+        "stock: post_consumer by default (end-of-life products), or as_entered for a stockpile "
+        "that releases what entered it",
+    )
+    role: Role | None = Field(
+        None,
+        description="what a flow out of a source is, for the recycling efficiency: feed (the "
+        "waste being recycled, the default), additive (reagent, flux, reductant), fuel, "
+        "energy_carrier or water; only feed is the input fraction, and only feed-derived mass "
+        "counts in the outputs",
     )
     price: PriceValue | None = Field(
         None,
@@ -450,6 +542,17 @@ class Flow(FlowSettings):
         "'primary' (each element by its primary metal), a background item "
         "('primary_aluminium'), or {material: ..., ratio: Qs/Qp}",
     )
+
+    @model_validator(mode="after")
+    def _compound_formula(self) -> Flow:
+        if self.compound is not None:
+            from critflow.model.compound import parse_compound
+
+            try:
+                parse_compound(self.compound)
+            except ValueError as exc:
+                raise ValueError(f"flow '{self.id}': compound {exc}") from None
+        return self
 
 
 class Displacement(_Strict):

@@ -147,7 +147,9 @@ def inverse_cdf(
     if norm.size:
         lower = stats.norm.cdf((0.0 - central[norm]) / sd[norm])
         z = stats.norm.ppf(lower + u[:, norm] * (1 - lower))
-        out[:, norm] = central[norm] + sd[norm] * z
+        # clipped as well: when the mean is many sd above 0, `lower` underflows to 0 and a draw
+        # u = 0 (which every sampler can make) would give -inf
+        out[:, norm] = np.maximum(central[norm] + sd[norm] * z, 0.0)
     return out
 
 
@@ -218,10 +220,16 @@ def collect(data: Any, path: tuple = (), name: tuple = ()) -> list[UncertainInpu
 
 @dataclass
 class Draws:
-    """Samples of every uncertain input for one chunk: ``values[:, column_of[id(u)]]``."""
+    """Samples of every uncertain input for one chunk: ``values[:, column_of[id(u)]]``.
+
+    ``first`` is the run-wide number of the chunk's first sample (messages name samples by it);
+    ``support`` is set when the rows are not random draws but the ends of the distributions'
+    support (the check `critflow validate` makes of drawn shares)."""
 
     values: np.ndarray  # (N, D)
     column_of: dict[int, int]
+    first: int = 0
+    support: bool = False
 
     @property
     def n(self) -> int:
@@ -229,6 +237,21 @@ class Draws:
 
     def of(self, uncertain: Uncertain) -> np.ndarray:
         return self.values[:, self.column_of[id(uncertain)]]
+
+    def has(self, uncertain: Uncertain) -> bool:
+        return id(uncertain) in self.column_of
+
+
+U_TOP = float(np.nextafter(1.0, 0.0))
+"""The largest uniform draw a sampler can make (draws lie in [0, 1)): ``ppf(U_TOP)`` is the top of
+what can be drawn — the support's upper end, or about 8.2 standard deviations for an unbounded one."""
+
+
+def support_bounds(uncertain: Uncertain) -> tuple[float, float]:
+    """Lowest and highest value a sampler can draw from ``uncertain``: ``ppf(0)`` and
+    ``ppf(U_TOP)``."""
+    low, high = uncertain.ppf(np.array([0.0, U_TOP]))
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -260,4 +283,6 @@ class Sampler:
             if self.inputs
             else u
         )
-        return Draws(values, {id(x.value): i for i, x in enumerate(self.inputs)})
+        return Draws(
+            values, {id(x.value): i for i, x in enumerate(self.inputs)}, first=chunk * chunk_size
+        )

@@ -9,6 +9,7 @@ format awaits an implementing act) is left out, not filled; a missing mandatory 
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -71,11 +72,27 @@ def _measures(quantity) -> str:
     return f"of dimension {quantity.dimensionality}"
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean, not a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool), Field(strict=True, allow_inf_nan=False)]
+"""A finite JSON number: ``true`` is not 1, ``"12"`` is not 12, and NaN or Infinity are no numbers."""
+
+
+def _fmt(number: float | None) -> str:
+    if number is not None and number == int(number) and abs(number) < 1e15:
+        return f"{int(number):,}"
+    return f"{number:g}"
+
+
 class Quantity(BaseModel):
     """A number with its unit."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    value: float = Field(ge=0)
+    value: Annotated[Number, Field(ge=0)]
     unit: str
 
 
@@ -91,12 +108,42 @@ def _split_quantity(value: Any) -> Any:
     return value
 
 
-def _quantity_type(expected: str):
+def _in_range(magnitude: float, point: DataPoint, shown: str) -> None:
+    """Refuse a value outside the data point's plausible range (from the data file)."""
+    low, high = point.plausible_min, point.plausible_max
+    unit = f" {point.unit}" if point.unit and point.unit != "percent" else ""
+    if not math.isfinite(magnitude) or (
+        (low is not None and magnitude < low) or (high is not None and magnitude > high)
+    ):
+        raise ValueError(
+            f"{shown} is outside the plausible range {_fmt(low)} to {_fmt(high)}{unit} of this data "
+            "point (battery_passport_datapoints.csv, range_source)"
+        )
+
+
+def _quantity_type(point: DataPoint):
     def check(q: Quantity) -> Quantity:
-        unit_factor(q.unit, expected)
+        factor = unit_factor(q.unit, point.unit)
+        magnitude = q.value * factor
+        shown = f"{q.value:g} {q.unit}" + (
+            f" (= {magnitude:.4g} {point.unit})" if q.unit != point.unit else ""
+        )
+        _in_range(magnitude, point, shown)
         return q
 
     return Annotated[Quantity, BeforeValidator(_split_quantity), AfterValidator(check)]
+
+
+def _bounded(point: DataPoint, base: Any):
+    def check(value: Any) -> Any:
+        if isinstance(value, TemperatureRange):
+            for side in (value.lower, value.upper):
+                _in_range(side, point, f"{side:g} {point.unit}")
+        else:
+            _in_range(value, point, f"{value:g}")
+        return value
+
+    return Annotated[base, BeforeValidator(_not_bool), AfterValidator(check)]
 
 
 def _identifier(value: str) -> str:
@@ -117,8 +164,8 @@ class TemperatureRange(BaseModel):
     """Lower and upper temperature (°C)."""
 
     model_config = ConfigDict(extra="forbid")
-    lower: float
-    upper: float
+    lower: Number
+    upper: Number
     unit: Literal["degC"] = "degC"
 
     def model_post_init(self, context: Any) -> None:
@@ -143,11 +190,11 @@ def _field_type(point: DataPoint) -> Any:
     if kind == "identifier":
         return Annotated[str, AfterValidator(_identifier)]
     if kind == "quantity":
-        return _quantity_type(point.unit)
+        return _quantity_type(point)
     if kind == "percent":
-        return Annotated[float, Field(ge=0, le=100)]
+        return _bounded(point, Annotated[Number, Field(ge=0, le=100)])
     if kind == "count":
-        return Annotated[int, Field(ge=0)]
+        return _bounded(point, Annotated[int, Field(ge=0)])
     if kind == "month":
         return Annotated[str, AfterValidator(_month)]
     if kind == "category":
@@ -155,7 +202,7 @@ def _field_type(point: DataPoint) -> Any:
     if kind == "status":
         return Literal[STATUSES]  # type: ignore[valid-type]
     if kind == "temperature_range":
-        return TemperatureRange
+        return _bounded(point, TemperatureRange)
     if kind == "document":
         return Text | Document
     if kind == "list":

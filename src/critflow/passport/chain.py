@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,29 @@ from typing import Any
 from critflow.errors import CritflowError
 from critflow.passport.battery import STATUSES
 from critflow.passport.datapoints import status_transitions
-from critflow.passport.integrity import SigningKey, new_record, read_envelopes, verify_chain
+from critflow.passport.integrity import (
+    MAX_DELEGATES,
+    PUBLIC_KEY_BYTES,
+    ChainReport,
+    SigningKey,
+    Unreadable,
+    b64decode_strict,
+    key_id,
+    new_record,
+    read_envelopes,
+    verify_chain,
+)
 
 _VERSION_FILE = "v{:04d}.json"
 
 
 def passport_id(document: dict[str, Any]) -> str:
     """The identifier a document is filed under: a battery's unique identifier or a lot id."""
+    if not isinstance(document, dict):
+        return ""
     if document.get("kind") == "battery":
-        return str(document.get("data", {}).get("unique_identifier", ""))
+        data = document.get("data")
+        return str(data.get("unique_identifier", "")) if isinstance(data, dict) else ""
     return str(document.get("lot_id", ""))
 
 
@@ -36,19 +51,27 @@ def folder_name(identifier: str) -> str:
 def _write(folder: Path, envelope: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _VERSION_FILE.format(envelope["record"]["version"])
-    if path.exists():
-        raise CritflowError(str(path), "exists already", "Versions are never overwritten.")
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(envelope, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        os.link(tmp, path)  # atomic and exclusive: of two concurrent writers exactly one wins
+    except FileExistsError:
+        raise CritflowError(
+            str(path), "exists already", "Versions are never overwritten."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def latest(folder: Path) -> dict[str, Any] | None:
-    """The last verified version in ``folder`` (None for an empty folder)."""
+def _verified(folder: Path) -> tuple[list[tuple[str, Any]], ChainReport] | None:
     if not folder.is_dir() or not any(folder.glob("v*.json")):
         return None
     groups = read_envelopes(folder)
+    for versions in groups.values():
+        for name, envelope in versions:
+            if isinstance(envelope, Unreadable):
+                raise CritflowError(name, envelope.reason, "Restore the file from a copy.")
     if len(groups) != 1:
         raise CritflowError(
             str(folder), "holds versions of several passports", "Keep one per folder."
@@ -57,7 +80,30 @@ def latest(folder: Path) -> dict[str, Any] | None:
     report = verify_chain(versions)
     if not report.ok:
         raise CritflowError(str(folder), f"does not verify: {report.broken}", "Restore the folder.")
-    return versions[-1][1]
+    return versions, report
+
+
+def latest(folder: Path) -> dict[str, Any] | None:
+    """The last verified version in ``folder`` (None for an empty folder)."""
+    found = _verified(folder)
+    return None if found is None else found[0][-1][1]
+
+
+def _authorised(folder: Path, key: SigningKey, report: ChainReport) -> None:
+    """Refuse a key that may not sign the next version of the chain (before anything is written)."""
+    if key.public_key not in report.authorised:
+        raise CritflowError(
+            "--key",
+            f"key {key.key_id} may not sign versions of {folder}: the chain's issuer is key "
+            f"{key_id(report.issuer or '')}"
+            + (
+                f" and it delegates to {', '.join(sorted(map(key_id, report.delegates)))}"
+                if report.delegates
+                else " and it delegates to no other key"
+            ),
+            "Sign with the issuer's key, or let the issuer delegate this key first "
+            "(`critflow passport delegate`).",
+        )
 
 
 def issue(
@@ -66,8 +112,9 @@ def issue(
     folder: Path,
     status: str = "original",
     links: list[dict[str, str]] | None = None,
+    delegates: list[str] | None = None,
 ) -> Path:
-    """Start a passport's chain with its first signed version."""
+    """Start a passport's chain with its first signed version; ``key`` becomes its issuer."""
     if latest(folder) is not None:
         raise CritflowError(str(folder), "already holds a passport", "Append a version instead.")
     identifier = passport_id(document)
@@ -75,12 +122,15 @@ def issue(
         raise CritflowError(
             "document", "has no identifier", "Fill unique_identifier (battery) or lot_id."
         )
-    return _write(folder, key.sign(new_record(identifier, document, None, status, links)))
+    if delegates is not None:
+        _check_delegates(delegates)
+    record = new_record(identifier, document, None, status, links, delegates=delegates)
+    return _write(folder, key.sign(record))
 
 
 def append(folder: Path, document: dict[str, Any], key: SigningKey) -> Path:
-    """Add a version with an updated document (same status)."""
-    previous = _open(folder)
+    """Add a version with an updated document (same status), signed by the issuer or a delegate."""
+    previous, _report = _open(folder, key)
     record = previous["record"]
     if passport_id(document) != record["passport_id"]:
         raise CritflowError(
@@ -93,17 +143,63 @@ def append(folder: Path, document: dict[str, Any], key: SigningKey) -> Path:
     )
 
 
-def _open(folder: Path) -> dict[str, Any]:
-    previous = latest(folder)
-    if previous is None:
+def delegate(folder: Path, key: SigningKey, delegates: list[str]) -> Path:
+    """Add a version, signed by the issuer, that lets ``delegates`` (public keys) sign the
+    following versions; it replaces the previous list (``[]`` revokes every delegate)."""
+    _check_delegates(delegates)
+    previous, report = _open(folder, key)
+    if key.public_key != report.issuer:
+        raise CritflowError(
+            "--key",
+            f"only the chain's issuer (key {key_id(report.issuer or '')}) may delegate; "
+            f"this is key {key.key_id}",
+            "Sign the delegation with the issuer's key.",
+        )
+    record = previous["record"]
+    return _write(
+        folder,
+        key.sign(
+            new_record(
+                record["passport_id"],
+                copy.deepcopy(record["document"]),
+                previous,
+                record["status"],
+                delegates=list(dict.fromkeys(delegates)),
+            )
+        ),
+    )
+
+
+def _check_delegates(delegates: list[str]) -> None:
+    """Refuse delegated keys that are not Ed25519 public keys (before anything is written)."""
+    if len(set(delegates)) > MAX_DELEGATES:
+        raise CritflowError("--to", f"names more than {MAX_DELEGATES} keys", "Delegate fewer.")
+    for item in delegates:
+        try:
+            b64decode_strict(item, PUBLIC_KEY_BYTES, "public key")
+        except ValueError as exc:
+            raise CritflowError(
+                "--to",
+                f"'{str(item)[:60]}' is not an Ed25519 public key: {str(exc).removeprefix('its ')}",
+                "Give public keys as written by `critflow passport keygen` (STEM.pub).",
+            ) from None
+
+
+def _open(folder: Path, key: SigningKey) -> tuple[dict[str, Any], ChainReport]:
+    """The head of a verified, open chain that ``key`` may extend."""
+    found = _verified(folder)
+    if found is None:
         raise CritflowError(str(folder), "holds no passport", "Issue one first.")
+    versions, report = found
+    previous = versions[-1][1]
     if previous["record"]["status"] == "recycled":
         raise CritflowError(
             str(folder),
             "is closed: the battery was recycled (Art. 77(8))",
             "A recycled battery's passport takes no more versions.",
         )
-    return previous
+    _authorised(folder, key, report)
+    return previous, report
 
 
 def change_status(
@@ -119,7 +215,7 @@ def change_status(
     its document and ``new_folder`` its folder; the old chain records the change and the new
     chain's first version links to the old chain's last hash.
     """
-    previous = _open(folder)
+    previous, _report = _open(folder, key)
     record = previous["record"]
     current = record["status"]
     rule = status_transitions().get((current, to))

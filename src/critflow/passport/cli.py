@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from critflow.errors import CritflowError
+from critflow.errors import CritflowError, Problem
 
 passport_app = typer.Typer(
     name="passport",
@@ -25,23 +24,25 @@ if not out.is_terminal:  # piped or captured: one line per result
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """A passport document from JSON or YAML; a signed version file gives its document."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CritflowError(
-            str(path), f"cannot be read ({exc.strerror or exc})", "Check the path."
-        ) from None
-    try:
-        value = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CritflowError(
-            str(path), f"is not valid JSON/YAML ({exc})", "Fix the syntax."
-        ) from None
+    """A passport document from JSON or YAML; a signed version file gives its document.
+
+    Read through :mod:`critflow.passport.safeio`: bounded size, UTF-8, no YAML aliases, limited
+    nesting, plain JSON data only.
+    """
+    from critflow.passport.safeio import loads_json, loads_yaml, read_limited
+
+    data = read_limited(path)
+    loads = loads_json if path.suffix.lower() == ".json" else loads_yaml
+    value = loads(data, str(path))
     if isinstance(value, dict) and "record" in value and "signature" in value:
-        value = value["record"].get("document")
+        record = value["record"]
+        value = record.get("document") if isinstance(record, dict) else None
     if not isinstance(value, dict):
-        raise CritflowError(str(path), "does not hold a passport document (a mapping)", "")
+        raise CritflowError(
+            str(path),
+            "does not hold a passport document (a mapping)",
+            "A passport is {kind: battery, category: …, data: {…}} or {kind: lot, …}.",
+        )
     return value
 
 
@@ -152,28 +153,229 @@ def status(
 def verify(
     path: Annotated[Path, typer.Argument(help="A version file or a folder of passports.")],
     trusted: Annotated[
-        list[Path] | None, typer.Option(help="Public keys (STEM.pub) of trusted issuers.")
+        list[Path] | None,
+        typer.Option(help="Public keys (STEM.pub) of trusted issuers; one file per issuer."),
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="Signed checkpoints (latest version and head hash) to detect rollback."),
+    ] = None,
+    max_age: Annotated[
+        str | None,
+        typer.Option(help="Refuse checkpoints older than this (e.g. 24h, 7d)."),
     ] = None,
 ) -> None:
-    """Check hashes, signatures and links offline; exit 1 and name the first broken link."""
-    from critflow.passport.integrity import read_envelopes, verify_chain
+    """Check hashes, signatures, links, signers and trust offline; exit 2 naming each problem.
 
-    if not path.exists():
-        raise CritflowError(str(path), "does not exist", "Give a version file or a folder.")
-    keys = {p.read_text(encoding="utf-8").strip() for p in trusted} if trusted else None
-    broken = 0
-    for versions in read_envelopes(path).values():
-        report = verify_chain(versions, keys)
-        if report.ok:
-            state = " (closed: recycled)" if report.closed else ""
-            out.print(
-                f"[green]✓[/green] {escape(report.passport_id)}: {report.versions} version(s) verify{state}"
+    Every version must be signed by the chain's issuer (the key of version 1) or a key the issuer
+    delegated; the issuer's key must be one of --trusted. A --checkpoint from the issuer shows
+    whether versions after the given ones exist (rollback).
+    """
+    from critflow.passport import checkpoint as checkpoints
+    from critflow.passport.integrity import (
+        Unreadable,
+        key_id,
+        load_trusted,
+        read_envelopes,
+        verify_chain,
+    )
+
+    anchors = load_trusted(trusted or [])
+    age = checkpoints.parse_duration(max_age) if max_age is not None else None
+    if (checkpoint or age is not None) and not anchors:
+        raise CritflowError(
+            "--checkpoint",
+            "a checkpoint is only as good as the key that signed it",
+            "Pass the issuer's (or registry's) public key with --trusted.",
+        )
+    if age is not None and not checkpoint:
+        raise CritflowError("--max-age", "applies to checkpoints", "Give --checkpoint too.")
+    published: dict[str, checkpoints.Checkpoint] = {}
+    problems: list[Problem] = []
+    for file in checkpoint or []:
+        found = checkpoints.verify_checkpoint(checkpoints.read_checkpoint(file), anchors, str(file))
+        other = published.get(found.passport_id)
+        if other and other.version == found.version and other.head_hash != found.head_hash:
+            problems.append(
+                Problem(
+                    found.passport_id,
+                    f"the checkpoints {other.source} and {file} name two different versions "
+                    f"{found.version}: the issuer signed a fork",
+                    "Report it to the issuer; trust neither until it is explained.",
+                )
             )
+        if other is None or found.version > other.version:
+            published[found.passport_id] = found
+    groups = read_envelopes(path)
+    for versions in groups.values():
+        if all(isinstance(envelope, Unreadable) for _, envelope in versions):
+            for name, envelope in versions:
+                out.print(
+                    f"[red]✗[/red] {escape(_printable(name))}: {escape(_printable(envelope.reason))}"
+                )
+                problems.append(Problem(name, envelope.reason, envelope.fix))
+            continue
+        report = verify_chain(versions, anchors if anchors else None)
+        lines = [
+            f"integrity: {'hashes, signatures, links and signers hold' if report.intact else 'BROKEN'}"
+        ]
+        if report.signers:
+            lines.append(
+                "signed by: "
+                + "; ".join(
+                    f"key {key_id(key)} ({'issuer' if key == report.issuer else 'delegate'}) "
+                    f"version{'s' if len(numbers) > 1 else ''} {_ranges(numbers)}"
+                    for key, numbers in report.signers
+                )
+            )
+        if report.delegates:
+            lines.append("delegates: " + ", ".join(sorted(key_id(k) for k in report.delegates)))
+        issuer = key_id(report.issuer) if report.issuer else "?"
+        if report.issuer is None:
+            trust = "not established (the first version does not verify)"
+        elif not anchors:
+            trust = f"issuer key {issuer} is NOT trusted: no --trusted key was given"
+        elif report.issuer in anchors:
+            trust = f"issuer key {issuer} is trusted ({anchors[report.issuer]})"
         else:
-            broken += 1
-            out.print(f"[red]✗[/red] {escape(report.passport_id)}: {escape(report.broken or '')}")
-    if broken:
-        raise typer.Exit(1)
+            trust = f"issuer key {issuer} is NOT trusted (not among the --trusted keys)"
+        lines.append(f"trust:     {trust}")
+        failures = []
+        if not report.intact:
+            failures.append(report.broken or "")
+        elif report.issuer not in anchors:
+            failures.append(
+                f"{len(versions)} version(s) intact, but signed by key {issuer}, which is not "
+                "trusted" + ("" if anchors else " (no --trusted key was given)")
+            )
+        published_here = published.pop(report.passport_id, None)
+        if published_here is not None and report.intact:
+            finding = checkpoints.compare(published_here, report, anchors) or (
+                checkpoints.freshness(published_here, age)
+            )
+            state = finding or (
+                f"version {published_here.version} of "
+                f"{published_here.issued_at.isoformat()} signed by key "
+                f"{key_id(published_here.signer)}: the chain reaches it"
+                + (
+                    f" ({report.versions - published_here.version} newer version(s) after it)"
+                    if report.versions > published_here.version
+                    else ""
+                )
+            )
+            lines.append(f"checkpoint: {state}")
+            if finding:
+                failures.append(finding)
+        elif checkpoint and report.intact:
+            lines.append("checkpoint: none given for this passport (rollback not checked)")
+        closed = " (closed: recycled)" if report.closed else ""
+        if failures:
+            out.print(
+                f"[red]✗[/red] {escape(_printable(report.passport_id))}: {escape(_printable(failures[0]))}"
+            )
+            problems += [Problem(report.passport_id, f, _verify_fix(f)) for f in failures]
+        else:
+            out.print(
+                f"[green]✓[/green] {escape(_printable(report.passport_id))}: {report.versions} version(s) "
+                f"verify{closed}"
+            )
+        for line in lines:
+            out.print(f"    {escape(_printable(line))}", highlight=False)
+    for missing in published.values():
+        problems.append(
+            Problem(
+                missing.passport_id,
+                f"the checkpoint {missing.source} names version {missing.version}, but no "
+                f"version of this passport is in {path}: the whole chain was withheld",
+                "Fetch the passport's versions from its issuer.",
+            )
+        )
+    if problems:  # file contents reach the terminal only as printable text (no escape codes)
+        raise CritflowError(
+            [Problem(_printable(p.where), _printable(p.what), p.fix) for p in problems]
+        )
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (terminal escape codes, newlines) shown as ``\\xNN``."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _ranges(numbers: tuple[int, ...]) -> str:
+    """``1-3, 5`` for (1, 2, 3, 5)."""
+    parts: list[str] = []
+    start = previous = numbers[0]
+    for number in (*numbers[1:], None):
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        parts.append(f"{start}-{previous}" if previous > start else f"{start}")
+        if number is not None:
+            start = previous = number
+    return ", ".join(parts)
+
+
+def _verify_fix(finding: str) -> str:
+    if "not trusted" in finding:
+        return (
+            "Verify against the issuer's public key (--trusted STEM.pub) obtained from the issuer."
+        )
+    if "rollback" in finding or "withheld" in finding or "older than" in finding:
+        return "Fetch the newest versions (and checkpoint) from the issuer."
+    return "The chain was changed or is incomplete; get an intact copy from the issuer."
+
+
+@passport_app.command("delegate")
+def delegate(
+    chain: Annotated[Path, typer.Argument(help="The passport's folder of versions.")],
+    key: Annotated[Path, typer.Option(help="The issuer's private key (STEM.key).")],
+    to: Annotated[
+        list[Path] | None, typer.Option(help="Public key (STEM.pub) that may sign next versions.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Revoke every delegate.")] = False,
+) -> None:
+    """Let other keys sign the passport's next versions (a signed version names them)."""
+    from critflow.passport import chain as chains
+    from critflow.passport.integrity import SigningKey, key_id, load_trusted
+
+    if bool(to) == clear:
+        raise CritflowError(
+            "--to", "give the delegated keys with --to, or --clear to revoke all", ""
+        )
+    keys = list(load_trusted(to or []))
+    path = chains.delegate(chain, SigningKey.load(key), keys)
+    named = ", ".join(key_id(k) for k in keys) or "no key (all revoked)"
+    out.print(f"Delegation written: {path}; delegates: {named}")
+
+
+@passport_app.command("checkpoint")
+def checkpoint_command(
+    chain: Annotated[Path, typer.Argument(help="The passport's folder of versions.")],
+    key: Annotated[Path, typer.Option(help="The issuer's private key (STEM.key).")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the checkpoint here (JSON).")
+    ] = None,
+) -> None:
+    """Sign a checkpoint of the passport's newest version, for verifiers to detect rollback."""
+    from critflow.passport import chain as chains
+    from critflow.passport.checkpoint import checkpoint_of
+    from critflow.passport.integrity import SigningKey, read_envelopes, verify_chain
+
+    signer = SigningKey.load(key)
+    if chains.latest(chain) is None:
+        raise CritflowError(str(chain), "holds no passport", "Give the passport's folder.")
+    (versions,) = read_envelopes(chain).values()
+    text = json.dumps(checkpoint_of(verify_chain(versions), signer), indent=1)
+    if out_path is None:
+        sys.stdout.write(text + "\n")
+        return
+    try:
+        out_path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CritflowError(
+            str(out_path), f"cannot be written ({exc.strerror or exc})", "Choose another path."
+        ) from None
+    out.print(f"Checkpoint written: {out_path}")
 
 
 @passport_app.command("view")
@@ -186,9 +388,16 @@ def view(
     """Print what one audience may read of a battery passport (Art. 77(2))."""
     from critflow.passport.views import view as project
 
-    sys.stdout.write(
-        json.dumps(project(read_document(file), audience), indent=2, ensure_ascii=False) + "\n"
-    )
+    document = read_document(file)
+    if document.get("kind") not in ("battery", "lot"):
+        raise CritflowError(
+            f"{file}: kind", "is neither battery nor lot", "Check it with `passport validate`."
+        )
+    if document["kind"] == "battery" and not isinstance(document.get("data", {}), dict):
+        raise CritflowError(
+            f"{file}: data", "is not a mapping of data points", "Check it with `passport validate`."
+        )
+    sys.stdout.write(json.dumps(project(document, audience), indent=2, ensure_ascii=False) + "\n")
 
 
 @passport_app.command("export")
@@ -248,7 +457,8 @@ def qr(
 
     uri = source
     if not source.startswith(("http://", "https://")):
-        uri = str(read_document(Path(source)).get("data", {}).get("unique_identifier", ""))
+        data = read_document(Path(source)).get("data")
+        uri = str(data.get("unique_identifier", "")) if isinstance(data, dict) else ""
     try:
         link = DigitalLink.parse(uri)
         write_qr(link.uri, out_path)
@@ -284,4 +494,26 @@ def issue(
         sys.stdout.write(text + "\n")
         return
     out_path.write_text(text, encoding="utf-8")
-    out.print(f"Lot passport written: {out_path} (carbon footprint pending: no LCA yet)")
+    out.print(f"Lot passport written: {out_path}")
+    out.print(lot_summary(document))
+
+
+def lot_summary(document: dict) -> str:
+    """One paragraph on a lot passport, from the document itself (so console and file agree)."""
+    compound = document.get("compound")
+    what = document["product"] + (f" ({compound['formula']})" if compound else "")
+    mass = document["mass"]
+    parts = [
+        f"{what}: {mass['value']:,.1f} {mass['unit']}",
+        ", ".join(
+            f"{element} {c['mass_fraction']:.2%}" for element, c in document["composition"].items()
+        ),
+    ]
+    footprint = document["carbon_footprint"]
+    if footprint["status"] == "declared":
+        parts.append(
+            f"carbon footprint {footprint['value']:.4g} kg CO2-eq per kg of lot (declared)"
+        )
+    else:
+        parts.append(f"carbon footprint pending: {footprint.get('note') or 'no value yet'}")
+    return "; ".join(parts) + "."

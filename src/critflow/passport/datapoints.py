@@ -37,6 +37,9 @@ class DataPoint:
     batterypass_alias: str
     guidance_term: str
     idta_submodel: str
+    plausible_min: float | None = None  # in ``unit``; None for data points that are not numbers
+    plausible_max: float | None = None
+    range_source: str = ""
 
     @property
     def label(self) -> str:
@@ -51,7 +54,7 @@ class DataPoint:
 @lru_cache(maxsize=1)
 def data_points() -> tuple[DataPoint, ...]:
     """The 71 data points, in the guidance's order."""
-    frame = data.table("battery_passport_datapoints").fillna("")
+    frame = data.table("battery_passport_datapoints").astype(object).fillna("")
     return tuple(
         DataPoint(
             nr=int(row.nr),
@@ -68,9 +71,16 @@ def data_points() -> tuple[DataPoint, ...]:
             batterypass_alias=row.batterypass_alias,
             guidance_term=row.guidance_term,
             idta_submodel=row.idta_submodel,
+            plausible_min=_number(row.plausible_min),
+            plausible_max=_number(row.plausible_max),
+            range_source=row.range_source,
         )
         for row in frame.itertuples(index=False)
     )
+
+
+def _number(text: object) -> float | None:
+    return None if text in ("", None) else float(text)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)

@@ -65,6 +65,26 @@ class CarbonFootprint(_Strict):
         return self
 
 
+class CompoundInfo(_Strict):
+    """The compound a lot is sold as: its formula, molar mass, and the element whose modelled
+    mass sets the lot's mass (the model's balances count elements, not salts)."""
+
+    formula: str = Field(min_length=1, description="chemical formula, e.g. NiSO4·6H2O")
+    molar_mass: float = Field(gt=0, description="g/mol, from IUPAC standard atomic weights")
+    basis: str = Field(description="element whose mass in the model flow sets the compound mass")
+    mass_fraction_of_lot: float = Field(
+        gt=0, le=1, description="kg of compound per kg of lot (the rest: tracked impurities)"
+    )
+
+    @model_validator(mode="after")
+    def _formula_reads(self) -> CompoundInfo:
+        from critflow.model.compound import parse_compound
+
+        if self.basis not in parse_compound(self.formula).atoms:
+            raise ValueError(f"the basis element {self.basis} is not in {self.formula}")
+        return self
+
+
 class InputLot(_Strict):
     lot_id: str
     mass: Mass
@@ -76,6 +96,9 @@ class LotPassport(_Strict):
     kind: Literal["lot"]
     lot_id: str = Field(min_length=1)
     product: str = Field(min_length=1)
+    compound: CompoundInfo | None = Field(
+        None, description="the compound the lot is (mass and composition follow its formula)"
+    )
     mass: Mass
     composition: dict[str, ElementContent]
     origin: Origin

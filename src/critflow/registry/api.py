@@ -2,35 +2,50 @@
 the GS1 Digital Link path (/01/{GTIN}/21/{serial}) that a phone opens after scanning the QR code.
 
 Every error is an RFC 9457 problem document (``application/problem+json``). Request bodies are
-limited in size; writes need an API key (``X-API-Key``) with write rights.
+limited in size and checked for JSON that has no number (NaN, Infinity, 1e999) or nests too
+deep; writes need an API key (``X-API-Key``) with write rights. Every response body, ETag, list
+filter, history and page goes through :mod:`critflow.registry.disclosure`.
+
+The routes are grouped in routers (passports, registry keys, admin, pages); :func:`create_app`
+includes them, so a further group of routes is one more ``include_router``.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
+from critflow.errors import CritflowError
 from critflow.passport.datapoints import by_field
 from critflow.passport.identity import DigitalLink, IdentifierError
+from critflow.registry.auth import Limits, client_address, client_of, trusted_proxies
 from critflow.registry.database import make_engine, upgrade
-from critflow.registry.service import MAX_PAGE, Registry, RegistryError
+from critflow.registry.problems import RegistryError
+from critflow.registry.service import MAX_PAGE, Registry, check_json
 
 MAX_BODY = 1_000_000
 """Largest request body in bytes (a passport is a few kB; a bulk batch of 1,000 updates fits)."""
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, problems: list | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    problems: list | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title,
@@ -39,25 +54,35 @@ def problem(status: int, title: str, detail: str, problems: list | None = None) 
     }
     if problems:
         body["problems"] = [{"where": p.where, "what": p.what, "fix": p.fix} for p in problems]
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _refusal(exc: RegistryError) -> JSONResponse:
+    return problem(exc.status, exc.title, exc.detail, exc.problems, exc.headers or None)
 
 
 class RequestGuard:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): refuses NUL
-    characters in URLs, bodies over MAX_BODY, bodies that are not JSON, and NUL in JSON text."""
+    characters in URLs, bodies over MAX_BODY, bodies that are not JSON, NUL in JSON text, JSON
+    numbers outside what JSON allows and nesting deeper than the service accepts; and records
+    the client's address (see :func:`critflow.registry.auth.client_of`) for the audit log."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, trusted: list | None = None) -> None:
         self.app = app
+        self.trusted = trusted or []
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers") or [])
+        peer = (scope.get("client") or (None, None))[0]
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
+        client_address.set(client_of(peer, forwarded, self.trusted))
         refusal = None
         target = unquote(scope.get("path", "")) + unquote(
             scope.get("query_string", b"").decode("latin-1")
         )
-        headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if "\x00" in target:
             refusal = problem(400, "Bad request", "The URL contains a NUL character.")
@@ -90,6 +115,8 @@ class RequestGuard:
                 refusal = problem(
                     415, "Unsupported media type", "Send the body as application/json."
                 )
+            elif refusal is None and body:
+                refusal = self._check_body(body)
             if refusal is None:
                 sent = False
 
@@ -106,6 +133,22 @@ class RequestGuard:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check_body(body: bytes) -> JSONResponse | None:
+        """NaN, Infinity, 1e999 and deep nesting get a problem naming the field path; text that
+        is not JSON at all is left to the application (400 Malformed JSON)."""
+        try:
+            parsed = json.loads(body)
+        except RecursionError:
+            return problem(422, "Nested too deeply", "The JSON body nests too deeply.")
+        except ValueError:
+            return None
+        try:
+            check_json(parsed)
+        except RegistryError as exc:
+            return _refusal(exc)
+        return None
 
 
 class PublicReads:
@@ -135,7 +178,7 @@ class PublicReads:
         try:
             text, etag = self.registry.public_json(key)
         except RegistryError as exc:
-            await problem(exc.status, exc.title, exc.detail, exc.problems)(scope, receive, send)
+            await _refusal(exc)(scope, receive, send)
             return
         body = text.encode()
         await send(
@@ -162,7 +205,10 @@ class Created(BaseModel):
 
 
 class StatusChange(BaseModel):
-    to: str = Field(description="new status: re-used, repurposed, remanufactured, waste, recycled")
+    to: str = Field(
+        max_length=40,
+        description="new status: re-used, repurposed, remanufactured, waste, recycled",
+    )
     new_document: dict[str, Any] | None = Field(
         None, description="the new passport's document when the change gives one (repurposing)"
     )
@@ -174,13 +220,346 @@ class Ingest(BaseModel):
     )
 
 
-def create_app(database: str | None = None, key_file: Path | None = None) -> FastAPI:
-    """The registry application over ``database`` (runs migrations first)."""
-    from critflow.registry.signing import registry_key
+class OrganisationIdentifiers(BaseModel):
+    gs1_company_prefixes: list[str] = Field(
+        default_factory=list, max_length=100, description="GS1 Company Prefixes (4-12 digits)"
+    )
+    operator_ids: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="economic-operator identifiers its passports carry",
+    )
+
+
+ERRORS = {
+    s: {"model": dict, "content": {PROBLEM: {}}}
+    for s in (400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 429, 503)
+}
+KEY_HEADER = Header(None, alias="X-API-Key", description="API key (cfk_…)", max_length=200)
+
+_PASSPORT_LINKS = {
+    "ReadPassport": {"operationId": "readPassport", "parameters": {"key": "$response.body#/key"}},
+    "AppendVersion": {
+        "operationId": "appendVersion",
+        "parameters": {"key": "$response.body#/key", "header.If-Match": "$response.header.ETag"},
+    },
+    "ChangeStatus": {
+        "operationId": "changeStatus",
+        "parameters": {"key": "$response.body#/key", "header.If-Match": "$response.header.ETag"},
+    },
+    "History": {"operationId": "history", "parameters": {"key": "$response.body#/key"}},
+    "Verify": {"operationId": "verifyPassport", "parameters": {"key": "$response.body#/key"}},
+    "Ingest": {
+        "operationId": "ingest",
+        "requestBody": {
+            "updates": [
+                {"passport_id": "$response.body#/passport_id", "data": {"number_of_cycles": 1}}
+            ]
+        },
+    },
+}
+"""OpenAPI links (create → read, append, status, history, verify, ingest) for stateful tests
+and clients."""
+
+
+def passport_routes(registry: Registry) -> APIRouter:
+    """The passport endpoints under /api."""
+    router = APIRouter()
+
+    def caller(api_key: str | None):
+        return registry.principal(api_key)
+
+    @router.post(
+        "/api/passports",
+        status_code=201,
+        response_model=Created,
+        operation_id="createPassport",
+        responses={**ERRORS, 201: {"description": "Created", "links": _PASSPORT_LINKS}},
+    )
+    def create_passport(
+        response: Response,
+        document: dict[str, Any] = Body(description="a battery or lot passport document"),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """Create a passport (issuer keys, under the organisation's GS1 Company Prefixes only);
+        returns its key and version hash (ETag)."""
+        result = registry.create(caller(api_key), document)
+        response.headers["ETag"] = f'"{result["hash"]}"'
+        response.headers["Location"] = f"/api/passports/{result['key']}"
+        return result
+
+    @router.get("/api/passports", responses=ERRORS, operation_id="listPassports")
+    def list_passports(
+        product: str | None = Query(None, max_length=200),
+        status: str | None = Query(None, max_length=20),
+        operator: str | None = Query(None, max_length=200),
+        gtin: str | None = Query(None, max_length=14),
+        kind: str | None = Query(None, max_length=20),
+        passport_id: str | None = Query(None, max_length=300),
+        cursor: str | None = Query(None, max_length=40),
+        limit: int = Query(50, ge=1, le=MAX_PAGE),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """List passports by product, status, operator, GTIN, kind or id; cursor pagination.
+        A filter on a restricted data point (status) matches only passports whose status the
+        caller may read."""
+        filters = {
+            "product": product,
+            "status": status,
+            "operator": operator,
+            "gtin": gtin,
+            "kind": kind,
+            "passport_id": passport_id,
+        }
+        return registry.list(caller(api_key), filters, cursor, limit)
+
+    @router.get(
+        "/api/passports/{key}",
+        responses={**ERRORS, 200: {"links": {"Verify": _PASSPORT_LINKS["Verify"]}}},
+        operation_id="readPassport",
+    )
+    def read_passport(
+        key: str,
+        audience: str | None = Query(None, max_length=40),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """The passport as the caller's audience may read it (public without a key). The ETag
+        is the version hash for the issuer and a digest of the body for everyone else."""
+        if api_key is None and audience in (None, "public"):
+            text, etag = registry.public_json(key)
+        else:
+            text, etag = registry.read(caller(api_key), key, audience)
+        return Response(text, media_type="application/json", headers={"ETag": f'"{etag}"'})
+
+    @router.put(
+        "/api/passports/{key}",
+        response_model=Created,
+        responses={
+            **ERRORS,
+            200: {
+                "description": "Appended",
+                "links": {
+                    k: _PASSPORT_LINKS[k] for k in ("AppendVersion", "ChangeStatus", "Ingest")
+                },
+            },
+        },
+        operation_id="appendVersion",
+    )
+    def append_version(
+        key: str,
+        response: Response,
+        document: dict[str, Any] = Body(description="the updated passport document"),
+        if_match: str | None = Header(None, alias="If-Match", max_length=100),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """Append a version; If-Match must carry the current hash (stale → 412, nothing changes)."""
+        result = registry.append(caller(api_key), key, document, if_match)
+        response.headers["ETag"] = f'"{result["hash"]}"'
+        return result
+
+    @router.get("/api/passports/{key}/history", responses=ERRORS, operation_id="history")
+    def history(
+        key: str,
+        audience: str | None = Query(None, max_length=40),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """Every version (documents as the audience may read them; hashes for the issuer)."""
+        return registry.history(caller(api_key), key, audience)
+
+    @router.get("/api/passports/{key}/verify", responses=ERRORS, operation_id="verifyPassport")
+    def verify(
+        key: str,
+        audience: str | None = Query(None, max_length=40),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """Check the passport's hash chain, signatures and the signing keys' validity periods."""
+        return registry.verify(caller(api_key), key, audience)
+
+    @router.get(
+        "/api/passports/{key}/checkpoint", responses=ERRORS, operation_id="passportCheckpoint"
+    )
+    def checkpoint(key: str, response: Response):
+        """The passport's latest version and head hash, signed by the registry (public; lets
+        `critflow passport verify --checkpoint` detect withheld versions)."""
+        response.headers["Cache-Control"] = "no-store"
+        return registry.checkpoint(key)
+
+    @router.post(
+        "/api/passports/{key}/status",
+        responses={
+            **ERRORS,
+            200: {
+                "description": "Changed",
+                "links": {
+                    "ReadPassport": _PASSPORT_LINKS["ReadPassport"],
+                    "Verify": _PASSPORT_LINKS["Verify"],
+                },
+            },
+        },
+        operation_id="changeStatus",
+    )
+    def change_status(
+        key: str,
+        change: StatusChange,
+        if_match: str | None = Header(None, alias="If-Match", max_length=100),
+        api_key: str | None = KEY_HEADER,
+    ):
+        """Change status; repurposing starts a linked passport, recycling closes the chain."""
+        return registry.change_status(
+            caller(api_key), key, change.to, if_match, change.new_document
+        )
+
+    @router.get("/api/passports/{key}/qr.svg", responses=ERRORS, operation_id="qrCode")
+    def qr(key: str):
+        """QR code (SVG) of the passport's Digital Link."""
+        import io
+
+        import segno
+
+        identifier = json.loads(registry.public_json(key)[0])["passport_id"]
+        buffer = io.BytesIO()
+        segno.make_qr(identifier, error="m").save(buffer, kind="svg", scale=6)
+        return Response(buffer.getvalue(), media_type="image/svg+xml")
+
+    @router.post("/api/ingest", responses=ERRORS, operation_id="ingest")
+    def ingest(batch: Ingest, api_key: str | None = KEY_HEADER):
+        """Dynamic data (state of health, cycles, events) for many batteries: all or nothing."""
+        return registry.ingest(caller(api_key), batch.updates)
+
+    @router.get("/api/registry/keys", operation_id="registryKeys")
+    def registry_keys():
+        """The registry's public signing keys (Ed25519) with their validity periods: a version
+        verifies with the key that was valid when it was issued."""
+        return {"keys": registry.registry_keys()}
+
+    return router
+
+
+def admin_routes(registry: Registry) -> APIRouter:
+    """Administration (keys with the admin audience): organisations' GS1 Company Prefixes and
+    operator identifiers, API keys."""
+    from critflow.registry import organisations
+    from critflow.registry.auth import list_keys, revoke_key
+
+    router = APIRouter(prefix="/api/admin", responses=ERRORS)
+
+    def admin(api_key: str | None, action: str):
+        principal = registry.principal(api_key)
+        registry.require_admin(principal, action)
+        return principal
+
+    def run(principal, action: str, work):
+        try:
+            with registry.sessions() as session:
+                result = work(session)
+        except organisations.IdentifierTakenError as exc:
+            registry.log_admin(principal, action, "denied", str(exc))
+            raise RegistryError(409, "Identifier taken", str(exc), exc.problems) from None
+        except CritflowError as exc:
+            raise RegistryError(422, "Invalid request", str(exc), exc.problems) from None
+        registry.log_admin(principal, action, "allowed", None)
+        return result
+
+    @router.get("/organisations", operation_id="adminOrganisations")
+    def list_organisations(api_key: str | None = KEY_HEADER):
+        """Every organisation with its GS1 Company Prefixes and operator identifiers."""
+        admin(api_key, "admin:organisations")
+        with registry.sessions() as session:
+            return {"organisations": organisations.everyone(session)}
+
+    @router.put("/organisations/{name}", operation_id="adminRegisterIdentifiers")
+    def register_identifiers(
+        name: str, identifiers: OrganisationIdentifiers, api_key: str | None = KEY_HEADER
+    ):
+        """Register GS1 Company Prefixes and operator identifiers to an organisation (added to
+        what it has; refused when one belongs to, or overlaps, another organisation's)."""
+        principal = admin(api_key, "admin:register")
+        found = run(
+            principal,
+            "admin:register",
+            lambda s: organisations.register(
+                s, name, identifiers.gs1_company_prefixes, identifiers.operator_ids
+            ),
+        )
+        return {
+            "organisation": found.organisation,
+            "gs1_company_prefixes": list(found.prefixes),
+            "operator_ids": list(found.operator_ids),
+        }
+
+    @router.delete(
+        "/organisations/{name}/identifiers/{value}", operation_id="adminRemoveIdentifier"
+    )
+    def remove_identifier(name: str, value: str, api_key: str | None = KEY_HEADER):
+        """Remove a prefix or operator identifier from an organisation."""
+        principal = admin(api_key, "admin:unregister")
+        run(principal, "admin:unregister", lambda s: organisations.unregister(s, name, value))
+        return {"removed": value}
+
+    @router.get("/keys", operation_id="adminKeys")
+    def keys(api_key: str | None = KEY_HEADER):
+        """Every API key (ids, organisations, audiences; never a secret)."""
+        admin(api_key, "admin:keys")
+        with registry.sessions() as session:
+            return {"keys": list_keys(session)}
+
+    @router.post("/keys/{key_id}/revoke", operation_id="adminRevokeKey")
+    def revoke(key_id: str, api_key: str | None = KEY_HEADER):
+        """Revoke a key; every worker refuses it within seconds."""
+        principal = admin(api_key, "admin:revoke")
+        revoked, organisation = run(principal, "admin:revoke", lambda s: revoke_key(s, key_id))
+        return {"revoked": revoked, "organisation": organisation}
+
+    return router
+
+
+def page_routes(registry: Registry) -> APIRouter:
+    """The public HTML page a QR scan opens, and the health check."""
+    router = APIRouter()
+
+    @router.get(
+        "/01/{gtin}/21/{serial}",
+        response_class=HTMLResponse,
+        responses=ERRORS,
+        operation_id="publicPage",
+    )
+    def public_page(gtin: str, serial: str):
+        """The public page a QR scan opens (public data points only, no JavaScript)."""
+        try:
+            link = DigitalLink.build(gtin, serial)
+        except IdentifierError as exc:
+            raise RegistryError(400, "Bad identifier", str(exc)) from None
+        data = json.loads(registry.public_json(registry.key_of(link.gtin, link.serial))[0])
+        return HTMLResponse(render_page(data))
+
+    @router.get("/healthz", operation_id="health")
+    def health():
+        return {"status": "ok", "version": __version__}
+
+    return router
+
+
+def create_app(
+    database: str | None = None,
+    key_file: Path | None = None,
+    limits: Limits | None = None,
+    trusted: str | None = None,
+) -> FastAPI:
+    """The registry application over ``database`` (runs migrations first).
+
+    The registry's signing key must exist (``critflow keys init-registry``, or ``critflow serve``
+    creates it before starting workers) and be the registry's current key; otherwise this raises
+    CritflowError and no worker starts. ``trusted`` lists proxy addresses whose X-Forwarded-For
+    is believed (default: ``CRITFLOW_TRUSTED_PROXIES``; none).
+    """
+    from critflow.registry import signing
 
     engine = make_engine(database)
     upgrade(engine)
-    registry = Registry(engine, registry_key(key_file, engine))
+    path = signing.key_path(key_file, engine)
+    key = signing.load_registry_key(path)
+    signing.attach(engine, key)
+    registry = Registry(engine, key, path, limits)
     app = FastAPI(
         title="critflow passport registry",
         version=__version__,
@@ -190,11 +569,16 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
     app.state.registry = registry
 
     app.add_middleware(PublicReads, registry=registry)
-    app.add_middleware(RequestGuard)  # the outermost: every request is guarded first
+    app.add_middleware(  # the outermost: every request is guarded first
+        RequestGuard,
+        trusted=trusted_proxies(
+            trusted if trusted is not None else os.environ.get("CRITFLOW_TRUSTED_PROXIES")
+        ),
+    )
 
     @app.exception_handler(RegistryError)
     async def registry_error(_request: Request, exc: RegistryError):
-        return problem(exc.status, exc.title, exc.detail, exc.problems)
+        return _refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError):
@@ -215,139 +599,15 @@ def create_app(database: str | None = None, key_file: Path | None = None) -> Fas
             500, "Internal error", f"{type(exc).__name__}; the request was not completed."
         )
 
-    def caller(api_key: str | None):
-        return registry.principal(api_key)
-
-    key_header = Header(None, alias="X-API-Key", description="API key (cfk_…)")
-    errors = {
-        s: {"model": dict, "content": {PROBLEM: {}}}
-        for s in (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
-    }
-
-    @app.post("/api/passports", status_code=201, response_model=Created, responses=errors)
-    def create_passport(
-        response: Response,
-        document: dict[str, Any] = Body(description="a battery or lot passport document"),
-        api_key: str | None = key_header,
-    ):
-        """Create a passport (issuer keys only); returns its key and version hash (ETag)."""
-        result = registry.create(caller(api_key), document)
-        response.headers["ETag"] = f'"{result["hash"]}"'
-        response.headers["Location"] = f"/api/passports/{result['key']}"
-        return result
-
-    @app.get("/api/passports", responses=errors)
-    def list_passports(
-        product: str | None = Query(None, max_length=200),
-        status: str | None = Query(None, max_length=20),
-        operator: str | None = Query(None, max_length=200),
-        gtin: str | None = Query(None, max_length=14),
-        kind: str | None = Query(None, max_length=20),
-        passport_id: str | None = Query(None, max_length=300),
-        cursor: str | None = Query(None, max_length=40),
-        limit: int = Query(50, ge=1, le=MAX_PAGE),
-    ):
-        """List passports by product, status, operator, GTIN, kind or id; cursor pagination."""
-        filters = {
-            "product": product,
-            "status": status,
-            "operator": operator,
-            "gtin": gtin,
-            "kind": kind,
-            "passport_id": passport_id,
-        }
-        return registry.list(filters, cursor, limit)
-
-    @app.get("/api/passports/{key}", responses=errors)
-    def read_passport(
-        key: str,
-        response: Response,
-        audience: str | None = Query(None, max_length=40),
-        api_key: str | None = key_header,
-    ):
-        """The passport as the caller's audience may read it (public without a key)."""
-        if api_key is None and audience in (None, "public"):
-            text, etag = registry.public_json(key)
-            return Response(text, media_type="application/json", headers={"ETag": f'"{etag}"'})
-        result = registry.read(caller(api_key), key, audience)
-        response.headers["ETag"] = f'"{result["hash"]}"'
-        return result
-
-    @app.put("/api/passports/{key}", response_model=Created, responses=errors)
-    def append_version(
-        key: str,
-        response: Response,
-        document: dict[str, Any] = Body(description="the updated passport document"),
-        if_match: str | None = Header(None, alias="If-Match"),
-        api_key: str | None = key_header,
-    ):
-        """Append a version; If-Match must carry the current hash (stale → 412, nothing changes)."""
-        result = registry.append(caller(api_key), key, document, if_match)
-        response.headers["ETag"] = f'"{result["hash"]}"'
-        return result
-
-    @app.get("/api/passports/{key}/history", responses=errors)
-    def history(
-        key: str,
-        audience: str | None = Query(None, max_length=40),
-        api_key: str | None = key_header,
-    ):
-        """Every version (hash chain and documents as the audience may read them)."""
-        return registry.history(caller(api_key), key, audience)
-
-    @app.get("/api/passports/{key}/verify", responses=errors)
-    def verify(key: str):
-        """Check the passport's hash chain and signatures."""
-        return registry.verify(key)
-
-    @app.post("/api/passports/{key}/status", responses=errors)
-    def change_status(
-        key: str,
-        change: StatusChange,
-        if_match: str | None = Header(None, alias="If-Match"),
-        api_key: str | None = key_header,
-    ):
-        """Change status; repurposing starts a linked passport, recycling closes the chain."""
-        return registry.change_status(
-            caller(api_key), key, change.to, if_match, change.new_document
-        )
-
-    @app.get("/api/passports/{key}/qr.svg", responses=errors)
-    def qr(key: str, request: Request):
-        """QR code (SVG) of the passport's Digital Link."""
-        import io
-
-        import segno
-
-        identifier = json.loads(registry.public_json(key)[0])["passport_id"]
-        buffer = io.BytesIO()
-        segno.make_qr(identifier, error="m").save(buffer, kind="svg", scale=6)
-        return Response(buffer.getvalue(), media_type="image/svg+xml")
-
-    @app.post("/api/ingest", responses=errors)
-    def ingest(batch: Ingest, api_key: str | None = key_header):
-        """Dynamic data (state of health, cycles, events) for many batteries: all or nothing."""
-        return registry.ingest(caller(api_key), batch.updates)
-
-    @app.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, responses=errors)
-    def public_page(gtin: str, serial: str):
-        """The public page a QR scan opens (public data points only, no JavaScript)."""
-        try:
-            link = DigitalLink.build(gtin, serial)
-        except IdentifierError as exc:
-            raise RegistryError(400, "Bad identifier", str(exc)) from None
-        data = json.loads(registry.public_json(registry.key_of(link.gtin, link.serial))[0])
-        return HTMLResponse(render_page(data))
-
-    @app.get("/healthz")
-    def health():
-        return {"status": "ok", "version": __version__}
-
+    app.include_router(passport_routes(registry))
+    app.include_router(admin_routes(registry))
+    app.include_router(page_routes(registry))
     return app
 
 
 def render_page(public: dict[str, Any]) -> str:
-    """A small, readable, mobile-friendly HTML page of the public view (no scripts)."""
+    """A small, readable, mobile-friendly HTML page of the public view (no scripts). It shows
+    only what the public body holds: no status, no hash of a battery passport."""
     points = by_field()
     rows = []
     for field, value in public["document"].get("data", {}).items():
@@ -363,6 +623,12 @@ def render_page(public: dict[str, Any]) -> str:
     title = html.escape(
         str(public["document"].get("data", {}).get("model_and_serial", public["passport_id"]))
     )
+    status = (
+        f"Status: <strong>{html.escape(str(public['status']))}</strong> · "
+        if "status" in public
+        else ""
+    )
+    footer = f"Version hash {html.escape(public['hash'])}." if "hash" in public else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Battery passport — {title}</title>
@@ -371,8 +637,7 @@ table{{border-collapse:collapse;width:100%}}
 th,td{{text-align:left;padding:.4rem;border-bottom:1px solid #ddd;vertical-align:top}}
 th{{width:45%;font-weight:600}}small{{color:#666;word-break:break-all}}</style></head>
 <body><h1>Battery passport</h1><p>{title}<br><small>{html.escape(public["passport_id"])}</small></p>
-<p>Status: <strong>{html.escape(str(public["status"]))}</strong> · version {public["version"]}</p>
+<p>{status}version {public["version"]}</p>
 <table>{"".join(rows)}</table>
-<p><small>Public information (Regulation (EU) 2023/1542, Annex XIII point 1).
-Version hash {html.escape(public["hash"])}.</small></p>
+<p><small>Public information (Regulation (EU) 2023/1542, Annex XIII point 1). {footer}</small></p>
 </body></html>"""

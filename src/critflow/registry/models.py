@@ -31,6 +31,35 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
 
 
+class OrganisationIdentifier(Base):
+    """An identifier an administrator registered to an organisation: a GS1 Company Prefix (its
+    keys create battery passports only under GTINs that start with one) or an economic-operator
+    identifier (the ``responsible_operator.identifier`` its passports must carry)."""
+
+    __tablename__ = "organisation_identifiers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # gs1_company_prefix | operator_id
+    value: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identifier_kind_value"),)
+
+
+class RegistryKey(Base):
+    """A public signing key of the registry and when it was valid (rotation keeps the old ones).
+    ``current`` is True for the one key new versions are signed with and NULL for retired keys;
+    a unique constraint on it allows one current key only, whichever worker registers first."""
+
+    __tablename__ = "registry_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    valid_from: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    current: Mapped[bool | None] = mapped_column(Boolean, nullable=True, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
 class ApiKey(Base):
     """An API key: its public id, the argon2 hash of its secret, its organisation and rights."""
 
@@ -44,6 +73,7 @@ class ApiKey(Base):
     purpose: Mapped[str | None] = mapped_column(String(500), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Passport(Base):
@@ -114,3 +144,9 @@ class AuditEntry(Base):
     purpose: Mapped[str | None] = mapped_column(String(500), nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        Index("ix_audit_log_client_at", "client", "at"),
+        Index("ix_audit_log_key_id_at", "key_id", "at"),
+    )

@@ -5,6 +5,10 @@ Every version is signed by the registry's key (an Ed25519 key of the deployment)
 hash exactly as ``critflow passport`` does on disk, so ``critflow passport verify`` checks an
 exported history offline. Appends use optimistic locking on the head hash: the update only
 succeeds ``WHERE head_hash = <If-Match>``, so of two concurrent writers exactly one wins.
+
+A refused operation changes nothing: the write transaction is rolled back first, and the audit
+entry of the refusal is written afterwards in a transaction of its own. Every response passes
+through :mod:`critflow.registry.disclosure`, the one audience filter.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import base64
 import copy
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
+import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,23 +38,24 @@ from critflow.passport.datapoints import audiences, by_field, readable_fields, s
 from critflow.passport.identity import DigitalLink
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
-from critflow.passport.views import view
-from critflow.registry.auth import ADMIN, KeyStore, Principal
+from critflow.registry import disclosure, signing
+from critflow.registry.auth import ADMIN, KeyStore, Limits, Principal, client_address
 from critflow.registry.database import make_write_engine, session_factory
 from critflow.registry.models import AuditEntry, Passport, PassportLink, PassportVersion
+from critflow.registry.organisations import gtin_owned, identity, operator_identifier
+from critflow.registry.problems import RegistryError
+
+__all__ = ["MAX_BATCH", "MAX_PAGE", "Registry", "RegistryError", "passport_key"]
 
 MAX_BATCH = 1000
 MAX_PAGE = 100
+MAX_DEPTH = 32
+"""Deepest nesting of JSON arrays and objects a request body may have (a passport needs 5)."""
+_MAX_CURSOR = 2**63 - 1
+_MAX_INTEGER = 2**53
+"""Largest integer magnitude exchanged exactly between JSON implementations (RFC 7493, I-JSON)."""
 
-
-@dataclass
-class RegistryError(Exception):
-    """An error for the caller: HTTP status, a short title, details, and per-field problems."""
-
-    status: int
-    title: str
-    detail: str
-    problems: list[Problem] = field(default_factory=list)
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def passport_key(identifier: str) -> str:
@@ -68,20 +75,8 @@ def _status_of(document: dict[str, Any]) -> str:
 
 
 def _public_view(row_key: str, envelope: dict[str, Any]) -> str:
-    record = envelope["record"]
-    return json.dumps(
-        {
-            "key": row_key,
-            "passport_id": record["passport_id"],
-            "version": record["version"],
-            "status": record["status"],
-            "hash": envelope["hash"],
-            "audience": "public",
-            "document": view(record["document"], "public"),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    """The stored public view (kept under this name for the load benchmark)."""
+    return disclosure.public_view_text(row_key, envelope)
 
 
 def encode_cursor(last_id: int) -> str:
@@ -89,18 +84,96 @@ def encode_cursor(last_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The row id a cursor stands for; 400 for anything this registry could not have issued."""
     try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
+        value = -1
+    if not 0 <= value <= _MAX_CURSOR:
+        raise RegistryError(400, "Bad cursor", "The cursor is not one this registry issued.")
+    return value
+
+
+def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
+    """Refuse what JSON (RFC 8259) has no number for — NaN, Infinity, 1e999 (Python reads them as
+    non-finite floats) — and nesting deeper than MAX_DEPTH; names the field path (422)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
         raise RegistryError(
-            400, "Bad cursor", "The cursor is not one this registry issued."
-        ) from None
+            422,
+            "Not a JSON number",
+            f"{where}: {shown} (or a number beyond 1.8e308, such as 1e999) is not a JSON number",
+            [
+                Problem(
+                    where,
+                    f"{shown} is not a number JSON allows (RFC 8259 section 6 has no NaN or "
+                    "Infinity; a literal such as 1e999 overflows to Infinity)",
+                    "Send a finite number in the data point's unit.",
+                )
+            ],
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INTEGER:
+        raise RegistryError(
+            422,
+            "Number too large",
+            f"{where}: an integer of {len(str(abs(value)))} digits",
+            [
+                Problem(
+                    where,
+                    "is an integer beyond 2^53, which JSON implementations do not exchange "
+                    "exactly (RFC 7493, I-JSON)",
+                    "Send a number within the data point's plausible range.",
+                )
+            ],
+        )
+    if isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            raise RegistryError(
+                422,
+                "Nested too deeply",
+                f"{where}: JSON nested more than {MAX_DEPTH} levels deep",
+                [Problem(where, f"nested more than {MAX_DEPTH} levels", "Flatten the value.")],
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for name, item in items:
+            check_json(
+                item,
+                f"{where}.{name}" if isinstance(value, dict) else f"{where}[{name}]",
+                depth + 1,
+            )
+
+
+def _refusals_audited(method: _Method) -> _Method:
+    """Write the audit entry a refusal carries, after the refused transaction was rolled back
+    (only at the outermost call: a nested call's refusal is written once, by its caller)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        outermost = not getattr(self._depth, "value", 0)
+        self._depth.value = getattr(self._depth, "value", 0) + 1
+        try:
+            return method(self, *args, **kwargs)
+        except RegistryError as exc:
+            if outermost and exc.audit is not None:
+                entry, exc.audit = exc.audit, None
+                self._log_entry(**entry)
+            raise
+        finally:
+            self._depth.value -= 1
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Registry:
     """The passport registry over one database."""
 
-    def __init__(self, engine: Engine, signing_key: SigningKey) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        signing_key: SigningKey,
+        key_file: Path | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
         self._write_sessions = session_factory(make_write_engine(engine))
@@ -113,14 +186,17 @@ class Registry:
             lock_path = f"{engine.url.database or 'registry'}.writelock"
             self._lock_file = open(lock_path, "a+b")  # noqa: SIM115 (held for the process's life)
         self.signer = signing_key
-        self._public_statement = select(Passport.public_view, Passport.head_hash).where(
+        self.key_file = key_file
+        self._public_statement = select(Passport.public_view).where(
             Passport.key == bindparam("key")
         )
-        self.keys = KeyStore()
+        self._depth = threading.local()
+        self.keys = KeyStore(self.sessions, self._log_authentication, limits)
 
+    # --- transactions and the audit log --------------------------------------------------------
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A session for a write transaction."""
+        """A session for a write transaction (rolled back unless committed)."""
         if self._write_lock is None:
             with self._write_sessions() as session:
                 yield session
@@ -137,6 +213,32 @@ class Registry:
                 if self._write_depth == 0:
                     fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
+    @staticmethod
+    def _entry(
+        principal: Principal | None,
+        action: str,
+        key: str | None,
+        audience: str | None,
+        outcome: str,
+        detail: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "key_id": principal.key_id if principal else None,
+            "organisation": principal.organisation if principal else None,
+            "action": action,
+            "passport_key": key,
+            "audience": audience,
+            "purpose": principal.purpose if principal else None,
+            "outcome": outcome,
+            "detail": (detail or "")[:500] or None,
+        }
+
+    def _log_entry(self, **entry: Any) -> None:
+        """Write one audit entry in its own short transaction (with the client's address)."""
+        with self.writing() as session:
+            session.add(AuditEntry(**entry, client=client_address.get()))
+            session.commit()
+
     def _log(
         self,
         principal: Principal | None,
@@ -146,25 +248,24 @@ class Registry:
         outcome: str,
         detail: str | None = None,
     ) -> None:
-        """Write one audit entry in its own short transaction."""
-        with self.writing() as session:
-            self._audit(session, principal, action, key, audience, outcome, detail)
-            session.commit()
+        self._log_entry(**self._entry(principal, action, key, audience, outcome, detail))
 
-    # --- callers and the audit log -------------------------------------------------------
-    def principal(self, presented: str | None) -> Principal:
-        with self.sessions() as session:
-            found = self.keys.principal(session, presented)
-            if found is None:
-                self._audit(
-                    session, None, "authenticate", None, None, "denied", "unknown or revoked key"
-                )
-                session.commit()
-                raise RegistryError(401, "Unknown API key", "The API key is unknown or revoked.")
-            return found
+    def _log_authentication(
+        self, key_id: str | None, organisation: str | None, outcome: str, detail: str
+    ) -> None:
+        self._log_entry(
+            key_id=key_id,
+            organisation=organisation,
+            action="authenticate",
+            passport_key=None,
+            audience=None,
+            purpose=None,
+            outcome=outcome,
+            detail=detail,
+        )
 
-    @staticmethod
     def _audit(
+        self,
         session: Session,
         principal: Principal | None,
         action: str,
@@ -173,22 +274,45 @@ class Registry:
         outcome: str,
         detail: str | None = None,
     ) -> None:
+        """An audit entry inside the caller's transaction (for allowed writes: it commits or
+        rolls back with them)."""
         session.add(
             AuditEntry(
-                key_id=principal.key_id if principal else None,
-                organisation=principal.organisation if principal else None,
-                action=action,
-                passport_key=key,
-                audience=audience,
-                purpose=principal.purpose if principal else None,
-                outcome=outcome,
-                detail=(detail or "")[:500] or None,
+                **self._entry(principal, action, key, audience, outcome, detail),
+                client=client_address.get(),
             )
         )
 
+    def principal(self, presented: str | None) -> Principal:
+        """The caller of a request (see :class:`KeyStore`)."""
+        return self.keys.principal(presented)
+
+    @_refusals_audited
+    def require_admin(self, principal: Principal, action: str) -> None:
+        """403 (audited) unless ``principal`` holds the admin audience."""
+        if principal.anonymous:
+            raise self._deny(
+                principal, action, None, None, 401, "API key required", "Send an admin key."
+            )
+        if ADMIN not in principal.audiences:
+            raise self._deny(
+                principal,
+                action,
+                None,
+                None,
+                403,
+                "Administrators only",
+                "This needs a key with the admin audience.",
+            )
+
+    def log_admin(
+        self, principal: Principal, action: str, outcome: str, detail: str | None
+    ) -> None:
+        """Audit an administration request."""
+        self._log(principal, action, None, ADMIN, outcome, detail)
+
     def _deny(
         self,
-        session: Session,
         principal: Principal,
         action: str,
         key: str | None,
@@ -197,13 +321,16 @@ class Registry:
         title: str,
         detail: str,
     ) -> RegistryError:
-        self._audit(session, principal, action, key, audience, "denied", detail)
-        session.commit()
-        return RegistryError(status, title, detail)
+        """A refusal to raise; its audit entry is written after the rollback."""
+        return RegistryError(
+            status,
+            title,
+            detail,
+            audit=self._entry(principal, action, key, audience, "denied", detail),
+        )
 
     def _writer(
         self,
-        session: Session,
         principal: Principal,
         action: str,
         key: str | None,
@@ -211,7 +338,6 @@ class Registry:
     ) -> None:
         if principal.anonymous:
             raise self._deny(
-                session,
                 principal,
                 action,
                 key,
@@ -222,7 +348,6 @@ class Registry:
             )
         if not principal.can_write or not ({"issuer", ADMIN} & principal.audiences):
             raise self._deny(
-                session,
                 principal,
                 action,
                 key,
@@ -237,7 +362,6 @@ class Registry:
             and ADMIN not in principal.audiences
         ):
             raise self._deny(
-                session,
                 principal,
                 action,
                 key,
@@ -247,44 +371,139 @@ class Registry:
                 f"Only the passport's operator ({operator}) may change it.",
             )
 
+    def _identity(
+        self,
+        session: Session,
+        principal: Principal,
+        action: str,
+        key: str | None,
+        document: dict[str, Any],
+        organisation: str,
+        creating: bool,
+    ) -> None:
+        """A battery passport is filed only under ``organisation``'s GS1 Company Prefixes and
+        carries one of its economic-operator identifiers (see organisations.py). Appends keep
+        the identifier; an organisation with none registered yet (a database from before the
+        registration existed) may still append to its own passports."""
+        if document.get("kind") != "battery":
+            return
+        owned = identity(session, organisation)
+        gtin = DigitalLink.parse(document_id(document)).gtin
+        if creating and not gtin_owned(gtin, owned.prefixes):
+            prefixes = ", ".join(owned.prefixes) or "none registered"
+            raise self._deny(
+                principal,
+                action,
+                key,
+                None,
+                403,
+                "GTIN not yours",
+                f"GTIN {gtin} is not under a GS1 Company Prefix of {organisation} "
+                f"({prefixes}); an administrator registers prefixes with `critflow keys org`.",
+            )
+        stated = operator_identifier(document)
+        if not creating and not owned.operator_ids:
+            return
+        if stated is None:
+            raise RegistryError(
+                422,
+                "Operator identifier needed",
+                "data.responsible_operator must be {name, identifier} with your "
+                "economic-operator identifier, so the passport is tied to your organisation.",
+                [
+                    Problem(
+                        "body: data.responsible_operator",
+                        "has no identifier",
+                        f"Write {{name: …, identifier: "
+                        f"{(owned.operator_ids or ('<your EORI number>',))[0]}}}.",
+                    )
+                ],
+            )
+        if stated not in owned.operator_ids:
+            raise self._deny(
+                principal,
+                action,
+                key,
+                None,
+                403,
+                "Operator identifier not yours",
+                f"responsible_operator.identifier '{stated}' is not registered to "
+                f"{organisation} ({', '.join(owned.operator_ids) or 'none registered'}).",
+            )
+
     # --- validation ------------------------------------------------------------------------
     @staticmethod
-    def _validated(document: Any) -> dict[str, Any]:
+    def _validated(document: Any, where: str = "body") -> dict[str, Any]:
         if not isinstance(document, dict):
             raise RegistryError(
                 422, "Invalid passport", "The body must be a passport document (a JSON object)."
             )
+        check_json(document, where)
         try:
-            validate_document(document, where="body")
+            validate_document(document, where=where)
         except CritflowError as exc:
             raise RegistryError(
                 422, "Invalid passport", "The document does not validate.", exc.problems
             ) from None
         return document
 
+    # --- signing ----------------------------------------------------------------------------
+    def _sign(self, session: Session, record: dict[str, Any]) -> dict[str, Any]:
+        """Sign with the registry's current key (checked once per transaction, share-locked on
+        PostgreSQL so a rotation waits for this write)."""
+        if not session.info.get("signer_checked"):
+            current = signing.current_public_key(session, lock=True)
+            if current != self.signer.public_key:
+                self._reload_key(current)
+            session.info["signer_checked"] = True
+        try:
+            return self.signer.sign(record)
+        except (TypeError, ValueError) as exc:  # canonical JSON refuses the record
+            raise RegistryError(
+                422, "Not signable", f"The document cannot be canonicalised: {exc}"
+            ) from None
+
+    def _reload_key(self, current: str | None) -> None:
+        """After a rotation: load the new key file; refuse writes until it is the current key."""
+        if self.key_file is not None and current is not None:
+            try:
+                key = signing.load_registry_key(self.key_file)
+            except CritflowError:
+                key = None
+            if key is not None and key.public_key == current:
+                self.signer = key
+                return
+        raise RegistryError(
+            503,
+            "Signing key rotated",
+            "The registry's signing key changed and this server does not hold the new one yet; "
+            "retry shortly (or copy the new key file to this server).",
+            headers={"Retry-After": "5"},
+        )
+
     # --- create, read, append ---------------------------------------------------------------
-    def create(
-        self,
-        principal: Principal,
-        document: Any,
-        session: Session | None = None,
-        commit: bool = False,
-    ) -> dict[str, Any]:
-        """Create a passport; commits in its own write transaction unless given a session."""
-        if session is None:
-            with self.writing() as own_session:
-                return self.create(principal, document, session=own_session, commit=True)
-        self._writer(session, principal, "create", None)
+    @_refusals_audited
+    def create(self, principal: Principal, document: Any) -> dict[str, Any]:
+        """Create a passport in its own write transaction."""
+        with self.writing() as session:
+            result = self._create(session, principal, document)
+            session.commit()
+            return result
+
+    def _create(self, session: Session, principal: Principal, document: Any) -> dict[str, Any]:
+        self._writer(principal, "create", None)
         document = self._validated(document)
         identifier = document_id(document)
         key = passport_key(identifier)
+        self._identity(
+            session, principal, "create", key, document, principal.organisation or "", True
+        )
         gtin = serial = None
         if document["kind"] == "battery":
             link = DigitalLink.parse(identifier)
             gtin, serial = link.gtin, link.serial
         status = _status_of(document)
-        record = new_record(identifier, document, None, status)
-        envelope = self.signer.sign(record)
+        envelope = self._sign(session, new_record(identifier, document, None, status))
         row = Passport(
             key=key,
             passport_id=identifier,
@@ -297,7 +516,7 @@ class Registry:
             operator=principal.organisation or "",
             version=1,
             head_hash=envelope["hash"],
-            public_view=_public_view(key, envelope),
+            public_view=disclosure.public_view_text(key, envelope),
         )
         session.add(row)
         try:
@@ -318,8 +537,6 @@ class Registry:
             )
         )
         self._audit(session, principal, "create", key, "issuer", "allowed")
-        if commit:
-            session.commit()
         return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
 
     @staticmethod
@@ -341,13 +558,13 @@ class Registry:
         return row
 
     def public_json(self, key: str) -> tuple[str, str]:
-        """The stored public view and head hash (the fast path for anonymous reads: one indexed
-        row, no ORM session, no JSON parsing)."""
+        """The stored public view and its ETag (the fast path for anonymous reads: one indexed
+        row, no ORM session, no JSON parsing; the ETag is the digest of the text itself)."""
         with self.engine.connect() as connection:
-            found = connection.execute(self._public_statement, {"key": key}).first()
-        if found is None:
+            text = connection.execute(self._public_statement, {"key": key}).scalar()
+        if text is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
-        return found[0], found[1]
+        return text, disclosure.body_etag(text)
 
     def key_of(self, gtin: str, serial: str) -> str:
         with self.sessions() as session:
@@ -360,25 +577,30 @@ class Registry:
             )
         return key
 
-    def _audience(
-        self, session: Session, principal: Principal, row: Passport, wanted: str | None, action: str
-    ) -> str:
+    def held(self, principal: Principal, operator: str | None) -> set[str]:
+        """Audiences ``principal`` holds on a passport of ``operator``: an issuer is an issuer
+        of its own passports only; an admin holds every audience."""
         held = set(principal.audiences)
-        if "issuer" in held and row.operator != principal.organisation and ADMIN not in held:
-            held.discard("issuer")  # an issuer reads other operators' passports like anyone else
         if ADMIN in held:
-            held |= set(audiences())
+            return held | set(audiences())
+        if "issuer" in held and operator != principal.organisation:
+            held.discard("issuer")  # an issuer reads other operators' passports like anyone else
+        return held & set(audiences())
+
+    def _audience(
+        self, principal: Principal, row: Passport, wanted: str | None, action: str
+    ) -> str:
+        held = self.held(principal, row.operator)
         if wanted is None:
             return next(a for a in _audience_rank() if a in held)
         if wanted not in audiences():
             raise RegistryError(
                 400,
                 "Unknown audience",
-                f"'{wanted}' is not an audience; use {', '.join(audiences())}.",
+                f"'{wanted[:40]}' is not an audience; use {', '.join(audiences())}.",
             )
         if wanted not in held:
             raise self._deny(
-                session,
                 principal,
                 action,
                 row.key,
@@ -389,57 +611,50 @@ class Registry:
             )
         return wanted
 
-    def read(self, principal: Principal, key: str, audience: str | None = None) -> dict[str, Any]:
+    @_refusals_audited
+    def read(self, principal: Principal, key: str, audience: str | None = None) -> tuple[str, str]:
+        """The passport as the caller's audience may read it: (JSON text, ETag)."""
         with self.sessions() as session:
             row = self._row(session, key)
-            chosen = self._audience(session, principal, row, audience, "read")
-            head = self._head_text(session, row)
-            record = json.loads(head)["record"]
-        if chosen != "public":
-            self._log(principal, "read", key, chosen, "allowed")
-        return {
-            "key": key,
-            "passport_id": row.passport_id,
-            "version": row.version,
-            "status": row.status,
-            "hash": row.head_hash,
-            "audience": chosen,
-            "document": view(record["document"], chosen),
-        }
+            chosen = self._audience(principal, row, audience, "read")
+            if chosen == "public":
+                return row.public_view, disclosure.body_etag(row.public_view)
+            head = json.loads(self._head_text(session, row))
+        body = disclosure.passport_body(key, head["record"], head["hash"], chosen)
+        text = disclosure.dumps(body)
+        self._log(principal, "read", key, chosen, "allowed")
+        return text, disclosure.etag_for(body, text, chosen, head["hash"])
 
+    @_refusals_audited
     def append(
-        self,
-        principal: Principal,
-        key: str,
-        document: Any,
-        if_match: str | None,
-        session: Session | None = None,
+        self, principal: Principal, key: str, document: Any, if_match: str | None
     ) -> dict[str, Any]:
-        if session is None:
-            with self.writing() as own_session:
-                return self.append(principal, key, document, if_match, own_session)
-        row = self._row(session, key)
-        self._writer(session, principal, "append", key, row.operator)
-        if row.closed:
-            raise RegistryError(
-                409,
-                "Passport closed",
-                "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
+        with self.writing() as session:
+            row = self._row(session, key)
+            self._writer(principal, "append", key, row.operator)
+            if row.closed:
+                raise RegistryError(
+                    409,
+                    "Passport closed",
+                    "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
+                )
+            if not if_match:
+                raise RegistryError(
+                    428, "If-Match required", "Send the current version hash (ETag) in If-Match."
+                )
+            document = self._validated(document)
+            if document_id(document) != row.passport_id:
+                raise RegistryError(
+                    422,
+                    "Wrong passport",
+                    f"The document is passport {document_id(document)}, not {row.passport_id}.",
+                )
+            self._identity(session, principal, "append", key, document, row.operator, False)
+            result = self._append(
+                session, principal, row, document, if_match.strip('"'), row.status, []
             )
-        if not if_match:
-            raise RegistryError(
-                428, "If-Match required", "Send the current version hash (ETag) in If-Match."
-            )
-        document = self._validated(document)
-        if document_id(document) != row.passport_id:
-            raise RegistryError(
-                422,
-                "Wrong passport",
-                f"The document is passport {document_id(document)}, not {row.passport_id}.",
-            )
-        return self._append(
-            session, principal, row, document, if_match.strip('"'), row.status, [], True
-        )
+            session.commit()
+            return result
 
     def _append(
         self,
@@ -450,7 +665,6 @@ class Registry:
         expected: str,
         status: str,
         links: list[dict[str, str]],
-        commit: bool,
     ) -> dict[str, Any]:
         previous = self._head(session, row)
         if previous["hash"] != expected:
@@ -459,7 +673,9 @@ class Registry:
                 "Stale version",
                 f"The passport is at {previous['hash']}; you sent {expected}. Read it again.",
             )
-        envelope = self.signer.sign(new_record(row.passport_id, document, previous, status, links))
+        envelope = self._sign(
+            session, new_record(row.passport_id, document, previous, status, links)
+        )
         version = previous["record"]["version"] + 1
         changed = session.execute(
             update(Passport)
@@ -469,12 +685,11 @@ class Registry:
                 head_hash=envelope["hash"],
                 status=status,
                 closed=status == "recycled",
-                public_view=_public_view(row.key, envelope),
+                public_view=disclosure.public_view_text(row.key, envelope),
                 updated_at=dt.datetime.now(dt.UTC),
             )
         ).rowcount
         if changed != 1:
-            session.rollback()
             raise RegistryError(
                 412, "Stale version", "Another write changed the passport first. Read it again."
             )
@@ -489,13 +704,10 @@ class Registry:
         try:
             session.flush()
         except IntegrityError:
-            session.rollback()
             raise RegistryError(
                 412, "Stale version", "Another write added this version first."
             ) from None
         self._audit(session, principal, "append", row.key, "issuer", "allowed")
-        if commit:
-            session.commit()
         return {
             "key": row.key,
             "passport_id": row.passport_id,
@@ -504,9 +716,31 @@ class Registry:
         }
 
     # --- listing, history, verification ------------------------------------------------------
+    def _readable_where(self, principal: Principal, field: str | None):
+        """SQL condition: rows on which ``principal`` reads data point ``field``."""
+        if field is None:
+            return true()
+        point = by_field()[field].annex_xiii_point
+        readers = {a for a, points in audiences().items() if point in points}
+        held = self.held(principal, None)  # audiences held on every passport
+        not_battery = Passport.kind != "battery"
+        if held & readers:
+            return true()
+        if "issuer" in readers and "issuer" in principal.audiences and principal.organisation:
+            return or_(not_battery, Passport.operator == principal.organisation)
+        return not_battery
+
+    @_refusals_audited
     def list(
-        self, filters: dict[str, str | None], cursor: str | None, limit: int
+        self,
+        principal: Principal,
+        filters: dict[str, str | None],
+        cursor: str | None,
+        limit: int,
     ) -> dict[str, Any]:
+        """Passports matching ``filters``, as the caller may see them: a filter on a data point
+        matches only rows on which the caller may read that data point (so an anonymous
+        ``?status=waste`` finds no battery — it is not an oracle for a restricted field)."""
         limit = max(1, min(limit, MAX_PAGE))
         query = select(
             Passport.id,
@@ -521,25 +755,26 @@ class Registry:
         )
         for name, value in filters.items():
             if value is not None:
-                query = query.where(getattr(Passport, name) == value)
+                field = disclosure.FILTER_FIELDS[name]
+                query = query.where(
+                    and_(getattr(Passport, name) == value, self._readable_where(principal, field))
+                )
         if cursor:
             query = query.where(Passport.id > decode_cursor(cursor))
         query = query.order_by(Passport.id).limit(limit + 1)
         with self.sessions() as session:
             rows = session.execute(query).all()
-        items = [
-            {
-                "key": r.key,
-                "passport_id": r.passport_id,
-                "kind": r.kind,
-                "status": r.status,
-                "product": r.product,
-                "operator": r.operator,
-                "gtin": r.gtin,
-                "version": r.version,
-            }
-            for r in rows[:limit]
-        ]
+        items = [disclosure.list_item(r, self.held(principal, r.operator)) for r in rows[:limit]]
+        restricted = sum(1 for i in items if "status" in i and i["kind"] == "battery")
+        if restricted:  # the status of a battery is restricted data: its reads are audited
+            self._log(
+                principal,
+                "list",
+                None,
+                ",".join(sorted(set(principal.audiences) - {"public"})),
+                "allowed",
+                f"status of {restricted} battery passports",
+            )
         return {
             "items": items,
             "next_cursor": encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
@@ -553,44 +788,70 @@ class Registry:
         ).all()
         return [json.loads(t) for t in texts]
 
+    @_refusals_audited
     def history(self, principal: Principal, key: str, audience: str | None) -> dict[str, Any]:
         with self.sessions() as session:
             row = self._row(session, key)
-            chosen = self._audience(session, principal, row, audience, "history")
-            versions = [
-                {
-                    "version": e["record"]["version"],
-                    "hash": e["hash"],
-                    "previous_hash": e["record"]["previous_hash"],
-                    "issued_at": e["record"]["issued_at"],
-                    "status": e["record"]["status"],
-                    "links": e["record"]["links"],
-                    "document": view(e["record"]["document"], chosen),
-                }
-                for e in self.envelopes(session, row)
-            ]
+            chosen = self._audience(principal, row, audience, "history")
+            versions = [disclosure.version_entry(e, chosen) for e in self.envelopes(session, row)]
         if chosen != "public":
             self._log(principal, "history", key, chosen, "allowed")
         return {"key": key, "audience": chosen, "versions": versions}
 
-    def verify(self, key: str) -> dict[str, Any]:
+    @_refusals_audited
+    def verify(self, principal: Principal, key: str, audience: str | None = None) -> dict[str, Any]:
+        """Check the passport's hash chain, signatures and signing-key validity periods."""
         with self.sessions() as session:
             row = self._row(session, key)
+            chosen = self._audience(principal, row, audience, "verify")
             envelopes = self.envelopes(session, row)
+            keys = signing.published(session)
         report = verify_chain(
-            [(f"version {e['record']['version']}", e) for e in envelopes], {self.signer.public_key}
+            [(f"version {e['record']['version']}", e) for e in envelopes],
+            {k["public_key"]: "registry" for k in keys},  # one issuer: rotated keys continue
         )
-        return {
+        broken = report.broken
+        if broken is None:
+            for envelope in envelopes:
+                problem = signing.signed_in_period(envelope, keys)
+                if problem is not None:
+                    broken = f"version {envelope['record']['version']}: {problem}"
+                    break
+        result: dict[str, Any] = {
             "key": key,
             "passport_id": report.passport_id,
             "versions": report.versions,
-            "valid": report.ok,
-            "first_broken_link": report.broken,
-            "closed": report.closed,
+            "valid": broken is None,
+            "first_broken_link": broken,
             "registry_public_key": self.signer.public_key,
+            "audience": chosen,
         }
+        if disclosure.shows(chosen, row.kind, "closed"):
+            result["closed"] = report.closed
+        if chosen != "public":
+            self._log(principal, "verify", key, chosen, "allowed")
+        return result
+
+    def registry_keys(self) -> list[dict[str, Any]]:
+        """The registry's public keys with their validity periods."""
+        with self.sessions() as session:
+            return signing.published(session)
+
+    def checkpoint(self, key: str) -> dict[str, Any]:
+        """A checkpoint of the passport's head (latest version and hash) signed by the registry's
+        key, so that an offline verifier detects a copy from which newer versions were withheld."""
+        from critflow.passport.checkpoint import make_checkpoint
+
+        with self.sessions() as session:
+            row = self._row(session, key)
+            passport_id, version, head_hash = row.passport_id, row.version, row.head_hash
+            current = signing.current_public_key(session)
+        if current != self.signer.public_key:  # signed with the key the registry publishes now
+            self._reload_key(current)
+        return make_checkpoint(self.signer, passport_id, version, head_hash)
 
     # --- lifecycle ---------------------------------------------------------------------------
+    @_refusals_audited
     def change_status(
         self,
         principal: Principal,
@@ -599,9 +860,9 @@ class Registry:
         if_match: str | None,
         new_document: Any = None,
     ) -> dict[str, Any]:
-        with self.sessions() as session:
+        with self.writing() as session:
             row = self._row(session, key)
-            self._writer(session, principal, "status", key, row.operator)
+            self._writer(principal, "status", key, row.operator)
             rule = status_transitions().get((row.status, to))
             if rule is None:
                 allowed = sorted(t for f, t in status_transitions() if f == row.status)
@@ -627,40 +888,44 @@ class Registry:
                         "New passport needed",
                         f"'{to}' gives the battery a new passport (Art. 77(7)); send new_document.",
                     )
-                new_document = copy.deepcopy(self._validated(new_document))
+                new_document = copy.deepcopy(self._validated(new_document, "new_document"))
                 if new_document.get("kind") == "battery":
                     new_document["data"]["battery_status"] = to
                 links = [{"rel": f"{to}_as", "passport_id": document_id(new_document)}]
-            result = self._append(
-                session, principal, row, document, if_match.strip('"'), to, links, False
-            )
+            result = self._append(session, principal, row, document, if_match.strip('"'), to, links)
             if rule["new_passport"]:
-                created = self.create(principal, new_document, session=session)
+                created = self._create(session, principal, new_document)
                 new_row = self._row(session, created["key"])
                 session.add(PassportLink(from_pk=row.id, to_pk=new_row.id, rel=f"{to}_as"))
             session.commit()
             return {**result, "new_passport": created}
 
     # --- bulk ingest of dynamic data ---------------------------------------------------------
+    @_refusals_audited
     def ingest(self, principal: Principal, updates: Any) -> dict[str, Any]:
+        """Dynamic data for many passports in one transaction: every update is written, or —
+        when any one is refused, for whatever reason — none is (the refusal is audited)."""
         if not isinstance(updates, list) or not updates:
             raise RegistryError(
                 422, "No updates", 'Send {"updates": [{"passport_id": …, "data": {…}}, …]}.'
             )
         if len(updates) > MAX_BATCH:
             raise RegistryError(413, "Batch too large", f"At most {MAX_BATCH} updates per request.")
+        check_json(updates, "updates")
         points = by_field()
         with self.writing() as session:
-            self._writer(session, principal, "ingest", None)
+            self._writer(principal, "ingest", None)
             written = 0
             for i, item in enumerate(updates):
                 where = f"updates[{i}]"
                 if (
                     not isinstance(item, dict)
                     or not isinstance(item.get("data"), dict)
-                    or "passport_id" not in item
+                    or not isinstance(item.get("passport_id"), str)
                 ):
-                    raise RegistryError(422, "Bad update", f"{where} needs passport_id and data.")
+                    raise RegistryError(
+                        422, "Bad update", f"{where} needs passport_id (text) and data (object)."
+                    )
                 static = [
                     f for f in item["data"] if f not in points or points[f].lifecycle != "dynamic"
                 ]
@@ -668,17 +933,20 @@ class Registry:
                     raise RegistryError(
                         422,
                         "Not dynamic data",
-                        f"{where}: {', '.join(static)} are not dynamic data points (Annex XIII 4); "
-                        "bulk ingest takes state of health, cycles, events and the like.",
+                        f"{where}: {', '.join(static)[:300]} are not dynamic data points "
+                        "(Annex XIII 4); bulk ingest takes state of health, cycles, events and "
+                        "the like.",
                     )
                 row = session.scalar(
-                    select(Passport).where(Passport.passport_id == str(item["passport_id"]))
+                    select(Passport).where(Passport.passport_id == item["passport_id"])
                 )
                 if row is None:
                     raise RegistryError(
-                        404, "No such passport", f"{where}: no passport {item['passport_id']}."
+                        404,
+                        "No such passport",
+                        f"{where}: no passport {item['passport_id'][:300]}.",
                     )
-                self._writer(session, principal, "ingest", row.key, row.operator)
+                self._writer(principal, "ingest", row.key, row.operator)
                 if row.closed:
                     raise RegistryError(
                         409, "Passport closed", f"{where}: the battery was recycled."
@@ -692,7 +960,7 @@ class Registry:
                     raise RegistryError(
                         422, "Invalid update", "An update does not validate.", exc.problems
                     ) from None
-                self._append(session, principal, row, document, head["hash"], row.status, [], False)
+                self._append(session, principal, row, document, head["hash"], row.status, [])
                 session.expire(row)
                 written += 1
             session.commit()

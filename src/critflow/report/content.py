@@ -170,7 +170,7 @@ def compliance_section(model: Model, results: FlowResults) -> dict[str, Any] | N
 
 SCENARIO_KPIS = (
     ("recycling_efficiency", None, "Recycling efficiency"),
-    ("secondary_supply_share", None, "Share of input from scrap"),
+    ("secondary_supply_share", None, "Share of demand from recycling"),
     ("waste_per_product", None, "Waste per product (kg/kg)"),
     ("crm_use", None, "Primary CRM use per product (kg/kg)"),
 )
@@ -250,6 +250,49 @@ def stock_section(results: FlowResults) -> dict[str, Any] | None:
     }
 
 
+def circularity_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+    """The Ellen MacArthur MCI of the products entering stocks: per scenario and element over the
+    years (at most nine of them), and its inputs in the last period; None when it does not apply."""
+    from critflow.indicators.circularity import MCINotApplicableError, model_circularity
+
+    try:
+        inputs = model_circularity(model, results)
+    except MCINotApplicableError:
+        return None
+    periods = [int(y) for y in results.inputs.periods]
+    shown = sorted({round(i) for i in np.linspace(0, len(periods) - 1, min(len(periods), 9))})
+    rows, parts = [], []
+    for element in [None, *(e for e in model.spec.elements if e != "rest")]:
+        shares = inputs.shares(element)
+        result = inputs.result(element)
+        for s, scenario in enumerate(results.inputs.scenarios):
+
+            def value(a: np.ndarray, p: int, s: int = s) -> float | None:
+                v = float(np.asarray(a)[s, p])
+                return None if np.isnan(v) else v
+
+            label = element or "goods"
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "element": label,
+                    "values": [value(result.mci, p) for p in shown],
+                }
+            )
+            parts.append(
+                {"scenario": scenario, "element": label}
+                | {k: value(v, -1) for k, v in shares.items()}
+                | {"LFI": value(result.lfi, -1), "MCI": value(result.mci, -1)}
+            )
+    return {
+        "periods": [periods[i] for i in shown],
+        "period": periods[-1],
+        "rows": rows,
+        "parts": parts,
+        "recycling": list(inputs.recycling_processes),
+    }
+
+
 def impact_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
     """Climate impact per scenario, the processes that contribute most, product footprints and
     life-cycle cost, in the last period; None when no process declares an inventory."""
@@ -319,6 +362,7 @@ def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
         "compliance": compliance_section(model, results),
         "comparison": scenario_section(model, results),
         "stocks": stock_section(results),
+        "circularity": circularity_section(model, results),
         "impact": impact_section(model, results),
         "kind_colours": KIND_COLOURS,
     }

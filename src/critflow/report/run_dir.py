@@ -1,9 +1,21 @@
 """A run folder: tables, report, a copy of the model file and run.json, so the report can be
-re-rendered later without solving again (``critflow report RUN_DIR``)."""
+re-rendered later without solving again (``critflow report RUN_DIR``).
+
+A run is written into a fresh hidden folder next to its output folder and moved into place only
+when every file is written (:func:`staged_folder`): a run that fails leaves the output folder
+exactly as it was, and a run into a folder of earlier results replaces them all, so no file of an
+earlier run (``flows_stats.csv`` of an earlier Monte Carlo next to new deterministic results) is
+left behind. A folder holding files critflow did not write is refused rather than replaced.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +30,11 @@ from critflow.report.html import write_report
 from critflow.report.tables import write_tables
 
 RUN_FILE = "run.json"
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".xlsx", ".html", ".yaml", ".yml", ".json", ".svg", ".png")
+"""Files a critflow run writes (a folder of an older run, without a list of files in run.json, is
+recognised by these)."""
+PARTIAL = ".partial-"
+OLD = ".old-"
 
 
 def write_run(model: Model, results: FlowResults, out_dir: Path, info: RunInfo) -> dict[str, Path]:
@@ -112,3 +129,151 @@ def _read_stocks(run_dir: Path, inputs):
         retired_kg=retired,
         clipped=(retired > 0).any(axis=2),
     )
+
+
+def _run_files(folder: Path) -> set[str] | None:
+    """Names (relative paths) a critflow run wrote into ``folder``, from its run.json; None when
+    the folder is not a run folder."""
+    run_file = folder / RUN_FILE
+    if not run_file.is_file():
+        return None
+    try:
+        listed = json.loads(run_file.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {str(name) for name in listed} if isinstance(listed, list) else set()
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files in ``folder`` that no critflow run wrote (empty for an empty folder or a run folder)."""
+    entries = sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    if not entries:
+        return []
+    listed = _run_files(folder)
+    if listed is None:
+        return [str(p.relative_to(folder)) for p in entries]
+    foreign = []
+    for path in entries:
+        name = path.relative_to(folder).as_posix()
+        if name in listed or (not listed and path.suffix.lower() in OUTPUT_SUFFIXES):
+            continue
+        foreign.append(name)
+    return foreign
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_abandoned(parent: Path, name: str) -> None:
+    """Remove hidden partial or replaced folders of ``name`` left by runs that were killed (their
+    process is gone)."""
+    if not parent.is_dir():
+        return
+    for prefix in (PARTIAL, OLD):
+        for path in parent.glob(f".{name}{prefix}*"):
+            pid = path.name.removeprefix(f".{name}{prefix}").split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A fresh hidden folder next to ``target`` to write a run into. When the block ends without
+    error, the folder replaces ``target`` — a new folder, an empty one or the folder of an earlier
+    run — and run.json lists the files written; when it raises (or the user interrupts), the
+    folder is removed and ``target`` is left exactly as it was. A ``target`` holding files that no
+    critflow run wrote is refused before anything is written."""
+    target = Path(os.path.abspath(target))
+    if target.is_symlink():
+        target = target.resolve()
+    if target.exists() and not target.is_dir():
+        raise CritflowError(str(target), "is a file, not a folder", "Give a folder with --out.")
+    if target.is_dir():
+        foreign = _foreign_files(target)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise CritflowError(
+                str(target),
+                f"holds files that are not outputs of a critflow run ({shown}); a run replaces "
+                "its output folder whole, so they would be lost",
+                "Give a new or empty folder with --out, or move those files out first.",
+            )
+    parent = target.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(parent, target.name)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}{PARTIAL}{os.getpid()}-", dir=parent)
+        )
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # as a folder made by mkdir (mkdtemp makes it private)
+    except OSError as exc:
+        _remove_empty(created)
+        blocker = next((p for p in (target, *target.parents) if p.exists()), None)
+        reason = (
+            f"{blocker} is a file, not a folder"
+            if blocker is not None and not blocker.is_dir()
+            else f"{exc.strerror or exc}: {exc.filename or parent}"
+        )
+        raise CritflowError(
+            str(target),
+            f"the output folder cannot be written there ({reason})",
+            "Choose a folder you can write to with --out.",
+        ) from None
+    try:
+        yield staging
+        _list_files(staging)
+        _replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
+        raise
+
+
+def _list_files(folder: Path) -> None:
+    """Record in run.json every file of the run (so a later run knows what it may replace)."""
+    run_file = folder / RUN_FILE
+    if not run_file.is_file():
+        return
+    run = json.loads(run_file.read_text(encoding="utf-8"))
+    run["files"] = sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    )
+    if RUN_FILE not in run["files"]:
+        run["files"].append(RUN_FILE)
+    run_file.write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``; an existing ``target`` is moved aside first and removed
+    once the new folder is in place (restored if the move fails)."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD}{os.getpid()}-", dir=target.parent))
+    aside.rmdir()
+    os.replace(target, aside)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        os.replace(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created (deepest first), if they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()

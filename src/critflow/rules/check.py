@@ -10,15 +10,17 @@ import numpy as np
 from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.indicators.flows import ELEMENT_GROUPS
 from critflow.indicators.registry import (
     Context,
     IndicatorNotAvailableError,
     evaluate_indicator,
     lookup,
+    reference_values,
 )
 from critflow.model.load import Model, validate_as
 from critflow.model.source import parse_text, read_file
-from critflow.rules.schema import Rule, RuleSet
+from critflow.rules.schema import AnyCondition, Condition, Rule, RuleSet
 
 ROW_KEYS = ["rule", "indicator", "scope", "value", "threshold", "status", "margin", "source"]
 
@@ -130,6 +132,80 @@ def _period_index(results: FlowResults, year: int) -> int:
     return int(np.argmin(np.abs(periods - year)))  # a steady-state plant model: its one period
 
 
+def _conditions_known(rule_set: RuleSet, i: int, rule: Rule, model: Model) -> None:
+    for c, condition in enumerate(rule.conditions):
+        members = condition.any_of if isinstance(condition, AnyCondition) else [condition]
+        for member in members:
+            lookup(
+                member.indicator,
+                model,
+                f"rule set '{rule_set.ruleset}', rules[{i}] ({rule.id}).conditions[{c}]",
+            )
+
+
+def _reference_text(ctx: Context) -> str:
+    if ctx.reference is not None:
+        return f"scenario '{ctx.reference}'"
+    return f"{ctx.reference_year}"
+
+
+class _Conditions:
+    """Evaluates a rule's conditions once (all scenarios), then answers per scenario."""
+
+    def __init__(self, ctx: Context, rule: Rule, p: int) -> None:
+        self.ctx, self.rule, self.p = ctx, rule, p
+        self._values: dict[int, tuple[np.ndarray, np.ndarray] | str] = {}
+
+    def _of(self, condition: Condition) -> tuple[np.ndarray, np.ndarray] | str:
+        key = id(condition)
+        if key not in self._values:
+            try:
+                values = evaluate_indicator(
+                    self.ctx, condition.indicator, condition.element, f"rule {self.rule.id}"
+                )
+                self._values[key] = (
+                    values,
+                    reference_values(self.ctx, values, condition.indicator),
+                )
+            except IndicatorNotAvailableError as exc:
+                self._values[key] = str(exc)
+        return self._values[key]
+
+    def _one(self, condition: Condition, s: int) -> tuple[bool | None, str]:
+        """(holds: True, False or None when it cannot be told, detail)."""
+        name = condition.indicator + (f"[{condition.element}]" if condition.element else "")
+        found = self._of(condition)
+        if isinstance(found, str):
+            return None, f"{name}: {found}"
+        value, reference = float(found[0][s, self.p]), float(found[1][s, self.p])
+        if np.isnan(value) or np.isnan(reference):
+            return None, f"{name} is undefined here"
+        slack = 1e-9 * max(abs(value), abs(reference))
+        holds = (
+            value >= reference - slack
+            if condition.better == "higher"
+            else value <= reference + slack
+        )
+        return holds, f"{name} {value:.4g} against {reference:.4g} in {_reference_text(self.ctx)}"
+
+    def verdict(self, s: int) -> tuple[str | None, str]:
+        """('fail' with the violated qualifier, None with the reason it cannot be checked, or
+        'pass')."""
+        unknown = []
+        for condition in self.rule.conditions:
+            members = condition.any_of if isinstance(condition, AnyCondition) else [condition]
+            results = [self._one(member, s) for member in members]
+            if any(holds for holds, _ in results):
+                continue
+            details = "; ".join(detail for _, detail in results)
+            if all(holds is False for holds, _ in results):
+                return "fail", f"target met, but not {condition.meaning}: {details}"
+            unknown.append(f"target met, but '{condition.meaning}' cannot be checked ({details})")
+        if unknown:
+            return None, "; ".join(unknown)
+        return "pass", ""
+
+
 def check(
     model: Model,
     results: FlowResults,
@@ -143,6 +219,10 @@ def check(
     nearest period (a single-period plant model is checked as it is). Rules that apply later than
     ``year``, whose scope does not match, or whose indicator the model cannot provide are 'not
     applicable' with the reason; rules with status pending are reported as 'pending'.
+
+    ``reference`` is a scenario (or a year, '2023') that relative targets compare with; without
+    it a rule's own ``reference_year`` is used. A target met while one of the rule's conditions
+    is violated fails; one whose conditions cannot be checked is not applicable, with the reason.
     """
     year = int(results.inputs.periods[-1]) if year is None else year
     rules = [rule for rule_set in rule_sets for rule in rule_set.rules]
@@ -153,6 +233,7 @@ def check(
                 model,
                 f"rule set '{rule_set.ruleset}', rules[{i}] ({rule.id}).indicator",
             )
+            _conditions_known(rule_set, i, rule, model)
     _check_scope_vocabulary(model, rules)
     ctx = Context(model, results, reference)
     p = _period_index(results, year)
@@ -169,23 +250,38 @@ def check(
             threshold=rule.threshold,
             source=str(rule.source),
         )
+        rule_ctx = ctx
+        if rule.reference_year is not None and ctx.reference is None and ctx.reference_year is None:
+            rule_ctx = Context(
+                model, results, reference_year=rule.reference_year, _cache=ctx._cache
+            )
+        relative = rule.indicator.endswith("_change") or bool(rule.conditions)
         reason = ""
         if rule.applies_from.year > year:
             reason = f"applies from {rule.applies_from.isoformat()}"
         elif not scope_matches(rule.scope, model.spec.scope):
             reason = f"scope {rule.scope} does not match the model's {model.spec.scope or '{}'}"
-        elif rule.element is not None and rule.element not in model.spec.elements:
+        elif (
+            rule.element is not None
+            and rule.element not in model.spec.elements
+            and rule.element not in ELEMENT_GROUPS
+        ):
             reason = f"the model carries no {rule.element}"
+        elif relative and rule_ctx.reference_year == period:
+            reason = f"the year checked is the reference year {period}"
         values = None
         if not reason:
             try:
-                values = evaluate_indicator(ctx, rule.indicator, rule.element, f"rule {rule.id}")
+                values = evaluate_indicator(
+                    rule_ctx, rule.indicator, rule.element, f"rule {rule.id}"
+                )
             except IndicatorNotAvailableError as exc:
                 reason = str(exc)
+        conditions = _Conditions(rule_ctx, rule, p)
         for s, scenario in enumerate(results.inputs.scenarios):
             row = dict(base, scenario=scenario, period=period, value=None, margin=None)
             note = reason
-            if not note and scenario == reference and rule.indicator.endswith("_change"):
+            if not note and scenario == rule_ctx.reference and relative:
                 note = "this scenario is the reference"
             value = None if note else float(values[s, p])
             if value is not None and np.isnan(value):
@@ -199,8 +295,11 @@ def check(
             passed = better > 0 or (better == 0 and rule.comparator in (">=", "<="))
             if rule.status == "pending":
                 status, note = "pending", "rule pending: not yet in force"
+            elif not passed:
+                status = "fail"
             else:
-                status = "pass" if passed else "fail"
+                status, note = conditions.verdict(s)
+                status = status or "not applicable"
             rows.append(
                 CheckRow(**(row | {"value": value, "margin": better}), status=status, reason=note)
             )

@@ -28,13 +28,39 @@ class RuleSource(_Strict):
         return f"{self.document}, {self.point}"
 
 
+class Condition(_Strict):
+    """A qualifier a target carries: an indicator that must be no worse than in the reference
+    (the roadmap's "at equal production efficiency")."""
+
+    meaning: str = Field(description="the qualifier in words, as the source states it")
+    indicator: str = Field(description="the indicator compared with its reference value")
+    element: str | None = Field(None, description="element (or group: SRM, CRM), if any")
+    better: Literal["higher", "lower"] = Field(description="which direction is better")
+
+
+class AnyCondition(_Strict):
+    """Qualifiers joined by "and/or": at least one must hold."""
+
+    meaning: str
+    any_of: list[Condition] = Field(min_length=1)
+
+
 class Rule(_Strict):
-    """One target: an indicator compared with a threshold, for models whose scope matches."""
+    """One target: an indicator compared with a threshold, for models whose scope matches.
+
+    A relative target (a ``*_change`` indicator) compares with a reference scenario (``critflow
+    check --reference NAME``) or, without one, with ``reference_year`` of the same scenario. A
+    target met while one of its ``conditions`` is violated fails, with that reason.
+    """
 
     id: str
     title: str
     indicator: str = Field(description="name of the indicator (critflow's or the model's own)")
-    element: str | None = Field(None, description="element, for per-element indicators")
+    element: str | None = Field(
+        None,
+        description="element (Li), or a group summed: SRM (the strategic raw materials the model "
+        "carries), CRM",
+    )
     scope: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="what the rule is about; each key must match the model's scope ('any' "
@@ -46,6 +72,16 @@ class Rule(_Strict):
     status: Literal["in_force", "pending"] = "in_force"
     source: RuleSource
     note: str | None = None
+    reference_year: int | None = Field(
+        None,
+        description="year a relative target compares with (the roadmap's 'Ref 2023: state of the "
+        "art'), when no reference scenario is given",
+    )
+    conditions: list[Condition | AnyCondition] = Field(
+        default_factory=list,
+        description="qualifiers the target must keep, each an indicator no worse than in the "
+        "reference: {meaning, indicator, better: higher|lower} or {meaning, any_of: [...]}",
+    )
 
 
 class RuleSet(_Strict):
