@@ -45,6 +45,16 @@ if not out.is_terminal:  # piped or captured: wide enough that tables keep one l
 err = Console(stderr=True)
 
 
+AllowOutsideFiles = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the model read data files ({file: …}) outside its own folder. Off by default: "
+        "a model from someone else could name any file on this machine.",
+    ),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"critflow {__version__}")
@@ -81,13 +91,14 @@ def _slug(text: str) -> str:
 @app.command()
 def validate(
     model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
     from critflow.model import load_model
     from critflow.model.evaluate import check_drawn_shares
 
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
     if loaded.spec.measurements:
         from critflow.engine.reconcile import reconcile as run_reconcile
@@ -156,6 +167,7 @@ def run(
             "the memory available now; 'off': no limit."
         ),
     ] = "auto",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel).
 
@@ -180,7 +192,7 @@ def run(
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"Reading {model.name}", total=3)
-        loaded = load_model(model)
+        loaded = load_model(model, allow_outside_files=allow_outside_files)
         progress.update(task, advance=1, description="Evaluating parameters and values")
         inputs = evaluate(loaded, scenario)
         if samples:  # drawn shares stay shares over the distributions' support
@@ -349,13 +361,14 @@ def sensitivity(
     ] = 1024,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Sobol indices: which uncertain inputs drive the variance of an output (SALib)."""
     from critflow.indicators.sensitivity import sobol_indices
     from critflow.model import load_model
 
     _check_format(output_format, "sensitivity")
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("Sobol samples", total=1)
@@ -408,6 +421,7 @@ def reconcile(
         typer.Option("--out", "-o", help="Output folder; default out/<model>-reconciled/."),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Reconcile measurements with the balances (weighted least squares), test them for gross
     errors, and write the reconciled flows. Exit code 1 when the global test fails."""
@@ -418,7 +432,7 @@ def reconcile(
     _check_format(output_format, "reconcile")
     if not 0 < alpha < 1:
         raise CritflowError("--alpha", f"{alpha} is not a probability", "Use e.g. 0.05.")
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     found = run_reconcile(loaded, _split(scenario) or None, year, alpha)
     target = out_dir or Path("out") / f"{_slug(model.stem)}-reconciled"
     target.mkdir(parents=True, exist_ok=True)
@@ -656,13 +670,14 @@ def trace(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the full trace as CSV here.")
     ] = None,
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
     from critflow.engine import solve
     from critflow.model import load_model
     from critflow.stocks.matrace import longevity, trace_cohort
 
-    results = solve(load_model(model), scenario)
+    results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)
     if out_file is not None:
         try:
@@ -733,6 +748,7 @@ def indicators(
         typer.Option(help="Reference scenario (or year, 2023) for the *_change indicators."),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
     from critflow.engine import solve
@@ -745,7 +761,7 @@ def indicators(
     from critflow.model import load_model
 
     _check_format(output_format, "indicators")
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     scenarios = _split(scenario) or None
     scenarios = _with_reference(scenarios, reference)
     results = solve(loaded, scenarios)
@@ -828,6 +844,7 @@ def compare(
         str | None, typer.Option(help="Reference scenario for *_change indicators.")
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Rank scenarios on several indicators (weighted sum and TOPSIS) with weight sensitivity."""
     from critflow.engine import solve
@@ -837,7 +854,7 @@ def compare(
 
     _check_format(output_format, "compare")
     spec = load_criteria(criteria)
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     chosen = _split(scenarios) or None
     chosen = _with_reference(chosen, reference)
     result = run_compare(loaded, solve(loaded, chosen), spec, reference)
@@ -944,6 +961,7 @@ def criticality(
             help="A CRMA rule file whose largest_third_country_share rule replaces the shipped limit.",
         ),
     ] = None,
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """EU criticality (SR, EI, 2023), the CRMA lists, supply concentration and the CRMA
     single-country limit on EU sourcing per stage."""
@@ -959,7 +977,7 @@ def criticality(
     if model is not None:
         from critflow.model import load_model
 
-        block = load_model(model).spec.criticality
+        block = load_model(model, allow_outside_files=allow_outside_files).spec.criticality
         if block is not None and block.shares:
             overrides = pd.DataFrame([row.model_dump() for row in block.shares])
     if shares is not None:
@@ -1301,6 +1319,7 @@ def check(
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list the rules that do not apply, with the reason.")
     ] = False,
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Check a model against rule sets; exit code 1 when a rule fails (for use in CI)."""
     from critflow.engine import solve
@@ -1311,7 +1330,7 @@ def check(
     _check_format(output_format, "check")
     names = _split(rules) or ([] if rule_file else ["battery-regulation", "crma", "roadmap"])
     rule_sets = load_rule_sets(names, rule_file)
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     scenarios = _split(scenario) or None
     scenarios = _with_reference(scenarios, reference)
     results = solve(loaded, scenarios)

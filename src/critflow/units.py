@@ -6,6 +6,7 @@ declared ``unit`` is used for reporting.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -15,6 +16,53 @@ from critflow.errors import CritflowError
 
 INTERNAL_FLOW_UNIT = "kg/year"
 _QUANTITY = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[A-Za-z%µ].*$")
+_PLAIN_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+LARGEST = 1e30
+"""Largest mass (kg) or mass flow (kg/year) critflow accepts as given: about 170,000 times the
+mass of the Earth (6e24 kg), so only a mistake (a wrong unit, 1e308) goes beyond it, and far enough
+below the float limit (1.8e308) that sums and squares in a solve stay finite."""
+
+
+_POWER = re.compile(r"(\*\*|\^)")
+_EXPONENT = re.compile(r"\s*[-+]?\d{1,3}(\.\d{1,3})?(?!\s*(\*\*|\^|\d|\.))")
+_SUPERSCRIPTS = re.compile(r"[\u00b2\u00b3\u00b9\u2070-\u209f]{2,}")
+MAX_UNIT_TEXT = 200
+"""Longest quantity or unit text handed to pint."""
+
+
+def check_unit_text(text: object) -> None:
+    """Refuse unit or quantity text that would make pint compute without end.
+
+    pint evaluates powers exactly, so '10**10**10 t' (or a run of superscript digits) would run
+    for hours; exponents are limited to plain numbers of at most three digits, unchained, and
+    the text to :data:`MAX_UNIT_TEXT` characters. Raises ValueError (pint's callers turn it into
+    a CritflowError)."""
+    if not isinstance(text, str):
+        return
+    if len(text) > MAX_UNIT_TEXT:
+        raise ValueError(f"the text is longer than {MAX_UNIT_TEXT} characters")
+    if _SUPERSCRIPTS.search(text):
+        raise ValueError("superscript digits in a row are not a unit")
+    for power in _POWER.finditer(text):
+        if not _EXPONENT.match(text, power.end()):
+            raise ValueError(
+                "an exponent must be a plain number of at most three digits (m**2, t/a), "
+                "not a power of a power or an expression"
+            )
+
+
+class _GuardedRegistry(pint.UnitRegistry):
+    """A pint registry that checks text (:func:`check_unit_text`) before parsing it."""
+
+    def parse_expression(self, input_string, *args, **kwargs):  # type: ignore[override]
+        check_unit_text(input_string)
+        return super().parse_expression(input_string, *args, **kwargs)
+
+    __call__ = parse_expression
+
+    def _parse_units_as_container(self, input_string, *args, **kwargs):  # type: ignore[override]
+        check_unit_text(input_string)
+        return super()._parse_units_as_container(input_string, *args, **kwargs)
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +72,7 @@ def registry() -> pint.UnitRegistry:
     pint reads 'kt' as the knot (a speed); in material flow work it is the kilotonne, so the
     symbol is redefined here.
     """
-    ureg = pint.UnitRegistry(on_redefinition="ignore")
+    ureg = _GuardedRegistry(on_redefinition="ignore")
     ureg.define("kilotonne = 1e6 kg = kt")
     ureg.define("euro = [currency] = EUR")
     ureg.define("kiloeuro = 1e3 EUR = kEUR")
@@ -33,9 +81,32 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for an error message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def looks_like_quantity(text: str) -> bool:
-    """True for strings such as '12 kt/a' or '3.5e3 kg/year' (a number followed by a unit)."""
-    return bool(_QUANTITY.match(text))
+    """True for strings such as '12 kt/a' or '3.5e3 kg/year' (a number followed by a unit).
+
+    A plain number written as text ('1.5e3') is not a quantity: its 'e3' is an exponent."""
+    return bool(_QUANTITY.match(text)) and not _PLAIN_NUMBER.match(text)
+
+
+def check_magnitude(value: float, text: str, unit: str, where: str) -> float:
+    """``value`` (already in ``unit``), or a CritflowError when it is not finite or above
+    :data:`LARGEST` in magnitude — what 1e308 in t/a becomes in kg/year."""
+    if not math.isfinite(value) or abs(value) > LARGEST:
+        raise CritflowError(
+            where,
+            f"{text} is {value:.3g} {unit}, "
+            + ("not a finite number" if not math.isfinite(value) else f"beyond {LARGEST:.0e}")
+            + " after conversion",
+            "Check the number and its unit: no real mass comes near this (the Earth is 6e24 kg). "
+            f"critflow refuses masses and mass flows above {LARGEST:.0e} kg (per year), NaN and "
+            "infinity, so a solve cannot overflow.",
+        )
+    return value
 
 
 @lru_cache(maxsize=256)
@@ -47,13 +118,13 @@ def mass_flow_factor(unit: str, where: str = "unit") -> float:
     except Exception as exc:  # pint raises several error types for unknown or malformed units
         raise CritflowError(
             where,
-            f"'{unit}' is not a unit pint knows ({type(exc).__name__}: {exc})",
+            f"'{shown(unit)}' is not a unit pint knows ({type(exc).__name__}: {exc})",
             "Write a mass flow such as 't/a', 'kt/a', 'kg/a' or 'Mg/year'.",
         ) from None
     if quantity.dimensionality != ureg.Quantity(1.0, "kg/year").dimensionality:
         raise CritflowError(
             where,
-            f"'{unit}' is not a mass flow (its dimension is {quantity.dimensionality})",
+            f"'{shown(unit)}' is not a mass flow (its dimension is {quantity.dimensionality})",
             "Write a mass per time such as 't/a', 'kt/a' or 'kg/a'.",
         )
     return float(quantity.to(INTERNAL_FLOW_UNIT).magnitude)
@@ -67,12 +138,22 @@ def parse_mass_flow(text: str, where: str) -> float:
     except Exception as exc:
         raise CritflowError(
             where,
-            f"'{text}' is not a quantity pint can read ({type(exc).__name__}: {exc})",
+            f"'{shown(text)}' is not a quantity pint can read ({type(exc).__name__}: {exc})",
             "Write a number and a mass-flow unit, such as '1200 t/a'.",
         ) from None
     magnitude = float(quantity.magnitude)
     unit = str(quantity.units)
-    return magnitude * mass_flow_factor(unit, where)
+    if quantity.dimensionless:
+        raise CritflowError(
+            where,
+            f"'{shown(text)}' is a plain number to pint (its unit '{shown(unit)}' has no "
+            "dimension), not a mass flow",
+            "Write a number and a mass-flow unit, such as '1200 t/a', or a plain number "
+            "without quotes (then the flow's or the model's unit applies).",
+        )
+    return check_magnitude(
+        magnitude * mass_flow_factor(unit, where), f"'{shown(text)}'", INTERNAL_FLOW_UNIT, where
+    )
 
 
 def parse_mass(text: str, where: str) -> float:
@@ -80,10 +161,11 @@ def parse_mass(text: str, where: str) -> float:
     ureg = registry()
     try:
         quantity = ureg.Quantity(text)
-        return float(quantity.to("kg").magnitude)
+        kg = float(quantity.to("kg").magnitude)
     except Exception as exc:  # pint raises several error types for unknown or unfit units
         raise CritflowError(
             where,
-            f"'{text}' is not a mass pint can read ({type(exc).__name__}: {exc})",
+            f"'{shown(text)}' is not a mass pint can read ({type(exc).__name__}: {exc})",
             "Write a number and a mass unit, such as '1.2 Mt' or '3500 t'.",
         ) from None
+    return check_magnitude(kg, f"'{shown(text)}'", "kg", where)

@@ -83,4 +83,6 @@ def test_a_missing_column_names_the_columns(tmp_path):
 
 def test_a_bad_number_names_the_line(tmp_path):
     message = _with_file(tmp_path, "year,bev_registrations\n2020,1\n2021,1 200\n")
-    assert "series.csv, line 3" in message and "'1 200'" in message
+    assert "series.csv, line 3" in message and "column 'bev_registrations'" in message
+    assert "thousands separator" in message
+    assert "1 200" not in message  # errors name lines and columns, never a file's content

@@ -22,6 +22,16 @@ if not out.is_terminal:  # piped or captured: one line per row
 err = Console(stderr=True)
 
 
+AllowOutsideFiles = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the model read data files ({file: …}) outside its own folder. Off by default: "
+        "a model from someone else could name any file on this machine.",
+    ),
+]
+
+
 def _year_index(periods: np.ndarray, year: int | None) -> int:
     if year is None:
         return len(periods) - 1
@@ -61,6 +71,7 @@ def impact(
         Path | None, typer.Option("--out", "-o", help="Also write the tables as CSV here.")
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Climate impact (kg CO2-eq, GWP100) per process, item and product, and life-cycle cost."""
     from critflow.engine import solve
@@ -72,7 +83,7 @@ def impact(
         raise CritflowError("--format", f"'{output_format}' is not a format", "Use table or json.")
     if samples < 0:
         raise CritflowError("--samples", f"{samples} is negative", "Give 0 or more samples.")
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     names = [v.strip() for item in scenario or [] for v in item.split(",") if v.strip()] or None
     if reference and names and reference not in names:
         names.append(reference)

@@ -19,7 +19,16 @@ from critflow.model.schema import (
     TransferProcess,
     is_per_element,
 )
-from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
+from critflow.model.uncertainty import Uncertain
+from critflow.units import (
+    INTERNAL_FLOW_UNIT,
+    LARGEST,
+    check_magnitude,
+    looks_like_quantity,
+    mass_flow_factor,
+    parse_mass,
+    parse_mass_flow,
+)
 
 if TYPE_CHECKING:
     from critflow.model.load import Model
@@ -56,11 +65,40 @@ def _expression_problems(
     return problems
 
 
+def _mass_expression_problems(value: Any, parameters: set[str], where: str) -> list[Problem]:
+    """Problems of a goods mass: a number, a mass ('2 Mt') or an expression of parameters."""
+    if isinstance(value, str) and looks_like_quantity(value):
+        try:
+            parse_mass(value, where)
+        except CritflowError as exc:
+            return exc.problems
+        return []
+    return _expression_problems(value, parameters, where, allow_quantity=False)
+
+
 def _values(spec: Any) -> list[Any]:
     """All scalar leaves of a flow value (time series and per-element values flattened)."""
     if isinstance(spec, dict):
         return [leaf for item in spec.values() for leaf in _values(item)]
     return [spec]
+
+
+def _magnitude_problems(
+    value: Any, kg_per_unit: float, unit: str, where: str, si_unit: str = INTERNAL_FLOW_UNIT
+) -> list[Problem]:
+    """Given numbers that overflow (or come near it) once converted to kg (per year)."""
+    numbers: list[float] = []
+    for leaf in _values(value):
+        if isinstance(leaf, Uncertain):
+            numbers += [x for x in (leaf.value, leaf.low, leaf.high) if x is not None]
+        elif isinstance(leaf, float | int):
+            numbers.append(float(leaf))
+    for number in numbers:
+        try:
+            check_magnitude(number * kg_per_unit, f"{number:g} {unit}", si_unit, where)
+        except CritflowError as exc:
+            return exc.problems
+    return []
 
 
 def _flow_settings_problems(
@@ -71,12 +109,16 @@ def _flow_settings_problems(
     parameters = set(spec.parameters)
     problems: list[Problem] = []
     where = model.source.where
-    if settings.unit is not None:
-        try:
-            mass_flow_factor(settings.unit, where((*path, "unit")))
-        except CritflowError as exc:
+    kg_per_unit = None
+    unit = settings.unit or (base.unit if base is not None else None) or spec.unit
+    try:
+        kg_per_unit = mass_flow_factor(unit, where((*path, "unit")))
+    except CritflowError as exc:
+        if settings.unit is not None:
             problems += exc.problems
     value = settings.value
+    if kg_per_unit is not None and value is not None:
+        problems += _magnitude_problems(value, kg_per_unit, unit, where((*path, "value")))
     per_element = is_per_element(value)
     if per_element:
         for key in value:
@@ -343,6 +385,8 @@ def check_model(model: Model) -> None:
                     )
                 )
 
+    problems += _measurement_problems(model)
+
     for name, definition in spec.indicators.items():
         path = ("indicators", name)
         if definition.element is not None and definition.element not in elements:
@@ -391,6 +435,75 @@ def check_model(model: Model) -> None:
             )
     if problems:
         raise CritflowError(list(dict.fromkeys(problems)))
+
+
+SMALLEST_SD = 1e-100
+"""Smallest standard deviation of a measurement: its weight 1/sd² must stay a finite number."""
+
+
+def _measurement_problems(model: Model) -> list[Problem]:
+    """Measured values and standard deviations that would overflow a reconciliation."""
+    spec, where = model.spec, model.source.where
+    try:
+        kg_per_unit = mass_flow_factor(spec.unit, where("unit"))
+    except CritflowError:
+        return []
+    problems: list[Problem] = []
+    for i, m in enumerate(spec.measurements):
+        at = where("measurements", i)
+        if isinstance(m.value, float | int):
+            problems += _magnitude_problems(float(m.value), kg_per_unit, spec.unit, at)
+        elif isinstance(m.value, str):
+            try:
+                parse_mass_flow(m.value, where("measurements", i, "value"))
+            except CritflowError as exc:
+                problems += exc.problems
+        sd = m.sd
+        if isinstance(sd, str) and sd.strip().endswith("%"):
+            try:
+                share = float(sd.strip()[:-1]) / 100
+            except ValueError:
+                share = None
+            value = m.concentration if m.concentration is not None else m.value
+            absolute = share * abs(value) if share and isinstance(value, float | int) else None
+            if absolute is not None and absolute < SMALLEST_SD:
+                problems.append(
+                    Problem(
+                        where("measurements", i, "sd"),
+                        f"{sd} of a measured {value:g} is a standard deviation of {absolute:g}: "
+                        "its weight 1/sd² overflows",
+                        "Give this measurement an absolute standard deviation (sd: 0.5).",
+                    )
+                )
+            elif share is not None and not SMALLEST_SD <= share <= 1e6:
+                problems.append(
+                    Problem(
+                        where("measurements", i, "sd"),
+                        f"a relative standard deviation of {sd} cannot weigh a measurement",
+                        "Give a percentage between 1e-98 % and 1e8 % (say '2 %').",
+                    )
+                )
+        elif isinstance(sd, float | int) and sd > 0:
+            limit = 1.0 if m.concentration is not None else LARGEST / kg_per_unit
+            if not SMALLEST_SD <= sd <= limit:
+                problems.append(
+                    Problem(
+                        where("measurements", i, "sd"),
+                        f"a standard deviation of {sd:g} "
+                        + (
+                            "is too small: its weight 1/sd² overflows"
+                            if sd < SMALLEST_SD
+                            else "is larger than any value it could describe"
+                        ),
+                        f"Give a standard deviation between {SMALLEST_SD:g} and {limit:g} in the "
+                        + (
+                            "unit of the concentration (a fraction)."
+                            if m.concentration is not None
+                            else f"model's unit ({spec.unit})."
+                        ),
+                    )
+                )
+    return problems
 
 
 def _transfer_problems(
@@ -514,6 +627,25 @@ def _stock_problems(
             for year, leaf in leaves:
                 at = ("processes", i, *path, name) + ((year,) if year is not None else ())
                 problems += _expression_problems(leaf, parameters, where(*at), allow_quantity=False)
+    try:
+        kg_per_unit = mass_flow_factor(model.spec.unit, where("unit"))
+    except CritflowError:
+        kg_per_unit = None
+    if kg_per_unit is not None:  # masses in the model's mass unit ('t' for 't/a')
+        initial = process.initial_stock
+        masses = {("stock",): process.stock}
+        if initial is not None:
+            masses[("initial_stock", "total")] = initial.total
+            for year, mass in (initial.cohorts or {}).items():
+                masses[("initial_stock", "cohorts", year)] = mass
+        for at, mass in masses.items():
+            for leaf in _values(mass) if mass is not None else []:
+                problems += _mass_expression_problems(leaf, parameters, where("processes", i, *at))
+            if mass is not None:
+                unit = model.spec.unit.split("/")[0]
+                problems += _magnitude_problems(
+                    mass, kg_per_unit, unit, where("processes", i, *at), "kg"
+                )
     driven = process.driven_by
     needs_target = driven == "stock" or not isinstance(driven, str)
     if needs_target and process.stock is None:
@@ -562,7 +694,13 @@ def _stock_problems(
                     "Initial cohorts entered before the first year; later inflows come from the model.",
                 )
             )
-        for element in initial.composition or {}:
+        for element, share in (initial.composition or {}).items():
+            problems += _expression_problems(
+                share,
+                parameters,
+                where("processes", i, "initial_stock", "composition", element),
+                allow_quantity=False,
+            )
             if element not in elements:
                 problems.append(
                     Problem(

@@ -25,7 +25,7 @@ from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_p
 from critflow.model.stock_inputs import StockEvaluator, StockInputs
 from critflow.model.topology import Topology, build_topology
 from critflow.model.uncertainty import Draws, Uncertain
-from critflow.units import looks_like_quantity, mass_flow_factor, parse_mass_flow
+from critflow.units import LARGEST, looks_like_quantity, mass_flow_factor, parse_mass_flow
 
 SUM_TOLERANCE = 1e-9
 """Transfer coefficients of one element and one process must sum to 1 within this."""
@@ -432,6 +432,16 @@ class _Evaluator:
                         "Flows are masses ≥ 0.",
                     )
                 )
+            largest = float(np.abs(mass[..., f]).max(initial=0.0))
+            if largest > LARGEST:  # an expression of parameters can reach what no literal may
+                self.problems.append(
+                    Problem(
+                        where,
+                        f"the given value of flow '{flow.id}' reaches {largest:.3g} kg/year",
+                        f"No real mass flow comes near this (the Earth is 6e24 kg); critflow "
+                        f"refuses more than {LARGEST:.0e} kg/year. Check the parameters it uses.",
+                    )
+                )
         return mask, mass
 
     def _composition(
@@ -621,13 +631,26 @@ def evaluate(
     coefficients, masks, masses = [], [], []
     for name in names:
         env = _parameter_values(model, name, periods, draws)
-        with np.errstate(divide="raise", invalid="raise", over="raise"):
-            parameters = {**spec.parameters, **spec.scenarios[name].parameters}
-            t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
-            evaluator.check_transfer(t, name)
-            mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
-            if draws is None:
-                stocks.add_scenario(env, name)
+        try:
+            with np.errstate(divide="raise", invalid="raise", over="raise"):
+                parameters = {**spec.parameters, **spec.scenarios[name].parameters}
+                t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
+                evaluator.check_transfer(t, name)
+                mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
+                if draws is None:
+                    stocks.add_scenario(env, name)
+        except FloatingPointError as exc:  # a product of valid numbers overflows
+            raise CritflowError(
+                evaluator.problems
+                or [
+                    Problem(
+                        f"{model.source.file} (scenario '{name}')",
+                        f"evaluating the model's numbers gives {exc}",
+                        "Check for values near the float limit (1e308) and for parameters "
+                        "that make a product or a power explode.",
+                    )
+                ]
+            ) from None
         coefficients.append(t)
         masks.append(mask)
         masses.append(mass)

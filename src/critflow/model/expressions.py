@@ -7,6 +7,7 @@ Allowed: numbers, parameter names, ``+ - * / **``, parentheses, and the function
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -26,15 +27,25 @@ class ExpressionError(ValueError):
     """An expression that is not valid; the message says why."""
 
 
+MAX_EXPRESSION = 500
+"""Longest expression read, in characters (deeper syntax trees would exhaust the stack)."""
+
+
 class Expression:
     """A parsed expression; ``names`` are the parameters it reads."""
 
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_EXPRESSION:
+            raise ExpressionError(
+                f"an expression of {len(text):,} characters is longer than the "
+                f"{MAX_EXPRESSION} critflow reads; introduce parameters for its parts"
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise ExpressionError(f"'{text}' is not a valid expression ({exc.msg})") from None
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            msg = getattr(exc, "msg", None) or type(exc).__name__
+            raise ExpressionError(f"'{text}' is not a valid expression ({msg})") from None
         self._body = tree.body
         self.names: frozenset[str] = frozenset(self._check(self._body))
 
@@ -42,6 +53,12 @@ class Expression:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             if isinstance(node.value, bool):
                 raise ExpressionError(f"'{self.text}': true/false is not a number")
+            value = node.value
+            if abs(value) > 1e300 if isinstance(value, int) else not math.isfinite(value):
+                raise ExpressionError(
+                    f"'{self.text}' holds a number beyond the float range ({node.value}); "
+                    "write finite numbers below 1e300"
+                )
             return set()
         if isinstance(node, ast.Name):
             return {node.id}

@@ -6,6 +6,7 @@ name the file, line and field path, and suggest the nearest valid key or id.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.model.schema import ModelFile
-from critflow.model.source import PathKey, SourceMap, format_path, parse_text, read_file
+from critflow.model.source import (
+    PathKey,
+    SourceMap,
+    check_depth,
+    format_path,
+    parse_text,
+    read_file,
+)
 
 
 @dataclass
@@ -27,6 +35,7 @@ class Model:
     source: SourceMap
     path: Path | None = None
     text_sha256: str | None = None
+    allow_outside_files: bool = False
 
     @property
     def name(self) -> str:
@@ -167,33 +176,109 @@ def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
     return validate_as(ModelFile, data, source)
 
 
-def _finish(data: Any, source: SourceMap, path: Path | None, text: str) -> Model:
+def _number_problems(data: Any, source: SourceMap) -> list[Problem]:
+    """NaN, infinity and integers too large for a float anywhere in the raw data, by field path.
+
+    YAML writes them ``.nan``/``.inf``, JSON ``NaN``/``Infinity``/``1e999``; a CSV series may hold
+    them too. Nothing in a model means "not a number", so each is refused where it stands."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, PathKey]] = [(data, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(((v, (*path, k)) for k, v in item.items()))
+        elif isinstance(item, list):
+            stack.extend(((v, (*path, i)) for i, v in enumerate(item)))
+        elif isinstance(item, float) and not math.isfinite(item):
+            what = "NaN (not a number)" if math.isnan(item) else f"{item} (infinite)"
+            problems.append(
+                Problem(
+                    source.where(path),
+                    f"the value is {what}",
+                    "Write a finite number. critflow refuses NaN and infinity anywhere in a model "
+                    "(.nan, .inf, NaN, Infinity, 1e999); where a value is unknown, leave it out "
+                    "(a flow without a value is solved for) or give it a distribution.",
+                )
+            )
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > 1e300:
+            problems.append(
+                Problem(
+                    source.where(path),
+                    f"the integer has {len(str(abs(item)))} digits, too large to compute with",
+                    "Write a number below 1e300 (and check its unit).",
+                )
+            )
+    return sorted(set(problems), key=lambda p: p.where)
+
+
+def _load_empirical(model: Model, base: Path) -> None:
+    """Read the samples of every empirical distribution now, so a bad file fails validation."""
+    from critflow.model.uncertainty import collect
+
+    problems: list[Problem] = []
+    for item in collect(model.spec):
+        if item.value.distribution == "empirical":
+            try:
+                item.value.load(base, model.where(*item.path), model.allow_outside_files)
+            except CritflowError as exc:
+                problems += exc.problems
+    if problems:
+        raise CritflowError(problems)
+
+
+def _finish(
+    data: Any, source: SourceMap, path: Path | None, text: str, allow_outside_files: bool
+) -> Model:
     import hashlib
 
     from critflow.model.checks import check_model
     from critflow.model.series_files import resolve_series_files
 
     base = path.parent if path is not None else Path.cwd()
-    spec = validate_data(resolve_series_files(data, source, base), source)
-    model = Model(spec, source, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    resolved = resolve_series_files(data, source, base, allow_outside_files)
+    problems = _number_problems(resolved, source)
+    if problems:
+        raise CritflowError(problems)
+    spec = validate_data(resolved, source)
+    model = Model(
+        spec,
+        source,
+        path,
+        hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        allow_outside_files,
+    )
+    _load_empirical(model, base)
     check_model(model)
     return model
 
 
-def load_model(path: str | Path) -> Model:
-    """Load a model file (YAML or JSON), check it, and return the :class:`Model`."""
+def load_model(path: str | Path, *, allow_outside_files: bool = False) -> Model:
+    """Load a model file (YAML or JSON), check it, and return the :class:`Model`.
+
+    Data files the model names (``value: {file: …}``, empirical distributions) must lie in the
+    model file's folder or below, unless ``allow_outside_files`` (the command line's
+    ``--allow-outside-files``): a model from someone else cannot read other files."""
     data, source, text = read_file(path)
-    return _finish(data, source, Path(path), text)
+    return _finish(data, source, Path(path), text, allow_outside_files)
 
 
-def model_from_text(text: str, fmt: str = "yaml", file: str = "<model>") -> Model:
-    """Build a :class:`Model` from YAML or JSON text."""
+def model_from_text(
+    text: str, fmt: str = "yaml", file: str = "<model>", *, allow_outside_files: bool = False
+) -> Model:
+    """Build a :class:`Model` from YAML or JSON text; data files resolve in the working folder."""
     data, source = parse_text(text, file, fmt)
-    return _finish(data, source, None, text)
+    return _finish(data, source, None, text, allow_outside_files)
 
 
-def model_from_dict(data: dict[str, Any]) -> Model:
+def model_from_dict(data: dict[str, Any], *, allow_outside_files: bool = False) -> Model:
     """Build a :class:`Model` from a Python mapping with the model file's structure."""
     import json
 
-    return _finish(data, SourceMap("<dict>"), None, json.dumps(data, sort_keys=True, default=str))
+    check_depth(data)
+    return _finish(
+        data,
+        SourceMap("<dict>"),
+        None,
+        json.dumps(data, sort_keys=True, default=str),
+        allow_outside_files,
+    )

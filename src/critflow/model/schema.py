@@ -7,6 +7,7 @@ otherwise. ``critflow schema`` prints the JSON Schema generated from these class
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -56,10 +57,33 @@ def _check_uncertain(value: Any) -> Uncertain:
         ) from None
 
 
+_PLAIN_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+"""A number written as text ('1.5e3', quoted or read so by an older YAML reader)."""
+
+
+_NOT_FINITE = re.compile(r"^\s*[-+]?(nan|inf|infinity)\s*$", re.IGNORECASE)
+
+
+def _finite(value: int | float | str) -> float:
+    """``value`` as a finite float; NaN, infinity and overflow are refused."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(
+            f"expected a finite number, got {value!r}: critflow refuses NaN and infinity "
+            "(and numbers beyond 1.8e308) in a model"
+        )
+    return number
+
+
 def _check_number(value: Any) -> float:
+    if isinstance(value, str) and (_PLAIN_NUMBER.match(value) or _NOT_FINITE.match(value)):
+        return _finite(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {_type_name(value)} {value!r}")
-    return float(value)
+    return _finite(value)
 
 
 def _check_coefficient(value: Any, uncertain: bool = True) -> float | str | Uncertain:
@@ -67,8 +91,10 @@ def _check_coefficient(value: Any, uncertain: bool = True) -> float | str | Unce
         return _check_uncertain(value)
     if isinstance(value, bool):
         raise ValueError(f"expected a number or an expression, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and (_PLAIN_NUMBER.match(value) or _NOT_FINITE.match(value))
+    ):
+        return _finite(value)
     if isinstance(value, str) and value.strip():
         return value.strip()
     raise ValueError(
@@ -281,14 +307,16 @@ def fate_of(fate: str | dict[str, str] | None, element: str) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class TimeSpan(_Strict):
     """Periods of the model: every year from ``start`` to ``end`` inclusive."""
 
-    start: int = Field(description="first year")
-    end: int = Field(description="last year (equal to start for a single steady-state period)")
+    start: int = Field(ge=1, le=9999, description="first year")
+    end: int = Field(
+        ge=1, le=9999, description="last year (equal to start for a single steady-state period)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeSpan:

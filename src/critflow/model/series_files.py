@@ -4,32 +4,111 @@ Anywhere a model accepts a time series {year: value}, it may name a CSV file (re
 model file) with a ``year`` column (or ``year_column: …``) and the column holding the values. The
 reference is replaced by the series before validation, so every later check sees ordinary data.
 Files hold one row per year: a missing year inside the range is an error, not an interpolation.
+
+A model file may come from someone else, so the files it names are read with care
+(:func:`open_data_file`): they must lie inside the model's folder (after following symbolic links
+and ``..``) unless the user allows files outside it (``--allow-outside-files``); they must be
+regular files of at most :data:`MAX_DATA_FILE_BYTES` bytes (``/dev/zero``, a pipe or a folder is
+refused before reading); and error messages name lines and columns, never a file's content.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.model.source import SourceMap
+from critflow.model.source import SourceMap, decode_utf8, read_limited
 
 KEYS = {"file", "column", "year_column"}
+
+MAX_DATA_FILE_BYTES = 64 * 1024 * 1024
+"""Largest data file (series, empirical samples) a model may name, in bytes."""
+
+OUTSIDE_FLAG = "--allow-outside-files"
+"""The command-line option that lets a model read files outside its folder."""
+
+_NAME_LIKE = re.compile(r"^[\w .()\[\]%/#°µ€+\-]{1,60}$")
 
 
 def _is_reference(value: Any) -> bool:
     return isinstance(value, dict) and "file" in value and set(value) <= KEYS
 
 
-def resolve_series_files(data: Any, source: SourceMap, base: Path) -> Any:
+def open_data_file(
+    name: Any, base: Path, where: str, allow_outside_files: bool = False
+) -> tuple[str, str]:
+    """The text of a data file a model names, and the name to show in messages.
+
+    ``name`` is resolved against ``base`` (the model's folder); unless ``allow_outside_files``,
+    the resolved file must lie inside ``base``. Raises a CritflowError that names ``where`` (the
+    field of the model) and the file as the model wrote it — never the file's content."""
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise CritflowError(
+            where,
+            "'file' must be the path of a CSV file, relative to the model file",
+            "Write for example file: data/ev_sales.csv.",
+        )
+    shown = name
+    root = base.resolve()
+    path = (base / name).resolve()  # follows symbolic links and '..'
+    if not allow_outside_files and not path.is_relative_to(root):
+        written = Path(name)
+        how = (
+            "an absolute path"
+            if written.is_absolute()
+            else "'..' leads out of it"
+            if ".." in written.parts
+            else "a symbolic link leads out of it"
+        )
+        raise CritflowError(
+            where,
+            f"the data file '{shown}' lies outside the model's folder ({how})",
+            "A model reads files in its own folder and below, so a model from someone else "
+            "cannot read other files on this machine. Copy the file next to the model, or, if you "
+            f"trust the model, pass {OUTSIDE_FLAG} (Python: allow_outside_files=True).",
+        )
+    raw = read_limited(
+        path,
+        MAX_DATA_FILE_BYTES,
+        f"{where}: the data file '{shown}'",
+        missing_fix="Give a path relative to the model file, for example data/ev_sales.csv.",
+        large_fix="A data file a model names is at most "
+        f"{MAX_DATA_FILE_BYTES // 2**20} MiB; check that this is the file you meant.",
+    )
+    if b"\x00" in raw:
+        raise CritflowError(
+            f"{shown}",
+            "is a binary file, not CSV text",
+            "Save the data as CSV (in Excel: File → Save As → 'CSV UTF-8').",
+        )
+    return decode_utf8(raw, shown), shown
+
+
+def column_list(header: list[str]) -> str:
+    """The header cells for an error message, when they look like column names.
+
+    A first line that does not (control characters, very long cells, hundreds of cells) is not
+    echoed: the file may not be a table at all."""
+    if 0 < len(header) <= 200 and all(_NAME_LIKE.match(h) for h in header):
+        return f"Columns: {known(header)}."
+    return "Its first line does not look like a header of column names; is it a CSV file?"
+
+
+def resolve_series_files(
+    data: Any, source: SourceMap, base: Path, allow_outside_files: bool = False
+) -> Any:
     """``data`` with every file reference replaced by its {year: value} series."""
     problems: list[Problem] = []
 
     def walk(value: Any, path: tuple) -> Any:
         if _is_reference(value):
             try:
-                return read_series(value, base, source.where(path))
+                return read_series(value, base, source.where(path), allow_outside_files)
             except CritflowError as exc:
                 problems.extend(exc.problems)
                 return value
@@ -45,67 +124,94 @@ def resolve_series_files(data: Any, source: SourceMap, base: Path) -> Any:
     return resolved
 
 
-def read_series(reference: dict[str, Any], base: Path, where: str) -> dict[int, float]:
+def _why_not_a_number(cell: str) -> str:
+    """What is wrong with a cell that is not a number, without repeating the cell."""
+    text = cell.strip()
+    if not text:
+        return "is empty"
+    try:
+        if not math.isfinite(float(text)):
+            return "is NaN or infinity (or beyond 1.8e308), not a finite number"
+    except ValueError:
+        pass
+    if re.fullmatch(r"[-+]?[\d.]+[ '\u00a0\u202f][\d. '\u00a0\u202f]*", text):
+        return "is not a number (it has a space or apostrophe, a thousands separator?)"
+    if re.fullmatch(r"[-+]?\d+,\d+", text):
+        return "is not a number (a decimal comma?)"
+    if re.search(r"\d", text) and re.search(r"[A-Za-z%]", text):
+        return "is not a plain number (it has letters: a unit?)"
+    return "is not a number"
+
+
+def read_series(
+    reference: dict[str, Any], base: Path, where: str, allow_outside_files: bool = False
+) -> dict[int, float]:
     """Read one ``{file, column, year_column}`` reference as {year: value}."""
     if "column" not in reference:
         raise CritflowError(
             where, "a file series needs 'column'", "Add column: the header of the values."
         )
-    path = base / str(reference["file"])
     column = str(reference["column"])
     year_column = str(reference.get("year_column", "year"))
+    text, shown = open_data_file(reference["file"], base, where, allow_outside_files)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [r for r in csv.reader(handle) if r and not r[0].lstrip().startswith("#")]
-    except OSError as exc:
+        rows = [
+            r
+            for r in csv.reader(io.StringIO(text, newline=""))
+            if r and not r[0].lstrip().startswith("#")
+        ]
+    except csv.Error as exc:
         raise CritflowError(
-            where,
-            f"the series file '{path}' cannot be read ({exc.strerror or exc})",
-            "Give a path relative to the model file, for example data/ev_sales.csv.",
+            shown, f"is not a readable CSV file ({exc})", "Save it as CSV (comma-separated)."
         ) from None
     if not rows:
         raise CritflowError(
-            f"{path}", "is empty", f"Write a header with '{year_column}' and '{column}'."
+            shown, "is empty", f"Write a header with '{year_column}' and '{column}'."
         )
     header = [h.strip() for h in rows[0]]
     for needed in (year_column, column):
         if needed not in header:
+            hint = nearest(needed, header) if column_list(header).startswith("Columns") else ""
             raise CritflowError(
-                f"{path}, line 1",
+                f"{shown}, line 1",
                 f"has no column '{needed}'",
-                f"{nearest(needed, header)} Columns: {known(header)}.".strip(),
+                f"{hint} {column_list(header)}".strip(),
             )
     y, c = header.index(year_column), header.index(column)
     series: dict[int, float] = {}
     for line, row in enumerate(rows[1:], start=2):
         cells = row + [""] * (len(header) - len(row))
-        try:
-            year = int(cells[y].strip())
-        except ValueError:
+        if not re.fullmatch(r"\s*\d{1,4}\s*", cells[y]):
             raise CritflowError(
-                f"{path}, line {line}",
-                f"'{cells[y]}' in column '{year_column}' is not a year",
-                "Write whole years such as 2025.",
-            ) from None
+                f"{shown}, line {line}",
+                f"the cell in column '{year_column}' is not a year",
+                "Write whole years such as 2025 (four digits at most).",
+            )
+        year = int(cells[y])
         try:
             value = float(cells[c].strip())
         except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not re.fullmatch(
+            r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", cells[c]
+        ):
             raise CritflowError(
-                f"{path}, line {line}",
-                f"'{cells[c]}' in column '{column}' is not a number",
-                "Write plain numbers with a decimal point (1234.5), no units or thousands separators.",
-            ) from None
+                f"{shown}, line {line}",
+                f"the cell in column '{column}' {_why_not_a_number(cells[c])}",
+                "Write plain finite numbers with a decimal point (1234.5), no units or thousands "
+                "separators.",
+            )
         if year in series:
             raise CritflowError(
-                f"{path}, line {line}", f"year {year} appears twice", "Keep one row per year."
+                f"{shown}, line {line}", f"year {year} appears twice", "Keep one row per year."
             )
         series[year] = value
     if not series:
-        raise CritflowError(f"{path}", "has a header but no rows", "Add one row per year.")
+        raise CritflowError(shown, "has a header but no rows", "Add one row per year.")
     missing = sorted(set(range(min(series), max(series) + 1)) - set(series))
     if missing:
         raise CritflowError(
-            f"{path}",
+            shown,
             f"has no row for {', '.join(map(str, missing[:5]))}"
             + (" …" if len(missing) > 5 else "")
             + f" (a gap in {min(series)}–{max(series)})",

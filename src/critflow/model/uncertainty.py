@@ -28,7 +28,7 @@ SAMPLERS = ("random", "lhs", "sobol")
 class Uncertain(BaseModel):
     """A value with a distribution (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     value: float | None = Field(None, description="central value (mode, mean or median)")
     distribution: Literal["triangular", "normal", "lognormal", "uniform", "beta", "empirical"]
@@ -58,32 +58,48 @@ class Uncertain(BaseModel):
 
     _empirical: np.ndarray | None = PrivateAttr(None)
 
-    def load(self, base: Path | None, where: str) -> None:
-        """Read an empirical distribution's samples (errors name the file and column)."""
+    def load(self, base: Path | None, where: str, allow_outside_files: bool = False) -> None:
+        """Read an empirical distribution's samples (errors name the file and column).
+
+        The file is read as every file a model names (see
+        :func:`critflow.model.series_files.open_data_file`): inside the model's folder ``base``
+        unless ``allow_outside_files``, a regular file of bounded size."""
         if self.distribution != "empirical" or self._empirical is not None:
             return
+        import io
+
         import pandas as pd
 
         from critflow.errors import CritflowError
+        from critflow.model.series_files import column_list, open_data_file
 
-        path = Path(self.file or "")
-        path = path if path.is_absolute() or base is None else base / path
+        text, shown = open_data_file(self.file, base or Path.cwd(), where, allow_outside_files)
         try:
-            frame = pd.read_csv(path)
-        except (OSError, ValueError) as exc:
+            frame = pd.read_csv(io.StringIO(text))
+        except (ValueError, pd.errors.ParserError) as exc:
             raise CritflowError(
-                where, f"cannot read {path} ({exc})", "Check the file path."
+                where,
+                f"the data file '{shown}' is not a readable CSV table ({type(exc).__name__})",
+                "Save it as CSV with a header row and one sample per line.",
             ) from None
         if self.column not in frame.columns:
             raise CritflowError(
                 where,
-                f"{path} has no column '{self.column}'",
-                f"Columns: {', '.join(map(str, frame.columns))}.",
+                f"the data file '{shown}' has no column '{self.column}'",
+                column_list([str(c) for c in frame.columns]),
             )
         values = pd.to_numeric(frame[self.column], errors="coerce").dropna().to_numpy(float)
+        if not np.isfinite(values).all():
+            raise CritflowError(
+                where,
+                f"column '{self.column}' of '{shown}' holds an infinite value",
+                "Samples are finite numbers.",
+            )
         if values.size < 2:
             raise CritflowError(
-                where, f"column '{self.column}' of {path} has fewer than 2 numbers", ""
+                where,
+                f"column '{self.column}' of '{shown}' has fewer than 2 numbers",
+                "An empirical distribution needs at least two samples.",
             )
         self._empirical = np.sort(values)
 
@@ -278,11 +294,28 @@ class Sampler:
 
     def draws(self, chunk: int, size: int, chunk_size: int) -> Draws:
         u = self.uniforms(chunk, size, chunk_size)
-        values = (
-            np.column_stack([x.value.ppf(u[:, i]) for i, x in enumerate(self.inputs)])
-            if self.inputs
-            else u
-        )
+        with np.errstate(all="ignore"):
+            values = (
+                np.column_stack([x.value.ppf(u[:, i]) for i, x in enumerate(self.inputs)])
+                if self.inputs
+                else u
+            )
+        broken = np.flatnonzero(~np.isfinite(values).all(axis=0)) if self.inputs else []
+        if len(broken):
+            from critflow.errors import CritflowError, Problem
+
+            raise CritflowError(
+                [
+                    Problem(
+                        self.inputs[i].label,
+                        f"the {self.inputs[i].value.distribution} distribution gives draws that "
+                        "are not finite numbers (NaN or infinity)",
+                        "Check its parameters: values near the float limit (1e308) or shapes near "
+                        "zero make its inverse CDF overflow.",
+                    )
+                    for i in broken
+                ]
+            )
         return Draws(
             values, {id(x.value): i for i, x in enumerate(self.inputs)}, first=chunk * chunk_size
         )

@@ -467,6 +467,16 @@ def qr(
     out.print(f"QR code of {link.uri}: {out_path}")
 
 
+AllowOutsideFiles = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the model read data files ({file: …}) outside its own folder. Off by default: "
+        "a model from someone else could name any file on this machine.",
+    ),
+]
+
+
 @passport_app.command("issue")
 def issue(
     model: Annotated[Path, typer.Argument(help="Model file.")],
@@ -478,6 +488,7 @@ def issue(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write the document here (JSON).")
     ] = None,
+    allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Fill a material-lot passport from a solved model (composition, recycled content, custody)."""
     from critflow.engine import solve
@@ -485,7 +496,7 @@ def issue(
     from critflow.passport.from_model import lot_from_flow
     from critflow.passport.lot import validate_lot
 
-    loaded = load_model(model)
+    loaded = load_model(model, allow_outside_files=allow_outside_files)
     results = solve(loaded, [scenario] if scenario else None)
     document = lot_from_flow(loaded, results, output_flow, scenario, period)
     validate_lot(document)
