@@ -354,8 +354,8 @@ def test_reconcile_names_unobservable_flows_and_ties(tmp_path):
         )
     )
     result = critflow("reconcile", str(broken))
-    assert result.returncode == 2 and "measurements[2]" in result.stderr
-    assert "the measured value is nan" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "measurements[2].value" in result.stderr
+    assert "the value is NaN" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_criticality_with_a_models_own_sourcing(tmp_path):

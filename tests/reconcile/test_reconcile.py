@@ -221,15 +221,18 @@ def test_rougher_cleaner_scavenger_classification():
 
 
 @pytest.mark.parametrize(
-    ("line", "message"),
+    ("line", "where", "message"),
     [
-        ("  - {flow: s1, value: .nan, sd: 1}", "the measured value is nan"),
-        ("  - {flow: s1, value: .inf, sd: 1}", "the measured value is inf"),
-        ("  - {flow: s1, value: 3, sd: .nan}", "standard deviation"),
+        ("  - {flow: s1, value: .nan, sd: 1}", "measurements[1].value", "the value is NaN"),
+        ("  - {flow: s1, value: .inf, sd: 1}", "measurements[1].value", "the value is inf"),
+        ("  - {flow: s1, value: 3, sd: .nan}", "measurements[1].sd", "the value is NaN"),
+        ("  - {flow: s1, value: '1e999 t/a', sd: 1}", "measurements[1].value", "not a finite"),
+        # a number written as text reaches the reconciliation, which refuses it itself
+        ("  - {flow: s1, value: 3, sd: '1e999'}", "measurements[1]", "standard deviation is inf"),
     ],
 )
-def test_non_finite_measurements_are_refused(line, message):
+def test_non_finite_measurements_are_refused(line, where, message):
     text = P2.replace("MEASUREMENTS", "  - {flow: s2, value: 9.9, sd: 0.2}\n" + line)
     with pytest.raises(CritflowError) as info:
         reconcile(model_text(text))
-    assert message in str(info.value) and "measurements[1]" in str(info.value)
+    assert message in str(info.value) and where in str(info.value)
