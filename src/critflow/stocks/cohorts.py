@@ -166,7 +166,7 @@ def _same_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     own, so a group only ever holds identical columns.
     """
     weights = 1.0 + np.arange(values.shape[0], dtype=float)[::-1] / values.shape[0]
-    key = (values * weights[:, None]).sum(axis=0)
+    key = weights @ values
     _, first, group = np.unique(key, return_index=True, return_inverse=True)
     group = group.reshape(-1)
     odd = np.flatnonzero((values != values[:, first[group]]).any(axis=0))
