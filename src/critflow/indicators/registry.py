@@ -168,10 +168,19 @@ def _eol_recycling_rate(ctx: Context, element: str | None) -> np.ndarray:
     counts as recycling, or back in the system's demand — / post-consumer material entering the
     system (sources marked post_consumer, end-of-life outflows of stocks), traced."""
     what = "eol_recycling_rate"
-    post = ctx.origins()["post_consumer"]
     recycled = fate_mask(ctx.model, "counts_as_recycling")
+    demand = np.zeros(len(ctx.model.spec.flows), bool)
     with contextlib.suppress(IndicatorNotAvailableError):
-        recycled = recycled | demand_flows(ctx.model)[:, None]
+        demand = demand_flows(ctx.model)
+    # counted where it first arrives: material in the demand goes no further in this trace, so
+    # what circles through a loop downstream of the demand (home scrap), or then leaves in a
+    # product counted as recycling, is not counted again
+    post = (
+        origin_masses(ctx.model, ctx.results, absorb=demand)["post_consumer"]
+        if demand.any()
+        else ctx.origins()["post_consumer"]
+    )
+    recycled = recycled | demand[:, None]
     entering = np.array(origin_labels(ctx.model), dtype=object) == "post_consumer"
     return ratio(
         _select(_masked(post, recycled), ctx, element, what),
