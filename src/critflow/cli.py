@@ -95,8 +95,8 @@ def validate(
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
+    from critflow.engine.compile import check_drawn_shares
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
@@ -178,8 +178,8 @@ def run(
     complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
     folder replaces all its files."""
     from critflow.engine import solve_inputs
+    from critflow.engine.compile import check_drawn_shares, evaluate
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
     from critflow.report.memory import check_memory, estimate_run, parse_size
     from critflow.report.run_dir import staged_folder, write_run
@@ -638,8 +638,8 @@ def trace(
 ) -> None:
     """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
     from critflow.engine import solve
+    from critflow.indicators.matrace import longevity, trace_cohort
     from critflow.model import load_model
-    from critflow.stocks.matrace import longevity, trace_cohort
 
     results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from critflow.engine.compile import ModelInputs, evaluate
+from critflow.engine.topology import build_topology
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.model.evaluate import ModelInputs, evaluate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Measurement
-from critflow.model.topology import build_topology
 from critflow.units import looks_like_quantity, parse_mass_flow
 
 TOLERANCE = 1e-10

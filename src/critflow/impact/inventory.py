@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from critflow.engine.values import interpolate
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.impact.background import AGGREGATED_FLOW, ELECTRICITY, Background, Method
-from critflow.model.evaluate import interpolate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import DIRECT_EMISSIONS, ImpactSettings
 from critflow.units import looks_like_quantity, registry
 

@@ -46,7 +46,7 @@ from critflow.impact.background import (
 from critflow.impact.circular_footprint import secondary_material
 from critflow.impact.inventory import CO2_EQ, Inventories, InventoryEvaluator, settings
 from critflow.impact.prices import FlowPrices, flow_prices
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Displacement
 
 SAMPLE_CHUNK = 2_000

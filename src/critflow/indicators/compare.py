@@ -22,7 +22,8 @@ from critflow.indicators.mcda import (
     weight_sensitivity,
 )
 from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
-from critflow.model.load import Model, validate_as
+from critflow.model.core import Model
+from critflow.model.load import validate_as
 from critflow.model.source import read_file
 
 

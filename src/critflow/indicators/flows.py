@@ -6,7 +6,7 @@ import numpy as np
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 
 def element_index(model: Model, element: str, what: str) -> int:

@@ -17,7 +17,7 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, known, nearest
 from critflow.indicators.flows import ratio, system_inputs, system_outputs, total
 from critflow.indicators.tracing import counting_rules, role_masses
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import fate_of
 
 

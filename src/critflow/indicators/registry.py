@@ -37,7 +37,7 @@ from critflow.indicators.flows import (
 )
 from critflow.indicators.recovery import fate_mask, recycling_arrays
 from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 
 @dataclass

@@ -19,7 +19,7 @@ from critflow.indicators.registry import (
     IndicatorNotAvailableError,
     evaluate_indicator,
 )
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 PREFIX = "indicator:"
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import evaluate
 from critflow.engine.results import FlowResults
-from critflow.engine.solve import solve_flows
 from critflow.errors import CritflowError, known, nearest
 from critflow.indicators.registry import Context, evaluate_indicator
-from critflow.model.evaluate import evaluate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.uncertainty import Draws, collect
 
 CHUNK = 2_000

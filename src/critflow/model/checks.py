@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.model.core import Model
 from critflow.model.expressions import ExpressionError, parse_expression
 from critflow.model.schema import (
     FlowSettings,
@@ -29,9 +30,6 @@ from critflow.units import (
     parse_mass,
     parse_mass_flow,
 )
-
-if TYPE_CHECKING:
-    from critflow.model.load import Model
 
 
 def _expression_problems(

@@ -16,7 +16,7 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
 from critflow.indicators.tracing import input_masses, origin_masses
 from critflow.model.compound import parse_compound
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import REMAINDER
 
 PENDING_FOOTPRINT = (

@@ -17,7 +17,7 @@ from critflow.indicators.recovery import (
     recycling_efficiency,
 )
 from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
     "source": "#0072B2",

@@ -13,7 +13,7 @@ import numpy as np
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.report.content import recovery_section, sankey_data
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from critflow.engine.results import FlowResults
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.report.content import RunInfo, build
 
 

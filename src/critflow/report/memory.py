@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from critflow.engine.compile import ModelInputs
 from critflow.errors import CritflowError
-from critflow.model.evaluate import ModelInputs
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 CELL_BYTES = 350
 """Memory of one cell in an openpyxl workbook being written: 390 B for a float and 420 B for a short

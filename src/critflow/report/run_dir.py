@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from critflow.engine.compile import evaluate
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.model.evaluate import evaluate
-from critflow.model.load import Model, load_model
+from critflow.model.core import Model
+from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
 from critflow.report.tables import write_tables

@@ -11,7 +11,7 @@ from critflow import __version__
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.recovery import material_recovery, recovery, recycling_efficiency
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 EXCEL_MAX_ROWS = 1_048_575
 """Rows an Excel sheet holds below its header."""

@@ -18,7 +18,8 @@ from critflow.indicators.registry import (
     lookup,
     reference_values,
 )
-from critflow.model.load import Model, validate_as
+from critflow.model.core import Model
+from critflow.model.load import validate_as
 from critflow.model.source import parse_text, read_file
 from critflow.rules.schema import AnyCondition, Condition, Rule, RuleSet
 
