@@ -716,7 +716,7 @@ def indicators(
 ) -> None:
     """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
     from critflow.engine import solve
-    from critflow.indicators.registry import (
+    from critflow.indicators.catalogue import (
         INDICATORS,
         Context,
         IndicatorNotAvailableError,
@@ -1082,7 +1082,7 @@ def blend(
     """The blend of scrap, primary metal and master alloys that meets every alloy specification."""
     from critflow.blend import blend as solve_blend
     from critflow.blend import downcycling_baseline, load_problem
-    from critflow.blend.solve import crm_reduction_targets
+    from critflow.blend.optimise import crm_reduction_targets
 
     _check_format(output_format, "blend")
     if confidence is not None and not 0.5 < confidence < 1:
@@ -1245,7 +1245,7 @@ def _split(values: list[str] | None) -> list[str]:
 def _percent(value: float | None, indicator: str) -> str:
     if value is None:
         return "—"
-    from critflow.indicators.registry import INDICATORS
+    from critflow.indicators.catalogue import INDICATORS
 
     unit = INDICATORS[indicator].unit if indicator in INDICATORS else "fraction"
     return f"{value:.1%}" if unit == "fraction" else f"{value:.4g} {unit}"

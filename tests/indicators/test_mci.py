@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 import critflow
 from critflow.errors import CritflowError
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.circularity import (
     MCINotApplicableError,
     material_circularity,
     model_circularity,
 )
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.report.content import circularity_section
 from tests.cli.test_cli import critflow as run_critflow
 from tests.conftest import EXAMPLE, ROOT, model_text

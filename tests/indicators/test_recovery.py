@@ -11,8 +11,8 @@ import critflow
 from critflow.errors import CritflowError
 from critflow.indicators import material_recovery, recovery_by_product, recycling_efficiency
 from critflow.indicators import recovery as recovery_table
+from critflow.indicators.catalogue import Context, evaluate_indicator
 from critflow.indicators.recovery import recycling_arrays
-from critflow.indicators.registry import Context, evaluate_indicator
 from tests.conftest import EXAMPLE, model_text
 
 

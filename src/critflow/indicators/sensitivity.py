@@ -18,7 +18,7 @@ from critflow.engine.balance import solve_flows
 from critflow.engine.compile import evaluate
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, known, nearest
-from critflow.indicators.registry import Context, evaluate_indicator
+from critflow.indicators.catalogue import Context, evaluate_indicator
 from critflow.model.core import Model
 from critflow.model.uncertainty import Draws, collect
 

@@ -11,12 +11,12 @@ import numpy as np
 from critflow import __version__
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.recovery import (
     material_recovery,
     recovery_by_product,
     recycling_efficiency,
 )
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.model.core import Model
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies

@@ -10,14 +10,14 @@ import numpy as np
 from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.indicators.flows import ELEMENT_GROUPS
-from critflow.indicators.registry import (
+from critflow.indicators.catalogue import (
     Context,
     IndicatorNotAvailableError,
     evaluate_indicator,
     lookup,
     reference_values,
 )
+from critflow.indicators.flows import ELEMENT_GROUPS
 from critflow.model.core import Model
 from critflow.model.load import validate_as
 from critflow.model.source import parse_text, read_file
