@@ -347,18 +347,10 @@ def assess(
     """Impacts of solved ``results`` for ``model``'s inventories (see the module docstring).
 
     ``samples`` > 0 adds Monte Carlo draws of the uncertain background factors (same ``seed``,
-    same numbers); ``progress(done, total)`` is called after each chunk. Without samples the
-    result is kept with ``results``, so the report, the tables and the indicators share one LCA.
+    same numbers); ``progress(done, total)`` is called after each chunk. Every call computes
+    anew: :class:`critflow.analysis.Run` keeps one LCA per run for the report, the tables and
+    the indicators.
     """
-    if samples == 0:
-        cache = results.__dict__.setdefault("_impacts", {})
-        if id(model) not in cache:
-            cache[id(model)] = (model, _assess(model, results, 0, seed, progress))
-        return cache[id(model)][1]
-    return _assess(model, results, samples, seed, progress)
-
-
-def _assess(model: Model, results: FlowResults, samples: int, seed, progress) -> ImpactResults:
     chosen_settings = settings(model)
     bg = (
         background(chosen_settings.background)
