@@ -46,7 +46,7 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
         copy.write_text(model.path.read_text(encoding="utf-8"), encoding="utf-8")
-    run = {
+    record = {
         "model_file": info.model_file,
         "model_copy": copy.name if model.path is not None else None,
         "sha256": info.sha256,
@@ -56,7 +56,7 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
         "unit": results.unit,
         "max_relative_residual": results.max_relative_residual(),
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
+    (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     report = write_report(run, info, out_dir / "report.html")
     return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
 
