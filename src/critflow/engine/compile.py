@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from critflow.engine.stock_inputs import StockEvaluator, StockInputs
 from critflow.engine.topology import Topology, build_topology
 from critflow.engine.values import parameter_values, series_n
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, suggest
 from critflow.model.core import Model
 from critflow.model.expressions import parse_expression
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
@@ -524,7 +524,7 @@ def evaluate(
             raise CritflowError(
                 "--scenario",
                 f"the model has no scenario '{name}'",
-                f"{nearest(name, list(spec.scenarios))} Scenarios: {known(list(spec.scenarios))}.".strip(),
+                suggest(name, list(spec.scenarios), "Scenarios"),
             )
     topology = build_topology(spec)
     periods = np.arange(spec.time.start, spec.time.end + 1)

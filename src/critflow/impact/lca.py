@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, suggest
 from critflow.impact.background import (
     DEFAULT_BACKGROUND,
     Background,
@@ -280,7 +280,7 @@ class _Credits:
                         where,
                         f"'{d.material}' is not 'primary' or a material measured in kg (a "
                         "background item or one of your impact.factors)",
-                        f"{nearest(d.material, masses)} Materials: {known(masses, 40)}.".strip(),
+                        suggest(d.material, masses, "Materials", 40),
                     )
                 )
             self.flows.append((f, d))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, nearest, suggest
 from critflow.indicators import circularity
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
@@ -283,7 +283,7 @@ def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
             raise CritflowError(
                 "--reference",
                 f"the reference scenario '{ctx.reference}' is not among the scenarios run",
-                f"{nearest(ctx.reference, scenarios)} Scenarios: {known(scenarios)}.".strip(),
+                suggest(ctx.reference, scenarios, "Scenarios"),
             )
         return np.broadcast_to(values[scenarios.index(ctx.reference)][None, :], values.shape)
     if ctx.reference_year is not None:

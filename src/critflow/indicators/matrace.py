@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, suggest
 
 TRACE_COLUMNS = [
     "scenario",
@@ -93,7 +93,7 @@ def trace_cohort(
         raise CritflowError(
             "--stock",
             f"'{stock}' is not a stock of the model",
-            f"{nearest(stock, names)} Stocks: {known(names)}.".strip(),
+            suggest(stock, names, "Stocks"),
         )
     periods = list(int(p) for p in inputs.periods)
     if cohort not in periods:

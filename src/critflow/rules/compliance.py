@@ -9,7 +9,7 @@ import numpy as np
 
 from critflow import data
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, nearest, suggest
 from critflow.indicators.catalogue import (
     Context,
     IndicatorNotAvailableError,
@@ -119,7 +119,7 @@ def _check_scope_vocabulary(model: Model, rules: list[Rule]) -> None:
                 Problem(
                     model.where("scope", key),
                     f"scope {key}: '{value}' matches no rule of the selected rule sets",
-                    f"{nearest(value, valid)} Values the rules know: {known(valid)}.".strip(),
+                    suggest(value, valid, "Values the rules know"),
                 )
             )
     if problems:
