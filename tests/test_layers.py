@@ -28,8 +28,6 @@ LAYERS: list[set[str]] = [
 """Lowest first. A module may import its own package or a package of a lower layer, never one of
 its own layer or a higher one. The root package (``critflow/__init__``, a lazy facade) is left out."""
 
-RENAMED = {"registry": "server"}  # the web service's package name before it became server/
-
 
 def _layer_of(package: str) -> int:
     for i, layer in enumerate(LAYERS):
@@ -46,7 +44,7 @@ def _package(module: str) -> str | None:
         return None
     if parts[1] == "__main__" or parts[1] == "cli" or parts[-1] == "cli":
         return "cli"
-    return RENAMED.get(parts[1], parts[1])
+    return parts[1]
 
 
 def _modules() -> dict[str, Path]:
@@ -123,7 +121,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()

@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 from critflow.impact.cli import impact  # noqa: E402
 from critflow.passport.cli import passport_app  # noqa: E402
-from critflow.registry.cli import db_app, keys_app, serve  # noqa: E402
+from critflow.server.cli import db_app, keys_app, serve  # noqa: E402
 
 app.add_typer(passport_app, name="passport")
 app.add_typer(db_app, name="db")
