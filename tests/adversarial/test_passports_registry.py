@@ -17,7 +17,7 @@ from critflow.passport.integrity import key_id
 from critflow.passport.samples import sample_battery
 from critflow.server.models import Passport, PassportVersion
 from tests.adversarial.test_passports import cli, refused, store
-from tests.registry.conftest import database_url, registry  # noqa: F401 (fixtures)
+from tests.server.conftest import database_url, registry  # noqa: F401 (fixtures)
 
 PROBLEM = "application/problem+json"
 

@@ -28,7 +28,7 @@ from critflow.server import signing
 from critflow.server.api import create_app
 from critflow.server.auth import Limits, client_of, create_key, trusted_proxies
 from critflow.server.models import AuditEntry, Passport, PassportVersion
-from tests.registry.conftest import (
+from tests.server.conftest import (
     EXAMPLE_PREFIX,
     _postgres_database,
     other_battery,

@@ -32,8 +32,8 @@ from critflow.passport.samples import sample_battery
 from critflow.server.auth import Limits, create_key, revoke_key
 from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.models import AuditEntry, Passport, PassportVersion, RegistryKey
-from tests.registry.conftest import _postgres_database, register_sample_organisations
-from tests.registry.test_crash import _free_port
+from tests.server.conftest import _postgres_database, register_sample_organisations
+from tests.server.test_crash import _free_port
 
 
 @dataclass

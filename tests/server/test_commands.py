@@ -9,7 +9,7 @@ import time
 import httpx
 
 from critflow.passport.samples import sample_battery
-from tests.registry.test_crash import _free_port
+from tests.server.test_crash import _free_port
 
 
 def _critflow(*args, cwd):

@@ -17,7 +17,7 @@ from critflow.passport.samples import sample_battery
 from critflow.server.auth import create_key
 from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.signing import init_registry_key
-from tests.registry.conftest import register_sample_organisations
+from tests.server.conftest import register_sample_organisations
 
 
 def _free_port() -> int:
