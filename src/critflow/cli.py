@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 from critflow.impact.cli import impact  # noqa: E402
 from critflow.passport.cli import passport_app  # noqa: E402
-from critflow.registry.cli import db_app, keys_app, serve  # noqa: E402
+from critflow.server.cli import db_app, keys_app, serve  # noqa: E402
 
 app.add_typer(passport_app, name="passport")
 app.add_typer(db_app, name="db")
@@ -95,8 +95,8 @@ def validate(
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
+    from critflow.engine.compile import check_drawn_shares
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
@@ -177,9 +177,10 @@ def run(
     The outputs are written to a hidden folder next to the output folder and moved into place when
     complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
     folder replaces all its files."""
+    from critflow.analysis import Run
     from critflow.engine import solve_inputs
+    from critflow.engine.compile import check_drawn_shares, evaluate
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
     from critflow.report.memory import check_memory, estimate_run, parse_size
     from critflow.report.run_dir import staged_folder, write_run
@@ -209,14 +210,13 @@ def run(
             timings: dict[str, float] = {}
             results = solve_inputs(inputs, timings)
             progress.update(task, advance=1, description="Writing the report and tables")
-            paths = write_run(
-                loaded, results, folder, RunInfo(str(model), loaded.text_sha256 or "")
-            )
+            solved = Run(loaded, results)
+            paths = write_run(solved, folder, RunInfo(str(model), loaded.text_sha256 or ""))
             if figures:
                 from critflow.report.figures import write_figures
 
                 progress.update(task, description="Exporting figures (SVG, PNG)")
-                written = write_figures(loaded, results, folder / "figures")
+                written = write_figures(solved, folder / "figures")
                 paths["figures/"] = folder / "figures" if written else folder
             progress.update(task, advance=1)
         if samples:
@@ -574,13 +574,13 @@ def report(
         raise CritflowError(
             str(run_dir), "no such folder", "Give the output folder of `critflow run`."
         )
-    model, results, info = read_run(run_dir)
-    path = write_report(model, results, info, run_dir / "report.html")
+    saved, info = read_run(run_dir)
+    path = write_report(saved, info, run_dir / "report.html")
     out.print(f"Report written: [bold]{path}[/bold]")
     if figures:
         from critflow.report.figures import write_figures
 
-        written = write_figures(model, results, run_dir / "figures")
+        written = write_figures(saved, run_dir / "figures")
         out.print(f"{len(written)} figures written to [bold]{run_dir / 'figures'}[/bold]")
 
 
@@ -674,8 +674,8 @@ def trace(
 ) -> None:
     """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
     from critflow.engine import solve
+    from critflow.indicators.matrace import longevity, trace_cohort
     from critflow.model import load_model
-    from critflow.stocks.matrace import longevity, trace_cohort
 
     results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)
@@ -752,7 +752,7 @@ def indicators(
 ) -> None:
     """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
     from critflow.engine import solve
-    from critflow.indicators.registry import (
+    from critflow.indicators.catalogue import (
         INDICATORS,
         Context,
         IndicatorNotAvailableError,
@@ -1118,7 +1118,7 @@ def blend(
     """The blend of scrap, primary metal and master alloys that meets every alloy specification."""
     from critflow.blend import blend as solve_blend
     from critflow.blend import downcycling_baseline, load_problem
-    from critflow.blend.solve import crm_reduction_targets
+    from critflow.blend.optimise import crm_reduction_targets
 
     _check_format(output_format, "blend")
     if confidence is not None and not 0.5 < confidence < 1:
@@ -1281,7 +1281,7 @@ def _split(values: list[str] | None) -> list[str]:
 def _percent(value: float | None, indicator: str) -> str:
     if value is None:
         return "—"
-    from critflow.indicators.registry import INDICATORS
+    from critflow.indicators.catalogue import INDICATORS
 
     unit = INDICATORS[indicator].unit if indicator in INDICATORS else "fraction"
     return f"{value:.1%}" if unit == "fraction" else f"{value:.4g} {unit}"

@@ -11,8 +11,8 @@ import critflow
 from critflow.errors import CritflowError
 from critflow.indicators import material_recovery, recovery_by_product, recycling_efficiency
 from critflow.indicators import recovery as recovery_table
+from critflow.indicators.catalogue import Context, evaluate_indicator
 from critflow.indicators.recovery import recycling_arrays
-from critflow.indicators.registry import Context, evaluate_indicator
 from tests.conftest import EXAMPLE, model_text
 
 
@@ -525,13 +525,13 @@ def test_a_value_chain_fed_by_mining_has_no_recycling_efficiency(indicator):
 
 
 def test_the_value_chain_report_leaves_out_the_recycling_section(tmp_path):
+    from critflow.analysis import Run
     from critflow.report.content import recycling_section
-    from critflow.report.tables import _indicator_tables
+    from critflow.report.tables import indicator_tables
 
-    model = model_text(VALUE_CHAIN)
-    results = critflow.solve(model)
-    assert recycling_section(model, results) is None
-    assert "recycling_efficiency" not in _indicator_tables(model, results)
+    run = Run.solve(model_text(VALUE_CHAIN))
+    assert recycling_section(run) is None
+    assert "recycling_efficiency" not in indicator_tables(run)
 
 
 SMELTER_WITH_FLUX = """

@@ -61,9 +61,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from critflow.engine.assemble import block_system, build_structure
+from critflow.engine.compile import ModelInputs, evaluate
 from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.model.evaluate import ModelInputs, evaluate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Measurement
 from critflow.units import looks_like_quantity, parse_mass_flow
 

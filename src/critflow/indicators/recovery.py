@@ -14,7 +14,7 @@ import pandas as pd
 
 from critflow import data
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, suggest
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
     flow_mask,
@@ -24,7 +24,7 @@ from critflow.indicators.flows import (
     total,
 )
 from critflow.indicators.tracing import counting_rules, role_masses
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import fate_of
 
 
@@ -37,7 +37,7 @@ def _basis(model: Model, results: FlowResults, basis: str) -> np.ndarray:
         raise CritflowError(
             "recovery basis",
             f"'{basis}' is neither 'system' nor a process of the model",
-            f"{nearest(basis, topo.process_ids)} Processes: {known(topo.process_ids)}.".strip(),
+            suggest(basis, topo.process_ids, "Processes"),
         )
     return total(results, topo.flow_to == topo.process_index[basis])
 

@@ -14,10 +14,10 @@ import time
 import httpx
 
 from critflow.passport.samples import sample_battery
-from critflow.registry.auth import create_key
-from critflow.registry.database import make_engine, session_factory, upgrade
-from critflow.registry.signing import init_registry_key
-from tests.registry.conftest import register_sample_organisations
+from critflow.server.auth import create_key
+from critflow.server.database import make_engine, session_factory, upgrade
+from critflow.server.signing import init_registry_key
+from tests.server.conftest import register_sample_organisations
 
 
 def _free_port() -> int:
@@ -33,7 +33,7 @@ def _start(url: str, key_file, port: int) -> subprocess.Popen:
             sys.executable,
             "-m",
             "uvicorn",
-            "critflow.registry.app:app",
+            "critflow.server.app:app",
             "--port",
             str(port),
             "--log-level",
