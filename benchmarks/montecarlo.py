@@ -65,12 +65,12 @@ def peak_mb() -> float:
 
 
 def run(case: str, mode: str, samples: int, chunk: int) -> dict:
+    from critflow.engine.balance import solve_flows
     from critflow.engine.cluster import dask_client
+    from critflow.engine.compile import evaluate
     from critflow.engine.montecarlo import monte_carlo
     from critflow.engine.results import FlowResults
-    from critflow.engine.solve import solve_flows
     from critflow.indicators.sampled import indicator_samples
-    from critflow.model.evaluate import evaluate
     from critflow.model.uncertainty import Draws, Sampler, collect
 
     model = load(case)

@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 from critflow.impact.cli import impact  # noqa: E402
 from critflow.passport.cli import passport_app  # noqa: E402
-from critflow.registry.cli import db_app, keys_app, serve  # noqa: E402
+from critflow.server.cli import db_app, keys_app, serve  # noqa: E402
 
 app.add_typer(passport_app, name="passport")
 app.add_typer(db_app, name="db")
@@ -95,8 +95,8 @@ def validate(
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
+    from critflow.engine.compile import check_drawn_shares
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
@@ -177,9 +177,10 @@ def run(
     The outputs are written to a hidden folder next to the output folder and moved into place when
     complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
     folder replaces all its files."""
+    from critflow.analysis import Run
     from critflow.engine import solve_inputs
+    from critflow.engine.compile import check_drawn_shares, evaluate
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
     from critflow.report.memory import check_memory, estimate_run, parse_size
     from critflow.report.run_dir import staged_folder, write_run
@@ -209,14 +210,13 @@ def run(
             timings: dict[str, float] = {}
             results = solve_inputs(inputs, timings)
             progress.update(task, advance=1, description="Writing the report and tables")
-            paths = write_run(
-                loaded, results, folder, RunInfo(str(model), loaded.text_sha256 or "")
-            )
+            solved = Run(loaded, results)
+            paths = write_run(solved, folder, RunInfo(str(model), loaded.text_sha256 or ""))
             if figures:
                 from critflow.report.figures import write_figures
 
                 progress.update(task, description="Exporting figures (SVG, PNG)")
-                written = write_figures(loaded, results, folder / "figures")
+                written = write_figures(solved, folder / "figures")
                 paths["figures/"] = folder / "figures" if written else folder
             progress.update(task, advance=1)
         if samples:
@@ -425,7 +425,7 @@ def reconcile(
 ) -> None:
     """Reconcile measurements with the balances (weighted least squares), test them for gross
     errors, and write the reconciled flows. Exit code 1 when the global test fails."""
-    from critflow.engine.reconcile import flows_table
+    from critflow.engine.reconcile import MAX_LISTED, flows_table, goods_table
     from critflow.engine.reconcile import reconcile as run_reconcile
     from critflow.model import load_model
 
@@ -438,6 +438,7 @@ def reconcile(
     target.mkdir(parents=True, exist_ok=True)
     flows = flows_table(loaded, found)
     flows.to_csv(target / "reconciled_flows.csv", index=False)
+    goods_table(loaded, found).to_csv(target / "reconciled_goods.csv", index=False)
     import pandas as pd
 
     measurements = pd.concat(
@@ -457,6 +458,10 @@ def reconcile(
                 "p_value": r.p_value,
                 "passed": r.passed,
                 "suspects": r.suspects,
+                "suspect_groups": r.suspect_groups,
+                "rank": r.rank,
+                "unobservable": r.unobservable,
+                "unobservable_goods": r.unobservable_goods,
                 "iterations": r.iterations,
                 "measurements": r.measurements.to_dict("records"),
             }
@@ -501,20 +506,51 @@ def reconcile(
                 )
             out.print(table)
             if r.suspects:
+                named = []
+                for group in r.suspect_groups:
+                    z = r.measurements.set_index("measurement").loc[group[0], "z"]
+                    named.append(
+                        f"{group[0]} (|z| = {z:.2f})"
+                        if len(group) == 1
+                        else f"{', '.join(group)} — cannot be told apart (|z| = {z:.2f} for "
+                        "each: they enter the balances in the same proportions, so a gross error "
+                        "in any one of them explains the data equally well)"
+                    )
                 out.print(
                     f"Suspect measurements (largest normalised adjustment first, |z| > "
                     f"{r.measurements['z_critical'].iloc[0]:.2f}, Šidák-corrected): "
-                    + ", ".join(r.suspects)
-                    + ". Check them, or remove the largest and reconcile again."
+                    + "; ".join(named)
+                    + (
+                        ". Check them, or remove the largest and reconcile again."
+                        if len(r.suspect_groups[0]) == 1
+                        else ". Check them: which one of a group is wrong the data cannot say "
+                        "(removing one would be a guess); measure another flow of their balances "
+                        "to tell them apart."
+                    )
                 )
-            hidden = int((~r.observable).sum())
+            hidden = r.unobservable_by_flow
             if hidden:
+                parts = [f"{', '.join(elements)} in {flow}" for flow, elements in hidden.items()]
+                listed = "; ".join(parts[:MAX_LISTED]) + (
+                    f"; … ({len(parts)} flows in all)" if len(parts) > MAX_LISTED else ""
+                )
+                goods_hidden = [f for f in hidden if f in r.unobservable_goods]
                 out.print(
-                    f"{hidden} element flows are not observable from these measurements (NaN in the table)."
+                    "Not observable from these measurements, so given no value (NaN, status "
+                    f"'unobservable' in reconciled_flows.csv): {listed}. "
+                    + (
+                        f"The goods masses of {', '.join(goods_hidden)} are not observable "
+                        "either; measure them. "
+                        if goods_hidden
+                        else "Their goods masses are reconciled (reconciled_goods.csv). "
+                    )
+                    + "An assay (or element mass) in one of these flows fixes it and whatever "
+                    "the balances then determine."
                 )
         out.print(
-            f"\nReconciled flows: [bold]{target / 'reconciled_flows.csv'}[/bold]; "
-            f"measurements: {target / 'measurements.csv'}"
+            f"\nReconciled flows: [bold]{target / 'reconciled_flows.csv'}[/bold] (elements), "
+            f"{target / 'reconciled_goods.csv'} (goods); measurements: "
+            f"{target / 'measurements.csv'}"
         )
     if failed:
         raise typer.Exit(1)
@@ -538,13 +574,13 @@ def report(
         raise CritflowError(
             str(run_dir), "no such folder", "Give the output folder of `critflow run`."
         )
-    model, results, info = read_run(run_dir)
-    path = write_report(model, results, info, run_dir / "report.html")
+    saved, info = read_run(run_dir)
+    path = write_report(saved, info, run_dir / "report.html")
     out.print(f"Report written: [bold]{path}[/bold]")
     if figures:
         from critflow.report.figures import write_figures
 
-        written = write_figures(model, results, run_dir / "figures")
+        written = write_figures(saved, run_dir / "figures")
         out.print(f"{len(written)} figures written to [bold]{run_dir / 'figures'}[/bold]")
 
 
@@ -638,8 +674,8 @@ def trace(
 ) -> None:
     """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
     from critflow.engine import solve
+    from critflow.indicators.matrace import longevity, trace_cohort
     from critflow.model import load_model
-    from critflow.stocks.matrace import longevity, trace_cohort
 
     results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)
@@ -716,7 +752,7 @@ def indicators(
 ) -> None:
     """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
     from critflow.engine import solve
-    from critflow.indicators.registry import (
+    from critflow.indicators.catalogue import (
         INDICATORS,
         Context,
         IndicatorNotAvailableError,
@@ -1082,7 +1118,7 @@ def blend(
     """The blend of scrap, primary metal and master alloys that meets every alloy specification."""
     from critflow.blend import blend as solve_blend
     from critflow.blend import downcycling_baseline, load_problem
-    from critflow.blend.solve import crm_reduction_targets
+    from critflow.blend.optimise import crm_reduction_targets
 
     _check_format(output_format, "blend")
     if confidence is not None and not 0.5 < confidence < 1:
@@ -1245,7 +1281,7 @@ def _split(values: list[str] | None) -> list[str]:
 def _percent(value: float | None, indicator: str) -> str:
     if value is None:
         return "—"
-    from critflow.indicators.registry import INDICATORS
+    from critflow.indicators.catalogue import INDICATORS
 
     unit = INDICATORS[indicator].unit if indicator in INDICATORS else "fraction"
     return f"{value:.1%}" if unit == "fraction" else f"{value:.4g} {unit}"

@@ -24,11 +24,11 @@ from sqlalchemy import func, select
 from critflow import data
 from critflow.errors import CritflowError
 from critflow.passport.samples import sample_battery
-from critflow.registry import signing
-from critflow.registry.api import create_app
-from critflow.registry.auth import Limits, client_of, create_key, trusted_proxies
-from critflow.registry.models import AuditEntry, Passport, PassportVersion
-from tests.registry.conftest import (
+from critflow.server import signing
+from critflow.server.api import create_app
+from critflow.server.auth import Limits, client_of, create_key, trusted_proxies
+from critflow.server.models import AuditEntry, Passport, PassportVersion
+from tests.server.conftest import (
     EXAMPLE_PREFIX,
     _postgres_database,
     other_battery,

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import critflow
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.circularity import (
     eol_recycling_input_rate,
     material_circularity,
     old_scrap_ratio,
     recycled_content,
 )
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from tests.conftest import model_text
 
 

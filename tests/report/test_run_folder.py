@@ -286,7 +286,7 @@ def test_a_model_whose_first_period_does_not_solve_alone_is_estimated_from_its_s
     # The fallback counts the three largest tables from the dimensions; it must not refuse a run
     # the measured estimate allows by much: within a factor 2 of it on the example.
     import critflow
-    from critflow.model.evaluate import evaluate
+    from critflow.engine.compile import evaluate
     from critflow.report import memory
 
     model = critflow.load_model(EXAMPLE)

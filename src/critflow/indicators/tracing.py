@@ -28,7 +28,7 @@ import scipy.sparse.linalg as spla
 
 from critflow import data
 from critflow.engine.results import FlowResults
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import AS_ENTERED, Origin, Role
 
 ORIGINS: tuple[str, ...] = Origin.__args__
@@ -146,9 +146,9 @@ def trace(
         solution = _solve(topo, blocks, fixed, onehot, np.zeros((0,), int), None, None, absorb)
         return {g: solution[..., i].reshape(mass.shape) for i, g in enumerate(groups)}
 
-    from critflow.engine.stock_solve import _cohort_model
+    from critflow.engine.stock_solve import cohort_model
 
-    solved = [_cohort_model(inputs.stocks[k], inputs) for k in passing]
+    solved = [cohort_model(inputs.stocks[k], inputs) for k in passing]
     retire = [
         results.stocks.cohorts[k].retire_factor
         if results.stocks is not None and results.stocks.cohorts
@@ -157,7 +157,7 @@ def trace(
     ]
     tracked = [g for g in groups if g != remainder]
     cohorts = {
-        (k, g): _cohort_model(
+        (k, g): cohort_model(
             dataclasses.replace(inputs.stocks[k], initial_total_kg=None, initial_cohorts_kg=None),
             inputs,
         )

@@ -8,7 +8,7 @@ succeeds ``WHERE head_hash = <If-Match>``, so of two concurrent writers exactly 
 
 A refused operation changes nothing: the write transaction is rolled back first, and the audit
 entry of the refusal is written afterwards in a transaction of its own. Every response passes
-through :mod:`critflow.registry.disclosure`, the one audience filter.
+through :mod:`critflow.server.disclosure`, the one audience filter.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from critflow.passport.datapoints import audiences, by_field, readable_fields, s
 from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
-from critflow.registry import disclosure, signing
-from critflow.registry.auth import ADMIN, KeyStore, Limits, Principal, client_address
-from critflow.registry.database import make_write_engine, session_factory
-from critflow.registry.models import AuditEntry, Passport, PassportLink, PassportVersion
-from critflow.registry.organisations import gtin_owned, identity, operator_identifier
-from critflow.registry.problems import RegistryError
+from critflow.server import disclosure, signing
+from critflow.server.auth import ADMIN, KeyStore, Limits, Principal, client_address
+from critflow.server.database import make_write_engine, session_factory
+from critflow.server.models import AuditEntry, Passport, PassportLink, PassportVersion
+from critflow.server.organisations import gtin_owned, identity, operator_identifier
+from critflow.server.problems import RegistryError
 
 __all__ = ["MAX_BATCH", "MAX_PAGE", "Registry", "RegistryError", "passport_key"]
 

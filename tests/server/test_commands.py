@@ -9,7 +9,7 @@ import time
 import httpx
 
 from critflow.passport.samples import sample_battery
-from tests.registry.test_crash import _free_port
+from tests.server.test_crash import _free_port
 
 
 def _critflow(*args, cwd):
@@ -127,7 +127,7 @@ def test_key_commands_revoke_rotate_and_register(tmp_path, capsys):
 
     from fastapi.testclient import TestClient
 
-    from critflow.registry.api import create_app
+    from critflow.server.api import create_app
 
     database = f"sqlite:///{tmp_path / 'reg.db'}"
     key_file = str(tmp_path / "signing" / "registry.key")
