@@ -88,7 +88,7 @@ def clarabel_robust(arrays, z: float) -> tuple[float, np.ndarray]:
     import clarabel
     import scipy.sparse as sp
 
-    from critflow.blend.solve import build_lp, spread_keys
+    from critflow.blend.optimise import build_lp, spread_keys
 
     lp = build_lp(arrays, arrays.problem.objective)
     n_m, n_p = len(arrays.materials), len(arrays.products)

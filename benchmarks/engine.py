@@ -21,8 +21,8 @@ import scipy.sparse.linalg as spla
 
 import critflow
 from critflow.engine.assemble import assemble_matrix, assemble_rhs, build_structure
-from critflow.engine.solve import solve_flows
-from critflow.model.evaluate import evaluate
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import evaluate
 
 
 def generate(n_processes: int, n_elements: int, n_periods: int, seed: int) -> dict:

@@ -34,13 +34,13 @@ from sqlalchemy import insert, text
 
 from critflow.passport.integrity import new_record
 from critflow.passport.samples import sample_battery
-from critflow.registry import organisations
-from critflow.registry.auth import create_key
-from critflow.registry.database import make_engine, session_factory, upgrade
-from critflow.registry.disclosure import public_view_text
-from critflow.registry.models import Passport, PassportVersion
-from critflow.registry.service import passport_key
-from critflow.registry.signing import attach, ensure_registry_key
+from critflow.server import organisations
+from critflow.server.auth import create_key
+from critflow.server.database import make_engine, session_factory, upgrade
+from critflow.server.disclosure import public_view_text
+from critflow.server.models import Passport, PassportVersion
+from critflow.server.service import passport_key
+from critflow.server.signing import attach, ensure_registry_key
 
 GTIN = "04054123456783"
 
@@ -151,7 +151,7 @@ def start_server(url: str, key_file: Path, port: int, workers: int) -> subproces
             sys.executable,
             "-m",
             "uvicorn",
-            "critflow.registry.app:app",
+            "critflow.server.app:app",
             "--port",
             str(port),
             "--workers",

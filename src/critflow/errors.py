@@ -55,3 +55,17 @@ def known(candidates: list[str] | set[str] | tuple[str, ...], limit: int = 12) -
     items = sorted(str(c) for c in candidates)
     shown = ", ".join(items[:limit])
     return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
+
+
+def suggest(
+    name: str,
+    candidates: list[str] | set[str] | tuple[str, ...],
+    label: str,
+    limit: int = 12,
+    then: str = "",
+) -> str:
+    """The fix of an unknown name: "Did you mean 'Co'? Elements: Co, Li, Ni." (the first sentence
+    only when a candidate is close; ``label`` names what the candidates are; ``then`` is a further
+    sentence on how to fix it)."""
+    text = f"{nearest(name, candidates)} {label}: {known(candidates, limit) or 'none'}."
+    return f"{text} {then}".strip()

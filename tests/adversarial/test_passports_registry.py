@@ -2,7 +2,7 @@
 
 A copy of a registry passport's versions that leaves out the newest ones verifies on its own;
 with the checkpoint the registry publishes it does not. Runs on the registry fixture of
-tests/registry (SQLite here, PostgreSQL too when a server is configured).
+tests/server (SQLite here, PostgreSQL too when a server is configured).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from critflow.passport.checkpoint import verify_checkpoint
 from critflow.passport.integrity import key_id
 from critflow.passport.samples import sample_battery
-from critflow.registry.models import Passport, PassportVersion
+from critflow.server.models import Passport, PassportVersion
 from tests.adversarial.test_passports import cli, refused, store
-from tests.registry.conftest import database_url, registry  # noqa: F401 (fixtures)
+from tests.server.conftest import database_url, registry  # noqa: F401 (fixtures)
 
 PROBLEM = "application/problem+json"
 

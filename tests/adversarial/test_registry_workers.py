@@ -29,11 +29,11 @@ import pytest
 from sqlalchemy import func, select
 
 from critflow.passport.samples import sample_battery
-from critflow.registry.auth import Limits, create_key, revoke_key
-from critflow.registry.database import make_engine, session_factory, upgrade
-from critflow.registry.models import AuditEntry, Passport, PassportVersion, RegistryKey
+from critflow.server.auth import Limits, create_key, revoke_key
+from critflow.server.database import make_engine, session_factory, upgrade
+from critflow.server.models import AuditEntry, Passport, PassportVersion, RegistryKey
 from tests.conftest import free_port
-from tests.registry.conftest import _postgres_database, register_sample_organisations
+from tests.server.conftest import _postgres_database, register_sample_organisations
 
 pytestmark = pytest.mark.slow  # a real `critflow serve --workers 2`
 
@@ -437,7 +437,7 @@ def test_servers_without_the_registry_key_refuse_to_start(server, tmp_path):
         return  # (without --key-file at all: test_registry.py, in process)
     # a worker started by hand without the key file exits at once, naming the fix
     worker = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "critflow.registry.app:app", "--port", str(free_port())],
+        [sys.executable, "-m", "uvicorn", "critflow.server.app:app", "--port", str(free_port())],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -30,7 +30,7 @@ def test_argument_names_become_flags_and_values_stay():
 
 def test_the_library_names_the_argument_and_the_command_the_flag(tmp_path):
     import critflow
-    from critflow.model.evaluate import evaluate
+    from critflow.engine.compile import evaluate
 
     with pytest.raises(CritflowError) as info:
         evaluate(critflow.load_model(EXAMPLE), ["nope"])
@@ -44,7 +44,7 @@ def test_the_library_names_the_argument_and_the_command_the_flag(tmp_path):
 
 
 def test_no_library_error_names_a_flag():
-    # errors reach Python callers too; only the command line (cli/), the registry's commands and
+    # errors reach Python callers too; only the command line (cli/), the web service (server/) and
     # the run folder (report/, written by `critflow run`) speak of flags. A command quoted in
     # backticks (`critflow passport keygen --out STEM`) names a command, not an argument.
     import ast
@@ -53,7 +53,7 @@ def test_no_library_error_names_a_flag():
     flagged = []
     for path in (ROOT / "src" / "critflow").rglob("*.py"):
         part = path.relative_to(ROOT / "src" / "critflow").parts[0]
-        if part in ("cli", "registry", "report"):
+        if part in ("cli", "server", "report"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -139,7 +139,7 @@ def test_a_passport_command_without_its_extra_says_which_to_install(monkeypatch,
 
 
 def test_a_server_command_without_its_extra_says_which_to_install(monkeypatch, tmp_path):
-    _without(monkeypatch, "sqlalchemy", "critflow.registry.")
+    _without(monkeypatch, "sqlalchemy", "critflow.server.")
     result = critflow_cli("db", "upgrade", "--database", f"sqlite:///{tmp_path / 'r.db'}")
     assert result.returncode == 2, result.stderr
     assert "pip install 'critflow[server]'" in result.stderr

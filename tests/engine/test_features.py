@@ -145,7 +145,7 @@ def test_coefficients_varying_by_period_use_one_factorisation_per_distinct_set()
     """
     results = solve_text(text)
     np.testing.assert_allclose(values(results, "good", "Cu"), [80, 85, 90, 90, 90, 90], rtol=1e-12)
-    from critflow.engine.solve import period_groups
+    from critflow.engine.balance import period_groups
 
     first, group = period_groups(results.inputs.transfer_coefficients)
     assert first.size == 3  # 2025, 2026 and 2027-2030 share coefficients

@@ -163,7 +163,7 @@ def test_stock_without_outflow_route():
 def test_trace_of_a_cohort_accounts_for_all_of_it():
     from scipy.stats import weibull_min
 
-    from critflow.stocks.matrace import longevity, trace_cohort
+    from critflow.indicators.matrace import longevity, trace_cohort
 
     results = fleet()
     trace = trace_cohort(results, "fleet", 2025)
@@ -184,7 +184,7 @@ def test_trace_of_a_cohort_accounts_for_all_of_it():
 def test_trace_in_an_open_loop_ends_in_the_sink():
     from scipy.stats import weibull_min
 
-    from critflow.stocks.matrace import trace_cohort
+    from critflow.indicators.matrace import trace_cohort
 
     trace = trace_cohort(fleet(open_loop=True), "fleet", 2030)
     landfill = trace[(trace["where"] == "landfill") & (trace["element"] == "Co")]["share"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import critflow
+from critflow.analysis import Run
 from critflow.errors import CritflowError
 from critflow.impact import assess, circular_footprint
 from critflow.report.content import RunInfo
@@ -192,7 +193,7 @@ def test_caveats_of_the_shipped_factors_are_named():
     assert (
         "credits displace supply-mix factors that include secondary metal: primary_copper" in notes
     )
-    html = render(model, results, RunInfo("model.yaml", ""))
+    html = render(Run(model, results), RunInfo("model.yaml", ""))
     assert "IPCC AR4 (2007)" in html and "supply-mix" in html
     # your own factor carries no caveat of the shipped one
     model, results = copper()

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import critflow
+from critflow.analysis import Run
 from critflow.errors import CritflowError
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.circularity import (
     MCINotApplicableError,
     material_circularity,
     model_circularity,
 )
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.report.content import circularity_section
 from tests.conftest import EXAMPLE, ROOT, model_text
 from tests.conftest import critflow_cli as run_critflow
@@ -201,7 +202,7 @@ def test_not_applicable_without_products_in_use():
         IndicatorNotAvailableError, match="not applicable, because the model has no stock"
     ):
         evaluate_indicator(ctx, "material_circularity")
-    assert circularity_section(hydromet, ctx.results) is None
+    assert circularity_section(Run(hydromet, ctx.results)) is None
     # a stock whose inflow names no product
     unnamed = model_text(WIRE.replace(", product: copper wire", ""))
     with pytest.raises(MCINotApplicableError, match="no flow into a stock names its product"):
@@ -234,7 +235,7 @@ def test_ev_example_mci_against_its_own_flows():
     mci = evaluate_indicator(ctx, "material_circularity", "Li")[0, p]
     assert mci == pytest.approx(1 - 0.9 * lfi, abs=1e-12)
     # the report shows it for this model, with the same number
-    section = circularity_section(model, results)
+    section = circularity_section(Run(model, results))
     (row,) = [r for r in section["parts"] if r["element"] == "Li"]
     assert section["period"] == 2050 and row["C_R"] == pytest.approx(0.9)
     assert section["recycling"] == ["recycling"]

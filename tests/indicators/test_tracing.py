@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import critflow
 from critflow.errors import CritflowError
 from critflow.indicators import origin_masses
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.tracing import role_masses
 from tests.conftest import EXAMPLE, ROOT, model_text
 

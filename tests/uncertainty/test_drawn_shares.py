@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from critflow.engine.compile import check_drawn_shares, evaluate
 from critflow.engine.montecarlo import monte_carlo
 from critflow.errors import CritflowError
-from critflow.model.evaluate import check_drawn_shares, evaluate
 from critflow.model.uncertainty import Draws, Sampler, collect
 from tests.conftest import critflow_cli, model_text
 

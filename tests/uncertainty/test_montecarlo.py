@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import critflow
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import evaluate
 from critflow.engine.montecarlo import BINS, flow_statistics, monte_carlo
-from critflow.engine.solve import solve_flows
 from critflow.errors import CritflowError
-from critflow.model.evaluate import evaluate
 from critflow.model.uncertainty import Draws, Sampler, collect
 from tests.conftest import EXAMPLE, model_text
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from critflow.blend.optimise import BlendResult, blend, downcycling_baseline
 from critflow.blend.problem import Arrays
-from critflow.blend.solve import BlendResult, blend, downcycling_baseline
 from critflow.errors import CritflowError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from critflow import data
 from critflow.blend.schema import BlendProblem
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, known, nearest, suggest
 from critflow.model.load import validate_as
 from critflow.model.source import SourceMap, parse_text, read_file
 
@@ -93,7 +93,7 @@ def to_arrays(problem: BlendProblem, source: SourceMap) -> Arrays:
                     Problem(
                         where("materials", m, "composition", element),
                         f"'{element}' is not one of the problem's elements",
-                        f"{nearest(element, elements)} Elements: {known(elements)}.".strip(),
+                        suggest(element, elements, "Elements"),
                     )
                 )
                 continue

@@ -50,7 +50,7 @@ def indicators(
     import numpy as np
 
     from critflow.engine import solve
-    from critflow.indicators.registry import (
+    from critflow.indicators.catalogue import (
         INDICATORS,
         Context,
         IndicatorNotAvailableError,
@@ -432,8 +432,8 @@ def trace(
 ) -> None:
     """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
     from critflow.engine import solve
+    from critflow.indicators.matrace import longevity, trace_cohort
     from critflow.model import load_model
-    from critflow.stocks.matrace import longevity, trace_cohort
 
     results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)

@@ -70,7 +70,7 @@ def percent(value: float | None, indicator: str) -> str:
     """An indicator value as people read it: a fraction in %, anything else with its unit."""
     if value is None:
         return "—"
-    from critflow.indicators.registry import INDICATORS
+    from critflow.indicators.catalogue import INDICATORS
 
     unit = INDICATORS[indicator].unit if indicator in INDICATORS else "fraction"
     return f"{value:.1%}" if unit == "fraction" else f"{value:.4g} {unit}"

@@ -29,8 +29,8 @@ def validate(
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
     from critflow.engine import solve
+    from critflow.engine.compile import check_drawn_shares
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares
 
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     check_drawn_shares(loaded)  # drawn shares stay shares over the distributions' support
@@ -110,9 +110,10 @@ def run(
     The outputs are written to a hidden folder next to the output folder and moved into place when
     complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
     folder replaces all its files."""
+    from critflow.analysis import Run
     from critflow.engine import solve_inputs
+    from critflow.engine.compile import check_drawn_shares, evaluate
     from critflow.model import load_model
-    from critflow.model.evaluate import check_drawn_shares, evaluate
     from critflow.report.content import RunInfo
     from critflow.report.memory import check_memory, estimate_run, parse_size
     from critflow.report.run_dir import staged_folder, write_run
@@ -142,14 +143,13 @@ def run(
             timings: dict[str, float] = {}
             results = solve_inputs(inputs, timings)
             progress.update(task, advance=1, description="Writing the report and tables")
-            paths = write_run(
-                loaded, results, folder, RunInfo(str(model), loaded.text_sha256 or "")
-            )
+            solved = Run(loaded, results)
+            paths = write_run(solved, folder, RunInfo(str(model), loaded.text_sha256 or ""))
             if figures:
                 from critflow.report.figures import write_figures
 
                 progress.update(task, description="Exporting figures (SVG, PNG)")
-                written = write_figures(loaded, results, folder / "figures")
+                written = write_figures(solved, folder / "figures")
                 paths["figures/"] = folder / "figures" if written else folder
             progress.update(task, advance=1)
         if samples:
@@ -296,13 +296,13 @@ def report(
         raise CritflowError(
             str(run_dir), "no such folder", "Give the output folder of `critflow run`."
         )
-    model, results, info = read_run(run_dir)
-    path = write_report(model, results, info, run_dir / "report.html")
+    saved, info = read_run(run_dir)
+    path = write_report(saved, info, run_dir / "report.html")
     out.print(f"Report written: [bold]{path}[/bold]")
     if figures:
         from critflow.report.figures import write_figures
 
-        written = write_figures(model, results, run_dir / "figures")
+        written = write_figures(saved, run_dir / "figures")
         out.print(f"{len(written)} figures written to [bold]{run_dir / 'figures'}[/bold]")
 
 

@@ -40,7 +40,7 @@ KeyFile = Annotated[
 
 
 def _engine(database: str | None):
-    from critflow.registry.database import make_engine, upgrade
+    from critflow.server.database import make_engine, upgrade
 
     engine = make_engine(database)
     upgrade(engine)
@@ -70,9 +70,9 @@ def serve(
 
     import uvicorn
 
-    from critflow.registry import signing
-    from critflow.registry.auth import trusted_proxies
-    from critflow.registry.database import database_url
+    from critflow.server import signing
+    from critflow.server.auth import trusted_proxies
+    from critflow.server.database import database_url
 
     url = database_url(database)
     engine = _engine(url)
@@ -94,7 +94,7 @@ def serve(
         f"{key.public_key}); API docs at /docs"
     )
     uvicorn.run(
-        "critflow.registry.app:app",
+        "critflow.server.app:app",
         host=host,
         port=port,
         workers=workers,
@@ -106,7 +106,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(database: Database = None) -> None:
     """Create or migrate the registry's tables (Alembic)."""
-    from critflow.registry.database import database_url
+    from critflow.server.database import database_url
 
     url = database_url(database)
     _engine(url)
@@ -129,8 +129,8 @@ def keys_create(
     database: Database = None,
 ) -> None:
     """Create an API key; it is printed once and stored only as an argon2 hash."""
-    from critflow.registry.auth import create_key
-    from critflow.registry.database import session_factory
+    from critflow.server.auth import create_key
+    from critflow.server.database import session_factory
 
     with session_factory(_engine(database))() as session:
         key = create_key(session, organisation, audience, write, purpose)
@@ -141,8 +141,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(database: Database = None) -> None:
     """Every API key: id, organisation, audiences, write right, revoked (never a secret)."""
-    from critflow.registry.auth import list_keys
-    from critflow.registry.database import session_factory
+    from critflow.server.auth import list_keys
+    from critflow.server.database import session_factory
 
     with session_factory(_engine(database))() as session:
         for key in list_keys(session):
@@ -155,8 +155,8 @@ def keys_revoke(
     database: Database = None,
 ) -> None:
     """Revoke an API key; every running worker refuses it within seconds."""
-    from critflow.registry.auth import revoke_key
-    from critflow.registry.database import session_factory
+    from critflow.server.auth import revoke_key
+    from critflow.server.database import session_factory
 
     with session_factory(_engine(database))() as session:
         key_id, organisation = revoke_key(session, key)
@@ -185,8 +185,8 @@ def keys_org(
 ) -> None:
     """Register (or remove) an organisation's GS1 Company Prefixes and operator identifiers: its
     keys create battery passports only under them."""
-    from critflow.registry import organisations
-    from critflow.registry.database import session_factory
+    from critflow.server import organisations
+    from critflow.server.database import session_factory
 
     with session_factory(_engine(database))() as session:
         for value in remove or []:
@@ -201,8 +201,8 @@ def keys_org(
 @keys_app.command("orgs")
 def keys_orgs(database: Database = None) -> None:
     """Every organisation with its prefixes and operator identifiers (JSON lines)."""
-    from critflow.registry import organisations
-    from critflow.registry.database import session_factory
+    from critflow.server import organisations
+    from critflow.server.database import session_factory
 
     with session_factory(_engine(database))() as session:
         for entry in organisations.everyone(session):
@@ -212,7 +212,7 @@ def keys_orgs(database: Database = None) -> None:
 @keys_app.command("init-registry")
 def keys_init_registry(key_file: KeyFile = None, database: Database = None) -> None:
     """Create the registry's signing key (once: refuses when it exists) and register it."""
-    from critflow.registry import signing
+    from critflow.server import signing
 
     engine = _engine(database)
     path = signing.key_path(key_file, engine)
@@ -225,7 +225,7 @@ def keys_init_registry(key_file: KeyFile = None, database: Database = None) -> N
 def keys_rotate_registry(key_file: KeyFile = None, database: Database = None) -> None:
     """Retire the registry's signing key and start a new one; the old file is kept beside it
     and stays published (GET /api/registry/keys) with its validity period."""
-    from critflow.registry import signing
+    from critflow.server import signing
 
     engine = _engine(database)
     path = signing.key_path(key_file, engine)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import ModelInputs, evaluate
 from critflow.engine.results import FlowResults
-from critflow.engine.solve import solve_flows
-from critflow.model.evaluate import ModelInputs, evaluate
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 __all__ = ["FlowResults", "solve", "solve_flows", "solve_inputs"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from critflow.model.topology import Topology
+from critflow.engine.topology import Topology
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from critflow.engine.assemble import Structure, block_system
+from critflow.engine.compile import ModelInputs
 from critflow.errors import CritflowError, Problem
-from critflow.model.evaluate import ModelInputs
 
 MAX_REPORTED = 6
 

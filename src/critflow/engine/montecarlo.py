@@ -7,7 +7,7 @@ reduced to mergeable statistics; raw samples are kept only on request. Chunks ru
 or on Dask distributed workers; statistics are merged in chunk order either way, so a distributed
 run gives exactly the numbers of an in-process run.
 
-Drawn transfer coefficients follow one rule (:func:`critflow.model.evaluate.check_drawn_shares`):
+Drawn transfer coefficients follow one rule (:func:`critflow.engine.compile.check_drawn_shares`):
 within a process and element the shares that vary keep their draws and the fixed shares absorb the
 difference; nothing else is rescaled. The rule is checked over the distributions' support before
 the first sample, and a sample that still breaks it is refused by its number and drawn values.
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import check_drawn_shares, evaluate
 from critflow.engine.results import FlowResults
-from critflow.engine.solve import solve_flows
 from critflow.errors import CritflowError
-from critflow.model.evaluate import check_drawn_shares, evaluate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.uncertainty import SAMPLERS, Sampler, collect
 
 BINS = 512

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from critflow.model.evaluate import ModelInputs
+from critflow.engine.compile import ModelInputs
 
 if TYPE_CHECKING:
     from critflow.engine.stock_solve import StockState

@@ -24,10 +24,10 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from critflow.engine.assemble import Structure, assemble_matrix, assemble_rhs, build_structure
+from critflow.engine.compile import ModelInputs
 from critflow.engine.diagnose import negative_flows, trapped_loops
+from critflow.engine.stock_inputs import StockInputs
 from critflow.errors import CritflowError, Problem
-from critflow.model.evaluate import ModelInputs
-from critflow.model.stock_inputs import StockInputs
 from critflow.stocks.cohorts import CohortStocks, NegativeInflowError, survival_kernel
 from critflow.stocks.dsm import history_length, history_weights
 from critflow.stocks.lifetimes import Lifetime
@@ -69,7 +69,7 @@ def with_stock_rows(structure: Structure, inputs: ModelInputs) -> Structure:
     )
 
 
-def _cohort_model(stock: StockInputs, inputs: ModelInputs) -> CohortStocks:
+def cohort_model(stock: StockInputs, inputs: ModelInputs) -> CohortStocks:
     """The cohort bookkeeping of one stock over all scenarios × elements (series s·E + e)."""
     n_s, n_e, n_p = len(inputs.scenarios), inputs.topology.n_elements, inputs.periods.size
     n = n_s * n_e
@@ -103,7 +103,7 @@ def solve_with_stocks(
     inputs: ModelInputs, timings: dict[str, float]
 ) -> tuple[np.ndarray, StockState]:
     """Element mass of every flow (S, P, E, F) in kg/year and the stocks; period by period."""
-    from critflow.engine.solve import NEGATIVE_TOLERANCE, _explain
+    from critflow.engine.balance import NEGATIVE_TOLERANCE, explain
 
     for key in ("assemble", "factorise", "solve"):
         timings.setdefault(key, 0.0)
@@ -113,7 +113,7 @@ def solve_with_stocks(
     n_b, n_k = n_s * n_e, topo.stock_process.size
     structure = with_stock_rows(build_structure(topo), inputs)
     stock_rows = np.arange(n_k) + structure.n_structural - n_k
-    cohorts = [_cohort_model(stock, inputs) for stock in inputs.stocks]
+    cohorts = [cohort_model(stock, inputs) for stock in inputs.stocks]
     result = np.empty((n_s, n_p, n_e, n_f))
     factorisations: dict[bytes, tuple] = {}
     group = np.repeat(np.arange(n_s), n_e)
@@ -159,7 +159,7 @@ def solve_with_stocks(
         )
         rows = structure.n_structural + flat_mask.sum(axis=1)
         if (rows != n_f).any():
-            raise _explain(
+            raise explain(
                 period_inputs,
                 structure,
                 coefficients.reshape(n_s, n_e, -1),
@@ -178,7 +178,7 @@ def solve_with_stocks(
             try:
                 lu = spla.splu(matrix)
             except RuntimeError:
-                raise _explain(
+                raise explain(
                     period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
                 ) from None
             timings["factorise"] += time.perf_counter() - start
@@ -194,7 +194,7 @@ def solve_with_stocks(
         residual = np.abs(matrix @ solution - rhs).max(initial=0.0)
         scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
         if not np.isfinite(solution).all() or residual > 1e-8 * scale:
-            raise _explain(
+            raise explain(
                 period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
             )
         flows = solution.reshape(n_b, n_f)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from critflow import data
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, known, nearest, suggest
 from critflow.impact.sampling import sample_rows
 
 DEFAULT_BACKGROUND = "critflow-default"
@@ -58,7 +58,7 @@ def method(name: str, where: str = "impact.method") -> Method:
         raise CritflowError(
             where,
             f"'{name}' is not an impact method critflow ships",
-            f"{nearest(name, names)} Methods: {known(names)}.".strip(),
+            suggest(name, names, "Methods"),
         )
     return Method(
         name,

@@ -23,7 +23,7 @@ from critflow.errors import CritflowError, Problem
 from critflow.impact.inventory import quantity
 from critflow.impact.lca import ImpactResults
 from critflow.impact.prices import currency, draw, flow_prices, item_prices
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Economics
 
 DEFAULT_LIFETIME_A = 20.0

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.engine.values import interpolate
+from critflow.errors import CritflowError, Problem, known, nearest, suggest
 from critflow.impact.background import AGGREGATED_FLOW, ELECTRICITY, Background, Method
-from critflow.model.evaluate import interpolate
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import DIRECT_EMISSIONS, ImpactSettings
 from critflow.units import looks_like_quantity, registry
 
@@ -159,7 +159,7 @@ class InventoryEvaluator:
                                         f"{where}.{gas}",
                                         f"'{gas}' is not a gas the method {self.method.name} "
                                         "characterises",
-                                        f"{nearest(gas, allowed_gases)} Gases: {known(allowed_gases)}.".strip(),
+                                        suggest(gas, allowed_gases, "Gases"),
                                     )
                                 )
                             elif gas not in gases:
@@ -224,7 +224,7 @@ class InventoryEvaluator:
             raise CritflowError(
                 self.model.where("processes", u, "inventory_basis"),
                 f"'{basis}' is neither 'input', 'output' nor a flow of process '{process.id}'",
-                f"{nearest(basis, linked)} Flows of this process: {known(linked)}.".strip(),
+                suggest(basis, linked, "Flows of this process"),
             )
         return flows[basis]
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, suggest
 from critflow.impact.background import (
     DEFAULT_BACKGROUND,
     SOURCE_COLUMNS,
@@ -47,7 +47,7 @@ from critflow.impact.background import (
 from critflow.impact.circular_footprint import secondary_material
 from critflow.impact.inventory import CO2_EQ, Inventories, InventoryEvaluator, settings
 from critflow.impact.prices import FlowPrices, flow_prices
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Displacement
 
 SAMPLE_CHUNK = 2_000
@@ -281,7 +281,7 @@ class _Credits:
                         where,
                         f"'{d.material}' is not 'primary' or a material measured in kg (a "
                         "background item or one of your impact.factors)",
-                        f"{nearest(d.material, masses)} Materials: {known(masses, 40)}.".strip(),
+                        suggest(d.material, masses, "Materials", 40),
                     )
                 )
             self.flows.append((f, d))
@@ -348,18 +348,10 @@ def assess(
     """Impacts of solved ``results`` for ``model``'s inventories (see the module docstring).
 
     ``samples`` > 0 adds Monte Carlo draws of the uncertain background factors (same ``seed``,
-    same numbers); ``progress(done, total)`` is called after each chunk. Without samples the
-    result is kept with ``results``, so the report, the tables and the indicators share one LCA.
+    same numbers); ``progress(done, total)`` is called after each chunk. Every call computes
+    anew: :class:`critflow.analysis.Run` keeps one LCA per run for the report, the tables and
+    the indicators.
     """
-    if samples == 0:
-        cache = results.__dict__.setdefault("_impacts", {})
-        if id(model) not in cache:
-            cache[id(model)] = (model, _assess(model, results, 0, seed, progress))
-        return cache[id(model)][1]
-    return _assess(model, results, samples, seed, progress)
-
-
-def _assess(model: Model, results: FlowResults, samples: int, seed, progress) -> ImpactResults:
     chosen_settings = settings(model)
     bg = (
         background(chosen_settings.background)

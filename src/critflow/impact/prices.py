@@ -15,7 +15,7 @@ import numpy as np
 from critflow.errors import CritflowError, Problem
 from critflow.impact.inventory import quantity, series_of
 from critflow.impact.sampling import check_distribution, sample_rows
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import Economics, UncertainPrice
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
+from critflow.indicators.catalogue import Context, IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.mcda import (
     METHODS,
     AhpWeights,
@@ -21,8 +22,8 @@ from critflow.indicators.mcda import (
     score,
     weight_sensitivity,
 )
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
-from critflow.model.load import Model, validate_as
+from critflow.model.core import Model
+from critflow.model.load import validate_as
 from critflow.model.source import read_file
 
 

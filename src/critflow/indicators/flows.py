@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
-from critflow.model.load import Model
+from critflow.errors import CritflowError, suggest
+from critflow.model.core import Model
 
 
 def element_index(model: Model, element: str, what: str) -> int:
@@ -16,7 +16,7 @@ def element_index(model: Model, element: str, what: str) -> int:
         raise CritflowError(
             what,
             f"asks for the element '{element}', which the model '{model.name}' does not carry",
-            f"{nearest(element, elements)} Elements of the model: {known(elements)}.".strip(),
+            suggest(element, elements, "Elements of the model"),
         )
     return elements.index(element)
 

@@ -1,7 +1,7 @@
 """Indicators for every Monte Carlo sample: the built-in indicators that need no reference
 scenario, on a chunk's results (whose scenarios are scenario × sample).
 
-The indicators that trace origins through the whole system (``registry.TRACED``: recycled
+The indicators that trace origins through the whole system (``catalogue.TRACED``: recycled
 content, EOL-RR and the shares of demand from recycling) are left out: they cost a second solve
 of every sample, more than the balance itself; run them on the deterministic model
 (``critflow indicators``)."""
@@ -12,14 +12,14 @@ import numpy as np
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.indicators.registry import (
+from critflow.indicators.catalogue import (
     INDICATORS,
     TRACED,
     Context,
     IndicatorNotAvailableError,
     evaluate_indicator,
 )
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 PREFIX = "indicator:"
 

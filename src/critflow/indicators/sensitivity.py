@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from critflow.engine.balance import solve_flows
+from critflow.engine.compile import evaluate
 from critflow.engine.results import FlowResults
-from critflow.engine.solve import solve_flows
-from critflow.errors import CritflowError, known, nearest
-from critflow.indicators.registry import Context, evaluate_indicator
-from critflow.model.evaluate import evaluate
-from critflow.model.load import Model
+from critflow.errors import CritflowError, suggest
+from critflow.indicators.catalogue import Context, evaluate_indicator
+from critflow.model.core import Model
 from critflow.model.uncertainty import Draws, collect
 
 CHUNK = 2_000
@@ -45,7 +45,7 @@ def _output(model: Model, results: FlowResults, output: str, element: str | None
             raise CritflowError(
                 "output=",
                 f"the model has no flow '{flow}'",
-                f"{nearest(flow, list(topo.flow_ids))} Flows: {known(list(topo.flow_ids))}.".strip(),
+                suggest(flow, list(topo.flow_ids), "Flows"),
             )
         mass = results.values[..., topo.flow_ids.index(flow)]  # (S, P, E)
         return mass.sum(axis=-1) if element is None else mass[..., topo.elements.index(element)]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, known, nearest, suggest
+from critflow.model.core import Model
 from critflow.model.expressions import ExpressionError, parse_expression
 from critflow.model.schema import (
     FlowSettings,
@@ -29,9 +30,6 @@ from critflow.units import (
     parse_mass,
     parse_mass_flow,
 )
-
-if TYPE_CHECKING:
-    from critflow.model.load import Model
 
 
 def _expression_problems(
@@ -127,7 +125,7 @@ def _flow_settings_problems(
                     Problem(
                         where((*path, "value", key)),
                         f"'{key}' is not one of the model's elements",
-                        f"{nearest(key, elements)} Elements: {known(elements)}.".strip(),
+                        suggest(key, elements, "Elements"),
                     )
                 )
     for leaf in _values(value) if value is not None else []:
@@ -144,7 +142,7 @@ def _flow_settings_problems(
                     Problem(
                         where((*path, "composition", key)),
                         f"'{key}' is not one of the model's elements",
-                        f"{nearest(key, elements)} Elements: {known(elements)}.".strip(),
+                        suggest(key, elements, "Elements"),
                     )
                 )
             problems += _expression_problems(
@@ -244,7 +242,7 @@ def check_model(model: Model) -> None:
                     Problem(
                         where("flows", i, key),
                         f"flow '{flow.id}' names the process '{end}', which does not exist",
-                        f"{nearest(end, processes)} Processes: {known(processes)}.".strip(),
+                        suggest(end, processes, "Processes"),
                     )
                 )
         if flow.from_ == flow.to:
@@ -367,13 +365,11 @@ def check_model(model: Model) -> None:
             )
         if isinstance(process, MarketProcess):
             if process.balancing not in inputs[pid]:
-                hint = nearest(process.balancing, inputs[pid])
                 problems.append(
                     Problem(
                         where("processes", i, "balancing"),
                         f"the balancing flow '{process.balancing}' is not an input of market '{pid}'",
-                        (hint + " " if hint else "")
-                        + f"Inputs of '{pid}': {known(inputs[pid]) or 'none'}.",
+                        suggest(process.balancing, inputs[pid], f"Inputs of '{pid}'"),
                     )
                 )
             elif flows[process.balancing].value is not None:
@@ -395,7 +391,7 @@ def check_model(model: Model) -> None:
                     where(*path, "element"),
                     f"indicator '{name}' asks for the element '{definition.element}', which the "
                     "model does not carry",
-                    f"{nearest(definition.element, elements)} Elements: {known(elements)}.".strip(),
+                    suggest(definition.element, elements, "Elements"),
                 )
             )
         for key in ("numerator", "largest_of", "denominator"):
@@ -405,7 +401,7 @@ def check_model(model: Model) -> None:
                         Problem(
                             where(*path, key),
                             f"indicator '{name}' names the flow '{flow_id}', which does not exist",
-                            f"{nearest(flow_id, flows)} Flows: {known(flows)}.".strip(),
+                            suggest(flow_id, flows, "Flows"),
                         )
                     )
 
@@ -426,7 +422,7 @@ def check_model(model: Model) -> None:
                     Problem(
                         where("scenarios", name, "flows", flow_id),
                         f"scenario '{name}' changes the flow '{flow_id}', which does not exist",
-                        f"{nearest(flow_id, flows)} Flows: {known(flows)}.".strip(),
+                        suggest(flow_id, flows, "Flows"),
                     )
                 )
                 continue
@@ -537,14 +533,16 @@ def _transfer_problems(
                 what = f"'{out}' is a flow, but it leaves '{flows[out].from_}', not '{pid}'"
             else:
                 what = f"the output '{out}' of process '{pid}' is not a flow"
-            hint = nearest(out, outputs)
             problems.append(
                 Problem(
                     where(path),
                     what,
-                    (hint + " " if hint else "")
-                    + f"Outputs of '{pid}': {known(outputs) or 'none'}. Add the flow under 'flows:' "
-                    "or correct the name.",
+                    suggest(
+                        out,
+                        outputs,
+                        f"Outputs of '{pid}'",
+                        then="Add the flow under 'flows:' or correct the name.",
+                    ),
                 )
             )
         for key, coefficient in shares.items():
@@ -662,7 +660,7 @@ def _stock_problems(
                 Problem(
                     where("processes", i, "lifetime_by_element", element),
                     f"'{element}' is not an element of the model",
-                    f"{nearest(element, elements)} Elements: {known(elements)}.".strip(),
+                    suggest(element, elements, "Elements"),
                 )
             )
         elif process.lifetime_by_element[element].distribution != process.lifetime.distribution:
@@ -706,7 +704,7 @@ def _stock_problems(
                     Problem(
                         where("processes", i, "initial_stock", "composition", element),
                         f"'{element}' is not an element of the model",
-                        f"{nearest(element, elements)} Elements: {known(elements)}.".strip(),
+                        suggest(element, elements, "Elements"),
                     )
                 )
     return problems

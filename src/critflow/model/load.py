@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.model.checks import check_model
+from critflow.model.core import Model
 from critflow.model.schema import ModelFile
+from critflow.model.series_files import resolve_series_files
 from critflow.model.source import (
     PathKey,
     SourceMap,
@@ -25,25 +27,7 @@ from critflow.model.source import (
     parse_text,
     read_file,
 )
-
-
-@dataclass
-class Model:
-    """A validated model and where it came from."""
-
-    spec: ModelFile
-    source: SourceMap
-    path: Path | None = None
-    text_sha256: str | None = None
-    allow_outside_files: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    def where(self, *path: str | int) -> str:
-        """Position of a field path in the model file, for error messages."""
-        return self.source.where(path)
+from critflow.model.uncertainty import collect
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -213,8 +197,6 @@ def _number_problems(data: Any, source: SourceMap) -> list[Problem]:
 
 def _load_empirical(model: Model, base: Path) -> None:
     """Read the samples of every empirical distribution now, so a bad file fails validation."""
-    from critflow.model.uncertainty import collect
-
     problems: list[Problem] = []
     for item in collect(model.spec):
         if item.value.distribution == "empirical":
@@ -230,9 +212,6 @@ def _finish(
     data: Any, source: SourceMap, path: Path | None, text: str, allow_outside_files: bool
 ) -> Model:
     import hashlib
-
-    from critflow.model.checks import check_model
-    from critflow.model.series_files import resolve_series_files
 
     base = path.parent if path is not None else Path.cwd()
     resolved = resolve_series_files(data, source, base, allow_outside_files)

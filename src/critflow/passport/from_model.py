@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, known, suggest
 from critflow.indicators.tracing import input_masses, origin_masses
 from critflow.model.compound import parse_compound
-from critflow.model.load import Model
+from critflow.model.core import Model
 from critflow.model.schema import REMAINDER
 
 PENDING_FOOTPRINT = (
@@ -137,7 +137,7 @@ def lot_from_flow(
         raise CritflowError(
             "flow=",
             f"the model has no flow '{flow}'",
-            f"{nearest(flow, list(topo.flow_ids))} Flows: {known(list(topo.flow_ids))}.".strip(),
+            suggest(flow, list(topo.flow_ids), "Flows"),
         )
     s = inputs.scenarios.index(scenario) if scenario else 0
     if scenario and scenario not in inputs.scenarios:

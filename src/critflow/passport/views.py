@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, suggest
 from critflow.passport.datapoints import audiences, readable_fields
 
 
@@ -19,7 +19,7 @@ def view(document: dict[str, Any], audience: str) -> dict[str, Any]:
         raise CritflowError(
             "audience=",
             f"'{audience}' is not an audience of the passport",
-            f"{nearest(audience, list(options))} Audiences: {known(list(options))}.".strip(),
+            suggest(audience, list(options), "Audiences"),
         )
     if document.get("kind") != "battery":
         return document  # material-lot passports carry no Annex XIII tiers

@@ -9,15 +9,11 @@ from typing import Any
 import numpy as np
 
 from critflow import __version__
+from critflow.analysis import Run
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.indicators.recovery import (
-    material_recovery,
-    recovery_by_product,
-    recycling_efficiency,
-)
-from critflow.indicators.registry import Context, IndicatorNotAvailableError, evaluate_indicator
-from critflow.model.load import Model
+from critflow.indicators.catalogue import IndicatorNotAvailableError, evaluate_indicator
+from critflow.indicators.recovery import primary_feed
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
     "source": "#0072B2",
@@ -91,14 +87,10 @@ def balance_section(results: FlowResults) -> list[dict[str, Any]]:
     ]
 
 
-def _fates_complete(model: Model) -> bool:
-    sinks = {p.id for p in model.spec.processes if p.kind == "sink"}
-    return all(f.fate is not None for f in model.spec.flows if f.to in sinks)
-
-
-def recovery_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def recovery_section(run: Run) -> dict[str, Any] | None:
     """Recovery by product in the last period of each scenario (elements with any recovery)."""
-    table = recovery_by_product(model, results)
+    model, results = run.model, run.results
+    table = run.recovery_by_product
     if table.empty:
         return None
     last = results.inputs.periods[-1]
@@ -122,12 +114,13 @@ def recovery_section(model: Model, results: FlowResults) -> dict[str, Any] | Non
     return {"period": int(last), "products": products, "elements": elements, "values": data}
 
 
-def recycling_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def recycling_section(run: Run) -> dict[str, Any] | None:
     """Recycling efficiency per scenario and period, material recovery of the regulated elements."""
-    if not _fates_complete(model):
-        return None
-    efficiency = recycling_efficiency(model, results)
-    recovery = material_recovery(model, results)
+    if not run.fates_complete or primary_feed(run.model) is not None:
+        return None  # no recycling plant: its feed is not (only) waste
+    model, results = run.model, run.results
+    efficiency = run.recycling_efficiency
+    recovery = run.material_recovery
     elements = [e for e in REGULATED if e in model.spec.elements]
     last = results.inputs.periods[-1]
     rows = recovery[(recovery["period"] == last) & recovery["element"].isin(elements)]
@@ -149,14 +142,10 @@ def recycling_section(model: Model, results: FlowResults) -> dict[str, Any] | No
     }
 
 
-def compliance_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def compliance_section(run: Run) -> dict[str, Any] | None:
     """KPI-versus-target rows of the shipped rule sets that apply to the model (last period)."""
-    from critflow import data
-    from critflow.rules import check, load_rule_sets
-
-    try:
-        rows = check(model, results, load_rule_sets(data.rule_set_names()))
-    except CritflowError:  # e.g. a scope the rules do not know, or outputs without a fate
+    rows = run.compliance
+    if rows is None:  # e.g. a scope the rules do not know, or outputs without a fate
         return None
     applicable = [r.as_dict() for r in rows if r.status != "not applicable"]
     if not applicable:
@@ -176,11 +165,12 @@ SCENARIO_KPIS = (
 )
 
 
-def scenario_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def scenario_section(run: Run) -> dict[str, Any] | None:
     """The same KPIs side by side for every scenario (last period); only with two or more scenarios."""
+    model, results = run.model, run.results
     if len(results.inputs.scenarios) < 2:
         return None
-    ctx = Context(model, results)
+    ctx = run.context()
     kpis = list(SCENARIO_KPIS) + [
         ("material_recovery", e, f"Recovery of {e}") for e in REGULATED if e in model.spec.elements
     ]
@@ -250,13 +240,14 @@ def stock_section(results: FlowResults) -> dict[str, Any] | None:
     }
 
 
-def circularity_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def circularity_section(run: Run) -> dict[str, Any] | None:
     """The Ellen MacArthur MCI of the products entering stocks: per scenario and element over the
     years (at most nine of them), and its inputs in the last period; None when it does not apply."""
-    from critflow.indicators.circularity import MCINotApplicableError, model_circularity
+    from critflow.indicators.circularity import MCINotApplicableError
 
+    model, results = run.model, run.results
     try:
-        inputs = model_circularity(model, results)
+        inputs = run.context().mci_inputs()
     except MCINotApplicableError:
         return None
     periods = [int(y) for y in results.inputs.periods]
@@ -293,15 +284,12 @@ def circularity_section(model: Model, results: FlowResults) -> dict[str, Any] | 
     }
 
 
-def impact_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
+def impact_section(run: Run) -> dict[str, Any] | None:
     """Climate impact per scenario, the processes that contribute most, product footprints and
     life-cycle cost, in the last period; None when no process declares an inventory."""
-    from critflow.impact import assess, assess_cost
-    from critflow.impact.lca import has_inventories
-
-    if not has_inventories(model):
+    impacts, results = run.impacts, run.results
+    if impacts is None:
         return None
-    impacts = assess(model, results)
     p = len(results.inputs.periods) - 1
     period = int(results.inputs.periods[p])
     summary = impacts.summary_table()
@@ -325,9 +313,8 @@ def impact_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
     products = impacts.product_table()
     products = products[(products["scenario"] == first) & (products["period"] == period)]
     cost = None
-    if model.spec.economics is not None:
-        project = assess_cost(model, results, impacts).project_table()
-        cost = project.to_dict("records")
+    if run.costs is not None:
+        cost = run.costs.project_table().to_dict("records")
     return {
         "period": period,
         "method": impacts.method.name,
@@ -344,9 +331,9 @@ def impact_section(model: Model, results: FlowResults) -> dict[str, Any] | None:
     }
 
 
-def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
+def build(run: Run, info: RunInfo) -> dict[str, Any]:
     """Everything the report template needs; absent sections are None."""
-    spec = model.spec
+    spec, results = run.model.spec, run.results
     return {
         "name": spec.name,
         "description": spec.description or "",
@@ -357,12 +344,12 @@ def build(model: Model, results: FlowResults, info: RunInfo) -> dict[str, Any]:
         "max_residual": results.max_relative_residual(),
         "sankey": sankey_data(results),
         "balance": balance_section(results),
-        "recovery": recovery_section(model, results),
-        "recycling": recycling_section(model, results),
-        "compliance": compliance_section(model, results),
-        "comparison": scenario_section(model, results),
+        "recovery": recovery_section(run),
+        "recycling": recycling_section(run),
+        "compliance": compliance_section(run),
+        "comparison": scenario_section(run),
         "stocks": stock_section(results),
-        "circularity": circularity_section(model, results),
-        "impact": impact_section(model, results),
+        "circularity": circularity_section(run),
+        "impact": impact_section(run),
         "kind_colours": KIND_COLOURS,
     }

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from critflow.engine.results import FlowResults
+from critflow.analysis import Run
 from critflow.errors import CritflowError
-from critflow.model.load import Model
 from critflow.report.content import recovery_section, sankey_data
 
 
@@ -55,9 +54,7 @@ def sankey_figure(data: dict, scenario: str, period: str, element: str):
     return figure
 
 
-def write_figures(
-    model: Model, results: FlowResults, folder: Path, formats: tuple[str, ...] = ("svg", "png")
-) -> list[Path]:
+def write_figures(run: Run, folder: Path, formats: tuple[str, ...] = ("svg", "png")) -> list[Path]:
     """Sankeys of the last period — goods and every element for the first scenario, goods for the
     others — and the recovery chart of each scenario."""
     try:
@@ -73,7 +70,7 @@ def write_figures(
             "chromium"
         )  # Debian's chromium, no download needed
     folder.mkdir(parents=True, exist_ok=True)
-    data = sankey_data(results)
+    data = sankey_data(run.results)
     period = data["periods"][-1]
     first = data["scenarios"][0]
     figures = {
@@ -81,7 +78,7 @@ def write_figures(
         for s in data["scenarios"]
         for e in (data["elements"] if s == first else ["goods"])
     }
-    recovery = recovery_section(model, results)
+    recovery = recovery_section(run)
     if recovery:
         import plotly.graph_objects as go
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from critflow.engine.results import FlowResults
-from critflow.model.load import Model
+from critflow.analysis import Run
 from critflow.report.content import RunInfo, build
 
 
@@ -25,13 +24,13 @@ def _embedded_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render(model: Model, results: FlowResults, info: RunInfo) -> str:
+def render(run: Run, info: RunInfo) -> str:
     """The report as one HTML document."""
     env = Environment(
         loader=PackageLoader("critflow.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
-    content = build(model, results, info)
+    content = build(run, info)
     template = env.get_template("report.html.j2")
     from markupsafe import Markup
 
@@ -45,7 +44,7 @@ def render(model: Model, results: FlowResults, info: RunInfo) -> str:
     )
 
 
-def write_report(model: Model, results: FlowResults, info: RunInfo, path: Path) -> Path:
+def write_report(run: Run, info: RunInfo, path: Path) -> Path:
     """Write ``report.html`` (or ``path``) and return its path."""
-    path.write_text(render(model, results, info), encoding="utf-8")
+    path.write_text(render(run, info), encoding="utf-8")
     return path

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from critflow.engine.compile import ModelInputs
 from critflow.errors import CritflowError
-from critflow.model.evaluate import ModelInputs
-from critflow.model.load import Model
+from critflow.model.core import Model
 
 CELL_BYTES = 350
 """Memory of one cell in an openpyxl workbook being written: 390 B for a float and 420 B for a short
@@ -165,8 +165,9 @@ def _period_tables(
     """Rows, columns, bytes and whether it grows with the periods, for every table a run writes,
     measured on the model's first period; and (when ``indicators``) how many indicators Monte
     Carlo follows per scenario and period."""
+    from critflow.analysis import Run
     from critflow.engine import solve
-    from critflow.report.tables import _indicator_tables, wide_flows
+    from critflow.report.tables import indicator_tables, wide_flows
 
     one = _first_period(model)
     results = solve(one, scenarios)
@@ -177,7 +178,7 @@ def _period_tables(
     }
     if results.stocks is not None:
         tables["stocks"] = results.stock_table()
-    tables.update(_indicator_tables(one, results))
+    tables.update(indicator_tables(Run(one, results)))
     measured = {
         name: (
             len(frame),

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from critflow.analysis import Run
+from critflow.engine.compile import evaluate
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.model.evaluate import evaluate
-from critflow.model.load import Model, load_model
+from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
 from critflow.report.tables import write_tables
@@ -37,14 +38,15 @@ PARTIAL = ".partial-"
 OLD = ".old-"
 
 
-def write_run(model: Model, results: FlowResults, out_dir: Path, info: RunInfo) -> dict[str, Path]:
+def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
     """Write every output of a run into ``out_dir``; return their paths (report.html first)."""
-    paths = write_tables(model, results, out_dir)
+    model, results = run.model, run.results
+    paths = write_tables(run, out_dir)
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
         copy.write_text(model.path.read_text(encoding="utf-8"), encoding="utf-8")
-    run = {
+    record = {
         "model_file": info.model_file,
         "model_copy": copy.name if model.path is not None else None,
         "sha256": info.sha256,
@@ -54,13 +56,13 @@ def write_run(model: Model, results: FlowResults, out_dir: Path, info: RunInfo) 
         "unit": results.unit,
         "max_relative_residual": results.max_relative_residual(),
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")
-    report = write_report(model, results, info, out_dir / "report.html")
+    (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    report = write_report(run, info, out_dir / "report.html")
     return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
 
 
-def read_run(run_dir: Path) -> tuple[Model, FlowResults, RunInfo]:
-    """Model, results and provenance of a saved run, without solving."""
+def read_run(run_dir: Path) -> tuple[Run, RunInfo]:
+    """The run (model and results) and provenance of a saved run, without solving."""
     run_file = run_dir / RUN_FILE
     if not run_file.is_file():
         raise CritflowError(
@@ -94,7 +96,7 @@ def read_run(run_dir: Path) -> tuple[Model, FlowResults, RunInfo]:
         ran_at=run["ran_at"],
         version=run["critflow"],
     )
-    return model, results, info
+    return Run(model, results), info
 
 
 def _read_stocks(run_dir: Path, inputs):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from critflow import __version__
+from critflow.analysis import Run
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
-from critflow.indicators.recovery import material_recovery, recovery, recycling_efficiency
-from critflow.model.load import Model
+from critflow.indicators.recovery import primary_feed
 
 EXCEL_MAX_ROWS = 1_048_575
 """Rows an Excel sheet holds below its header."""
@@ -37,8 +37,9 @@ def wide_flows(results: FlowResults) -> pd.DataFrame:
     return pd.concat([index, frame], axis=1)
 
 
-def run_info(model: Model, results: FlowResults) -> pd.DataFrame:
+def run_info(run: Run) -> pd.DataFrame:
     """Provenance of a run: model, file hash, version, time."""
+    model, results = run.model, run.results
     rows = [
         ("model", model.name),
         ("model file", str(model.path) if model.path else "(in memory)"),
@@ -53,14 +54,14 @@ def run_info(model: Model, results: FlowResults) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
-def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]:
+def write_tables(run: Run, out_dir: Path) -> dict[str, Path]:
     """Write flows.csv, flows.parquet, balance.csv and results.xlsx; return their paths.
 
     The Excel workbook holds the flows in wide form (one column per element); a model too large
     for one sheet gets a note in its place and keeps its full tables in CSV and Parquet.
     """
     try:
-        return _write(model, results, out_dir)
+        return _write(run, out_dir)
     except OSError as exc:
         raise CritflowError(
             str(out_dir),
@@ -69,62 +70,50 @@ def write_tables(model: Model, results: FlowResults, out_dir: Path) -> dict[str,
         ) from None
 
 
-def _indicator_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFrame]:
+def indicator_tables(run: Run) -> dict[str, pd.DataFrame]:
     """Recovery per output (always) and, when every output has a fate, the Battery Regulation's
-    recycling efficiency and material recovery. Shares are fractions (0-1)."""
-    tables = {"recovery": recovery(model, results)}
-    if all(f.fate is not None for f in model.spec.flows if f.to in _sinks(model)):
-        tables["recycling_efficiency"] = recycling_efficiency(model, results)
-        tables["material_recovery"] = material_recovery(model, results)
-    compliance = _compliance(model, results)
+    recycling efficiency and material recovery; the shipped rules' verdicts; impacts and costs.
+    Shares are fractions (0-1)."""
+    tables = {"recovery": run.recovery}
+    if run.fates_complete and primary_feed(run.model) is None:
+        tables["recycling_efficiency"] = run.recycling_efficiency
+        tables["material_recovery"] = run.material_recovery
+    compliance = _compliance(run)
     if compliance is not None:
         tables["compliance"] = compliance
-    return tables | impact_tables(model, results)
+    return tables | impact_tables(run)
 
 
-def impact_tables(model: Model, results: FlowResults) -> dict[str, pd.DataFrame]:
+def impact_tables(run: Run) -> dict[str, pd.DataFrame]:
     """Climate impact (and life-cycle cost when the model has economics:) of a model with
     inventories: summary, per process, per item, per product; cost per year and per project."""
-    from critflow.impact import assess, assess_cost
-    from critflow.impact.lca import has_inventories
-
-    if not has_inventories(model):
+    impacts = run.impacts
+    if impacts is None:
         return {}
-    impacts = assess(model, results)
     tables = {
         "impact_summary": impacts.summary_table(),
         "impact_processes": impacts.process_table(),
         "impact_items": impacts.item_table(),
         "impact_products": impacts.product_table(),
     }
-    if model.spec.economics is not None:
-        costs = assess_cost(model, results, impacts)
-        tables["cost_annual"] = costs.annual_table()
-        tables["cost_project"] = costs.project_table()
+    if run.costs is not None:
+        tables["cost_annual"] = run.costs.annual_table()
+        tables["cost_project"] = run.costs.project_table()
     return tables
 
 
-def _compliance(model: Model, results: FlowResults) -> pd.DataFrame | None:
+def _compliance(run: Run) -> pd.DataFrame | None:
     """Every shipped rule, checked in the last period (pass, fail, not applicable with the reason)."""
-    from critflow import data
-    from critflow.rules import check, load_rule_sets
-
-    try:
-        rows = check(model, results, load_rule_sets(data.rule_set_names()))
-    except CritflowError:  # a scope the shipped rules do not know: the user runs `critflow check`
-        return None
-    if all(r.status == "not applicable" for r in rows):
+    rows = run.compliance
+    if rows is None or all(r.status == "not applicable" for r in rows):
         return None
     frame = pd.DataFrame([r.as_dict() for r in rows])
     frame["scope"] = frame["scope"].astype(str)
     return frame
 
 
-def _sinks(model: Model) -> set[str]:
-    return {p.id for p in model.spec.processes if p.kind == "sink"}
-
-
-def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]:
+def _write(run: Run, out_dir: Path) -> dict[str, Path]:
+    results = run.results
     out_dir.mkdir(parents=True, exist_ok=True)
     flows = results.flows()
     balance = results.balance()
@@ -137,13 +126,13 @@ def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]
     flows.to_csv(paths["flows.csv"], index=False)
     flows.to_parquet(paths["flows.parquet"], index=False)
     balance.to_csv(paths["balance.csv"], index=False)
-    indicator_tables = _indicator_tables(model, results)
+    tables = indicator_tables(run)
     if results.stocks is not None:
         stocks = results.stock_table()
-        indicator_tables = {"stocks": stocks, **indicator_tables}
+        tables = {"stocks": stocks, **tables}
         paths["stocks.parquet"] = out_dir / "stocks.parquet"
         stocks.to_parquet(paths["stocks.parquet"], index=False)
-    for name, table in indicator_tables.items():
+    for name, table in tables.items():
         paths[f"{name}.csv"] = out_dir / f"{name}.csv"
         table.to_csv(paths[f"{name}.csv"], index=False)
     wide = wide_flows(results)
@@ -153,8 +142,8 @@ def _write(model: Model, results: FlowResults, out_dir: Path) -> dict[str, Path]
         }
     ).drop(columns="unit")
     with pd.ExcelWriter(paths["results.xlsx"], engine="openpyxl") as writer:
-        run_info(model, results).to_excel(writer, sheet_name="run", index=False)
-        for name, table in (("flows", wide), ("balance", balance_sheet), *indicator_tables.items()):
+        run_info(run).to_excel(writer, sheet_name="run", index=False)
+        for name, table in (("flows", wide), ("balance", balance_sheet), *tables.items()):
             if len(table) > EXCEL_MAX_ROWS:
                 pd.DataFrame(
                     {

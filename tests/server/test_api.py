@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from critflow import data
 from critflow.passport.datapoints import data_points
 from critflow.passport.samples import sample_battery
-from critflow.registry.models import ApiKey, AuditEntry, Passport, PassportVersion
+from critflow.server.models import ApiKey, AuditEntry, Passport, PassportVersion
 
 PROBLEM = "application/problem+json"
 

@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.engine.stock_inputs import StockEvaluator, StockInputs
+from critflow.engine.topology import Topology, build_topology
+from critflow.engine.values import parameter_values, series_n
+from critflow.errors import CritflowError, Problem, suggest
+from critflow.model.core import Model
 from critflow.model.expressions import parse_expression
-from critflow.model.load import Model
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
-from critflow.model.stock_inputs import StockEvaluator, StockInputs
-from critflow.model.topology import Topology, build_topology
 from critflow.model.uncertainty import Draws, Uncertain
-from critflow.units import LARGEST, looks_like_quantity, mass_flow_factor, parse_mass_flow
+from critflow.units import LARGEST, mass_flow_factor
 
 SUM_TOLERANCE = 1e-9
 """Transfer coefficients of one element and one process must sum to 1 within this."""
@@ -56,100 +57,7 @@ class ModelInputs:
         )
 
 
-def interpolate(series: dict[int, float], periods: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``{year: value}`` at ``periods``; constant outside the given years."""
-    years = np.fromiter(series.keys(), dtype=float)
-    values = np.fromiter(series.values(), dtype=float)
-    return np.interp(periods.astype(float), years, values)
-
-
-def interpolation_weights(years: list[int], periods: np.ndarray) -> np.ndarray:
-    """W (Y, P) with value(p) = Σ_y v_y W[y, p]: linear between the years, constant outside."""
-    eye = np.eye(len(years))
-    return np.stack([np.interp(periods.astype(float), years, row) for row in eye])
-
-
-def _parameter_values(
-    model: Model, scenario: str, periods: np.ndarray, draws: Draws | None = None
-) -> dict[str, np.ndarray]:
-    """Parameter values (N or 1, P)."""
-    merged = {**model.spec.parameters, **model.spec.scenarios[scenario].parameters}
-    env = {}
-    for name, v in merged.items():
-        if isinstance(v, dict):
-            env[name] = interpolate(v, periods)[None, :]
-        elif isinstance(v, Uncertain):
-            column = draws.of(v)[:, None] if draws is not None else np.array([[v.central]])
-            env[name] = np.broadcast_to(column, (column.shape[0], periods.size))
-        else:
-            env[name] = np.full((1, periods.size), float(v))
-    return env
-
-
-def _at_year(env: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Values at one year (N or 1, 1) from (N or 1, P) arrays and that year's weights (P,)."""
-    return {name: (arr @ weights)[:, None] for name, arr in env.items()}
-
-
-def _number(
-    value: Any,
-    env: dict[str, np.ndarray],
-    kg_per_unit: float | None,
-    where: str,
-    draws: Draws | None = None,
-) -> Any:
-    """A number, a distribution, a quantity string (when kg_per_unit is given) or an expression,
-    evaluated: a float or an array broadcastable to (N, P)."""
-    if isinstance(value, Uncertain):
-        base = draws.of(value)[:, None] if draws is not None else value.central
-        return base * (kg_per_unit or 1.0)
-    if isinstance(value, float | int):
-        return float(value) * (kg_per_unit or 1.0)
-    if kg_per_unit is not None and looks_like_quantity(value):
-        return parse_mass_flow(value, where)
-    try:
-        return parse_expression(value).evaluate(env) * (kg_per_unit or 1.0)
-    except (ZeroDivisionError, FloatingPointError, OverflowError) as exc:
-        raise CritflowError(
-            where, f"'{value}' cannot be evaluated ({exc})", "Check the parameters it uses."
-        ) from None
-
-
-def _series_n(
-    value: Any,
-    env: dict[str, np.ndarray],
-    periods: np.ndarray,
-    kg_per_unit: float | None,
-    where: str,
-    draws: Draws | None = None,
-) -> np.ndarray:
-    """A value or time series evaluated over all samples and periods, shape (N or 1, P)."""
-    if isinstance(value, dict):
-        years = list(value)
-        weights = interpolation_weights(years, periods)
-        points = [
-            np.asarray(_number(v, _at_year(env, w), kg_per_unit, where, draws), dtype=float)
-            for v, w in zip(value.values(), weights, strict=True)
-        ]
-        return sum(
-            np.reshape(pt, (-1, 1)) * w[None, :] for pt, w in zip(points, weights, strict=True)
-        )
-    result = np.asarray(_number(value, env, kg_per_unit, where, draws), dtype=float)
-    return np.broadcast_to(result, np.broadcast_shapes(result.shape, (1, periods.size))).copy()
-
-
-def _series(
-    value: Any,
-    env: dict[str, np.ndarray],
-    periods: np.ndarray,
-    kg_per_unit: float | None,
-    where: str,
-) -> np.ndarray:
-    """A value or time series evaluated over all periods without sampling, shape (P,)."""
-    return _series_n(value, env, periods, kg_per_unit, where)[0]
-
-
-class _Evaluator:
+class Compiler:
     def __init__(
         self, model: Model, topology: Topology, periods: np.ndarray, draws: Draws | None = None
     ) -> None:
@@ -173,7 +81,7 @@ class _Evaluator:
 
     def series(self, value: Any, env: dict[str, np.ndarray], kg_per_unit: float | None, where: str):
         """A value over samples and periods, (N or 1, P)."""
-        return _series_n(value, env, self.periods, kg_per_unit, where, self.draws)
+        return series_n(value, env, self.periods, kg_per_unit, where, self.draws)
 
     def transfer(
         self, env: dict[str, np.ndarray], parameters: dict[str, Any] | None = None
@@ -419,7 +327,7 @@ class _Evaluator:
                     else flow.composition
                 ) or {}
                 comp_path = path if override and override.composition is not None else ("flows", f)
-                shares = self._composition(
+                shares = self.composition(
                     composition, env, self.model.where(*comp_path, "composition")
                 )
                 mask[:, f] = True
@@ -444,7 +352,7 @@ class _Evaluator:
                 )
         return mask, mass
 
-    def _composition(
+    def composition(
         self, composition: dict[str, Any], env: dict[str, np.ndarray], where: str
     ) -> np.ndarray:
         """Mass fractions (N, P, E); the remainder element takes 1 - sum of the others."""
@@ -541,12 +449,12 @@ def check_drawn_shares(model: Model, scenarios: list[str] | None = None) -> None
         item.value.load(base, model.where(*item.path))
     topology = build_topology(spec)
     periods = np.arange(spec.time.start, spec.time.end + 1)
-    central = _Evaluator(model, topology, periods)
+    central = Compiler(model, topology, periods)
     try:
         with np.errstate(divide="raise", invalid="raise", over="raise"):
             for name in names:
                 parameters = {**spec.parameters, **spec.scenarios[name].parameters}
-                env = _parameter_values(model, name, periods)
+                env = parameter_values(model, name, periods)
                 central.check_transfer(central.transfer(env, parameters), name)
     except (CritflowError, FloatingPointError):
         return  # the deterministic evaluation reports it
@@ -591,11 +499,11 @@ def check_drawn_shares(model: Model, scenarios: list[str] | None = None) -> None
             for col, end in point:
                 values[row, col] = highs[col] if end else lows[col]
         draws = Draws(values, column, support=True)
-        evaluator = _Evaluator(model, topology, periods, draws)
+        evaluator = Compiler(model, topology, periods, draws)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for name in names:
                 parameters = {**spec.parameters, **spec.scenarios[name].parameters}
-                env = _parameter_values(model, name, periods, draws)
+                env = parameter_values(model, name, periods, draws)
                 t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
                 evaluator.check_transfer(t, name)
         if evaluator.problems:
@@ -616,11 +524,11 @@ def evaluate(
             raise CritflowError(
                 "scenarios=",
                 f"the model has no scenario '{name}'",
-                f"{nearest(name, list(spec.scenarios))} Scenarios: {known(list(spec.scenarios))}.".strip(),
+                suggest(name, list(spec.scenarios), "Scenarios"),
             )
     topology = build_topology(spec)
     periods = np.arange(spec.time.start, spec.time.end + 1)
-    evaluator = _Evaluator(model, topology, periods, draws)
+    evaluator = Compiler(model, topology, periods, draws)
     stocks = StockEvaluator(evaluator)
     if draws is not None and any(p.kind == "stock" for p in spec.processes):
         raise CritflowError(
@@ -630,7 +538,7 @@ def evaluate(
         )
     coefficients, masks, masses = [], [], []
     for name in names:
-        env = _parameter_values(model, name, periods, draws)
+        env = parameter_values(model, name, periods, draws)
         try:
             with np.errstate(divide="raise", invalid="raise", over="raise"):
                 parameters = {**spec.parameters, **spec.scenarios[name].parameters}

@@ -9,16 +9,17 @@ import numpy as np
 
 from critflow import data
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, Problem, known, nearest
-from critflow.indicators.flows import ELEMENT_GROUPS
-from critflow.indicators.registry import (
+from critflow.errors import CritflowError, Problem, nearest, suggest
+from critflow.indicators.catalogue import (
     Context,
     IndicatorNotAvailableError,
     evaluate_indicator,
     lookup,
     reference_values,
 )
-from critflow.model.load import Model, validate_as
+from critflow.indicators.flows import ELEMENT_GROUPS
+from critflow.model.core import Model
+from critflow.model.load import validate_as
 from critflow.model.source import parse_text, read_file
 from critflow.rules.schema import AnyCondition, Condition, Rule, RuleSet
 
@@ -118,7 +119,7 @@ def _check_scope_vocabulary(model: Model, rules: list[Rule]) -> None:
                 Problem(
                     model.where("scope", key),
                     f"scope {key}: '{value}' matches no rule of the selected rule sets",
-                    f"{nearest(value, valid)} Values the rules know: {known(valid)}.".strip(),
+                    suggest(value, valid, "Values the rules know"),
                 )
             )
     if problems:
@@ -129,7 +130,16 @@ def _period_index(results: FlowResults, year: int) -> int:
     periods = results.inputs.periods
     if year in periods:
         return int(np.flatnonzero(periods == year)[0])
-    return int(np.argmin(np.abs(periods - year)))  # a steady-state plant model: its one period
+    if len(periods) > 1:  # judging another year's targets on the last year's values misleads
+        raise CritflowError(
+            "year=",
+            f"the model has no period {year}, so the rules that apply in {year} cannot be "
+            "judged on it",
+            f"Periods: {int(periods[0])}–{int(periods[-1])}. Choose one of them, or extend the "
+            "model's time: (a model of one period, a steady-state plant, is checked as it is "
+            "for any year).",
+        )
+    return 0  # a steady-state plant model: its one period
 
 
 def _conditions_known(rule_set: RuleSet, i: int, rule: Rule, model: Model) -> None:
@@ -212,6 +222,7 @@ def check(
     rule_sets: list[RuleSet],
     year: int | None = None,
     reference: str | None = None,
+    cache: dict | None = None,
 ) -> list[CheckRow]:
     """Evaluate every rule of ``rule_sets`` for every scenario of ``results`` in ``year``.
 
@@ -223,6 +234,8 @@ def check(
     ``reference`` is a scenario (or a year, '2023') that relative targets compare with; without
     it a rule's own ``reference_year`` is used. A target met while one of the rule's conditions
     is violated fails; one whose conditions cannot be checked is not applicable, with the reason.
+    ``cache`` is shared with the indicators' :class:`~critflow.indicators.catalogue.Context`
+    (a :class:`critflow.analysis.Run` passes its own, so the LCA and the origins are computed once).
     """
     year = int(results.inputs.periods[-1]) if year is None else year
     rules = [rule for rule_set in rule_sets for rule in rule_set.rules]
@@ -235,7 +248,7 @@ def check(
             )
             _conditions_known(rule_set, i, rule, model)
     _check_scope_vocabulary(model, rules)
-    ctx = Context(model, results, reference)
+    ctx = Context(model, results, reference, cache=cache if cache is not None else {})
     p = _period_index(results, year)
     period = int(results.inputs.periods[p])
     rows: list[CheckRow] = []
@@ -253,7 +266,7 @@ def check(
         rule_ctx = ctx
         if rule.reference_year is not None and ctx.reference is None and ctx.reference_year is None:
             rule_ctx = Context(
-                model, results, reference_year=rule.reference_year, _cache=ctx._cache
+                model, results, reference_year=rule.reference_year, cache=ctx.cache
             )
         relative = rule.indicator.endswith("_change") or bool(rule.conditions)
         reason = ""

@@ -17,11 +17,11 @@ from critflow.errors import CritflowError
 from critflow.passport.integrity import new_record
 from critflow.passport.samples import sample_battery
 from critflow.passport.views import view
-from critflow.registry.api import create_app
-from critflow.registry.database import MIGRATIONS, make_engine
-from critflow.registry.models import Passport, PassportVersion, RegistryKey
-from critflow.registry.service import passport_key
-from critflow.registry.signing import init_registry_key
+from critflow.server.api import create_app
+from critflow.server.database import MIGRATIONS, make_engine
+from critflow.server.models import Passport, PassportVersion, RegistryKey
+from critflow.server.service import passport_key
+from critflow.server.signing import init_registry_key
 
 MOMENT = dt.datetime(2027, 2, 18, tzinfo=dt.UTC)
 

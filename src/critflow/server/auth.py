@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from critflow.errors import CritflowError, known
 from critflow.passport.datapoints import audiences as passport_audiences
-from critflow.registry.models import ApiKey, AuditEntry, Organisation
-from critflow.registry.problems import RegistryError
+from critflow.server.models import ApiKey, AuditEntry, Organisation
+from critflow.server.problems import RegistryError
 
 PREFIX = "cfk"
 ADMIN = "admin"

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from critflow.errors import CritflowError
-from critflow.registry.models import Organisation, OrganisationIdentifier
+from critflow.server.models import Organisation, OrganisationIdentifier
 
 PREFIX = "gs1_company_prefix"
 OPERATOR_ID = "operator_id"

@@ -7,7 +7,7 @@ import sys
 from uvicorn.config import STARTUP_FAILURE
 
 from critflow.errors import CritflowError
-from critflow.registry.api import create_app
+from critflow.server.api import create_app
 
 try:
     app = create_app()

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 
 from critflow.passport.identity import DigitalLink, gtin_check_digit
 from critflow.passport.samples import sample_battery
-from critflow.registry import organisations
-from critflow.registry.api import create_app
-from critflow.registry.auth import create_key
-from critflow.registry.signing import init_registry_key
+from critflow.server import organisations
+from critflow.server.api import create_app
+from critflow.server.auth import create_key
+from critflow.server.signing import init_registry_key
 
 POSTGRES = os.environ.get("CRITFLOW_TEST_DATABASE_URL")
 

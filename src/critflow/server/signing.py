@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from critflow.errors import CritflowError
 from critflow.passport.integrity import SigningKey
-from critflow.registry.models import PassportVersion, RegistryKey
+from critflow.server.models import PassportVersion, RegistryKey
 
 
 def key_path(key_file: Path | None, engine: Engine) -> Path:

@@ -63,7 +63,7 @@ def upgrade() -> None:
 
 def _rebuild_public_views(chunk: int = 2000) -> None:
     """Recompute ``passports.public_view`` from each head version through the audience filter."""
-    from critflow.registry.disclosure import public_view_text
+    from critflow.server.disclosure import public_view_text
 
     connection = op.get_bind()
     passports = sa.table(

@@ -129,7 +129,7 @@ def test_key_commands_revoke_rotate_and_register(tmp_path, capsys):
 
     from fastapi.testclient import TestClient
 
-    from critflow.registry.api import create_app
+    from critflow.server.api import create_app
 
     database = f"sqlite:///{tmp_path / 'reg.db'}"
     key_file = str(tmp_path / "signing" / "registry.key")

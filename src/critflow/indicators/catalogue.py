@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, nearest, suggest
 from critflow.indicators import circularity
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
@@ -33,11 +33,12 @@ from critflow.indicators.flows import (
     flow_mask,
     group_elements,
     ratio,
+    system_inputs,
     total,
 )
 from critflow.indicators.recovery import fate_mask, recycling_arrays
-from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses
-from critflow.model.load import Model
+from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses, role_masses
+from critflow.model.core import Model
 
 
 @dataclass
@@ -46,13 +47,15 @@ class Context:
     compare with: a reference scenario, or a reference year of the same scenario.
 
     A ``reference`` that is no scenario of the results but a year ('2023') is a reference year.
+    ``cache`` holds what several indicators read (origins, the MCI inputs, the LCA); contexts of
+    the same model and results may share one (a :class:`critflow.analysis.Run` shares its own).
     """
 
     model: Model
     results: FlowResults
     reference: str | None = None
     reference_year: int | None = None
-    _cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (
@@ -63,12 +66,25 @@ class Context:
             self.reference_year, self.reference = int(self.reference), None
 
     def cached(self, key: str, compute: Callable[[], object]):
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
     def origins(self) -> dict[str, np.ndarray]:
         return self.cached("origins", lambda: origin_masses(self.model, self.results))
+
+    def mci_inputs(self) -> circularity.ModelCircularity:
+        """The MCI inputs of the products entering stocks (raises MCINotApplicableError)."""
+        return self.cached("mci", lambda: circularity.model_circularity(self.model, self.results))
+
+    def impacts(self):
+        """The LCA of the solved flows (:func:`critflow.impact.assess`), computed once per cache;
+        None when no process declares an inventory."""
+        from critflow.impact.lca import assess, has_inventories
+
+        if not has_inventories(self.model):
+            return None
+        return self.cached("impacts", lambda: assess(self.model, self.results))
 
 
 @dataclass(frozen=True)
@@ -168,10 +184,19 @@ def _eol_recycling_rate(ctx: Context, element: str | None) -> np.ndarray:
     counts as recycling, or back in the system's demand — / post-consumer material entering the
     system (sources marked post_consumer, end-of-life outflows of stocks), traced."""
     what = "eol_recycling_rate"
-    post = ctx.origins()["post_consumer"]
     recycled = fate_mask(ctx.model, "counts_as_recycling")
+    demand = np.zeros(len(ctx.model.spec.flows), bool)
     with contextlib.suppress(IndicatorNotAvailableError):
-        recycled = recycled | demand_flows(ctx.model)[:, None]
+        demand = demand_flows(ctx.model)
+    # counted where it first arrives: material in the demand goes no further in this trace, so
+    # what circles through a loop downstream of the demand (home scrap), or then leaves in a
+    # product counted as recycling, is not counted again
+    post = (
+        origin_masses(ctx.model, ctx.results, absorb=demand)["post_consumer"]
+        if demand.any()
+        else ctx.origins()["post_consumer"]
+    )
+    recycled = recycled | demand[:, None]
     entering = np.array(origin_labels(ctx.model), dtype=object) == "post_consumer"
     return ratio(
         _select(_masked(post, recycled), ctx, element, what),
@@ -196,10 +221,19 @@ def _feed(ctx: Context) -> np.ndarray:
 
 
 def _product_yield(ctx: Context, element: str | None) -> np.ndarray:
+    """Feed-derived mass in the products / feed: a flux or reagent that ends up in a product (a
+    slag holding the flux) is no yield of the feed, so the value stays at most 1 kg/kg for a plant
+    (a value chain whose feed is primary supply can exceed 1: products per primary input)."""
     what = "product_yield"
+    feed = _feed(ctx)
+    sources = system_inputs(ctx.model)
+    if (sources & ~feed).any():  # additives, fuels or water enter: count what comes from feed
+        from_feed = ctx.cached("roles", lambda: role_masses(ctx.model, ctx.results))["feed"]
+    else:
+        from_feed = ctx.results.mass_kg
     return ratio(
-        _select(_masked(ctx.results.mass_kg, _products(ctx)), ctx, element, what),
-        _select(total(ctx.results, _feed(ctx)), ctx, element, what),
+        _select(_masked(from_feed, _products(ctx)), ctx, element, what),
+        _select(total(ctx.results, feed), ctx, element, what),
     )
 
 
@@ -242,21 +276,21 @@ def _material_circularity(ctx: Context, element: str | None) -> np.ndarray:
     if element is not None:
         element_index(ctx.model, element, "material_circularity")
     try:
-        inputs = ctx.cached("mci", lambda: circularity.model_circularity(ctx.model, ctx.results))
+        inputs = ctx.mci_inputs()
     except circularity.MCINotApplicableError as exc:
         raise IndicatorNotAvailableError(str(exc)) from None
     return np.asarray(inputs.result(element).mci)
 
 
 def _climate_intensity(ctx: Context, element: str | None) -> np.ndarray:
-    from critflow.impact.lca import assess, has_inventories
+    from critflow.impact.lca import has_inventories
 
     if not has_inventories(ctx.model):
         raise IndicatorNotAvailableError(
             "no process declares an inventory (inventory: {electricity: '180 kWh/t', ...})"
         )
     _products(ctx)
-    return assess(ctx.model, ctx.results).intensity
+    return ctx.impacts().intensity
 
 
 def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
@@ -268,7 +302,7 @@ def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
             raise CritflowError(
                 "reference=",
                 f"the reference scenario '{ctx.reference}' is not among the scenarios run",
-                f"{nearest(ctx.reference, scenarios)} Scenarios: {known(scenarios)}.".strip(),
+                suggest(ctx.reference, scenarios, "Scenarios"),
             )
         return np.broadcast_to(values[scenarios.index(ctx.reference)][None, :], values.shape)
     if ctx.reference_year is not None:
@@ -383,7 +417,7 @@ _BUILT_IN = [
     ),
     Indicator(
         "product_yield",
-        "mass of products per mass of feed (production efficiency)",
+        "feed-derived mass of products per mass of feed (production efficiency)",
         _product_yield,
         unit="kg/kg",
     ),

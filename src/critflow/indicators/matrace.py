@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from critflow.engine.results import FlowResults
-from critflow.errors import CritflowError, known, nearest
+from critflow.errors import CritflowError, suggest
 
 TRACE_COLUMNS = [
     "scenario",
@@ -82,7 +82,7 @@ def trace_cohort(
     kind ('in use' or 'sink'), mass (in the stock unit, cumulative for sinks) and share of the
     traced cohort. Shares of one year add up to 1.
     """
-    from critflow.engine.stock_solve import _cohort_model
+    from critflow.engine.stock_solve import cohort_model
 
     inputs = results.inputs
     topo = inputs.topology
@@ -93,7 +93,7 @@ def trace_cohort(
         raise CritflowError(
             "stock=",
             f"'{stock}' is not a stock of the model",
-            f"{nearest(stock, names)} Stocks: {known(names)}.".strip(),
+            suggest(stock, names, "Stocks"),
         )
     periods = list(int(p) for p in inputs.periods)
     if cohort not in periods:
@@ -106,7 +106,7 @@ def trace_cohort(
     n_b = n_s * n_e
     traced = names.index(stock)
     tracers = [
-        _cohort_model(
+        cohort_model(
             dataclasses.replace(s, initial_total_kg=None, initial_cohorts_kg=None), inputs
         )
         for s in inputs.stocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from critflow.registry.models import Base
+from critflow.server.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -7,17 +7,32 @@ when they change over the years; stock targets and initial stocks become goods m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from critflow.engine.topology import Topology
+from critflow.engine.values import series
 from critflow.errors import Problem
+from critflow.model.core import Model
 from critflow.model.schema import StockProcess
 from critflow.stocks.lifetimes import PARAMETERS, lifetime_problems
 from critflow.units import looks_like_quantity, parse_mass
 
-if TYPE_CHECKING:
-    from critflow.model.evaluate import _Evaluator
+
+class Compiling(Protocol):
+    """What the stock evaluator reads from the model compiler (:class:`critflow.engine.compile.Compiler`)."""
+
+    model: Model
+    topology: Topology
+    periods: np.ndarray  # (P,) years
+    model_kg_per_unit: float
+    flow_pos: dict[str, int]
+    problems: list[Problem]
+
+    def composition(self, composition: Any, env: dict[str, np.ndarray], where: str) -> np.ndarray:
+        """Element shares (N or 1, P, E) of a composition mapping."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -41,10 +56,9 @@ class StockInputs:
 
 
 def _mass_series(
-    evaluator: _Evaluator, value: Any, env: dict[str, np.ndarray], where: str
+    evaluator: Compiling, value: Any, env: dict[str, np.ndarray], where: str
 ) -> np.ndarray:
     """A goods mass (number in the model's mass unit, quantity, expression or series) in kg, (P,)."""
-    from critflow.model.evaluate import _series
 
     def convert(item: Any) -> Any:
         if isinstance(item, str) and looks_like_quantity(item):
@@ -52,13 +66,13 @@ def _mass_series(
         return item
 
     value = {y: convert(v) for y, v in value.items()} if isinstance(value, dict) else convert(value)
-    return _series(value, env, evaluator.periods, evaluator.model_kg_per_unit, where)
+    return series(value, env, evaluator.periods, evaluator.model_kg_per_unit, where)
 
 
 class StockEvaluator:
     """Collects every stock's numbers over the scenarios, then stacks them."""
 
-    def __init__(self, evaluator: _Evaluator) -> None:
+    def __init__(self, evaluator: Compiling) -> None:
         self.evaluator = evaluator
         spec = evaluator.model.spec
         self.stocks = [(u, p) for u, p in enumerate(spec.processes) if isinstance(p, StockProcess)]
@@ -74,8 +88,6 @@ class StockEvaluator:
     def _scenario(
         self, k: int, u: int, process: StockProcess, env: dict[str, np.ndarray], scenario: str
     ) -> dict[str, Any]:
-        from critflow.model.evaluate import _series
-
         ev = self.evaluator
         topo, periods, spec = ev.topology, ev.periods, ev.model.spec
         n_p, n_e = periods.size, topo.n_elements
@@ -94,7 +106,7 @@ class StockEvaluator:
                 if value is None:
                     values[:, e] = np.nan
                     continue
-                values[:, e] = _series(value, env, periods, None, self._where(u, *path, name))
+                values[:, e] = series(value, env, periods, None, self._where(u, *path, name))
             params[name] = values
         values = {
             name: params.get(name, getattr(process.lifetime, name))
@@ -147,9 +159,7 @@ class StockEvaluator:
                 )
             )
         inflow_shares = (
-            ev._composition(composition or {}, env, ev.model.where("flows", ev.flow_pos[flow.id]))[
-                0
-            ]
+            ev.composition(composition or {}, env, ev.model.where("flows", ev.flow_pos[flow.id]))[0]
             if composition is not None or n_e == 1
             else np.zeros((n_p, n_e))
         )
@@ -159,7 +169,7 @@ class StockEvaluator:
         initial = process.initial_stock
         if initial is not None:
             if initial.composition is not None:
-                initial_shares = ev._composition(
+                initial_shares = ev.composition(
                     initial.composition, env, self._where(u, "initial_stock", "composition")
                 )[0, 0]
             if initial.cohorts:

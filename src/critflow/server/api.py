@@ -4,7 +4,7 @@ the GS1 Digital Link path (/01/{GTIN}/21/{serial}) that a phone opens after scan
 Every error is an RFC 9457 problem document (``application/problem+json``). Request bodies are
 limited in size and checked for JSON that has no number (NaN, Infinity, 1e999) or nests too
 deep; writes need an API key (``X-API-Key``) with write rights. Every response body, ETag, list
-filter, history and page goes through :mod:`critflow.registry.disclosure`.
+filter, history and page goes through :mod:`critflow.server.disclosure`.
 
 The routes are grouped in routers (passports, registry keys, admin, pages); :func:`create_app`
 includes them, so a further group of routes is one more ``include_router``.
@@ -29,10 +29,10 @@ from critflow import __version__
 from critflow.errors import CritflowError
 from critflow.passport.datapoints import by_field
 from critflow.passport.identity import DigitalLink, IdentifierError
-from critflow.registry.auth import Limits, client_address, client_of, trusted_proxies
-from critflow.registry.database import make_engine, upgrade
-from critflow.registry.problems import RegistryError
-from critflow.registry.service import MAX_PAGE, Registry, check_json
+from critflow.server.auth import Limits, client_address, client_of, trusted_proxies
+from critflow.server.database import make_engine, upgrade
+from critflow.server.problems import RegistryError
+from critflow.server.service import MAX_PAGE, Registry, check_json
 
 MAX_BODY = 1_000_000
 """Largest request body in bytes (a passport is a few kB; a bulk batch of 1,000 updates fits)."""
@@ -65,7 +65,7 @@ class RequestGuard:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): refuses NUL
     characters in URLs, bodies over MAX_BODY, bodies that are not JSON, NUL in JSON text, JSON
     numbers outside what JSON allows and nesting deeper than the service accepts; and records
-    the client's address (see :func:`critflow.registry.auth.client_of`) for the audit log."""
+    the client's address (see :func:`critflow.server.auth.client_of`) for the audit log."""
 
     def __init__(self, app, trusted: list | None = None) -> None:
         self.app = app
@@ -438,8 +438,8 @@ def passport_routes(registry: Registry) -> APIRouter:
 def admin_routes(registry: Registry) -> APIRouter:
     """Administration (keys with the admin audience): organisations' GS1 Company Prefixes and
     operator identifiers, API keys."""
-    from critflow.registry import organisations
-    from critflow.registry.auth import list_keys, revoke_key
+    from critflow.server import organisations
+    from critflow.server.auth import list_keys, revoke_key
 
     router = APIRouter(prefix="/api/admin", responses=ERRORS)
 
@@ -552,7 +552,7 @@ def create_app(
     CritflowError and no worker starts. ``trusted`` lists proxy addresses whose X-Forwarded-For
     is believed (default: ``CRITFLOW_TRUSTED_PROXIES``; none).
     """
-    from critflow.registry import signing
+    from critflow.server import signing
 
     engine = make_engine(database)
     upgrade(engine)

@@ -22,9 +22,9 @@ from critflow.engine.assemble import (
     given_positions,
     unit_rhs,
 )
+from critflow.engine.compile import ModelInputs
 from critflow.engine.diagnose import MAX_REPORTED, explain_block, negative_flows, trapped_loops
 from critflow.errors import CritflowError, Problem
-from critflow.model.evaluate import ModelInputs
 
 NEGATIVE_TOLERANCE = 1e-9
 """Flows below -1e-9 × the largest flow of their block are errors; smaller ones are round-off."""
@@ -44,7 +44,7 @@ def period_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, group
 
 
-def _explain(
+def explain(
     inputs: ModelInputs, structure, coefficients: np.ndarray, blocks, period: int
 ) -> CritflowError:
     """Explain the failing blocks; blocks with the same structure as one explained are named once."""
@@ -166,7 +166,7 @@ def solve_flows(
     rows = block_rows(structure, mask)
     not_square = np.flatnonzero(rows != n_f)
     if not_square.size:
-        raise _explain(inputs, structure, coefficients[:, 0], not_square, 0)
+        raise explain(inputs, structure, coefficients[:, 0], not_square, 0)
 
     first, group = period_groups(coefficients)
     mass = np.empty((n_b * n_f, n_p))
@@ -190,7 +190,7 @@ def solve_flows(
         try:
             lu = spla.splu(matrix)
         except RuntimeError:
-            raise _explain(inputs, structure, tau, range(n_b), int(p0)) from None
+            raise explain(inputs, structure, tau, range(n_b), int(p0)) from None
         timings["factorise"] += time.perf_counter() - start
         start = time.perf_counter()
         n_given = int(mask.sum(axis=1).max(initial=0))
@@ -214,7 +214,7 @@ def solve_flows(
             worst = np.unique(
                 np.argwhere(~np.isfinite(checked) | (np.abs(checked) > 1e12 * scale))[:, 0] // n_f
             )
-            raise _explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
+            raise explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
         mass[:, periods] = solution
 
     result = np.moveaxis(mass.reshape(n_s, n_e, n_f, n_p), 3, 1)  # (S, P, E, F)

@@ -1,0 +1,28 @@
+"""The validated model: its schema object, and where it came from (for error messages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from critflow.model.schema import ModelFile
+from critflow.model.source import SourceMap
+
+
+@dataclass
+class Model:
+    """A validated model and where it came from."""
+
+    spec: ModelFile
+    source: SourceMap
+    path: Path | None = None
+    text_sha256: str | None = None
+    allow_outside_files: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def where(self, *path: str | int) -> str:
+        """Position of a field path in the model file, for error messages."""
+        return self.source.where(path)
