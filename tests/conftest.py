@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -68,7 +70,13 @@ def critflow_cli(
     from critflow.cli.app import app
 
     argv = [str(a) for a in args]
-    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+    # a command may change the process environment (Dask sets MALLOC_TRIM_THRESHOLD_ and thread
+    # counts, the figure export BROWSER_PATH); in its own process that ended with it, here it
+    # must not leak into later tests and the processes they start
+    with (
+        mock.patch.dict(os.environ),
+        contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
+    ):
         result = CliRunner().invoke(
             app, argv, env=env, catch_exceptions=False, prog_name="critflow"
         )

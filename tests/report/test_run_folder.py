@@ -228,7 +228,11 @@ try:
     runpy.run_module("critflow", run_name="__main__")
 except SystemExit as exit:
     assert not exit.code, exit.code
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's peak over exec
+# into it, so it measured the test process (large after in-process commands), not the run.
+with open("/proc/self/status") as status:
+    peak = next((int(l.split()[1]) for l in status if l.startswith("VmHWM:")), None)
+print("PEAK", (peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024)
 """
 
 
