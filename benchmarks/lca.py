@@ -1,23 +1,32 @@
 """critflow's matrix LCA against bw2calc 3 on an ecoinvent-sized synthetic system.
 
     python benchmarks/lca.py                 # 25,000 activities, ~12 nonzeros per column
+    python benchmarks/lca.py --n 8000 --reps 5
     python benchmarks/lca.py --solver superlu --hide-pardiso   # both without PARDISO
 
 The system (critflow lca-notes 3, "S12"): technosphere A n × n with production 1 on the diagonal
 and inputs drawn 40 % from 500 Zipf-weighted hub activities (markets), 1 % long-range and the rest
 within 100-activity sector blocks, every column's inputs summing to < 0.9 (a non-singular
-M-matrix); biosphere B 4,000 × n with 20 entries per column; one impact category with 150 factors;
-Monte Carlo: lognormal σ = 0.3 on every input. Both libraries get the same matrices and, with
-pypardiso installed, the same solver.
+M-matrix); biosphere B 4,000 × n with 20 entries per column; one impact category with 150 factors.
+Both libraries get the same matrices and, with pypardiso installed, the same solver.
 
-Timed, side by side (median of --reps): one cold LCA (matrices given → score), 100 demands,
-scores of every product (adjoint), Monte Carlo 100 iterations. Prints the ratios
-(bw2calc time / critflow time; > 1 means critflow is faster).
+Every measurement runs --reps times, the two sides interleaved (critflow, bw2calc, critflow, …),
+and prints min / median / max; the ratio is bw2calc's median / critflow's (> 1: critflow faster).
+Timed: one cold LCA (matrices given → score), --demands demands, scores of every product (adjoint),
+and Monte Carlo. Monte Carlo uses shared draws: --mc technosphere samples (lognormal σ = 0.3 on
+every input) are drawn once; bw2calc reads them from a sequential array datapackage
+(``use_arrays=True``, one column per ``next()``), critflow from the same array, so neither side's
+time includes drawing random numbers and every sample's score is compared between them. Peers:
+``IterativeLCA`` (BiCGSTAB + Jacobi from the reference factorisation, its defaults; production
+flagged by ``reference_array``) on every sample, plain ``LCA`` (a factorisation per sample) on the
+first --lca-samples samples, which also serve as the direct reference for both.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import sys
 import time
@@ -32,10 +41,11 @@ parser.add_argument("--cross", type=float, default=0.01, help="share of long-ran
 parser.add_argument("--m", type=int, default=4_000, help="biosphere flows")
 parser.add_argument("--demands", type=int, default=100)
 parser.add_argument("--mc", type=int, default=100, help="Monte Carlo iterations")
+parser.add_argument("--chunk", type=int, default=50, help="critflow Monte Carlo samples per block")
+parser.add_argument("--lca-samples", type=int, default=3, help="samples for bw2calc's plain LCA")
 parser.add_argument("--reps", type=int, default=3)
 parser.add_argument("--solver", choices=["pardiso", "superlu"], default=None)
 parser.add_argument("--hide-pardiso", action="store_true", help="bw2calc falls back to SuperLU")
-parser.add_argument("--skip-bw-mc", action="store_true", help="skip bw2calc's Monte Carlo")
 args = parser.parse_args()
 if args.hide_pardiso:
     sys.modules["pypardiso"] = None  # bw2calc (and critflow) fall back to SciPy
@@ -47,13 +57,32 @@ from critflow.impact.matrix import MatrixLCA  # noqa: E402
 warnings.filterwarnings("ignore")
 
 
-def timed(fn, reps=args.reps):
-    times, out = [], None
+def interleaved(*sides, reps=args.reps):
+    """Run the ``sides`` alternately ``reps`` times: each one's times (s), then each one's last
+    output. A side may return (output, seconds) to time only part of its work."""
+    times: list[list[float]] = [[] for _ in sides]
+    outs: list = [None] * len(sides)
     for _ in range(reps):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        for i, fn in enumerate(sides):
+            start = time.perf_counter()
+            out = fn()
+            elapsed = time.perf_counter() - start
+            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], float):
+                out, elapsed = out
+            times[i].append(elapsed)
+            outs[i] = out
+    return (*times, *outs)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{cpu}, {os.cpu_count()} CPUs{load}; Python {platform.python_version()}"
 
 
 # --------------------------------------------------------------------------- the system
@@ -97,75 +126,87 @@ print(f"A {A.shape}, {A.nnz:,} nonzeros ({A.nnz / n:.2f} per column); B {B.nnz:,
 results: dict[str, tuple[float, float]] = {}
 
 
-def record(name: str, ours: float, peer: float) -> None:
-    results[name] = (ours, peer)
-    print(
-        f"{name:44s} critflow {ours * 1e3:9.1f} ms   bw2calc {peer * 1e3:9.1f} ms   "
-        f"ratio {peer / ours:6.2f}x",
-        flush=True,
+def spread(times: list[float], per: int = 1) -> str:
+    t = sorted(x / per * 1e3 for x in times)
+    return f"{t[0]:,.1f} / {statistics.median(t):,.1f} / {t[-1]:,.1f} ms"
+
+
+def record(name: str, ours: list[float], peer: list[float], peer_name: str, per: int = 1) -> None:
+    ratio = statistics.median(peer) / statistics.median(ours)
+    results[name] = (statistics.median(ours) / per, statistics.median(peer) / per)
+    print(f"{name}  [min / median / max over {len(ours)} interleaved runs]", flush=True)
+    print(f"    critflow            {spread(ours, per)}")
+    print(f"    bw2calc {peer_name:11s} {spread(peer, per)}   ratio {ratio:.2f}x", flush=True)
+
+
+# --------------------------------------------------------------------------- bw2calc data
+import bw2calc as bc  # noqa: E402
+import bw_processing as bwp  # noqa: E402
+
+print(f"machine: {machine()}")
+print(
+    f"bw2calc {bc.__version__} (PYPARDISO={bc.PYPARDISO}), bw_processing {bwp.__version__}; "
+    f"critflow solver: {MatrixLCA(A, B, c, solver=args.solver).solver}; "
+    f"NumPy {np.__version__}, SciPy {__import__('scipy').__version__}"
+)
+idx = np.zeros(t_vals.size, dtype=bwp.INDICES_DTYPE)
+idx["row"], idx["col"] = t_rows + 1, t_cols + 1
+bidx = np.zeros(B.nnz, dtype=bwp.INDICES_DTYPE)
+coo = B.tocoo()
+bidx["row"], bidx["col"] = coo.row + 10_000_000, coo.col + 1
+cidx = np.zeros(150, dtype=bwp.INDICES_DTYPE)
+cidx["row"], cidx["col"] = cf_rows + 10_000_000, 0
+
+
+def datapackage(technosphere_values: np.ndarray | None = None):
+    """The system as a datapackage; with (nnz, N) values, a sequential array resource."""
+    dp = bwp.create_datapackage(sequential=technosphere_values is not None)
+    common = dict(
+        matrix="technosphere_matrix",
+        indices_array=idx,
+        flip_array=t_flip,
+        reference_array=~t_flip,  # production exchanges: IterativeLCA's Jacobi pairing
+        name="techno",
     )
+    if technosphere_values is None:
+        dp.add_persistent_vector(data_array=t_vals, **common)
+    else:
+        dp.add_persistent_array(data_array=technosphere_values, **common)
+    dp.add_persistent_vector(
+        matrix="biosphere_matrix", indices_array=bidx, data_array=coo.data, name="bio"
+    )
+    dp.add_persistent_vector(
+        matrix="characterization_matrix",
+        indices_array=cidx,
+        data_array=cf_vals,
+        name="gwp",
+        identifier=["gwp"],
+    )
+    return dp
 
 
-# --------------------------------------------------------------------------- critflow
+dp = datapackage()
+fu = {int(demand_idx[0]) + 1: 1.0}
+results: dict[str, tuple[float, float]] = {}
+
+
+# --------------------------------------------------------------------------- one demand
 def cold() -> float:
     lca = MatrixLCA(A, B, c, solver=args.solver)
     return float(lca.scores(F[:, 0])[0])
 
 
-t_cold, score_cf = timed(cold)
-lca = MatrixLCA(A, B, c, solver=args.solver)
-print(f"critflow solver: {lca.solver}")
-t_multi, multi_cf = timed(lambda: MatrixLCA(A, B, c, solver=args.solver).scores(F)[0])
-t_all, all_cf = timed(lambda: MatrixLCA(A, B, c, solver=args.solver).all_product_scores()[0])
-
-# --------------------------------------------------------------------------- bw2calc
-import bw2calc as bc  # noqa: E402
-import bw_processing as bwp  # noqa: E402
-
-print(f"bw2calc {bc.__version__}, PYPARDISO={bc.PYPARDISO}")
-dp = bwp.create_datapackage()
-idx = np.zeros(t_vals.size, dtype=bwp.INDICES_DTYPE)
-idx["row"], idx["col"] = t_rows + 1, t_cols + 1
-dist = np.zeros(t_vals.size, dtype=bwp.UNCERTAINTY_DTYPE)
-dist["uncertainty_type"] = np.where(t_flip, 2, 0)
-dist["loc"] = np.where(t_flip, np.log(t_vals), t_vals)
-dist["scale"] = np.where(t_flip, 0.3, np.nan)
-dist["minimum"] = dist["maximum"] = dist["shape"] = np.nan
-dp.add_persistent_vector(
-    matrix="technosphere_matrix",
-    indices_array=idx,
-    data_array=t_vals,
-    flip_array=t_flip,
-    distributions_array=dist,
-    name="techno",
-)
-bidx = np.zeros(B.nnz, dtype=bwp.INDICES_DTYPE)
-coo = B.tocoo()
-bidx["row"], bidx["col"] = coo.row + 10_000_000, coo.col + 1
-dp.add_persistent_vector(
-    matrix="biosphere_matrix", indices_array=bidx, data_array=coo.data, name="bio"
-)
-cidx = np.zeros(150, dtype=bwp.INDICES_DTYPE)
-cidx["row"], cidx["col"] = cf_rows + 10_000_000, 0
-dp.add_persistent_vector(
-    matrix="characterization_matrix",
-    indices_array=cidx,
-    data_array=cf_vals,
-    name="gwp",
-    identifier=["gwp"],
-)
-fu = {int(demand_idx[0]) + 1: 1.0}
-
-
-def bw_cold():
+def bw_cold() -> float:
     one = bc.LCA(fu, data_objs=[dp])
     one.lci()
     one.lcia()
-    return one.score
+    return float(one.score)
 
 
-t_bw_cold, score_bw = timed(bw_cold)
-record("one cold LCA (score of 1 demand)", t_cold, t_bw_cold)
+ours, peer, score_cf, score_bw = interleaved(cold, bw_cold)
+record("one cold LCA (score of 1 demand)", ours, peer, "LCA")
+
+# --------------------------------------------------------------------------- many demands
 demands = {f"fu{i}": {int(j) + 1: 1.0} for i, j in enumerate(demand_idx)}
 config = {"impact_categories": [("gwp",)]}
 
@@ -177,72 +218,117 @@ def bw_multi():
     return np.array([ml.scores[(("gwp",), f"fu{i}")] for i in range(args.demands)])
 
 
-t_bw_multi, multi_bw = timed(bw_multi, reps=1)
-record(f"{args.demands} demands", t_multi, t_bw_multi)
+ours, peer, multi_cf, multi_bw = interleaved(
+    lambda: MatrixLCA(A, B, c, solver=args.solver).scores(F)[0], bw_multi
+)
+record(f"{args.demands} demands", ours, peer, "MultiLCA")
+
+
+def bw_fast():
+    fast = bc.FastScoresOnlyMultiLCA(demands, config, data_objs=[dp], direction="adjoint")
+    next(fast)
+    return fast
+
+
+all_cf = MatrixLCA(A, B, c, solver=args.solver).all_product_scores()[0]
 try:
-
-    def bw_fast():
-        fast = bc.FastScoresOnlyMultiLCA(demands, config, data_objs=[dp], direction="adjoint")
-        next(fast)
-        return fast
-
-    t_bw_all, _ = timed(bw_fast, reps=1)
-    record(f"scores of {args.demands} products (adjoint)", t_all, t_bw_all)
+    bw_fast()
 except Exception as exc:  # FastScoresOnlyMultiLCA needs PARDISO or UMFPACK
     print(f"bw2calc FastScoresOnlyMultiLCA unavailable here: {exc!r}")
+else:
+    ours, peer, all_cf, _ = interleaved(
+        lambda: MatrixLCA(A, B, c, solver=args.solver).all_product_scores()[0], bw_fast
+    )
+    record(f"scores of {args.demands} products (adjoint)", ours, peer, "FastScores")
 
 # --------------------------------------------------------------------------- Monte Carlo
-A_csr = lca.A
 order = (
     sp.csr_matrix(
         (np.arange(1, t_vals.size + 1, dtype=float), (t_rows, t_cols)), shape=(n, n)
     ).data.astype(np.int64)
     - 1
 )  # COO position of every CSR entry
-log_vals = np.log(t_vals[order])
-flip = t_flip[order]
-sign = np.where(flip, -1.0, 1.0)
+sign = np.where(t_flip, -1.0, 1.0)[order]
 mc_rng = np.random.default_rng(7)
-
-
-def sample_values(count: int) -> np.ndarray:
-    z = mc_rng.standard_normal((flip.size, count))
-    return sign[:, None] * np.where(
-        flip[:, None], np.exp(log_vals[:, None] + 0.3 * z), np.exp(log_vals)[:, None]
-    )
-
-
-start = time.perf_counter()
-mc = lca.monte_carlo(F[:, 0], sample_values, args.mc, chunk=50)
-t_mc = (time.perf_counter() - start) / args.mc
-print(
-    f"critflow MC: {args.mc} samples, BiCGSTAB iterations {mc.iterations}, "
-    f"max relative residual {mc.max_relative_residual:.1e}, "
-    f"mean {mc.scores.mean():.6g}, CV {mc.scores.std() / mc.scores.mean():.3f}"
+# shared draws, (samples, nnz) in COO order, positive as bw_processing stores them; row 0 is the
+# static system (bw2calc's first, reference solve), rows 1… the samples
+draws = np.empty((args.mc + 1, t_vals.size))
+draws[0] = t_vals
+draws[1:] = np.where(
+    t_flip, t_vals * np.exp(0.3 * mc_rng.standard_normal((args.mc, t_vals.size))), t_vals
 )
-if not args.skip_bw_mc:
-    runner = bc.LCA(fu, data_objs=[dp], use_distributions=True, seed_override=7)
-    runner.lci()
+mc_dp = datapackage(draws.T)
+
+
+def critflow_mc():
+    lca = MatrixLCA(A, B, c, solver=args.solver)
+    _ = lca.factor  # the static factorisation, as bw2calc's first (reference) solve: not timed
+    position = iter(range(1, args.mc + 1, args.chunk))
+
+    def sample_values(m: int) -> np.ndarray:
+        first = next(position)
+        return (sign * draws[first : first + m, order]).T  # (nnz, m), each sample contiguous
+
+    start = time.perf_counter()
+    mc = lca.monte_carlo(F[:, 0], sample_values, args.mc, chunk=args.chunk)
+    return mc, time.perf_counter() - start
+
+
+def bw_mc(kind=bc.IterativeLCA, samples=args.mc):
+    runner = kind(fu, data_objs=[mc_dp], use_arrays=True)
+    runner.lci()  # the static system (array column 0): IterativeLCA's reference factorisation
     runner.lcia()
-    times, scores = [], []
-    for _ in range(args.mc):
-        start = time.perf_counter()
+    scores = []
+    start = time.perf_counter()
+    for _ in range(samples):
         next(runner)
-        times.append(time.perf_counter() - start)
         scores.append(runner.score)
-    scores = np.array(scores)
-    print(f"bw2calc MC: mean {scores.mean():.6g}, CV {scores.std() / scores.mean():.3f}")
-    record(f"Monte Carlo, per iteration ({args.mc})", t_mc, statistics.median(times))
+    seconds = time.perf_counter() - start
+    return (np.array(scores), getattr(runner, "solver_stats", None)), seconds
+
+
+k = min(args.lca_samples, args.mc)
+ours, peer, plain, mc, (iterative, stats), (direct, _) = interleaved(
+    critflow_mc, bw_mc, lambda: bw_mc(bc.LCA, k)
+)
+record(f"Monte Carlo, per iteration ({args.mc} samples)", ours, peer, "IterativeLCA", args.mc)
+print(
+    f"    critflow: blocks of {args.chunk}, BiCGSTAB iterations {mc.iterations} at most, "
+    f"largest estimated score error {mc.max_estimated_error:.1e}, direct fallbacks {mc.direct}; "
+    f"IterativeLCA solves by stage: {dict(stats)}"
+)
+if k:
+    # critflow's time is for all --mc samples, LCA's for the first k: compare per sample
+    record(
+        f"Monte Carlo, per iteration (LCA on the first {k} samples)",
+        [t / args.mc for t in ours],
+        [t / k for t in plain],
+        "LCA",
+    )
+cf_scores = mc.scores[:, 0]
+print(
+    f"    mean {cf_scores.mean():.6g} / {iterative.mean():.6g}, "
+    f"CV {cf_scores.std() / cf_scores.mean():.3f} / {iterative.std() / iterative.mean():.3f} "
+    "(critflow / IterativeLCA)"
+)
 
 print()
-print(
+agreement = (
     f"agreement: cold score {abs(score_cf - score_bw) / abs(score_bw):.1e}, "
-    f"100 demands {np.max(np.abs(multi_cf - multi_bw) / np.abs(multi_bw)):.1e}, "
-    f"adjoint vs forward {np.max(np.abs(all_cf[demand_idx] - multi_cf) / np.abs(multi_cf)):.1e}"
+    f"{args.demands} demands {np.max(np.abs(multi_cf - multi_bw) / np.abs(multi_bw)):.1e}, "
+    f"adjoint vs forward {np.max(np.abs(all_cf[demand_idx] - multi_cf) / np.abs(multi_cf)):.1e}; "
+    f"Monte Carlo sample by sample: critflow vs IterativeLCA "
+    f"{np.max(np.abs(cf_scores - iterative) / np.abs(iterative)):.1e} (all {args.mc})"
 )
+if k:
+    agreement += (
+        f", vs LCA (direct) on the first {k}: critflow "
+        f"{np.max(np.abs(cf_scores[:k] - direct) / np.abs(direct)):.1e}, IterativeLCA "
+        f"{np.max(np.abs(iterative[:k] - direct) / np.abs(direct)):.1e}"
+    )
+print(agreement)
 ratios = [peer / ours for ours, peer in results.values()]
 print(
-    "ratios (bw2calc / critflow): "
+    "ratios of medians (bw2calc / critflow): "
     + ", ".join(f"{k}: {p / o:.2f}x" for k, (o, p) in results.items())
 )
-print(f"geometric mean {np.exp(np.mean(np.log(ratios))):.2f}x")

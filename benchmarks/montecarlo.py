@@ -10,14 +10,18 @@ Cases: ``battery`` — the shipped example (examples/battery_recycling_hydromet.
 tenth unit's forward share of E01 uncertain, 1,000 samples. Each case and mode runs in a fresh
 process so that its peak memory (ru_maxrss; for the cluster, the largest worker's) is its own.
 The peer is the same work as a Python loop: one evaluation, one solve (and, for the battery case,
-the indicators) per sample, timed on a subset and scaled to the full count.
+the indicators) per sample, timed on a subset and scaled to the full count. With --reps R the modes
+run R times interleaved (process, cluster, loop, process, …) and each prints min / median / max.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -105,6 +109,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["process", "cluster", "loop", "all"], default="all")
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--chunk", type=int, default=None)
+    parser.add_argument("--reps", type=int, default=1, help="interleaved runs of every mode")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -113,42 +118,68 @@ def main() -> None:
         return
     cases = list(CASES) if args.case == "all" else [args.case]
     modes = ["process", "cluster", "loop"] if args.mode == "all" else [args.mode]
+    print(f"machine: {machine()}")
+    print(f"critflow {version('critflow')}, dask {version('dask')}, NumPy {np.__version__}")
     for case in cases:
         samples = args.samples or CASES[case]
-        found = {}
-        for mode in modes:
-            command = [
-                sys.executable,
-                __file__,
-                "--child",
-                "--case",
-                case,
-                "--mode",
-                mode,
-                "--samples",
-                str(samples),
-            ]
-            if args.chunk:
-                command += ["--chunk", str(args.chunk)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
-            found[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        found: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for _ in range(args.reps):
+            for mode in modes:
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--case",
+                    case,
+                    "--mode",
+                    mode,
+                    "--samples",
+                    str(samples),
+                ]
+                if args.chunk:
+                    command += ["--chunk", str(args.chunk)]
+                out = subprocess.run(command, capture_output=True, text=True, check=True)
+                found[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        for mode, runs in found.items():
+            seconds = sorted(r["seconds"] for r in runs)
             note = (
-                " (extrapolated from {} samples)".format(found[mode]["measured_samples"])
+                " (extrapolated from {} samples)".format(runs[0]["measured_samples"])
                 if mode == "loop"
                 else ""
             )
             print(
-                f"{case:10s} {mode:8s} {samples:6d} samples  {found[mode]['seconds']:8.2f} s  "
-                f"peak {found[mode]['peak_mb']:7.0f} MB{note}",
+                f"{case:10s} {mode:8s} {samples:6d} samples  min / median / max over "
+                f"{len(runs)} interleaved runs {seconds[0]:.2f} / {statistics.median(seconds):.2f}"
+                f" / {seconds[-1]:.2f} s  peak {max(r['peak_mb'] for r in runs):7.0f} MB{note}",
                 flush=True,
             )
         if "loop" in found:
             for mode in ("process", "cluster"):
                 if mode in found:
-                    print(
-                        f"{case:10s} speed-up of {mode} over the Python loop: "
-                        f"{found['loop']['seconds'] / found[mode]['seconds']:.1f}x"
-                    )
+                    loop = statistics.median(r["seconds"] for r in found["loop"])
+                    ours = statistics.median(r["seconds"] for r in found[mode])
+                    print(f"{case:10s} speed-up of {mode} over the Python loop: {loop / ours:.1f}x")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{cpu}, {os.cpu_count()} CPUs{load}; Python {platform.python_version()}"
+
+
+def version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(package)
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 if __name__ == "__main__":

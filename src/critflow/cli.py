@@ -425,7 +425,7 @@ def reconcile(
 ) -> None:
     """Reconcile measurements with the balances (weighted least squares), test them for gross
     errors, and write the reconciled flows. Exit code 1 when the global test fails."""
-    from critflow.engine.reconcile import flows_table
+    from critflow.engine.reconcile import MAX_LISTED, flows_table, goods_table
     from critflow.engine.reconcile import reconcile as run_reconcile
     from critflow.model import load_model
 
@@ -438,6 +438,7 @@ def reconcile(
     target.mkdir(parents=True, exist_ok=True)
     flows = flows_table(loaded, found)
     flows.to_csv(target / "reconciled_flows.csv", index=False)
+    goods_table(loaded, found).to_csv(target / "reconciled_goods.csv", index=False)
     import pandas as pd
 
     measurements = pd.concat(
@@ -457,6 +458,10 @@ def reconcile(
                 "p_value": r.p_value,
                 "passed": r.passed,
                 "suspects": r.suspects,
+                "suspect_groups": r.suspect_groups,
+                "rank": r.rank,
+                "unobservable": r.unobservable,
+                "unobservable_goods": r.unobservable_goods,
                 "iterations": r.iterations,
                 "measurements": r.measurements.to_dict("records"),
             }
@@ -501,20 +506,51 @@ def reconcile(
                 )
             out.print(table)
             if r.suspects:
+                named = []
+                for group in r.suspect_groups:
+                    z = r.measurements.set_index("measurement").loc[group[0], "z"]
+                    named.append(
+                        f"{group[0]} (|z| = {z:.2f})"
+                        if len(group) == 1
+                        else f"{', '.join(group)} — cannot be told apart (|z| = {z:.2f} for "
+                        "each: they enter the balances in the same proportions, so a gross error "
+                        "in any one of them explains the data equally well)"
+                    )
                 out.print(
                     f"Suspect measurements (largest normalised adjustment first, |z| > "
                     f"{r.measurements['z_critical'].iloc[0]:.2f}, Šidák-corrected): "
-                    + ", ".join(r.suspects)
-                    + ". Check them, or remove the largest and reconcile again."
+                    + "; ".join(named)
+                    + (
+                        ". Check them, or remove the largest and reconcile again."
+                        if len(r.suspect_groups[0]) == 1
+                        else ". Check them: which one of a group is wrong the data cannot say "
+                        "(removing one would be a guess); measure another flow of their balances "
+                        "to tell them apart."
+                    )
                 )
-            hidden = int((~r.observable).sum())
+            hidden = r.unobservable_by_flow
             if hidden:
+                parts = [f"{', '.join(elements)} in {flow}" for flow, elements in hidden.items()]
+                listed = "; ".join(parts[:MAX_LISTED]) + (
+                    f"; … ({len(parts)} flows in all)" if len(parts) > MAX_LISTED else ""
+                )
+                goods_hidden = [f for f in hidden if f in r.unobservable_goods]
                 out.print(
-                    f"{hidden} element flows are not observable from these measurements (NaN in the table)."
+                    "Not observable from these measurements, so given no value (NaN, status "
+                    f"'unobservable' in reconciled_flows.csv): {listed}. "
+                    + (
+                        f"The goods masses of {', '.join(goods_hidden)} are not observable "
+                        "either; measure them. "
+                        if goods_hidden
+                        else "Their goods masses are reconciled (reconciled_goods.csv). "
+                    )
+                    + "An assay (or element mass) in one of these flows fixes it and whatever "
+                    "the balances then determine."
                 )
         out.print(
-            f"\nReconciled flows: [bold]{target / 'reconciled_flows.csv'}[/bold]; "
-            f"measurements: {target / 'measurements.csv'}"
+            f"\nReconciled flows: [bold]{target / 'reconciled_flows.csv'}[/bold] (elements), "
+            f"{target / 'reconciled_goods.csv'} (goods); measurements: "
+            f"{target / 'measurements.csv'}"
         )
     if failed:
         raise typer.Exit(1)

@@ -217,6 +217,89 @@ def test_nobody_files_a_passport_under_another_manufacturers_gtin(env):
     )
 
 
+def _lot(lot_id: str) -> dict:
+    return {
+        "kind": "lot",
+        "lot_id": lot_id,
+        "product": "black mass",
+        "mass": {"value": 12.5, "unit": "t"},
+        "composition": {"Co": {"mass_fraction": 0.1, "sd": 0.01}},
+        "origin": {"process": "shredder"},
+        "recycled_content": {"pre_consumer": 0.2, "post_consumer": 0.5},
+        "carbon_footprint": {"status": "pending"},
+    }
+
+
+def test_a_lot_passport_cannot_take_another_manufacturers_battery_id(env):
+    # a lot id is first come, first served, but a battery's id is its Digital Link: a lot filed
+    # under the manufacturer's next serial took that id, and the manufacturer's own battery
+    # passport then got 409 "Passport exists"
+    genuine = sample_battery("ev", "LOTSQUAT-1")
+    battery_id = genuine["data"]["unique_identifier"]
+    before = _state(env)
+    refused = _problem(
+        env.client.post("/api/passports", json=_lot(battery_id), headers=env.h(env.other_issuer)),
+        403,
+    )
+    assert "not under a GS1 Company Prefix of Other Cells SA" in refused["detail"]
+    assert _state(env) == before
+    _create(env, genuine)  # the manufacturer still files its battery
+    # a lot under one's own GTIN, and a lot id that is no Digital Link, are filed as before
+    own_gtin = other_battery("LOT-OWN")["data"]["unique_identifier"]
+    _create(env, _lot(own_gtin), env.other_issuer)
+    _create(env, _lot("LOT-2026-0001"), env.other_issuer)
+
+
+def test_status_changes_only_through_the_status_endpoint(env):
+    # battery_status is a dynamic data point, so bulk ingest and appends took it: a signed
+    # version then said 'waste' while the registry kept 'original' (lists by status missed it,
+    # and the transitions of passport_status_transitions.csv were bypassed, waste back to
+    # original included)
+    key, etag = _create(env, sample_battery("ev", "STATUS-1"))
+    battery_id = sample_battery("ev", "STATUS-1")["data"]["unique_identifier"]
+    before = _state(env)
+    ingest = {"updates": [{"passport_id": battery_id, "data": {"battery_status": "waste"}}]}
+    refused = _problem(env.client.post("/api/ingest", json=ingest, headers=env.h(env.issuer)), 409)
+    assert "/status" in refused["detail"]
+    changed = sample_battery("ev", "STATUS-1")
+    changed["data"]["battery_status"] = "waste"
+    _problem(
+        env.client.put(
+            f"/api/passports/{key}", json=changed, headers=env.h(env.issuer, **{"If-Match": etag})
+        ),
+        409,
+    )
+    # nor may an append turn the battery passport into a lot passport under the same id
+    as_lot = _lot(battery_id)
+    _problem(
+        env.client.put(
+            f"/api/passports/{key}", json=as_lot, headers=env.h(env.issuer, **{"If-Match": etag})
+        ),
+        409,
+    )
+    assert _state(env) == before
+    # the same status stated again is no change; dynamic data still goes in
+    same = {"battery_status": "original", "state_of_charge": 55.0}
+    ok = env.client.post(
+        "/api/ingest",
+        json={"updates": [{"passport_id": battery_id, "data": same}]},
+        headers=env.h(env.issuer),
+    )
+    assert ok.json() == {"written": 1}, ok.text
+
+
+def test_ingest_into_a_lot_passport_is_refused_not_a_server_error(env):
+    _create(env, _lot("LOT-INGEST-1"))
+    before = _state(env)
+    response = env.client.post(
+        "/api/ingest",
+        json={"updates": [{"passport_id": "LOT-INGEST-1", "data": {"number_of_cycles": 3}}]},
+        headers=env.h(env.issuer),
+    )
+    assert "battery" in _problem(response, 422)["detail"]
+    assert _state(env) == before
+
+
 def test_prefixes_are_registered_by_administrators_only(env):
     body = {"gs1_company_prefixes": ["4054123999"], "operator_ids": []}
     for key, status in ((None, 401), (env.issuer, 403), (env.legitimate_interest, 403)):

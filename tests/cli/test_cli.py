@@ -310,6 +310,54 @@ def test_reconcile_command(tmp_path):
     )
 
 
+def test_reconcile_names_unobservable_flows_and_ties(tmp_path):
+    example = ROOT / "examples" / "flotation_circuit_reconciliation.yaml"
+    result = critflow("reconcile", str(example), "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    # goods on six streams, Cu assays on four, Fe on two: the scavenger loop's Cu and the circuit's
+    # Fe and rest are named, with no value; every goods mass is reconciled
+    assert (
+        "Fe, rest in rougher_conc; Cu, Fe, rest in rougher_tail; Fe, rest in cleaner_tail; " in said
+    )
+    assert "Cu, Fe, rest in scavenger_conc." in said
+    assert "Their goods masses are reconciled (reconciled_goods.csv)" in said
+    flows = pd.read_csv(tmp_path / "r" / "reconciled_flows.csv")
+    hidden = flows[flows.status == "unobservable"]
+    assert len(hidden) == 10 and hidden["value"].isna().all()
+    goods = pd.read_csv(tmp_path / "r" / "reconciled_goods.csv").set_index("flow")
+    assert goods["observable"].all() and (goods["status"] == "reconciled").all()
+    g = goods["value"]
+    assert g["rougher_tail"] == pytest.approx(g["scavenger_conc"] + g["final_tail"], rel=1e-12)
+    # a gross error in rougher_conc: it and cleaner_tail enter the goods balances in the same
+    # proportions, so the suspects come as groups, and the report says they cannot be told apart
+    biased = tmp_path / "biased.yaml"
+    biased.write_text(
+        example.read_text().replace(
+            "{flow: rougher_conc, value: 13.6", "{flow: rougher_conc, value: 19.6"
+        )
+    )
+    result = critflow("reconcile", str(biased), "--out", str(tmp_path / "b"))
+    assert result.returncode == 1
+    said = " ".join(result.stdout.split())
+    assert "rougher_conc goods, cleaner_tail goods — cannot be told apart" in said
+    measured = pd.read_csv(tmp_path / "b" / "measurements.csv").set_index("measurement")
+    assert measured.loc["rougher_conc goods", "tied_with"] == "cleaner_tail goods"
+    assert measured.loc["rougher_conc goods", "z"] == pytest.approx(
+        measured.loc["cleaner_tail goods", "z"], rel=1e-9
+    )
+    # a measured value that is not a number: exit code 2 naming the measurement
+    broken = tmp_path / "nan.yaml"
+    broken.write_text(
+        example.read_text().replace(
+            "{flow: final_conc, value: 4.05", "{flow: final_conc, value: .nan"
+        )
+    )
+    result = critflow("reconcile", str(broken))
+    assert result.returncode == 2 and "measurements[2].value" in result.stderr
+    assert "the value is NaN" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_criticality_with_a_models_own_sourcing(tmp_path):
     model = tmp_path / "sourcing.yaml"
     model.write_text(

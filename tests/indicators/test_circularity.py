@@ -120,3 +120,44 @@ def test_rates_need_a_demand_not_a_plants_inputs():
             evaluate_indicator(ctx, name)
     # EOL-RR needs no demand: all 30 t of old scrap reach the recycled cathode
     assert float(evaluate_indicator(ctx, "eol_recycling_rate")[0, 0]) == pytest.approx(1.0)
+
+
+FABRICATION_LOOP = """
+critflow: 1
+name: fabrication with home scrap
+time: {start: 2025, end: 2025}
+elements: [Ni, rest]
+processes:
+  - {id: mine, kind: source}
+  - {id: collection, kind: source}
+  - {id: market, kind: market, balancing: primary}
+  - {id: fabrication, kind: transfer, transfer: {products: {default: 0.9}, new_scrap: {default: 0.1}}}
+  - {id: remelt, kind: transfer, transfer: {secondary: {default: 0.95}, remelt_loss: {default: 0.05}}}
+  - {id: users, kind: sink}
+  - {id: landfill, kind: sink}
+flows:
+  - {id: primary, from: mine, to: market}
+  - {id: demand, from: market, to: fabrication}
+  - {id: products, from: fabrication, to: users, value: 900, composition: {Ni: 0.5}, product: widget, fate: recycled}
+  - {id: new_scrap, from: fabrication, to: remelt}
+  - {id: old_scrap, from: collection, to: remelt, value: 100, composition: {Ni: 0.4}, origin: post_consumer}
+  - {id: secondary, from: remelt, to: market}
+  - {id: remelt_loss, from: remelt, to: landfill, fate: landfill}
+"""
+
+
+def test_eol_recycling_rate_counts_recycled_material_once():
+    # 100 t of old scrap (40 t Ni) is remelted with the fabrication's home scrap; 95 % of what
+    # enters the remelter goes back to the market. The old scrap's material reaches the demand
+    # once (0.95 of it), even though part of it circles through the home-scrap loop and then
+    # leaves in products tagged fate: recycled: EOL-RR = 0.95, never more than 1. (It was
+    # 199 %: the old scrap was counted in the demand flow, again on each pass of the home-scrap
+    # loop, and again in the products.)
+    model = model_text(FABRICATION_LOOP)
+    ctx = Context(model, critflow.solve(model))
+    assert float(evaluate_indicator(ctx, "eol_recycling_rate", "Ni")[0, 0]) == pytest.approx(0.95)
+    assert float(evaluate_indicator(ctx, "eol_recycling_rate")[0, 0]) == pytest.approx(0.95)
+    # the shares of the demand are unchanged: x = 0.95 (40 + 50 x) / 500 for Ni
+    assert float(evaluate_indicator(ctx, "eol_recycling_input_rate", "Ni")[0, 0]) == pytest.approx(
+        38 / 452.5
+    )

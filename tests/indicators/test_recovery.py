@@ -243,9 +243,11 @@ def test_water_and_reagents_are_neither_input_nor_recycled_output():
     assert recovery.loc["Co", "material_recovery"] == pytest.approx(0.95, rel=1e-12)
     assert recovery.loc["Li", "material_recovery"] == pytest.approx(0.9, rel=1e-12)
     assert recovery.loc["H2O", "input"] == 0.0 and recovery.loc["S", "recovered"] == 0.0
-    # product yield (production efficiency) is on the feed: (47.5 + 45 + 110 + 18) / 1000
+    # product yield (production efficiency) counts what of the feed reaches the products: Co 47.5,
+    # Li 18 and the cells' moisture in the sulfate (0.2 x 50 = 10 t), not the acid's S or the tap
+    # water (which made it (47.5 + 45 + 110 + 18) / 1000 = 0.2205): 75.5 / 1000
     ctx = Context(model, results)
-    assert evaluate_indicator(ctx, "product_yield")[0, 0] == pytest.approx(0.2205, rel=1e-12)
+    assert evaluate_indicator(ctx, "product_yield")[0, 0] == pytest.approx(0.0755, rel=1e-12)
 
 
 MAGNETS = """
@@ -461,3 +463,114 @@ def test_adding_an_additive_never_changes_recycling_efficiency(pair):
     np.testing.assert_allclose(b[1], a[1], rtol=1e-12)
     efficiency = a[0].sum() / a[1].sum()
     assert -1e-12 <= efficiency <= 1 + 1e-12
+
+
+# A value chain (found by an outside test): mining supply balances a market, products go into use
+# and 90 % of what returns is recycled back to the market. Its "feed" is mining supply, not waste:
+# the recycling efficiency is not a number for it (it read 0.00 % and a Battery Regulation check
+# would have failed it), while the same loop with the recycling plant on its own gives 90 %.
+VALUE_CHAIN = """
+critflow: 1
+name: stockloop
+time: {start: 2020, end: 2030}
+unit: t/a
+elements: [Ni, rest]
+processes:
+  - {id: mine, kind: source}
+  - {id: market, kind: market, balancing: primary}
+  - {id: fleet, kind: stock, lifetime: {distribution: fixed, mean: 2}}
+  - id: recycling
+    kind: transfer
+    transfer: {secondary: {default: 0.9}, loss: {default: 0.1}}
+  - {id: landfill, kind: sink}
+flows:
+  - {id: primary, from: mine, to: market}
+  - {id: sales, from: market, to: fleet, value: 100, composition: {Ni: 0.3}, product: widget}
+  - {id: eol, from: fleet, to: recycling}
+  - {id: secondary, from: recycling, to: market}
+  - {id: loss, from: recycling, to: landfill, fate: landfill}
+"""
+
+PLANT_ALONE = """
+critflow: 1
+name: plant
+time: {start: 2025, end: 2025}
+unit: t/a
+elements: [Ni, rest]
+processes:
+  - {id: collection, kind: source}
+  - id: recycling
+    kind: transfer
+    transfer: {secondary: {default: 0.9}, loss: {default: 0.1}}
+  - {id: buyer, kind: sink}
+  - {id: landfill, kind: sink}
+flows:
+  - {id: eol, from: collection, to: recycling, value: 100, composition: {Ni: 0.3}}
+  - {id: secondary, from: recycling, to: buyer, fate: recycled}
+  - {id: loss, from: recycling, to: landfill, fate: landfill}
+"""
+
+
+@pytest.mark.parametrize("indicator", ["recycling_efficiency", "material_recovery"])
+def test_a_value_chain_fed_by_mining_has_no_recycling_efficiency(indicator):
+    from critflow.indicators.flows import IndicatorNotAvailableError
+
+    model = model_text(VALUE_CHAIN)
+    ctx = Context(model, critflow.solve(model))
+    with pytest.raises(IndicatorNotAvailableError, match="primary supply \\('primary'"):
+        evaluate_indicator(ctx, indicator, "Ni" if indicator == "material_recovery" else None)
+    plant = model_text(PLANT_ALONE)
+    value = evaluate_indicator(Context(plant, critflow.solve(plant)), indicator, "Ni")
+    assert value[0, 0] == pytest.approx(0.9, abs=1e-12)
+
+
+def test_the_value_chain_report_leaves_out_the_recycling_section(tmp_path):
+    from critflow.analysis import Run
+    from critflow.report.content import recycling_section
+    from critflow.report.tables import indicator_tables
+
+    run = Run.solve(model_text(VALUE_CHAIN))
+    assert recycling_section(run) is None
+    assert "recycling_efficiency" not in indicator_tables(run)
+
+
+SMELTER_WITH_FLUX = """
+critflow: 1
+name: smelter
+time: {start: 2025, end: 2026}
+unit: t/a
+elements: [Ni, Co, rest]
+processes:
+  - {id: batteries_in, kind: source}
+  - {id: flux_silo, kind: source}
+  - id: smelter
+    kind: transfer
+    transfer:
+      alloy: {default: 0.0, Ni: 0.95, Co: 0.9}
+      slag: {default: 1.0, Ni: 0.05, Co: 0.1}
+  - {id: customers, kind: sink}
+  - {id: road, kind: sink}
+flows:
+  - {id: batteries, from: batteries_in, to: smelter, value: 1000, composition: {Ni: 0.2, Co: 0.1}}
+  - {id: flux, from: flux_silo, to: smelter, value: 200, composition: {Ni: 0, Co: 0}, role: additive}
+  - {id: alloy, from: smelter, to: customers, fate: recycled, product: alloy}
+  - {id: slag, from: smelter, to: road, fate: {default: recycled, Ni: lost, Co: lost}, product: aggregate}
+scenarios:
+  baseline: {}
+  more_flux: {flows: {flux: {value: 400}}}
+"""
+
+
+def test_product_yield_counts_only_what_comes_from_the_feed():
+    # 1,000 t of batteries (Ni 200, Co 100, rest 700) and 200 t (400 t) of flux, all 'rest'.
+    # Alloy: Ni 190 + Co 90 = 280 t; slag: the batteries' 700 t of rest, plus the flux (its Ni 10
+    # and Co 10 are lost, so no product of theirs). Feed-derived products: 280 + 700 = 980 t →
+    # 0.98 kg/kg whatever the flux (it was 1,180/1,000 and 1,380/1,000, the flux in the slag
+    # counted as a yield of the batteries).
+    model = model_text(SMELTER_WITH_FLUX)
+    ctx = Context(model, critflow.solve(model))
+    assert np.allclose(evaluate_indicator(ctx, "product_yield", None), 0.98, rtol=0, atol=1e-12)
+    assert np.allclose(evaluate_indicator(ctx, "product_yield", "Ni"), 0.95, atol=1e-12)
+    alloy_only = model_text(SMELTER_WITH_FLUX.replace(", product: aggregate}", "}"))
+    ctx = Context(alloy_only, critflow.solve(alloy_only))
+    assert np.allclose(evaluate_indicator(ctx, "product_yield", None), 0.28, atol=1e-12)

@@ -7,7 +7,8 @@ import pytest
 
 from critflow.engine.reconcile import reconcile
 from critflow.errors import CritflowError
-from tests.conftest import model_text
+from critflow.model import load_model
+from tests.conftest import ROOT, model_text
 
 # Benchmark P2 of Dovì & Solisio (2001), Chem. Eng. J. 84:309, as transcribed in
 # EDSONCV/dr-ged-benchmarks (linear/P2: constraints x1 + x2 − x3 = 0, x3 − x2 − x4 = 0,
@@ -143,3 +144,95 @@ def test_bad_measurements_are_named(line, message):
     with pytest.raises(CritflowError) as info:
         reconcile(model_text(text))
     assert message in str(info.value) and "model.yaml" in str(info.value)
+
+
+# A single balance: a gross error in any of its streams explains the data equally well.
+SPLITTER = """
+critflow: 1
+name: one balance
+time: {start: 2025, end: 2025}
+elements: [X]
+processes:
+  - {id: feed, kind: source}
+  - {id: splitter, kind: transfer}
+  - {id: a, kind: sink}
+  - {id: b, kind: sink}
+flows:
+  - {id: s1, from: feed, to: splitter}
+  - {id: s2, from: splitter, to: a}
+  - {id: s3, from: splitter, to: b}
+measurements:
+  - {flow: s1, value: 100, sd: 2}
+  - {flow: s2, value: 80, sd: 1}
+  - {flow: s3, value: 40, sd: 4}
+"""
+
+
+def test_suspects_of_a_single_balance_cannot_be_told_apart():
+    (found,) = reconcile(model_text(SPLITTER))
+    table = found.measurements
+    # one balance s1 − s2 − s3 = 0 with residual r = −20: every a_i = sd_i² r / Σ sd², so
+    # |z_i| = |r| / √Σ sd² = 20 / √21 for all three, whatever the sds
+    assert np.allclose(table["z"], 20 / np.sqrt(21), rtol=1e-12)
+    assert found.dof == 1 and not found.passed
+    assert found.suspect_groups == [["s1 goods", "s2 goods", "s3 goods"]]
+    assert table["tied_with"].iloc[0] == "s2 goods; s3 goods"
+
+
+# Hand classification of examples/flotation_circuit_reconciliation.yaml (goods on six of seven
+# streams, Cu assays on feed, rougher and final concentrate and final tailings, Fe on feed and final
+# concentrate). Goods: the unmeasured rougher tailings close the rougher balance, the scavenger
+# concentrate then cancels (non-redundant); feed + cleaner_tail = rougher_conc + final_tail and
+# rougher_conc = final_conc + cleaner_tail remain, where rougher_conc and cleaner_tail enter in the
+# same proportions (tied). Cu: the circuit balance feed = final_conc + final_tail is redundant (its
+# three assays tied); the rougher concentrate assay fixes Cu in the cleaner loop only; the
+# scavenger loop (rougher_tail, scavenger_conc) is free. Fe and the rest: known in feed, final
+# concentrate and final tailings, free inside the circuit. ν = 2 (goods) + 1 (Cu) = 3.
+def test_rougher_cleaner_scavenger_classification():
+    (found,) = reconcile(load_model(ROOT / "examples" / "flotation_circuit_reconciliation.yaml"))
+    inner = ["Fe", "rest"]
+    assert found.unobservable_by_flow == {
+        "rougher_conc": inner,
+        "rougher_tail": ["Cu", *inner],
+        "cleaner_tail": inner,
+        "scavenger_conc": ["Cu", *inner],
+    }
+    assert found.unobservable_goods == [] and found.dof == 3
+    table = found.measurements.set_index("measurement")
+    assert set(table.index[~table["redundant"]]) == {
+        "scavenger_conc goods",
+        "feed Fe concentration",
+        "rougher_conc Cu concentration",
+        "final_conc Fe concentration",
+    }
+    groups = {tuple(g) for g in table.groupby("group").groups.values() if len(g) > 1}
+    assert groups == {
+        ("rougher_conc goods", "cleaner_tail goods"),
+        ("feed Cu concentration", "final_conc Cu concentration", "final_tail Cu concentration"),
+    }
+    goods = dict(zip(found.flows, found.goods, strict=True))
+    assert goods["rougher_tail"] == pytest.approx(
+        goods["feed"] + goods["cleaner_tail"] + goods["scavenger_conc"] - goods["rougher_conc"],
+        rel=1e-12,
+    )
+    assert goods["rougher_tail"] == pytest.approx(goods["scavenger_conc"] + goods["final_tail"])
+    cu = dict(zip(found.flows, found.x[0], strict=True))
+    assert cu["feed"] == pytest.approx(cu["final_conc"] + cu["final_tail"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "message"),
+    [
+        ("  - {flow: s1, value: .nan, sd: 1}", "measurements[1].value", "the value is NaN"),
+        ("  - {flow: s1, value: .inf, sd: 1}", "measurements[1].value", "the value is inf"),
+        ("  - {flow: s1, value: 3, sd: .nan}", "measurements[1].sd", "the value is NaN"),
+        ("  - {flow: s1, value: '1e999 t/a', sd: 1}", "measurements[1].value", "not a finite"),
+        # a number written as text reaches the reconciliation, which refuses it itself
+        ("  - {flow: s1, value: 3, sd: '1e999'}", "measurements[1]", "standard deviation is inf"),
+    ],
+)
+def test_non_finite_measurements_are_refused(line, where, message):
+    text = P2.replace("MEASUREMENTS", "  - {flow: s2, value: 9.9, sd: 0.2}\n" + line)
+    with pytest.raises(CritflowError) as info:
+        reconcile(model_text(text))
+    assert message in str(info.value) and where in str(info.value)

@@ -122,3 +122,40 @@ def test_compare_ranks_scenarios(tmp_path):
     bad.write_text("criteria:\n  - {indicator: recycling_efficiency, weight: 1, direction: up}\n")
     result = critflow("compare", str(EXAMPLE), "--criteria", str(bad))
     assert result.returncode == 2 and "criteria[0].direction" in result.stderr
+
+
+PLANT = """
+critflow: 1
+name: smelter
+time: {start: 2025, end: 2026}
+elements: [Ni, Co, rest]
+scope: {battery_chemistry: lithium-based}
+processes:
+  - {id: batteries_in, kind: source}
+  - id: smelter
+    kind: transfer
+    transfer:
+      alloy: {default: 0.0, Ni: 0.95, Co: 0.9}
+      slag: {default: 1.0, Ni: 0.05, Co: 0.1}
+  - {id: customers, kind: sink}
+  - {id: road, kind: sink}
+flows:
+  - {id: batteries, from: batteries_in, to: smelter, value: 1000, composition: {Ni: 0.2, Co: 0.1}}
+  - {id: alloy, from: smelter, to: customers, fate: recycled}
+  - {id: slag, from: smelter, to: road, fate: landfill}
+"""
+
+
+def test_a_year_beyond_a_multi_year_model_is_refused_not_judged_on_its_last_year(tmp_path):
+    # the model ends in 2026; --year 2031 judged the 2031 targets (Co recovery 95 %) on the 2026
+    # values and printed "rules checked for 2026", where those targets do not apply yet
+    model = tmp_path / "plant.yaml"
+    model.write_text(PLANT)
+    result = critflow("check", str(model), "--rules", "battery-regulation", "--year", "2031")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "2031" in result.stderr and "2025–2026" in result.stderr
+    assert "Traceback" not in result.stderr and "bat-rm-co-2031" not in result.stdout
+    # a steady-state model (one period) is still checked as it is for any year
+    model.write_text(PLANT.replace("end: 2026", "end: 2025"))
+    result = critflow("check", str(model), "--rules", "battery-regulation", "--year", "2031")
+    assert result.returncode == 1 and "bat-rm-co-2031" in result.stdout, result.stderr

@@ -167,6 +167,18 @@ def test_falling_stock_is_clipped_and_reported():
         stock_driven(stock, lifetime, negative_inflow="error")
 
 
+def test_a_target_of_zero_empties_the_stock_and_later_cohorts_still_count():
+    # exponential, mean 1: a cohort keeps exp(-0.5) at the end of its year, exp(-1) a year on
+    target = np.array([1.0, 0.0, 2.0, 1.5])
+    result = stock_driven(target, Lifetime.of("exponential", mean=1.0))
+    q0 = 1.0 / np.exp(-0.5)
+    assert result.retired[1] == pytest.approx(q0 * np.exp(-1.5), rel=1e-14)  # all of cohort 0
+    assert result.inflow[2] == pytest.approx(2.0 / np.exp(-0.5), rel=1e-14)
+    by_cohort = result.stock_by_cohort()
+    assert np.allclose(by_cohort.sum(axis=1), target, rtol=1e-14)
+    assert by_cohort[3, 0] == 0.0 and by_cohort[3, 2] > 0
+
+
 def test_labelled_arrays_keep_their_labels():
     inflow = xr.DataArray(
         np.ones((10, 2)),

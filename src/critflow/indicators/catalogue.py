@@ -33,10 +33,11 @@ from critflow.indicators.flows import (
     flow_mask,
     group_elements,
     ratio,
+    system_inputs,
     total,
 )
 from critflow.indicators.recovery import fate_mask, recycling_arrays
-from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses
+from critflow.indicators.tracing import SECONDARY, origin_labels, origin_masses, role_masses
 from critflow.model.core import Model
 
 
@@ -183,10 +184,19 @@ def _eol_recycling_rate(ctx: Context, element: str | None) -> np.ndarray:
     counts as recycling, or back in the system's demand — / post-consumer material entering the
     system (sources marked post_consumer, end-of-life outflows of stocks), traced."""
     what = "eol_recycling_rate"
-    post = ctx.origins()["post_consumer"]
     recycled = fate_mask(ctx.model, "counts_as_recycling")
+    demand = np.zeros(len(ctx.model.spec.flows), bool)
     with contextlib.suppress(IndicatorNotAvailableError):
-        recycled = recycled | demand_flows(ctx.model)[:, None]
+        demand = demand_flows(ctx.model)
+    # counted where it first arrives: material in the demand goes no further in this trace, so
+    # what circles through a loop downstream of the demand (home scrap), or then leaves in a
+    # product counted as recycling, is not counted again
+    post = (
+        origin_masses(ctx.model, ctx.results, absorb=demand)["post_consumer"]
+        if demand.any()
+        else ctx.origins()["post_consumer"]
+    )
+    recycled = recycled | demand[:, None]
     entering = np.array(origin_labels(ctx.model), dtype=object) == "post_consumer"
     return ratio(
         _select(_masked(post, recycled), ctx, element, what),
@@ -211,10 +221,19 @@ def _feed(ctx: Context) -> np.ndarray:
 
 
 def _product_yield(ctx: Context, element: str | None) -> np.ndarray:
+    """Feed-derived mass in the products / feed: a flux or reagent that ends up in a product (a
+    slag holding the flux) is no yield of the feed, so the value stays at most 1 kg/kg for a plant
+    (a value chain whose feed is primary supply can exceed 1: products per primary input)."""
     what = "product_yield"
+    feed = _feed(ctx)
+    sources = system_inputs(ctx.model)
+    if (sources & ~feed).any():  # additives, fuels or water enter: count what comes from feed
+        from_feed = ctx.cached("roles", lambda: role_masses(ctx.model, ctx.results))["feed"]
+    else:
+        from_feed = ctx.results.mass_kg
     return ratio(
-        _select(_masked(ctx.results.mass_kg, _products(ctx)), ctx, element, what),
-        _select(total(ctx.results, _feed(ctx)), ctx, element, what),
+        _select(_masked(from_feed, _products(ctx)), ctx, element, what),
+        _select(total(ctx.results, feed), ctx, element, what),
     )
 
 
@@ -398,7 +417,7 @@ _BUILT_IN = [
     ),
     Indicator(
         "product_yield",
-        "mass of products per mass of feed (production efficiency)",
+        "feed-derived mass of products per mass of feed (production efficiency)",
         _product_yield,
         unit="kg/kg",
     ),

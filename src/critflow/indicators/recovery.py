@@ -15,7 +15,14 @@ import pandas as pd
 from critflow import data
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, suggest
-from critflow.indicators.flows import ratio, system_inputs, system_outputs, total
+from critflow.indicators.flows import (
+    IndicatorNotAvailableError,
+    flow_mask,
+    ratio,
+    system_inputs,
+    system_outputs,
+    total,
+)
 from critflow.indicators.tracing import counting_rules, role_masses
 from critflow.model.core import Model
 from critflow.model.schema import fate_of
@@ -117,6 +124,33 @@ def _fate_masks(model: Model) -> tuple[np.ndarray, np.ndarray]:
     return counted, removed
 
 
+def primary_feed(model: Model) -> str | None:
+    """Why the recycling efficiency does not apply to the model, or None when it does.
+
+    Its input fraction is the waste being recycled (Art. 3(60) of Regulation (EU) 2023/1542): a
+    source of role feed that is primary supply — marked ``origin: primary``, or feeding a market,
+    as a value chain's mining supply does — is not waste, and dividing by it would give a
+    meaningless (often 0 %) efficiency.
+    """
+    primary = flow_mask(
+        model,
+        lambda f, a, b: (
+            a == "source"
+            and (f.role or "feed") == "feed"
+            and (f.origin == "primary" or b == "market")
+        ),
+    )
+    if not primary.any():
+        return None
+    names = ", ".join(f"'{f.id}'" for f, p in zip(model.spec.flows, primary, strict=True) if p)
+    return (
+        f"its feed includes primary supply ({names}: origin primary or into a market), and the "
+        "Battery Regulation's recycling efficiency divides by the waste being recycled; model "
+        "the recycling plant with its waste input as a source (origin: post_consumer), or give "
+        "the primary supply another role"
+    )
+
+
 def recycling_arrays(model: Model, results: FlowResults) -> tuple[np.ndarray, np.ndarray]:
     """(recycled output, input fraction) element masses in kg/year, each (S, P, E).
 
@@ -125,7 +159,12 @@ def recycling_arrays(model: Model, results: FlowResults) -> tuple[np.ndarray, np
     feed-derived mass of an output counts as recycled (additives, fuels and water that end up in
     an output are traced out by mass balance), each element by its own fate. Elements that are
     never counted (water, H2O) are left out of both. The rules are ``recycling_counting.csv``.
+
+    Raises IndicatorNotAvailableError when the feed includes primary supply (``primary_feed``).
     """
+    reason = primary_feed(model)
+    if reason is not None:
+        raise IndicatorNotAvailableError(reason)
     counted, removed = _fate_masks(model)
     roles, components = counting_rules()
     flow_roles = np.array([flow.role or "feed" for flow in model.spec.flows], dtype=object)

@@ -57,15 +57,18 @@ def origin_labels(model: Model) -> list[str | None]:
     return labels
 
 
-def origin_masses(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
+def origin_masses(
+    model: Model, results: FlowResults, absorb: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Mass (kg/year) of each origin in every flow: {origin: (S, P, E, F)}; they sum to the flow.
 
     Sources are primary unless their flow says otherwise; stocks release post-consumer material
     unless their outflow says otherwise (``as_entered`` traces through the stock, and what was in
-    it before the first year counts as primary).
+    it before the first year counts as primary). ``absorb`` (F,) names flows whose labelled mass
+    goes no further (see :func:`trace`).
     """
     labels = np.array(origin_labels(model), dtype=object)
-    return trace(results, labels, ORIGINS, remainder="primary")
+    return trace(results, labels, ORIGINS, remainder="primary", absorb=absorb)
 
 
 def role_masses(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
@@ -110,14 +113,24 @@ def counting_rules() -> tuple[dict[str, tuple[bool, bool]], dict[str, tuple[bool
 
 
 def trace(
-    results: FlowResults, labels: np.ndarray, groups: tuple[str, ...], remainder: str
+    results: FlowResults,
+    labels: np.ndarray,
+    groups: tuple[str, ...],
+    remainder: str,
+    absorb: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Mass of each group in every flow, {group: (S, P, E, F)} in kg/year.
 
     ``labels`` (F,) gives the group of each flow out of a source, and of each flow out of a stock
     that relabels what it releases; ``None`` on a stock's outflow traces through the stock.
     ``remainder`` takes what was in stock before the first year.
+
+    ``absorb`` (F,) marks flows whose labelled mass is counted there and goes no further (the
+    process they enter receives no labels from them): material is then counted at its first
+    arrival, once, however often it circles through loops downstream. The groups then no longer
+    sum to the flows.
     """
+    absorb = np.zeros(len(labels), bool) if absorb is None else np.asarray(absorb, bool)
     inputs = results.inputs
     topo = inputs.topology
     mass = results.mass_kg  # (S, P, E, F)
@@ -130,7 +143,7 @@ def trace(
     passing = [k for k, s in enumerate(inputs.stocks) if not fixed[s.output_flow]]
     if not passing:  # no period depends on another: every block at once
         blocks = mass.reshape(-1, n_f)
-        solution = _solve(topo, blocks, fixed, onehot, np.zeros((0,), int), None, None)
+        solution = _solve(topo, blocks, fixed, onehot, np.zeros((0,), int), None, None, absorb)
         return {g: solution[..., i].reshape(mass.shape) for i, g in enumerate(groups)}
 
     from critflow.engine.stock_solve import cohort_model
@@ -171,10 +184,11 @@ def trace(
                     model.kernel.scale_past(model.history + t, factor[clipped], clipped)
                 carried[:, j, groups.index(g)] = outflow
             carried[:, j, groups.index(remainder)] = total[:, j] - carried[:, j].sum(axis=1)
-        solution = _solve(topo, blocks, fixed, onehot, out_flows, in_flows, (p0, carried))
+        solution = _solve(topo, blocks, fixed, onehot, out_flows, in_flows, (p0, carried), absorb)
         for j, k in enumerate(passing):
             for g in tracked:
-                cohorts[k, g].add_inflow(t, solution[:, in_flows[j], groups.index(g)])
+                entering = solution[:, in_flows[j], groups.index(g)]
+                cohorts[k, g].add_inflow(t, entering * (not absorb[in_flows[j]]))
         result[:, t] = solution.reshape(n_s, n_e, n_f, len(groups))
     return {g: result[..., i] for i, g in enumerate(groups)}
 
@@ -187,12 +201,14 @@ def _solve(
     stock_out: np.ndarray,
     stock_in: np.ndarray | None,
     stock_terms: tuple[np.ndarray, np.ndarray] | None,
+    absorb: np.ndarray,
 ) -> np.ndarray:
     """Group masses (N, F, G) of the flows of N blocks (N, F), one sparse factorisation.
 
     Fixed flows take their mass in their group (``onehot`` (F, G)); a flow out of a transfer or
     market process takes its share of what enters the process; a flow out of a stock that traces
     through it is ``p0 · inflow + carried`` (``stock_terms``: p0 (N, K), carried (N, K, G)).
+    Flows marked in ``absorb`` pass nothing on.
     """
     n_blocks, n_f = blocks.shape
     kinds = np.array(topo.process_kinds)
@@ -213,6 +229,7 @@ def _solve(
         i_idx = np.concatenate([i_idx, stock_in])
         share = np.concatenate([share, p0], axis=1)
         rhs[:, stock_out, :] = carried
+    share = np.where(absorb[i_idx][None, :], 0.0, share)
     offset = (np.arange(n_blocks) * n_f)[:, None]
     size = n_blocks * n_f
     keep = share != 0

@@ -13,6 +13,7 @@ from critflow.analysis import Run
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.catalogue import IndicatorNotAvailableError, evaluate_indicator
+from critflow.indicators.recovery import primary_feed
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
     "source": "#0072B2",
@@ -115,8 +116,8 @@ def recovery_section(run: Run) -> dict[str, Any] | None:
 
 def recycling_section(run: Run) -> dict[str, Any] | None:
     """Recycling efficiency per scenario and period, material recovery of the regulated elements."""
-    if not run.fates_complete:
-        return None
+    if not run.fates_complete or primary_feed(run.model) is not None:
+        return None  # no recycling plant: its feed is not (only) waste
     model, results = run.model, run.results
     efficiency = run.recycling_efficiency
     recovery = run.material_recovery

@@ -11,6 +11,7 @@ from critflow import __version__
 from critflow.analysis import Run
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
+from critflow.indicators.recovery import primary_feed
 
 EXCEL_MAX_ROWS = 1_048_575
 """Rows an Excel sheet holds below its header."""
@@ -74,7 +75,7 @@ def indicator_tables(run: Run) -> dict[str, pd.DataFrame]:
     recycling efficiency and material recovery; the shipped rules' verdicts; impacts and costs.
     Shares are fractions (0-1)."""
     tables = {"recovery": run.recovery}
-    if run.fates_complete:
+    if run.fates_complete and primary_feed(run.model) is None:
         tables["recycling_efficiency"] = run.recycling_efficiency
         tables["material_recovery"] = run.material_recovery
     compliance = _compliance(run)

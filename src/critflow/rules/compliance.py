@@ -130,7 +130,16 @@ def _period_index(results: FlowResults, year: int) -> int:
     periods = results.inputs.periods
     if year in periods:
         return int(np.flatnonzero(periods == year)[0])
-    return int(np.argmin(np.abs(periods - year)))  # a steady-state plant model: its one period
+    if len(periods) > 1:  # judging another year's targets on the last year's values misleads
+        raise CritflowError(
+            "--year",
+            f"the model has no period {year}, so the rules that apply in {year} cannot be "
+            "judged on it",
+            f"Periods: {int(periods[0])}–{int(periods[-1])}. Choose one of them, or extend the "
+            "model's time: (a model of one period, a steady-state plant, is checked as it is "
+            "for any year).",
+        )
+    return 0  # a steady-state plant model: its one period
 
 
 def _conditions_known(rule_set: RuleSet, i: int, rule: Rule, model: Model) -> None:

@@ -35,7 +35,7 @@ from critflow.errors import CritflowError, Problem
 from critflow.passport.battery import STATUSES
 from critflow.passport.chain import passport_id as document_id
 from critflow.passport.datapoints import audiences, by_field, readable_fields, status_transitions
-from critflow.passport.identity import DigitalLink
+from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.server import disclosure, signing
@@ -72,6 +72,31 @@ def _status_of(document: dict[str, Any]) -> str:
     if document.get("kind") == "battery":
         return str(document["data"].get("battery_status", "original"))
     return "original"
+
+
+def _unchanged_standing(before: dict[str, Any], after: dict[str, Any], where: str) -> None:
+    """An append or an ingest keeps the passport's kind and the battery's status: a status
+    changes only through POST /api/passports/{key}/status, which follows the transitions of
+    passport_status_transitions.csv and keeps the registry's status in step with the document."""
+    if after.get("kind") != before.get("kind"):
+        raise RegistryError(
+            409,
+            "Kind cannot change",
+            f"{where}: the passport is a {before.get('kind')} passport; a version cannot make it "
+            f"a {after.get('kind')} passport.",
+        )
+    if before.get("kind") != "battery":
+        return
+    old = before.get("data", {}).get("battery_status")
+    new = after.get("data", {}).get("battery_status")
+    if new != old:
+        raise RegistryError(
+            409,
+            "Status changes through /status",
+            f"{where}: data.battery_status is '{old}'; change it with POST "
+            "/api/passports/{key}/status ({\"to\": …}), which checks the transition and "
+            "records it.",
+        )
 
 
 def _public_view(row_key: str, envelope: dict[str, Any]) -> str:
@@ -384,8 +409,32 @@ class Registry:
         """A battery passport is filed only under ``organisation``'s GS1 Company Prefixes and
         carries one of its economic-operator identifiers (see organisations.py). Appends keep
         the identifier; an organisation with none registered yet (a database from before the
-        registration existed) may still append to its own passports."""
+        registration existed) may still append to its own passports.
+
+        A lot id is first come, first served, unless it is a Digital Link: then it is some
+        battery's id, and only the holder of its GTIN's prefix may file it (a lot under another
+        manufacturer's next serial would take that battery's id)."""
         if document.get("kind") != "battery":
+            if not creating:
+                return
+            try:
+                link = DigitalLink.parse(document_id(document))
+            except IdentifierError:
+                return
+            owned = identity(session, organisation)
+            if not gtin_owned(link.gtin, owned.prefixes):
+                prefixes = ", ".join(owned.prefixes) or "none registered"
+                raise self._deny(
+                    principal,
+                    action,
+                    key,
+                    None,
+                    403,
+                    "GTIN not yours",
+                    f"The lot id is a GS1 Digital Link with GTIN {link.gtin}, which is not "
+                    f"under a GS1 Company Prefix of {organisation} ({prefixes}); give the lot "
+                    "an id of your own.",
+                )
             return
         owned = identity(session, organisation)
         gtin = DigitalLink.parse(document_id(document)).gtin
@@ -650,6 +699,7 @@ class Registry:
                     f"The document is passport {document_id(document)}, not {row.passport_id}.",
                 )
             self._identity(session, principal, "append", key, document, row.operator, False)
+            _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
             result = self._append(
                 session, principal, row, document, if_match.strip('"'), row.status, []
             )
@@ -952,8 +1002,16 @@ class Registry:
                         409, "Passport closed", f"{where}: the battery was recycled."
                     )
                 head = self._head(session, row)
+                if head["record"]["document"].get("kind") != "battery":
+                    raise RegistryError(
+                        422,
+                        "Not a battery passport",
+                        f"{where}: {item['passport_id'][:300]} is a {row.kind} passport; bulk "
+                        "ingest takes dynamic data of battery passports.",
+                    )
                 document = copy.deepcopy(head["record"]["document"])
                 document["data"].update(item["data"])
+                _unchanged_standing(head["record"]["document"], document, where)
                 try:
                     validate_document(document, where=where)
                 except CritflowError as exc:

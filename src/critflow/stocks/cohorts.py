@@ -9,8 +9,11 @@ cohort c at the end of year t is ``SF(t - c + 0.5)`` and the outflow of cohort c
 ``SF(t - c - 0.5) - SF(t - c + 0.5)`` (``1 - SF(0.5)`` in its first year).
 
 When the lifetime does not vary by cohort the survival table is Toeplitz, ``sf[t, c] = s[t - c]``:
-then one survival vector per series is kept (memory O(T·N)). Cohort-varying lifetimes keep the
-table (O(T²·N)).
+then one survival vector per series is kept (memory O(T·N)). With cohort-varying lifetimes each
+period evaluates its own row ``sf[t, :t + 1]`` on the distinct parameter sets only (series that
+share their lifetime share the evaluation), so the distribution is evaluated once per cohort and
+age of the horizon and parameter set, and memory stays O(T·N): the (T × T × N) table is built
+only when stock by cohort is asked for.
 
 A stock that must fall faster than its cohorts leave (stock-driven, target below what survives)
 would need a negative inflow. Policy ``clip`` sets the inflow to 0 and retires the surplus from all
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from critflow.stocks.lifetimes import Lifetime
+from critflow.stocks.lifetimes import Lifetime, survival_of
 
 INFLOW_AT = {"start": 0.0, "middle": 0.5, "end": 1.0}
 """Point of the year at which a cohort enters the stock."""
@@ -47,7 +50,7 @@ class _Toeplitz:
         self.p = np.empty_like(self.s)
         self.p[0] = 1.0 - self.s[0]
         self.p[1:] = self.s[:-1] - self.s[1:]
-        self.n_cohorts = self.s.shape[0]
+        self.n_cohorts, self.n_series = self.s.shape
         # weights stored newest-first so the cohorts before t are one contiguous slice
         self._w = np.zeros_like(self.s)
 
@@ -75,37 +78,107 @@ class _Toeplitz:
         return table
 
 
-class _Table:
-    """Full survival table ``sf[t, c, n]`` (cohort-varying lifetimes)."""
+class _ByCohort:
+    """Survival of cohort-varying lifetimes, one period's row ``sf[t, :t + 1]`` at a time.
 
-    def __init__(self, table: np.ndarray) -> None:
-        self.sf = table
-        self.n_cohorts = table.shape[0]
-        self._w = np.zeros((self.n_cohorts, table.shape[2]))
+    Series that share their parameters in every cohort share one *column*: the distribution is
+    evaluated on the columns only, with parameters converted once (a lognormal's σ and scale per
+    cohort and column), and only at the ages of the period at hand. No (periods × cohorts × series)
+    table is held; :meth:`survival_rows` builds rows of it on request.
+
+    Weights are kept as (columns, M, cohorts): a column holds up to M series, so a period's stock
+    and outflow are one batched matrix product over cohorts, ``Σ_c w[u, m, c] · sf[t, c, u]``,
+    without spreading the survival to every series. A parameter set shared by more than M series
+    spans several columns; with M the mean number of series per distinct parameter set, there
+    are at most twice as many places as series.
+    """
+
+    def __init__(self, lifetime: Lifetime, n_cohorts: int, n_series: int, offset: float) -> None:
+        self.n_cohorts, self.n_series, self.offset = n_cohorts, n_series, offset
+        names = list(lifetime.parameters)
+        shape = (n_cohorts, n_series)
+        values = [np.broadcast_to(np.asarray(lifetime.parameters[k], float), shape) for k in names]
+        first, group, counts = _same_columns(np.concatenate(values, axis=0))
+        per_column = max(1, n_series // counts.size)
+        spans = -(-counts // per_column)  # columns of each parameter set
+        start = np.cumsum(spans) - spans
+        order = np.argsort(group, kind="stable")
+        rank = np.empty(n_series, dtype=np.int64)
+        rank[order] = np.arange(n_series) - np.repeat(np.cumsum(counts) - counts, counts)
+        self.column = start[group] + rank // per_column  # column of each series, (N,)
+        self.place = self.column * per_column + rank % per_column  # in (columns × M)
+        source = first[np.repeat(np.arange(counts.size), spans)]  # one series of each column
+        columns = Lifetime(
+            lifetime.distribution, {k: v[:, source].T for k, v in zip(names, values, strict=True)}
+        )
+        # (columns, cohorts), converted once
+        self._prm = {k: np.ascontiguousarray(v) for k, v in columns.standard_parameters().items()}
+        self.distribution = lifetime.distribution
+        self._w = np.zeros((spans.sum(), per_column, n_cohorts))
+        self._flat_w = self._w.reshape(-1, n_cohorts)
+        self._rows: dict[int, np.ndarray] = {}
+
+    def _columns(self, ages: np.ndarray, cohorts: slice) -> np.ndarray:
+        prm = {k: v[:, cohorts] for k, v in self._prm.items()}
+        return survival_of(self.distribution, ages, prm)
+
+    def _row(self, tau: int) -> np.ndarray:
+        """``sf[tau, c]`` of every column for the cohorts c <= tau, (columns, tau + 1)."""
+        row = self._rows.get(tau)
+        if row is None:
+            ages = np.arange(tau, -1, -1, dtype=float) + self.offset
+            row = self._columns(ages, slice(0, tau + 1))
+            self._rows = {k: v for k, v in self._rows.items() if k in (tau - 1, tau + 1)}
+            self._rows[tau] = row
+        return row
 
     def diagonal(self, tau: int) -> tuple[np.ndarray, np.ndarray]:
-        s0 = self.sf[tau, tau]
+        s0 = self._row(tau)[self.column, tau]
         return s0, 1.0 - s0
 
     def past(self, tau: int) -> tuple[np.ndarray, np.ndarray]:
-        w = self._w[:tau]
-        stock = np.einsum("cn,cn->n", self.sf[tau, :tau], w)
-        outflow = np.einsum("cn,cn->n", self.sf[tau - 1, :tau] - self.sf[tau, :tau], w)
-        return stock, outflow
+        now = self._row(tau)[:, :tau]
+        terms = np.stack([now, self._row(tau - 1)[:, :tau] - now], axis=2)  # (columns, tau, 2)
+        both = np.matmul(self._w[:, :, :tau], terms).reshape(-1, 2)[self.place]
+        return both[:, 0], both[:, 1]
 
     def set(self, tau: int, weights: np.ndarray) -> None:
-        self._w[tau] = weights
+        self._flat_w[self.place, tau] = weights
 
     def scale_past(self, tau: int, factor: np.ndarray, series: np.ndarray) -> None:
-        self._w[:tau, series] *= factor
+        self._flat_w[self.place[series], :tau] *= np.asarray(factor)[:, None]
 
     def survival_rows(self, taus: np.ndarray) -> np.ndarray:
-        return self.sf[taus]
+        """``sf[t, c]`` for the periods ``taus`` and every cohort: (len(taus), L, N)."""
+        age = np.asarray(taus)[:, None] - np.arange(self.n_cohorts)[None, :]
+        table = self._columns(np.maximum(age, 0)[:, None, :] + self.offset, slice(None))
+        table *= (age >= 0)[:, None, :]
+        return table[:, self.column, :].transpose(0, 2, 1)
+
+
+def _same_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups of identical columns of ``values`` (rows × N): a first column of each group, the
+    group of every column, and the group sizes (as ``np.unique(axis=1)``, without its slow sort of
+    whole columns).
+
+    Columns are grouped by a weighted sum of their rows, then every column is checked against its
+    group's first; a column that differs (two sums that happen to coincide) becomes a group of its
+    own, so a group only ever holds identical columns.
+    """
+    weights = 1.0 + np.arange(values.shape[0], dtype=float)[::-1] / values.shape[0]
+    key = weights @ values
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    odd = np.flatnonzero((values != values[:, first[group]]).any(axis=0))
+    if odd.size:
+        group[odd] = first.size + np.arange(odd.size)
+        first = np.concatenate([first, odd])
+    return first, group, np.bincount(group, minlength=first.size)
 
 
 def survival_kernel(
     lifetime: Lifetime, n_cohorts: int, n_series: int, inflow_at: str = "middle"
-) -> _Toeplitz | _Table:
+) -> _Toeplitz | _ByCohort:
     """Survival of every cohort for ``n_cohorts`` periods of ``n_series`` series.
 
     Lifetime parameters broadcast to ``(n_series,)``; cohort-varying ones to
@@ -116,12 +189,7 @@ def survival_kernel(
         ages = np.arange(n_cohorts, dtype=float)[:, None] + offset
         s = np.broadcast_to(lifetime.survival(ages), (n_cohorts, n_series))
         return _Toeplitz(np.array(s, dtype=float))
-    t, c = np.tril_indices(n_cohorts)
-    table = np.zeros((n_cohorts, n_cohorts, n_series))
-    # parameters of cohort c line up with the rows of the lower triangle
-    ages = (t - c).astype(float)[:, None] + offset
-    table[t, c] = np.broadcast_to(lifetime.survival(ages, cohort=c), (t.size, n_series))
-    return _Table(table)
+    return _ByCohort(lifetime, n_cohorts, n_series, offset)
 
 
 @dataclass
@@ -132,17 +200,13 @@ class CohortStocks:
     initial stock (their weights are set with :meth:`set_history`), the rest the model periods.
     """
 
-    kernel: _Toeplitz | _Table
+    kernel: _Toeplitz | _ByCohort
     history: int
     n_periods: int
     negative_inflow: str = "clip"
 
     def __post_init__(self) -> None:
-        n = (
-            self.kernel.s.shape[1]
-            if isinstance(self.kernel, _Toeplitz)
-            else self.kernel.sf.shape[2]
-        )
+        n = self.kernel.n_series
         self.n_series = n
         self.stock = np.zeros((self.n_periods, n))
         self.inflow = np.zeros((self.n_periods, n))
@@ -224,7 +288,9 @@ class CohortStocks:
                 if group is None
                 else np.bincount(group, weights=past_stock, minlength=target.shape[0])
             )
-            factor_g = np.divide(target, have_g, out=np.zeros_like(target), where=have_g > 0)
+            factor_g = np.divide(
+                target, have_g, out=np.zeros_like(target), where=(have_g > 0) & falling
+            )
             factor = factor_g if group is None else factor_g[group]
             idx = np.flatnonzero(series)
             self.kernel.scale_past(self.history + t, factor[idx], idx)
@@ -251,13 +317,13 @@ class CohortStocks:
         n_t, n_h = self.n_periods, self.history
         table = self.kernel.survival_rows(n_h + np.arange(n_t))  # (T, L, N): sf[t, c]
         weights = np.concatenate([self._history_w, self.inflow])  # (L, N)
-        # a retirement in period t' scales every cohort that entered before t'
-        cumulative = np.cumprod(self.retire_factor, axis=0)  # (T, N)
-        entered = np.concatenate([np.ones((n_h, self.n_series)), cumulative])  # (L, N)
-        scale = np.divide(
-            cumulative[:, None, :],
-            entered[None, :, :],
-            out=np.zeros((n_t, n_h + n_t, self.n_series)),
-            where=entered[None, :, :] > 0,
-        )
-        return table * weights[None] * scale
+        # a retirement in period t' scales every cohort that entered before t': the cohort of
+        # period c carries the product of the factors of c < t' <= t (a product, not a ratio of
+        # running products, which a factor 0 — a target of 0 — would break)
+        entered = np.arange(n_h + n_t) - n_h  # period each cohort entered, history < 0
+        applies = np.arange(n_t)[:, None] > entered[None, :]  # (T, L)
+        scale = np.where(applies[:, :, None], self.retire_factor[:, None, :], 1.0)
+        np.cumprod(scale, axis=0, out=scale)
+        table *= weights[None]
+        table *= scale
+        return table

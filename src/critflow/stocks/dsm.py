@@ -190,8 +190,8 @@ def dynamic_stock(
         raise CritflowError("inflow", "inflow-driven years need an inflow", "Give inflow=….")
     has_initial = initial_stock is not None or initial_cohorts is not None
     history = history_length(lifetime, initial_cohorts) if has_initial else 0
-    flat_lifetime = _flat_lifetime(lifetime, arrays, history)
-    kernel = survival_kernel(flat_lifetime, history + n_t, n, inflow_at)
+    # the parameters spread over every cohort and series live only while the kernel is built
+    kernel = survival_kernel(_flat_lifetime(lifetime, arrays, history), history + n_t, n, inflow_at)
     cohorts = CohortStocks(kernel, history, n_t, negative_inflow)
     if has_initial:
         by_age = None

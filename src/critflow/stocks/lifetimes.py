@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats
+from scipy.special import ndtr
 
 from critflow.errors import CritflowError, Problem
 
@@ -64,33 +65,33 @@ class Lifetime:
         arrays = {name: np.asarray(values[name], dtype=float) for name in PARAMETERS[distribution]}
         return cls(distribution, arrays, cohort_varying)
 
+    def standard_parameters(
+        self, cohort: slice | np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """The parameters in the form the survival formulas take, at the parameters' own shape.
+
+        Conversions (a lognormal's mean and std to its log-scale σ and scale) happen here once, not
+        on an array expanded to every age; ``cohort`` selects rows of cohort-varying parameters.
+        """
+        prm = {
+            k: (v[cohort] if (self.cohort_varying and cohort is not None) else v)
+            for k, v in self.parameters.items()
+        }
+        if self.distribution == "lognormal":
+            mean2, std2 = prm["mean"] ** 2, prm["std"] ** 2
+            mu = np.log(mean2 / np.sqrt(mean2 + std2))
+            return {"s": np.sqrt(np.log1p(std2 / mean2)), "scale": np.exp(mu)}
+        if self.distribution == "folded_normal":
+            return {"c": prm["mean"] / prm["std"], "scale": prm["std"]}
+        return prm
+
     def survival(self, ages: np.ndarray, cohort: slice | np.ndarray | None = None) -> np.ndarray:
         """Share of a cohort still in use at ``ages`` (years since it entered).
 
         ``ages`` broadcasts against the parameters; for cohort-varying lifetimes ``cohort`` selects
         the parameter rows that line up with the leading axis of ``ages``.
         """
-        prm = {
-            k: (v[cohort] if (self.cohort_varying and cohort is not None) else v)
-            for k, v in self.parameters.items()
-        }
-        d = self.distribution
-        if d == "fixed":
-            return (ages < prm["mean"]).astype(float)
-        if d == "normal":
-            return scipy.stats.norm.sf(ages, loc=prm["mean"], scale=prm["std"])
-        if d == "folded_normal":
-            return scipy.stats.foldnorm.sf(ages, prm["mean"] / prm["std"], 0, scale=prm["std"])
-        if d == "lognormal":
-            mean2, std2 = prm["mean"] ** 2, prm["std"] ** 2
-            mu = np.log(mean2 / np.sqrt(mean2 + std2))
-            sigma = np.sqrt(np.log1p(std2 / mean2))
-            return scipy.stats.lognorm.sf(ages, s=sigma, loc=0, scale=np.exp(mu))
-        if d == "weibull":
-            return scipy.stats.weibull_min.sf(ages, c=prm["shape"], loc=0, scale=prm["scale"])
-        if d == "exponential":
-            return np.exp(-np.maximum(ages, 0.0) / prm["mean"])
-        raise AssertionError(d)  # excluded by lifetime_problems
+        return survival_of(self.distribution, ages, self.standard_parameters(cohort))
 
     def longest_age(self, tail: float = 1e-12) -> float:
         """An age (years) by which all but ``tail`` of every cohort has left the stock."""
@@ -110,6 +111,34 @@ class Lifetime:
         else:
             ages = p["mean"] * -np.log(tail)
         return float(np.max(ages))
+
+
+def survival_of(distribution: str, ages: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+    """Survival at ``ages`` (>= 0) from :meth:`Lifetime.standard_parameters`.
+
+    The formulas are scipy.stats' ``sf`` written out (the same operations, so the same numbers to
+    the last bit, checked in the tests) without its argument checks and broadcasting machinery,
+    which cost more than the special function on large arrays.
+    """
+    if distribution == "fixed":
+        return (ages < p["mean"]).astype(float)
+    if distribution == "normal":
+        return ndtr(-((ages - p["mean"]) / p["std"]))
+    if distribution == "exponential":
+        return np.exp(-np.maximum(ages, 0.0) / p["mean"])
+    if distribution == "lognormal":
+        with np.errstate(divide="ignore"):  # log(0) = -inf: survival 1 at age 0
+            sf = ndtr(-(np.log(ages / p["scale"]) / p["s"]))
+    elif distribution == "weibull":
+        sf = np.exp(-np.power(ages / p["scale"], p["shape"]))
+    elif distribution == "folded_normal":
+        x = ages / p["scale"]
+        sf = ndtr(-(x - p["c"])) + ndtr(-(x + p["c"]))
+    else:
+        raise AssertionError(distribution)  # excluded by lifetime_problems
+    if np.any(np.asarray(ages) <= 0):  # scipy.stats: survival 1 at and below the support's start
+        sf = np.where(ages <= 0, 1.0, sf)
+    return sf
 
 
 def lifetime_problems(distribution: str, values: dict, where: str) -> list[Problem]:
