@@ -1,6 +1,6 @@
 """The one "did you mean … known: …" helper."""
 
-from critflow.errors import suggest
+from critflow.errors import field_path, suggest, validation_message, validation_problems
 
 
 def test_suggest_names_the_nearest_and_the_known_names():
@@ -14,3 +14,21 @@ def test_suggest_names_the_nearest_and_the_known_names():
     # long lists are cut, with the count
     names = [f"p{i:02d}" for i in range(30)]
     assert suggest("x", names, "Processes", limit=3) == "Processes: p00, p01, p02, … (30 in all)."
+
+
+def test_pydantic_errors_become_problems_with_field_paths():
+    # the shape of pydantic's ValidationError.errors(), written out by hand
+    errors = [
+        {"loc": ("data", "mass", 0), "msg": "Value error, must be positive", "input": -3},
+        {"loc": ("data", "mass", 0), "msg": "Value error, must be positive", "input": -3},
+        {"loc": (), "msg": "Input should be a valid dictionary", "input": [1]},
+        {"loc": ("kind",), "msg": "Input should be 'lot', got 'lots'", "input": "lots"},
+    ]
+    problems = validation_problems(errors, "passport.json")
+    assert [str(p) for p in problems] == [
+        "passport.json: data.mass.0: must be positive (got -3)",
+        "passport.json: (document): Input should be a valid dictionary",
+        "passport.json: kind: Input should be 'lot', got 'lots'",
+    ]
+    assert field_path(("a", 1)) == "a.1"
+    assert validation_message(errors[0], with_input=False) == "must be positive"

@@ -69,3 +69,34 @@ def suggest(
     sentence on how to fix it)."""
     text = f"{nearest(name, candidates)} {label}: {known(candidates, limit) or 'none'}."
     return f"{text} {then}".strip()
+
+
+def field_path(loc: tuple | list) -> str:
+    """A pydantic error location as a field path: ('data', 'mass', 0) -> 'data.mass.0'."""
+    return ".".join(str(part) for part in loc)
+
+
+def validation_message(error: dict, with_input: bool = True) -> str:
+    """One pydantic error's message, without pydantic's 'Value error, ' prefix and, when
+    ``with_input``, with the value given (a scalar the message does not already show)."""
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    shown = error.get("input")
+    scalar = shown is not None and not isinstance(shown, dict | list)
+    if with_input and scalar and "got" not in message:
+        message += f" (got {shown!r})"
+    return message
+
+
+def validation_problems(
+    errors: list[dict], where: str = "", with_input: bool = True
+) -> list[Problem]:
+    """pydantic's errors (``ValidationError.errors()``, or FastAPI's) as problems: each at
+    '<where>: <field path>', duplicates dropped. The one converter for documents without a
+    source map; a model file's errors also get lines (:func:`critflow.model.load.describe_error`)."""
+    problems = []
+    for error in errors:
+        path = field_path(error.get("loc", ())) or "(document)"
+        problems.append(
+            Problem(f"{where}: {path}" if where else path, validation_message(error, with_input))
+        )
+    return list(dict.fromkeys(problems))

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem, known, nearest, validation_message
 from critflow.model.checks import check_model
 from critflow.model.core import Model
 from critflow.model.schema import ModelFile
@@ -128,15 +128,7 @@ def describe_error(
             f"format version {err.get('input')!r} is not one this critflow reads",
             "Write 'critflow: 1' (the current model-file format).",
         )
-    message = err["msg"].removeprefix("Value error, ")
-    shown = err.get("input")
-    if isinstance(shown, dict | list):
-        shown = None
-    return Problem(
-        source.where(path),
-        message + (f" (got {shown!r})" if shown is not None and "got" not in message else ""),
-        "",
-    )
+    return Problem(source.where(path), validation_message(err), "")
 
 
 def validate_as(schema: type[BaseModel], raw: Any, source: SourceMap):

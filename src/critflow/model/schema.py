@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from critflow.errors import field_path, validation_message
 from critflow.model.uncertainty import Uncertain, is_uncertain_mapping
 
 FORMAT_VERSION = 1
@@ -51,10 +52,8 @@ def _check_uncertain(value: Any) -> Uncertain:
         return Uncertain.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
-        at = ".".join(str(x) for x in first["loc"])
-        raise ValueError(
-            f"{at + ': ' if at else ''}{first['msg'].removeprefix('Value error, ')}"
-        ) from None
+        at = field_path(first["loc"])
+        raise ValueError(f"{at + ': ' if at else ''}{validation_message(first, False)}") from None
 
 
 _PLAIN_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")

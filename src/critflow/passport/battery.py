@@ -24,7 +24,7 @@ from pydantic import (
     create_model,
 )
 
-from critflow.errors import CritflowError, Problem, nearest
+from critflow.errors import CritflowError, Problem, field_path, nearest, validation_message
 from critflow.passport.datapoints import CATEGORIES, DataPoint, by_field, data_points
 from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.units import registry
@@ -258,7 +258,7 @@ def battery_schema() -> dict[str, Any]:
 
 def _describe(err: dict[str, Any]) -> Problem:
     loc = tuple(err["loc"])
-    path = ".".join(str(p) for p in loc)
+    path = field_path(loc)
     fields = by_field()
     point = fields.get(str(loc[1])) if len(loc) > 1 and loc[0] == "data" else None
     label = f" — {point.label}" if point else ""
@@ -273,7 +273,7 @@ def _describe(err: dict[str, Any]) -> Problem:
             (hint + " " if hint else "") + "Fields are the data points of "
             "battery_passport_datapoints.csv (`critflow passport schema`).",
         )
-    message = err["msg"].removeprefix("Value error, ")
+    message = validation_message(err, with_input=False)
     expected = ""
     if point is not None:
         if point.kind == "percent":

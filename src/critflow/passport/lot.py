@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from critflow.errors import CritflowError, Problem
+from critflow.errors import CritflowError, validation_problems
 
 
 class _Strict(BaseModel):
@@ -119,12 +119,7 @@ def validate_lot(document: Any, where: str = "passport") -> LotPassport:
     try:
         return LotPassport.model_validate(document)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            path = ".".join(str(p) for p in err["loc"]) or "(document)"
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(f"{where}: {path}", message, ""))
-        raise CritflowError(problems) from None
+        raise CritflowError(validation_problems(exc.errors(), where, with_input=False)) from None
 
 
 def validate_document(document: Any, where: str = "passport"):

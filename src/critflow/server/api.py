@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
-from critflow.errors import CritflowError
+from critflow.errors import CritflowError, validation_problems
 from critflow.passport.datapoints import by_field
 from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.server.auth import Limits, client_address, client_of, trusted_proxies
@@ -585,7 +585,7 @@ def create_app(
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return problem(400, "Malformed JSON", "The request body is not valid JSON.")
         details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
+            str(p) for p in validation_problems(list(exc.errors())[:10], with_input=False)
         )
         return problem(422, "Invalid request", details or "The request does not validate.")
 
