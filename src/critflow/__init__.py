@@ -8,8 +8,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from critflow._version import __version__
 from critflow.errors import CritflowError
 
 if TYPE_CHECKING:

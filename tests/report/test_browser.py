@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.cli.test_cli import critflow
 from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import critflow_cli as critflow
+
+pytestmark = pytest.mark.slow  # a real headless browser
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ARTEFACTS = ROOT / "out" / "test-artifacts"

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 import httpx
+import pytest
 
 from critflow.passport.samples import sample_battery
 from critflow.server.auth import create_key
 from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.signing import init_registry_key
+from tests.conftest import free_port
 from tests.server.conftest import register_sample_organisations
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(url: str, key_file, port: int) -> subprocess.Popen:
@@ -54,6 +49,7 @@ def _start(url: str, key_file, port: int) -> subprocess.Popen:
     raise RuntimeError(f"registry did not start: {process.stderr.read().decode()[-2000:]}")
 
 
+@pytest.mark.slow
 def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     engine = make_engine(database_url)
     upgrade(engine)
@@ -63,7 +59,7 @@ def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     engine.dispose()
     key_file = tmp_path / "registry.key"
     init_registry_key(key_file)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": issuer}
     server = _start(database_url, key_file, port)

@@ -457,14 +457,6 @@ def downcycling_baseline(arrays: Arrays, objective=None) -> dict[str, float] | N
     return totals(arrays, res.x.reshape(len(arrays.materials), len(arrays.products)))
 
 
-def crm_reduction_targets() -> list[tuple[str, float, str]]:
-    """The roadmap's CRM-use targets (rule id, threshold, source) from the shipped rule set."""
-    from critflow.rules import load_rule_sets
-
-    rules = load_rule_sets(["roadmap"])[0].rules
-    return [(r.id, r.threshold, str(r.source)) for r in rules if r.indicator == "crm_use_change"]
-
-
 def explain_infeasible(arrays: Arrays, confidence_note: bool = False) -> CritflowError:
     """Say which limit cannot be met and the smallest relaxation or extra material that helps."""
     n_m, n_p = len(arrays.materials), len(arrays.products)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -369,6 +370,24 @@ def assessment(material: str) -> tuple[pd.Series | None, str | None]:
 
 
 REQUIRED_SHARE_COLUMNS = ("material", "stage", "scope", "country", "share")
+
+
+def read_supply_shares(path: str | Path) -> pd.DataFrame:
+    """A user's own supply shares from a CSV file (material, stage, scope, country, share), to
+    pass to :func:`supply_shares` as overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise CritflowError(
+            str(path), "no such file", "Give a CSV with material, stage, scope, country, share."
+        )
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise CritflowError(
+            str(path),
+            f"cannot be read as CSV ({exc})",
+            "Save it as UTF-8 CSV with a header row.",
+        ) from None
 
 
 def supply_shares(

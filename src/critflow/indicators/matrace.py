@@ -91,14 +91,14 @@ def trace_cohort(
     names = [s.process_id for s in inputs.stocks]
     if stock not in names:
         raise CritflowError(
-            "--stock",
+            "stock=",
             f"'{stock}' is not a stock of the model",
             suggest(stock, names, "Stocks"),
         )
     periods = list(int(p) for p in inputs.periods)
     if cohort not in periods:
         raise CritflowError(
-            "--cohort",
+            "cohort=",
             f"{cohort} is not a year of the model",
             f"Choose a year from {periods[0]} to {periods[-1]}.",
         )
