@@ -66,35 +66,12 @@ class Uncertain(BaseModel):
         unless ``allow_outside_files``, a regular file of bounded size."""
         if self.distribution != "empirical" or self._empirical is not None:
             return
-        import io
-
-        import pandas as pd
-
         from critflow.errors import CritflowError
-        from critflow.model.series_files import column_list, open_data_file
+        from critflow.model.series_files import open_data_file
+        from critflow.model.tables import parse_csv
 
         text, shown = open_data_file(self.file, base or Path.cwd(), where, allow_outside_files)
-        try:
-            frame = pd.read_csv(io.StringIO(text))
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise CritflowError(
-                where,
-                f"the data file '{shown}' is not a readable CSV table ({type(exc).__name__})",
-                "Save it as CSV with a header row and one sample per line.",
-            ) from None
-        if self.column not in frame.columns:
-            raise CritflowError(
-                where,
-                f"the data file '{shown}' has no column '{self.column}'",
-                column_list([str(c) for c in frame.columns]),
-            )
-        values = pd.to_numeric(frame[self.column], errors="coerce").dropna().to_numpy(float)
-        if not np.isfinite(values).all():
-            raise CritflowError(
-                where,
-                f"column '{self.column}' of '{shown}' holds an infinite value",
-                "Samples are finite numbers.",
-            )
+        values = parse_csv(text, shown).numbers(self.column, skip_blank=True)
         if values.size < 2:
             raise CritflowError(
                 where,
