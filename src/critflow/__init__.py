@@ -36,6 +36,7 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module 'critflow' has no attribute {name!r}")
 
+
 __all__ = [
     "CritflowError",
     "FlowResults",

@@ -208,3 +208,21 @@ def test_roadmap_targets_on_crm_use_are_judged_with_each_rules_own_comparator():
         "pass" if change <= t["threshold"] else "fail" for t in document["roadmap_targets"]
     ]
     assert {t["comparator"] for t in document["roadmap_targets"]} == {"<="}
+
+
+@pytest.mark.parametrize(
+    ("objective", "unit", "total"),
+    [("cost", "EUR", "cost"), ("co2", "kg CO2-eq", "co2_kg"), ("primary", "t primary", "primary_t")],
+)
+def test_the_objective_carries_its_unit_and_equals_the_matching_total(objective, unit, total):
+    arrays = load_problem(EXAMPLE)
+    result = blend(arrays, objective)
+    assert result.objective_unit == unit
+    assert result.objective == pytest.approx(result.totals()[total], rel=1e-9)
+
+
+def test_the_command_prints_shadow_prices_with_units_and_each_target_once():
+    run = critflow("blend", str(EXAMPLE))
+    assert run.returncode == 0, run.stderr
+    assert "EUR/t" in run.stdout and "EUR/pp" in run.stdout
+    assert "roadmap roadmap" not in run.stdout

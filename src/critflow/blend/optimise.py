@@ -80,6 +80,7 @@ class BlendResult:
     )
     cuts: int = 0
     details: dict = field(default_factory=dict)
+    objective_unit: str = ""  # the unit of ``objective`` and of the values above (per t, per pp)
 
     def composition(self) -> np.ndarray:
         """Mean composition of each product (P, E) as fractions."""
@@ -105,6 +106,17 @@ class BlendResult:
                     else float(slack >= -1e-9)
                 )
         return confidence
+
+
+def objective_unit(objective, currency: str) -> str:
+    """The unit of an objective's value: the currency for cost, t of primary metal and master
+    alloys for primary, kg CO2-eq for co2; a weighted mix has the weights' units."""
+    units = {"cost": currency, "primary": "t primary", "co2": "kg CO2-eq"}
+    if objective is None or isinstance(objective, str):
+        return units[objective or "cost"]
+    return (
+        "weighted units (" + " + ".join(f"{w:g} × {units[k]}" for k, w in objective.items()) + ")"
+    )
 
 
 def objective_vector(arrays: Arrays, objective) -> np.ndarray:
@@ -437,6 +449,7 @@ def _result(
         tonnes=np.maximum(res.x.reshape(n_m, n_p), 0.0),
         objective=float(res.fun),
         objective_name=objective if isinstance(objective, str) else "weighted",
+        objective_unit=objective_unit(objective, arrays.problem.currency),
         availability_value=availability,
         limit_value=limits,
         demand_value=demand,

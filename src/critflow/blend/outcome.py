@@ -65,6 +65,7 @@ class BlendOutcome:
             "problem": arrays.problem.name,
             "objective": result.objective_name,
             "objective_value": result.objective,
+            "objective_unit": result.objective_unit,
             "confidence": result.confidence,
             "cost_of_safety": self.cost_of_safety,
             "totals": self.totals,

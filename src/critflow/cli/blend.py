@@ -133,7 +133,7 @@ def blend(
             verdicts = ", ".join(
                 f"{t.rule} ({t.comparator} {t.threshold:+.0%}): {t.status}" for t in outcome.targets
             )
-            out.print(f"CRM use change against down-cycling: {change:+.1%} — roadmap {verdicts}.")
+            out.print(f"CRM use change against down-cycling: {change:+.1%} — {verdicts}.")
     else:
         out.print(
             "Down-cycling comparison: the products cannot be made from primary metal and master alloys alone."
@@ -141,14 +141,19 @@ def blend(
     worth = [(m, v) for m, v in document["value_of_one_more_tonne"].items() if v > 1e-6]
     if worth:
         out.print(
-            "Worth sorting for — objective saved per extra tonne: "
-            + ", ".join(f"{m} {v:,.1f}" for m, v in sorted(worth, key=lambda x: -x[1]))
+            f"Worth sorting for — {result.objective_name} saved per extra tonne available: "
+            + ", ".join(
+                f"{m} {v:,.1f} {result.objective_unit}/t"
+                for m, v in sorted(worth, key=lambda x: -x[1])
+            )
         )
     binding = sorted(
         document["value_of_relaxing_limit_per_percentage_point"].items(), key=lambda x: -abs(x[1])
     )[:8]
     if binding:
         out.print(
-            "Binding limits — objective saved per percentage point of relaxation: "
-            + ", ".join(f"{k.replace(':', ' ')} {v:,.0f}" for k, v in binding)
+            f"Binding limits — {result.objective_name} saved per percentage point of relaxation: "
+            + ", ".join(
+                f"{k.replace(':', ' ')} {v:,.0f} {result.objective_unit}/pp" for k, v in binding
+            )
         )

@@ -33,6 +33,7 @@ import pandas as pd
 
 from critflow import data
 from critflow.errors import CritflowError, known, nearest
+from critflow.model.tables import read_csv_file
 
 
 def wgi_scaled(wgi: np.ndarray | float) -> np.ndarray:
@@ -375,19 +376,10 @@ REQUIRED_SHARE_COLUMNS = ("material", "stage", "scope", "country", "share")
 def read_supply_shares(path: str | Path) -> pd.DataFrame:
     """A user's own supply shares from a CSV file (material, stage, scope, country, share), to
     pass to :func:`supply_shares` as overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise CritflowError(
-            str(path), "no such file", "Give a CSV with material, stage, scope, country, share."
-        )
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise CritflowError(
-            str(path),
-            f"cannot be read as CSV ({exc})",
-            "Save it as UTF-8 CSV with a header row.",
-        ) from None
+    table = read_csv_file(path, "supply shares (material, stage, scope, country, share)")
+    frame = pd.DataFrame({name: table.texts(name) for name in REQUIRED_SHARE_COLUMNS[:-1]})
+    frame["share"] = table.numbers("share")
+    return frame
 
 
 def supply_shares(

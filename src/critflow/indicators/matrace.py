@@ -106,9 +106,7 @@ def trace_cohort(
     n_b = n_s * n_e
     traced = names.index(stock)
     tracers = [
-        cohort_model(
-            dataclasses.replace(s, initial_total_kg=None, initial_cohorts_kg=None), inputs
-        )
+        cohort_model(dataclasses.replace(s, initial_total_kg=None, initial_cohorts_kg=None), inputs)
         for s in inputs.stocks
     ]
     rows, cols, how, index = _templates(results)

@@ -265,9 +265,7 @@ def check(
         )
         rule_ctx = ctx
         if rule.reference_year is not None and ctx.reference is None and ctx.reference_year is None:
-            rule_ctx = Context(
-                model, results, reference_year=rule.reference_year, cache=ctx.cache
-            )
+            rule_ctx = Context(model, results, reference_year=rule.reference_year, cache=ctx.cache)
         relative = rule.indicator.endswith("_change") or bool(rule.conditions)
         reason = ""
         if rule.applies_from.year > year:
