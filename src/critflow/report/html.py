@@ -24,6 +24,20 @@ def _embedded_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
+def _packed_sankey(run: Run, sankey: dict) -> dict:
+    """The Sankey data with its values as one base64 block of little-endian float64, (scenario,
+    period, goods + elements, flow), which the page unpacks into ``values[scenario][period]
+    [element]``: Python writes 1.2 million floats as JSON text in about 9 s, their bytes in 0.1 s."""
+    import base64
+
+    import numpy as np
+
+    values = run.results.values  # (S, P, E, F)
+    block = np.concatenate([values.sum(axis=2, keepdims=True), values], axis=2)
+    packed = base64.b64encode(np.ascontiguousarray(block, dtype="<f8").tobytes()).decode("ascii")
+    return {**sankey, "values": None, "packed": packed, "shape": list(block.shape)}
+
+
 def render(run: Run, info: RunInfo) -> str:
     """The report as one HTML document."""
     env = Environment(
@@ -37,7 +51,7 @@ def render(run: Run, info: RunInfo) -> str:
     return template.render(
         **content,
         plotly_js=Markup(_plotly_js()),
-        sankey_json=Markup(_embedded_json(content["sankey"])),
+        sankey_json=Markup(_embedded_json(_packed_sankey(run, content["sankey"]))),
         recovery_json=Markup(_embedded_json(content["recovery"])),
         stocks_json=Markup(_embedded_json(content["stocks"])),
         impact_json=Markup(_embedded_json(content["impact"])),
