@@ -291,9 +291,7 @@ def _cells(frame: pd.DataFrame) -> Iterator[tuple]:
 
 def _append(book, name: str, frame: pd.DataFrame, header: bool = True) -> None:
     """``frame`` as sheet ``name`` (and ``name_2`` … past Excel's row limit)."""
-    sheets = 0
-    for start in range(0, max(len(frame), 1), EXCEL_MAX_ROWS):
-        sheets += 1
+    for sheets, start in enumerate(range(0, max(len(frame), 1), EXCEL_MAX_ROWS), start=1):
         sheet = book.create_sheet(name if sheets == 1 else f"{name}_{sheets}"[:31])
         if header:
             sheet.append([str(c) for c in frame.columns])
