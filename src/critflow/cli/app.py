@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from critflow._version import __version__
 from critflow.cli import analyse, blend, impact, passport, reconcile, rules, run, server
 from critflow.cli.common import as_flags, err, out
+from critflow.cli.demo import demo
 from critflow.errors import CritflowError, Problem
 from critflow.extras import missing_extra
 
@@ -92,6 +93,7 @@ app.command()(run.validate)
 app.command()(run.run)
 app.command()(run.report)
 app.command()(run.schema)
+app.command()(demo)
 # reading solved models: indicators, comparisons, uncertainty, stocks, criticality
 app.command()(analyse.indicators)
 app.command()(analyse.compare)
