@@ -133,4 +133,4 @@ def test_figures_are_exported_offline(tmp_path):
         "sankey_baseline_2025_goods.svg",
     ]
     svg = (tmp_path / "out" / "figures" / "sankey_baseline_2025_goods.svg").read_text()
-    assert "<svg" in svg and "a — 10 t/a" in svg
+    assert "<svg" in svg and "A — 10 t/a" in svg  # display name and throughput
