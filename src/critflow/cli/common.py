@@ -103,11 +103,9 @@ def emit(
         if out_path is None:
             table()
             return
-        from rich.text import Text
-
         with out.capture() as captured:
             table()
-        text = Text.from_ansi(captured.get()).plain
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", captured.get())  # plain text, no colours
     if out_path is None:
         import sys
 
@@ -148,7 +146,8 @@ def deprecated_commas(values: list[str] | None, flag: str, single: str) -> list[
     if any("," in v for v in values or []):
         err.print(
             f"[yellow]Note[/yellow]: comma-separated {flag} is deprecated; repeat the option "
-            f"instead ({' '.join(f'{single} {v}' for v in items)})."
+            f"instead ({' '.join(f'{single} {v}' for v in items)}).",
+            soft_wrap=True,
         )
     return items
 
