@@ -71,9 +71,11 @@ def test_compare_repeatable_scenarios_ranks_and_csv(tmp_path):
     assert [r["scenario"] for r in rows] == list(critflow.load_model(EXAMPLE).spec.scenarios), (
         result.stderr
     )
+    by_name = {r["scenario"]: r for r in rows}
     for method in [k.removesuffix(" rank") for k in rows[0] if k.endswith(" rank")]:
         scores = [float(r[f"{method} score"]) for r in rows]
         assert [int(r[f"{method} rank"]) for r in rows] == tied_ranks(scores)
+        assert by_name["baseline"][f"{method} rank"] == by_name["decarbonised"][f"{method} rank"]
 
 
 def test_indicators_csv_equals_json():
