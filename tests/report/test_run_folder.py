@@ -209,7 +209,9 @@ def test_ten_thousand_periods_are_refused_before_anything_is_solved_or_written(t
     before = snapshot(out)
     big = tmp_path / "big.yaml"
     big.write_text(
-        EXAMPLE.read_text().replace("time: {start: 2025, end: 2030}", "time: {start: 1, end: 9999}")
+        EXAMPLE.read_text().replace(
+            "time: {start: 2025, end: 2030}", "time: {start: 1, end: 9999}"
+        )
     )
     result = critflow("run", str(big), "--out", str(out), "--max-memory", "4GB")
     assert result.returncode == 2 and "Traceback" not in result.stderr
