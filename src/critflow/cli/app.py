@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from critflow._version import __version__
-from critflow.cli import analyse, blend, impact, passport, reconcile, rules, run, server
+from critflow.cli import analyse, blend, impact, init, passport, reconcile, rules, run, server
 from critflow.cli.common import as_flags, err, out
 from critflow.cli.demo import demo
 from critflow.errors import CritflowError, Problem
@@ -40,10 +40,39 @@ def report(exc: CritflowError, command: str = "") -> None:
         err.print()
 
 
+#: the order ``critflow --help`` lists the commands in: start, build and run a model, read its
+#: results, the specialised analyses, passports, then the registry server and the schema
+COMMAND_ORDER = (
+    "init",
+    "validate",
+    "run",
+    "report",
+    "indicators",
+    "check",
+    "compare",
+    "sensitivity",
+    "trace",
+    "impact",
+    "reconcile",
+    "blend",
+    "criticality",
+    "passport",
+    "schema",
+    "serve",
+    "db",
+    "keys",
+)
+
+
 class CritflowGroup(TyperGroup):
     """The root command group: turns a CritflowError (and an ImportError of an optional package,
     naming the extra to install) into a report and exit code 2, in-process (tests through
-    ``typer.testing.CliRunner``) as from the shell."""
+    ``typer.testing.CliRunner``) as from the shell; lists commands in :data:`COMMAND_ORDER`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = list(self.commands)
+        order = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: (order.get(n, len(order)), n))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -88,7 +117,8 @@ def _root(
     """Material flow and value-chain models for critical raw materials."""
 
 
-# models: check, solve, report
+# models: start, check, solve, report
+app.command("init")(init.init)
 app.command()(run.validate)
 app.command()(run.run)
 app.command()(run.report)
