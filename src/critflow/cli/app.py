@@ -17,7 +17,17 @@ import typer
 from typer.core import TyperGroup
 
 from critflow._version import __version__
-from critflow.cli import analyse, blend, impact, passport, reconcile, rules, run, server
+from critflow.cli import (
+    analyse,
+    blend,
+    exchange,
+    impact,
+    passport,
+    reconcile,
+    rules,
+    run,
+    server,
+)
 from critflow.cli.common import as_flags, err, out
 from critflow.errors import CritflowError, Problem
 from critflow.extras import missing_extra
@@ -92,6 +102,8 @@ app.command()(run.validate)
 app.command()(run.run)
 app.command()(run.report)
 app.command()(run.schema)
+app.command()(exchange.convert)
+app.command()(exchange.template)
 # reading solved models: indicators, comparisons, uncertainty, stocks, criticality
 app.command()(analyse.indicators)
 app.command()(analyse.compare)
