@@ -28,7 +28,9 @@ from critflow.errors import CritflowError
 
 
 def indicators(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     element: Annotated[
         list[str] | None,
         typer.Option(
@@ -131,7 +133,9 @@ def indicators(
 
 
 def compare(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     criteria: Annotated[
         Path,
         typer.Option(

@@ -17,7 +17,18 @@ import typer
 from typer.core import TyperGroup
 
 from critflow._version import __version__
-from critflow.cli import analyse, blend, impact, init, passport, reconcile, rules, run, server
+from critflow.cli import (
+    analyse,
+    blend,
+    exchange,
+    impact,
+    init,
+    passport,
+    reconcile,
+    rules,
+    run,
+    server,
+)
 from critflow.cli.common import as_flags, err, out
 from critflow.cli.demo import demo
 from critflow.errors import CritflowError, Problem
@@ -44,6 +55,8 @@ def report(exc: CritflowError, command: str = "") -> None:
 #: results, the specialised analyses, passports, then the registry server and the schema
 COMMAND_ORDER = (
     "init",
+    "template",
+    "demo",
     "validate",
     "run",
     "report",
@@ -57,6 +70,7 @@ COMMAND_ORDER = (
     "blend",
     "criticality",
     "passport",
+    "convert",
     "schema",
     "serve",
     "db",
@@ -124,6 +138,8 @@ app.command()(run.run)
 app.command()(run.report)
 app.command()(run.schema)
 app.command()(demo)
+app.command()(exchange.convert)
+app.command()(exchange.template)
 # reading solved models: indicators, comparisons, uncertainty, stocks, criticality
 app.command()(analyse.indicators)
 app.command()(analyse.compare)

@@ -192,6 +192,7 @@ FLAGS = {
     "files": "--rule-file",
     "delegates": "--to",
     "new_document": "--new",
+    "overwrite": "--force",
 }
 #: … and those that differ in one command.
 COMMAND_FLAGS = {

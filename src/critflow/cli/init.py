@@ -13,8 +13,9 @@ from critflow.errors import CritflowError
 
 def starter_text(name: str, file: str) -> str:
     """The starter model with its name and file filled in."""
-    template = (Path(__file__).parent / "starter.yaml").read_text(encoding="utf-8")
-    return template.format(name=name, file=file)
+    from critflow.model.convert import starter_text as text
+
+    return text(name, file)
 
 
 def init(

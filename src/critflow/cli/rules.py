@@ -25,7 +25,9 @@ from critflow.cli.common import (
 
 
 def check(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     rules: Annotated[
         list[str] | None,
         typer.Option(

@@ -24,7 +24,9 @@ from critflow.errors import CritflowError
 
 
 def validate(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
@@ -55,7 +57,9 @@ def validate(
 
 
 def run(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     scenario: Annotated[
         list[str] | None,
         typer.Option("--scenario", "-s", help="Scenario to run (repeatable); all by default."),

@@ -45,7 +45,7 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
-        copy.write_text(model.path.read_text(encoding="utf-8"), encoding="utf-8")
+        copy.write_bytes(model.path.read_bytes())  # a workbook (.xlsx) is not text
     record = {
         "model_file": info.model_file,
         "model_copy": copy.name if model.path is not None else None,
