@@ -30,9 +30,10 @@ def template(
     target: Annotated[Path, typer.Argument(help="Workbook (.xlsx) or model file to write.")],
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
-    """Write the starter model of ``critflow init`` — a small copper plant with a recycle loop —
-    as a model workbook (.xlsx: one sheet per part of the model, drop-down lists, a README sheet)
-    or a model file."""
+    """Write the starter model of `critflow init` as a model workbook (.xlsx) to fill in.
+
+    The workbook has one sheet per part of the model, drop-down lists and a README sheet; the
+    starter is a small copper plant with a recycle loop."""
     from critflow.errors import CritflowError
     from critflow.model.convert import format_of, starter_data, write_model_data
 
