@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"blend"},  # blends check roadmap targets
     {"analysis"},  # Run: a model, its solved flows and everything computed from them, once
     {"report"},  # HTML report, tables, run folders
+    {"plot"},  # plotly figures of a run for Python users (critflow.plot)
     {"server"},  # the passport web service
     {"cli"},  # the command line: nothing imports it
 ]

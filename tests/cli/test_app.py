@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLE, ROOT, critflow_cli, critflow_process
 
 def test_argument_names_become_flags_and_values_stay():
     assert flag("chunk_size") == "--chunk-size" and flag("out_dir") == "--out"
-    assert flag("scenarios") == "--scenario" and flag("scenarios", "compare") == "--scenarios"
+    assert flag("scenarios") == "--scenario" and flag("scenarios", "compare") == "--scenario"
     assert as_flags("samples=") == "--samples"
     assert as_flags("older than max_age= (7 days)") == "older than --max-age (7 days)"
     # a value after '=' is user text, not an argument: 'cost=1,co2=0.05' is left alone
@@ -102,6 +102,7 @@ def test_extras_in_pyproject_and_in_the_code_agree():
         "dask",
         "brightway",
         "figures",
+        "openlca",
     }
 
 

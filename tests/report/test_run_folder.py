@@ -299,3 +299,20 @@ def test_a_model_whose_first_period_does_not_solve_alone_is_estimated_from_its_s
     counted = memory.estimate_run(model, inputs)
     base = measured.parts["this process now"] + memory.LIBRARIES
     assert 0.5 <= (counted.total - base) / (measured.total - base) <= 2.0
+
+
+def test_a_run_folder_carries_the_data_files_its_model_reads(tmp_path):
+    """The EV-stock example reads its sales from data/eu_bev_registrations.csv: the run folder
+    holds a copy beside the model copy, so `critflow report` re-renders from the folder alone —
+    after the model's own folder is gone."""
+    source = tmp_path / "model"
+    shutil.copytree(EXAMPLE.parent / "data", source / "data")
+    shutil.copy(EXAMPLE.parent / "eu_ev_battery_stock.yaml", source / "ev.yaml")
+    out = tmp_path / "run"
+    assert critflow_cli("run", source / "ev.yaml", "--out", out).returncode == 0
+    copied = out / "data" / "eu_bev_registrations.csv"
+    assert copied.read_bytes() == (source / "data" / "eu_bev_registrations.csv").read_bytes()
+    assert "data/eu_bev_registrations.csv" in json.loads((out / "run.json").read_text())["files"]
+    shutil.rmtree(source)
+    again = critflow_cli("report", out)
+    assert again.returncode == 0, again.stderr

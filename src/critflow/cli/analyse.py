@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +12,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from critflow.cli.common import (
+    FORMATS,
     AllowOutsideFiles,
+    ResultFile,
+    ResultFormat,
     check_format,
+    deprecated_commas,
+    emit,
     out,
     progress_bar,
     split,
@@ -25,7 +28,9 @@ from critflow.errors import CritflowError
 
 
 def indicators(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     element: Annotated[
         list[str] | None,
         typer.Option(
@@ -43,7 +48,8 @@ def indicators(
         str | None,
         typer.Option(help="Reference scenario (or year, 2023) for the *_change indicators."),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = "table",
+    out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Print every indicator critflow can compute for a model (and the reason for those it cannot)."""
@@ -58,7 +64,7 @@ def indicators(
     )
     from critflow.model import load_model
 
-    check_format(output_format, "indicators")
+    check_format(output_format, "indicators", FORMATS)
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     scenarios = split(scenario) or None
     scenarios = with_reference(scenarios, reference)
@@ -99,64 +105,85 @@ def indicators(
                         "reason": reason,
                     }
                 )
-    if output_format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    table = Table(title=f"{loaded.name}: indicators in {periods[p]}", title_justify="left")
-    for column in ("indicator", "element", "scenario", "value", "note"):
-        table.add_column(column)
-    for row in rows:
-        shown = (
-            "—"
-            if row["value"] is None
-            else (
-                f"{row['value']:.2%}"
-                if row["unit"] == "fraction"
-                else f"{row['value']:.4g} {row['unit']}"
+
+    def show() -> None:
+        table = Table(title=f"{loaded.name}: indicators in {periods[p]}", title_justify="left")
+        for column in ("indicator", "element", "scenario", "value", "note"):
+            table.add_column(column)
+        for row in rows:
+            shown = (
+                "—"
+                if row["value"] is None
+                else (
+                    f"{row['value']:.2%}"
+                    if row["unit"] == "fraction"
+                    else f"{row['value']:.4g} {row['unit']}"
+                )
             )
-        )
-        table.add_row(
-            row["indicator"],
-            row["element"] or "goods",
-            row["scenario"],
-            shown,
-            escape(row["reason"]),
-        )
-    out.print(table)
+            table.add_row(
+                row["indicator"],
+                row["element"] or "goods",
+                row["scenario"],
+                shown,
+                escape(row["reason"]),
+            )
+        out.print(table)
+
+    emit(output_format, out_path, rows=rows, table=show)
 
 
 def compare(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     criteria: Annotated[
         Path,
         typer.Option(
             "--criteria", "-c", help="Criteria file (YAML): indicators, weights, directions."
         ),
     ],
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario to compare (repeatable); all by default."),
+    ] = None,
     scenarios: Annotated[
         list[str] | None,
-        typer.Option("--scenarios", help="Scenarios to compare, comma-separated; all by default."),
+        typer.Option("--scenarios", hidden=True, help="Deprecated: use -s A -s B."),
     ] = None,
     reference: Annotated[
         str | None, typer.Option(help="Reference scenario for *_change indicators.")
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = "table",
+    out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """Rank scenarios on several indicators (weighted sum and TOPSIS) with weight sensitivity."""
-    import numpy as np
+    """Rank scenarios on several indicators with the criteria file's methods (weighted sum, TOPSIS,
+    PROMETHEE II), and how far each weight may move before the winner changes.
+
+    Scenarios with equal scores share a rank (1, 1, 3)."""
 
     from critflow.engine import solve
     from critflow.indicators.compare import compare as run_compare
     from critflow.indicators.compare import load_criteria
     from critflow.model import load_model
 
-    check_format(output_format, "compare")
+    check_format(output_format, "compare", FORMATS)
     spec = load_criteria(criteria)
     loaded = load_model(model, allow_outside_files=allow_outside_files)
-    chosen = split(scenarios) or None
+    chosen = [*split(scenario), *deprecated_commas(scenarios, "--scenarios", "-s")] or None
     chosen = with_reference(chosen, reference)
     result = run_compare(loaded, solve(loaded, chosen), spec, reference)
+    ranks = {m: tied_ranks(v) for m, v in result.scores.items()}
+    if output_format == "csv":
+        rows = [
+            {"scenario": s}
+            | {c.label: float(result.matrix[i, j]) for j, c in enumerate(result.criteria)}
+            | {f"{m} score": float(v[i]) for m, v in result.scores.items()}
+            | {f"{m} rank": int(ranks[m][i]) for m in result.scores}
+            for i, s in enumerate(result.scenarios)
+        ]
+        emit(output_format, out_path, rows=rows)
+        return
     if output_format == "json":
         document = {
             "period": result.period,
@@ -179,6 +206,7 @@ def compare(
                         )
                     ),
                     "scores": {m: float(v[i]) for m, v in result.scores.items()},
+                    "ranks": {m: int(ranks[m][i]) for m in result.scores},
                 }
                 for i, s in enumerate(result.scenarios)
             },
@@ -195,17 +223,29 @@ def compare(
                 for m, ranges in result.sensitivity.items()
             },
         }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        emit(output_format, out_path, document=document)
         return
-    table = Table(
-        title=f"{loaded.name}: scenarios compared in {result.period}", title_justify="left"
-    )
+    emit(output_format, out_path, table=lambda: _compare_table(loaded.name, result, ranks))
+
+
+def tied_ranks(scores) -> list[int]:
+    """Competition ranks, best (highest) first: equal scores share a rank (1, 1, 3). Scores equal
+    to 1e-9 of their spread (rounding in the methods' arithmetic) count as equal."""
+    import numpy as np
+
+    values = np.asarray(scores, dtype=float)
+    tolerance = 1e-9 * max(float(np.ptp(values)) if values.size else 0.0, 1e-12)
+    return [int(1 + np.sum(values > v + tolerance)) for v in values]
+
+
+def _compare_table(name: str, result, ranks) -> None:
+
+    table = Table(title=f"{name}: scenarios compared in {result.period}", title_justify="left")
     table.add_column("scenario")
     for c, w in zip(result.criteria, result.weights, strict=True):
         table.add_column(escape(f"{c.label} ({c.direction}, w={w:.3g})"), justify="right")
     for m in result.scores:
         table.add_column(f"{m} score (rank)", justify="right")
-    ranks = {m: (-v).argsort().argsort() + 1 for m, v in result.scores.items()}
     for i, s in enumerate(result.scenarios):
         table.add_row(
             s,
@@ -225,9 +265,11 @@ def compare(
             "CR ≤ 0.10 is the usual limit)"
         )
     for m, ranges in result.sensitivity.items():
-        winner = result.scenarios[int(np.argmax(result.scores[m]))]
+        first = [s for s, r in zip(result.scenarios, ranks[m], strict=True) if r == 1]
+        winner = " and ".join(f"'{s}'" for s in first)
         out.print(
-            f"{m}: '{winner}' ranks first while each weight stays within (others rescaled in proportion):"
+            f"{m}: {winner} {'rank' if len(first) > 1 else 'ranks'} first while each weight stays "
+            "within (others rescaled in proportion):"
         )
         for r in ranges:
             out.print(
@@ -368,14 +410,17 @@ def sensitivity(
         int, typer.Option(help="Base samples N (a power of 2); N·(D+2) runs.")
     ] = 1024,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = "table",
+    out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """Sobol indices: which uncertain inputs drive the variance of an output (SALib)."""
+    """Sobol indices: which uncertain inputs drive the variance of an output (SALib).
+
+    `critflow report RUN_DIR --sensitivity FILE` shows indices saved with --format json -o FILE."""
     from critflow.indicators.sensitivity import sobol_indices
     from critflow.model import load_model
 
-    check_format(output_format, "sensitivity")
+    check_format(output_format, "sensitivity", FORMATS)
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     started = time.perf_counter()
     with progress_bar() as progress:
@@ -398,11 +443,19 @@ def sensitivity(
             "sd": found.output_sd,
             "indices": found.table.to_dict("records"),
         }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        emit(output_format, out_path, document=document)
         return
+    if output_format == "csv":
+        emit(output_format, out_path, rows=found.table.to_dict("records"))
+        return
+    elapsed = time.perf_counter() - started
+    emit(output_format, out_path, table=lambda: _sobol_table(found, elapsed))
+
+
+def _sobol_table(found, elapsed: float) -> None:
     table = Table(
         title=f"Sobol indices of {found.output}: mean {found.output_mean:.4g}, sd "
-        f"{found.output_sd:.3g} ({found.samples} runs, {time.perf_counter() - started:.1f} s)",
+        f"{found.output_sd:.3g} ({found.samples} runs, {elapsed:.1f} s)",
         title_justify="left",
     )
     for column in ("input", "S1 (alone)", "±95 %", "ST (total)", "±95 % "):

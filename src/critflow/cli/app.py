@@ -17,13 +17,31 @@ import typer
 from typer.core import TyperGroup
 
 from critflow._version import __version__
-from critflow.cli import analyse, blend, impact, passport, reconcile, rules, run, server
+from critflow.cli import (
+    analyse,
+    blend,
+    exchange,
+    impact,
+    init,
+    passport,
+    reconcile,
+    rules,
+    run,
+    server,
+)
 from critflow.cli.common import as_flags, err, out
+from critflow.cli.demo import demo
 from critflow.errors import CritflowError, Problem
 from critflow.extras import missing_extra
 
 #: command → the extra it belongs to (for an ImportError of a package two extras share).
-COMMAND_EXTRAS = {"serve": "server", "db": "server", "keys": "server", "passport": "passport"}
+COMMAND_EXTRAS = {
+    "openlca": "openlca",
+    "serve": "server",
+    "db": "server",
+    "keys": "server",
+    "passport": "passport",
+}
 
 
 def report(exc: CritflowError, command: str = "") -> None:
@@ -39,10 +57,43 @@ def report(exc: CritflowError, command: str = "") -> None:
         err.print()
 
 
+#: the order ``critflow --help`` lists the commands in: start, build and run a model, read its
+#: results, the specialised analyses, passports, then the registry server and the schema
+COMMAND_ORDER = (
+    "init",
+    "template",
+    "demo",
+    "validate",
+    "run",
+    "report",
+    "indicators",
+    "check",
+    "compare",
+    "sensitivity",
+    "trace",
+    "impact",
+    "reconcile",
+    "blend",
+    "criticality",
+    "passport",
+    "convert",
+    "openlca",
+    "schema",
+    "serve",
+    "db",
+    "keys",
+)
+
+
 class CritflowGroup(TyperGroup):
     """The root command group: turns a CritflowError (and an ImportError of an optional package,
     naming the extra to install) into a report and exit code 2, in-process (tests through
-    ``typer.testing.CliRunner``) as from the shell."""
+    ``typer.testing.CliRunner``) as from the shell; lists commands in :data:`COMMAND_ORDER`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = list(self.commands)
+        order = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: (order.get(n, len(order)), n))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -87,11 +138,15 @@ def _root(
     """Material flow and value-chain models for critical raw materials."""
 
 
-# models: check, solve, report
+# models: start, check, solve, report
+app.command("init")(init.init)
 app.command()(run.validate)
 app.command()(run.run)
 app.command()(run.report)
 app.command()(run.schema)
+app.command()(demo)
+app.command()(exchange.convert)
+app.command()(exchange.template)
 # reading solved models: indicators, comparisons, uncertainty, stocks, criticality
 app.command()(analyse.indicators)
 app.command()(analyse.compare)
@@ -104,6 +159,7 @@ app.command("blend")(blend.blend)
 app.command("impact")(impact.impact)
 # passports and the passport registry
 app.add_typer(passport.passport_app, name="passport")
+app.add_typer(exchange.openlca_app, name="openlca")
 app.command("serve")(server.serve)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.keys_app, name="keys")

@@ -5,6 +5,8 @@ command line starts without NumPy, pandas or SciPy, and each command imports wha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -46,11 +48,108 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-").lower() or "model"
 
 
-def check_format(value: str, command: str) -> None:
-    if value not in ("table", "json"):
+def check_format(value: str, command: str, formats: tuple[str, ...] = ("table", "json")) -> None:
+    if value not in formats:
         raise CritflowError(
-            "--format", f"'{value}' is not a format of {command}", "Use table or json."
+            "--format",
+            f"'{value}' is not a format of {command}",
+            f"Use {', '.join(formats[:-1])} or {formats[-1]}.",
         )
+
+
+FORMATS = ("table", "json", "csv")
+ResultFormat = Annotated[
+    str,
+    typer.Option(
+        "--format", help="table (for people), json or csv (for machines: one row per result)."
+    ),
+]
+ResultFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="Write the results to this file (in --format) instead of printing them."
+    ),
+]
+
+
+def emit(
+    output_format: str,
+    out_path: Path | None,
+    *,
+    rows: list[dict] | None = None,
+    document=None,
+    table: Callable[[], None] | None = None,
+) -> None:
+    """Results in the chosen format, on standard output or in ``out_path``: json writes
+    ``document`` (or ``rows``), csv writes ``rows`` (one line each), table calls ``table`` (which
+    prints to :data:`out`; into a file as plain text)."""
+    import io
+    import json
+
+    if output_format == "json":
+        text = json.dumps(rows if document is None else document, indent=2, default=_plain) + "\n"
+    elif output_format == "csv":
+        import csv
+
+        buffer = io.StringIO()
+        records = rows or []
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: _cell(v) for k, v in record.items()})
+        text = buffer.getvalue()
+    else:
+        if out_path is None:
+            table()
+            return
+        with out.capture() as captured:
+            table()
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", captured.get())  # plain text, no colours
+    if out_path is None:
+        import sys
+
+        sys.stdout.write(text)
+        return
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CritflowError(
+            str(out_path),
+            f"the results cannot be written there ({exc.strerror or exc})",
+            "Give a file you can write to with --out.",
+        ) from None
+    err.print(f"Written: {out_path}")
+
+
+def _plain(value):
+    """JSON for NumPy numbers and other objects the json module does not know."""
+    try:
+        return value.item()
+    except AttributeError:
+        return str(value)
+
+
+def _cell(value):
+    if isinstance(value, dict | list | tuple):
+        import json
+
+        return json.dumps(value, default=_plain)
+    return "" if value is None else value
+
+
+def deprecated_commas(values: list[str] | None, flag: str, single: str) -> list[str]:
+    """A repeatable option's values; the old comma-separated form still works, with a note on
+    standard error (``--scenarios a,b`` → ``-s a -s b``)."""
+    items = split(values)
+    if any("," in v for v in values or []):
+        err.print(
+            f"[yellow]Note[/yellow]: comma-separated {flag} is deprecated; repeat the option "
+            f"instead ({' '.join(f'{single} {v}' for v in items)}).",
+            soft_wrap=True,
+        )
+    return items
 
 
 def split(values: list[str] | None) -> list[str]:
@@ -93,10 +192,10 @@ FLAGS = {
     "files": "--rule-file",
     "delegates": "--to",
     "new_document": "--new",
+    "overwrite": "--force",
 }
 #: … and those that differ in one command.
 COMMAND_FLAGS = {
-    "compare": {"scenarios": "--scenarios"},
     "check": {"names": "--rules"},
     "passport": {"flow": "--output-flow"},
 }

@@ -26,17 +26,28 @@ def reconcile(
         typer.Option("--out", "-o", help="Output folder; default out/<model>-reconciled/."),
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    plotly: Annotated[
+        str,
+        typer.Option(
+            "--plotly",
+            help="How reconciled.html gets plotly.js: inline (works offline), cdn or directory.",
+        ),
+    ] = "inline",
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Reconcile measurements with the balances (weighted least squares), test them for gross
-    errors, and write the reconciled flows. Exit code 1 when the global test fails."""
+    errors, and write the reconciled flows (CSV) and their Sankey with ± sd (reconciled.html).
+    Exit code 1 when the global test fails."""
     import numpy as np
 
     from critflow.engine.reconcile import MAX_LISTED, flows_table, goods_table
     from critflow.engine.reconcile import reconcile as run_reconcile
     from critflow.model import load_model
+    from critflow.report.html import check_plotly_mode
+    from critflow.report.reconciled import write_reconciled_report
 
     check_format(output_format, "reconcile")
+    check_plotly_mode(plotly)
     if not 0 < alpha < 1:
         raise CritflowError("--alpha", f"{alpha} is not a probability", "Use e.g. 0.05.")
     loaded = load_model(model, allow_outside_files=allow_outside_files)
@@ -53,6 +64,7 @@ def reconcile(
         ignore_index=True,
     )
     measurements.to_csv(target / "measurements.csv", index=False)
+    write_reconciled_report(loaded, found, target / "reconciled.html", plotly)
     failed = [r for r in found if not r.passed]
     if output_format == "json":
         document = [
@@ -157,7 +169,7 @@ def reconcile(
         out.print(
             f"\nReconciled flows: [bold]{target / 'reconciled_flows.csv'}[/bold] (elements), "
             f"{target / 'reconciled_goods.csv'} (goods); measurements: "
-            f"{target / 'measurements.csv'}"
+            f"{target / 'measurements.csv'}; Sankey with ± sd: {target / 'reconciled.html'}"
         )
     if failed:
         raise typer.Exit(1)

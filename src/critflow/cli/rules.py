@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from critflow.cli.common import (
+    FORMATS,
     AllowOutsideFiles,
+    ResultFile,
+    ResultFormat,
     check_format,
+    deprecated_commas,
+    emit,
     out,
     percent,
     split,
@@ -22,13 +25,16 @@ from critflow.cli.common import (
 
 
 def check(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     rules: Annotated[
         list[str] | None,
         typer.Option(
             "--rules",
             "-r",
-            help="Shipped rule sets, comma-separated: battery-regulation, crma, roadmap.",
+            help="Shipped rule set (repeatable): battery-regulation, crma, roadmap; all three "
+            "by default.",
         ),
     ] = None,
     rule_file: Annotated[
@@ -48,7 +54,8 @@ def check(
             "without it, a rule's reference year (the roadmap's 2023)."
         ),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = "table",
+    out_path: ResultFile = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list the rules that do not apply, with the reason.")
     ] = False,
@@ -60,15 +67,17 @@ def check(
     from critflow.rules import check as check_rules
     from critflow.rules import load_rule_sets
 
-    check_format(output_format, "check")
-    names = split(rules) or ([] if rule_file else ["battery-regulation", "crma", "roadmap"])
+    check_format(output_format, "check", FORMATS)
+    names = deprecated_commas(rules, "--rules", "-r") or (
+        [] if rule_file else ["battery-regulation", "crma", "roadmap"]
+    )
     rule_sets = load_rule_sets(names, rule_file)
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     scenarios = split(scenario) or None
     scenarios = with_reference(scenarios, reference)
     results = solve(loaded, scenarios)
     rows = check_rules(loaded, results, rule_sets, year, reference)
-    if output_format == "json":
+    if output_format in ("json", "csv"):
         keys = [
             "rule",
             "title",
@@ -84,11 +93,9 @@ def check(
             "source",
             "reason",
         ]
-        sys.stdout.write(
-            json.dumps([{k: r.as_dict()[k] for k in keys} for r in rows], indent=2) + "\n"
-        )
+        emit(output_format, out_path, rows=[{k: r.as_dict()[k] for k in keys} for r in rows])
     else:
-        _check_table(loaded.name, rows, year, show_all)
+        emit(output_format, out_path, table=lambda: _check_table(loaded.name, rows, year, show_all))
     if any(r.status == "fail" for r in rows):
         raise typer.Exit(1)
 

@@ -24,7 +24,9 @@ from critflow.errors import CritflowError
 
 
 def validate(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Check a model file: schema, references, units, coefficients, and that its balances solve."""
@@ -62,7 +64,9 @@ def _process_count(topo) -> str:
 
 
 def run(
-    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml or .json).")],
+    model: Annotated[
+        Path, typer.Argument(help="Model file (.yaml, .yml, .json or a model workbook .xlsx).")
+    ],
     scenario: Annotated[
         list[str] | None,
         typer.Option("--scenario", "-s", help="Scenario to run (repeatable); all by default."),
@@ -181,9 +185,8 @@ def run(
             def step(description: str) -> None:
                 progress.update(task, advance=1, description=description)
 
-            paths = write_run(
-                solved, folder, RunInfo(str(model), loaded.text_sha256 or ""), choice, step
-            )
+            info = RunInfo(str(model), loaded.text_sha256 or "")
+            paths = write_run(solved, folder, info, choice, step)
             if figures:
                 from critflow.report.figures import write_figures
 
@@ -204,8 +207,10 @@ def run(
                 scheduler,
                 keep_samples,
                 results,
+                solved,
             )
             paths.update(mc_paths)
+            _report_uncertainty(solved, info, folder)
     paths = {name: target / path.relative_to(folder) for name, path in paths.items()}
     if output_format == "json":
         document = {
@@ -243,6 +248,7 @@ def _monte_carlo(
     scheduler: str | None,
     keep: bool,
     results,
+    solved=None,
 ) -> tuple[dict[str, Path], Table]:
     """Run the Monte Carlo samples, write their statistics; return the paths and a table of the
     indicators that vary."""
@@ -290,6 +296,10 @@ def _monte_carlo(
         frame.insert(0, "sample", grid[0])
         paths["samples.parquet"] = target / "samples.parquet"
         frame.to_parquet(paths["samples.parquet"], index=False)
+    if solved is not None:  # the report's uncertainty section
+        from critflow.report.uncertainty import uncertainty_data, write_uncertainty
+
+        paths["uncertainty.json"] = write_uncertainty(uncertainty_data(solved, mc), target)
     where = f"{workers} local workers" if workers else (scheduler or "this process")
     last = indicators[indicators["period"] == periods[-1]]
     varies = last["sd"] > 1e-9 * last["mean"].abs().clip(lower=1e-300)
@@ -318,6 +328,16 @@ def _monte_carlo(
     return paths, table
 
 
+def _report_uncertainty(solved, info, folder: Path) -> None:
+    """Render report.html again with the uncertainty section of the Monte Carlo just run."""
+    from critflow.report.html import write_report
+    from critflow.report.uncertainty import read_uncertainty
+
+    write_report(
+        solved, info, folder / "report.html", extra={"uncertainty": read_uncertainty(folder)}
+    )
+
+
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `critflow run`.")],
     figures: Annotated[
@@ -326,23 +346,62 @@ def report(
             "--figures", help="Also save the Sankeys and charts as SVG and PNG (figures/)."
         ),
     ] = False,
+    plotly: Annotated[
+        str,
+        typer.Option(
+            "--plotly",
+            help="How the report gets plotly.js: inline (embedded, about 4.7 MB; opens offline), "
+            "cdn (a small file that loads it from cdn.plot.ly) or directory (plotly.min.js "
+            "written beside report.html).",
+        ),
+    ] = "inline",
+    sensitivity: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--sensitivity",
+            help="Sobol indices to show, as written by `critflow sensitivity --format json -o "
+            "FILE` (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Render report.html again from a run folder's saved results, without solving."""
-    from critflow.report.html import write_report
-    from critflow.report.run_dir import read_run
+    """Render report.html again from a run folder's saved results, without solving.
 
+    The uncertainty section of a run with --samples is drawn again from its uncertainty.json."""
+    from critflow.report.html import check_plotly_mode, write_report
+    from critflow.report.run_dir import read_run
+    from critflow.report.uncertainty import read_sensitivity, read_uncertainty
+
+    check_plotly_mode(plotly)
     if not run_dir.is_dir():
         raise CritflowError(
             str(run_dir), "no such folder", "Give the output folder of `critflow run`."
         )
+    extra = {"sensitivity": read_sensitivity(sensitivity or [])}
     saved, info = read_run(run_dir)
-    path = write_report(saved, info, run_dir / "report.html")
-    out.print(f"Report written: [bold]{path}[/bold]")
+    extra["uncertainty"] = read_uncertainty(run_dir)
+    path = write_report(saved, info, run_dir / "report.html", plotly, extra)
+    if plotly == "directory":
+        _list_in_run(run_dir, "plotly.min.js")
+    size = path.stat().st_size
+    out.print(f"Report written: [bold]{path}[/bold] ({size / 1e6:.1f} MB, plotly.js {plotly})")
     if figures:
         from critflow.report.figures import write_figures
 
         written = write_figures(saved, run_dir / "figures")
         out.print(f"{len(written)} figures written to [bold]{run_dir / 'figures'}[/bold]")
+
+
+def _list_in_run(run_dir: Path, name: str) -> None:
+    """Add a file written into a run folder to its run.json list (so a later run into the folder
+    replaces it instead of refusing the folder as holding someone else's files)."""
+    run_file = run_dir / "run.json"
+    try:
+        record = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(record.get("files"), list) and name not in record["files"]:
+        record["files"] = sorted([*record["files"], name])
+        run_file.write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def _summary(name: str, results, top: int) -> None:

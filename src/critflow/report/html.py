@@ -1,4 +1,5 @@
-"""The self-contained HTML report: plotly.js embedded, no network needed to open it."""
+"""The HTML report: one file that opens offline (plotly.js embedded, the default), or a small file
+that loads plotly.js from its CDN or from a ``plotly.min.js`` beside it (``--plotly``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from critflow.analysis import Run
+from critflow.errors import CritflowError
 from critflow.report.content import RunInfo, build
+
+PLOTLY_MODES = ("inline", "cdn", "directory")
+"""How the report gets plotly.js: embedded (about 4.7 MB, opens offline), from cdn.plot.ly (needs
+the network when opened), or from plotly.min.js in the report's folder (written next to it)."""
+PLOTLY_FILE = "plotly.min.js"
 
 
 @lru_cache(maxsize=1)
@@ -19,46 +26,100 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
+def plotly_js_version() -> str:
+    """The version of the plotly.js the report embeds (the CDN file of the same version)."""
+    import re
+
+    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", _plotly_js()[:500])
+    return found.group(1) if found else "latest"
+
+
 def _embedded_json(value: object) -> str:
     """JSON safe to place inside a <script> element."""
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def _packed_sankey(run: Run, sankey: dict) -> dict:
-    """The Sankey data with its values as one base64 block of little-endian float64, (scenario,
-    period, goods + elements, flow), which the page unpacks into ``values[scenario][period]
-    [element]``: Python writes 1.2 million floats as JSON text in about 9 s, their bytes in 0.1 s."""
+def _packed_sankey(sankey: dict) -> dict:
+    """The Sankey data of :func:`sankey_data` (packed) as the page reads it: the values one base64
+    block of little-endian float64, (scenario, period, goods + elements, flow), the links' fate
+    shares one block of uint16 in 1/10,000 (…, flow, class) and the mass leaving per class as
+    lists; the page unpacks them into ``values[s][p][e]`` and ``fates[s][p][e]``. (Python writes
+    1.2 million floats as JSON text in about 9 s, their bytes in 0.1 s.)"""
     import base64
 
     import numpy as np
 
-    values = run.results.values  # (S, P, E, F)
-    block = np.concatenate([values.sum(axis=2, keepdims=True), values], axis=2)
-    packed = base64.b64encode(np.ascontiguousarray(block, dtype="<f8").tobytes()).decode("ascii")
-    return {**sankey, "values": None, "packed": packed, "shape": list(block.shape)}
+    def b64(array: np.ndarray, dtype: str) -> str:
+        return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode()
+
+    document = {
+        k: v for k, v in sankey.items() if k not in ("value_block", "share_block", "leaving_block")
+    }
+    values = sankey["value_block"]
+    document |= {"values": None, "packed": b64(values, "<f8"), "shape": list(values.shape)}
+    if "share_block" in sankey:
+        shares = np.rint(np.clip(sankey["share_block"], 0.0, 1.0) * 10_000)
+        document["fates"] = None
+        document["packed_shares"] = b64(shares, "<u2")
+        document["leaving"] = sankey["leaving_block"].tolist()
+    return document
 
 
-def render(run: Run, info: RunInfo) -> str:
-    """The report as one HTML document."""
+def check_plotly_mode(plotly: str) -> None:
+    if plotly not in PLOTLY_MODES:
+        raise CritflowError(
+            "plotly=",
+            f"'{plotly}' is not a way to include plotly.js",
+            "Use inline (embedded, works offline), cdn or directory.",
+        )
+
+
+def _plotly_tag(plotly: str):
+    from markupsafe import Markup
+
+    if plotly == "inline":
+        return Markup(f"<script>{_plotly_js()}</script>")
+    if plotly == "cdn":
+        return Markup(
+            f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" '
+            'charset="utf-8"></script>'
+        )
+    return Markup(f'<script src="{PLOTLY_FILE}" charset="utf-8"></script>')
+
+
+def render(run: Run, info: RunInfo, plotly: str = "inline", extra: dict | None = None) -> str:
+    """The report as one HTML document; ``extra`` adds sections (``uncertainty``, ``sensitivity``,
+    ``reconciled``) built elsewhere."""
+    from markupsafe import Markup
+
+    from critflow.report.sankey import human, sankey_height
+
+    check_plotly_mode(plotly)
     env = Environment(
         loader=PackageLoader("critflow.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
-    content = build(run, info)
+    env.filters["num"] = human
+    content = build(run, info) | {"uncertainty": None, "sensitivity": None} | (extra or {})
     template = env.get_template("report.html.j2")
-    from markupsafe import Markup
-
     return template.render(
         **content,
-        plotly_js=Markup(_plotly_js()),
-        sankey_json=Markup(_embedded_json(_packed_sankey(run, content["sankey"]))),
+        plotly_tag=_plotly_tag(plotly),
+        sankey_height=sankey_height(content["sankey"]),
+        sankey_json=Markup(_embedded_json(_packed_sankey(content["sankey"]))),
         recovery_json=Markup(_embedded_json(content["recovery"])),
         stocks_json=Markup(_embedded_json(content["stocks"])),
         impact_json=Markup(_embedded_json(content["impact"])),
+        uncertainty_json=Markup(_embedded_json(content["uncertainty"])),
     )
 
 
-def write_report(run: Run, info: RunInfo, path: Path) -> Path:
-    """Write ``report.html`` (or ``path``) and return its path."""
-    path.write_text(render(run, info), encoding="utf-8")
+def write_report(
+    run: Run, info: RunInfo, path: Path, plotly: str = "inline", extra: dict | None = None
+) -> Path:
+    """Write ``report.html`` (or ``path``) and return its path; with ``plotly='directory'``, also
+    plotly.min.js beside it."""
+    path.write_text(render(run, info, plotly, extra), encoding="utf-8")
+    if plotly == "directory":
+        (path.parent / PLOTLY_FILE).write_text(_plotly_js(), encoding="utf-8")
     return path
