@@ -91,6 +91,10 @@ def copy_data_files(model_path: Path, out_dir: Path) -> list[Path]:
             for item in value:
                 walk(item)
 
+    if model_path.suffix.lower() in (".yaml", ".yml", ".json"):
+        text = model_path.read_text(encoding="utf-8", errors="replace")
+        if "file" not in text:  # names no data file: spare parsing the model a second time
+            return []
     walk(read_model_data(model_path))
     copies = []
     for name in sorted(names):
