@@ -248,8 +248,8 @@ print("PEAK", (peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 102
     ],
 )
 def test_the_estimate_is_within_a_factor_of_1_5_of_the_measured_peak(tmp_path, periods, extra):
-    """Measured on a 2-core machine (the README quotes them): 30 periods 436 MB estimated, 409 MB
-    peak; 800 samples 865 MB estimated, 735 MB peak; 250 periods 1.42 GB and 1.31 GB."""
+    """Measured on a 2-core machine (the README quotes them): 30 periods 283 MB estimated, 299 MB
+    peak; 800 samples 831 MB estimated, 665 MB peak; 250 periods 387 MB and 397 MB."""
     model = tmp_path / "model.yaml"
     end = 2025 + periods - 1
     model.write_text(
