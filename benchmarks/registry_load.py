@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -49,13 +50,59 @@ from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.disclosure import public_view_text
 from critflow.server.models import Passport, PassportVersion
 from critflow.server.service import passport_key
-from critflow.server.signing import attach, ensure_registry_key
+from critflow.server.signing import attach, ensure_registry_key, load_registry_key
 
 GTIN = "04054123456783"
 
 
+def _rows(job: tuple[Path, int, int]) -> tuple[list[dict], list[dict]]:
+    """Signed passports ``start``..``stop`` (rows of passports and passport_versions)."""
+    key_file, start, stop = job
+    signer = load_registry_key(key_file)
+    template = sample_battery("ev", "X")
+    passports, versions = [], []
+    for i in range(start, stop):
+        serial = f"L{i:09d}"
+        document = json.loads(json.dumps(template))
+        identifier = f"https://id.gs1.org/01/{GTIN}/21/{serial}"
+        document["data"]["unique_identifier"] = identifier
+        document["data"]["state_of_charge"] = float(i % 100)
+        envelope = signer.sign(
+            new_record(identifier, document, None, "original", None, "2027-02-18T00:00:00+00:00")
+        )
+        key = passport_key(identifier)
+        passports.append(
+            {
+                "id": i + 1,
+                "key": key,
+                "passport_id": identifier,
+                "kind": "battery",
+                "category": "ev",
+                "gtin": GTIN,
+                "serial": serial,
+                "product": "NMC811 / graphite",
+                "status": "original",
+                "operator": "Example Cells NV",
+                "version": 1,
+                "head_hash": envelope["hash"],
+                "public_view": public_view_text(key, envelope),
+                "closed": False,
+            }
+        )
+        versions.append(
+            {
+                "passport_pk": i + 1,
+                "version": 1,
+                "hash": envelope["hash"],
+                "envelope": json.dumps(envelope),
+            }
+        )
+    return passports, versions
+
+
 def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str, str]:
-    """Insert ``count`` signed EV passports; return an issuer key and a legitimate-interest key."""
+    """Insert ``count`` signed EV passports (signed on every core); return an issuer key and a
+    legitimate-interest key."""
     engine = make_engine(url)
     upgrade(engine)
     signer, _ = ensure_registry_key(key_file)
@@ -65,54 +112,16 @@ def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str,
         organisations.register(session, "Example Cells NV", ["4054123"], ["BE0123456789"])
         issuer = create_key(session, "Example Cells NV", ["issuer"], True, None)
         reader = create_key(session, "Recycler BV", ["legitimate_interest"], False, "recycling")
-    template = sample_battery("ev", "X")
     started = time.perf_counter()
-    for start in range(0, count, chunk):
-        passports, versions = [], []
-        for i in range(start, min(start + chunk, count)):
-            serial = f"L{i:09d}"
-            document = json.loads(json.dumps(template))
-            identifier = f"https://id.gs1.org/01/{GTIN}/21/{serial}"
-            document["data"]["unique_identifier"] = identifier
-            document["data"]["state_of_charge"] = float(i % 100)
-            envelope = signer.sign(
-                new_record(
-                    identifier, document, None, "original", None, "2027-02-18T00:00:00+00:00"
-                )
-            )
-            key = passport_key(identifier)
-            passports.append(
-                {
-                    "id": i + 1,
-                    "key": key,
-                    "passport_id": identifier,
-                    "kind": "battery",
-                    "category": "ev",
-                    "gtin": GTIN,
-                    "serial": serial,
-                    "product": "NMC811 / graphite",
-                    "status": "original",
-                    "operator": "Example Cells NV",
-                    "version": 1,
-                    "head_hash": envelope["hash"],
-                    "public_view": public_view_text(key, envelope),
-                    "closed": False,
-                }
-            )
-            versions.append(
-                {
-                    "passport_pk": i + 1,
-                    "version": 1,
-                    "hash": envelope["hash"],
-                    "envelope": json.dumps(envelope),
-                }
-            )
-        with engine.begin() as connection:
-            connection.execute(insert(Passport), passports)
-            connection.execute(insert(PassportVersion), versions)
-        done = min(start + chunk, count)
-        rate = done / (time.perf_counter() - started)
-        print(f"\r  filled {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
+    jobs = [(key_file, s, min(s + chunk, count)) for s in range(0, count, chunk)]
+    with multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool:
+        for passports, versions in pool.imap(_rows, jobs):
+            with engine.begin() as connection:
+                connection.execute(insert(Passport), passports)
+                connection.execute(insert(PassportVersion), versions)
+            done = passports[-1]["id"]
+            rate = done / (time.perf_counter() - started)
+            print(f"\r  filled {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
     if engine.url.get_backend_name() == "postgresql":
         with engine.begin() as connection:
             connection.execute(
@@ -264,7 +273,9 @@ def measure(latencies: list[float], seconds: float) -> tuple[float, float, float
 
 def spread(values: list[float], form: str) -> str:
     """min / median / max of ``values``."""
-    return " / ".join(format(v, form) for v in (min(values), statistics.median(values), max(values)))
+    return " / ".join(
+        format(v, form) for v in (min(values), statistics.median(values), max(values))
+    )
 
 
 def cpu_model() -> str:
