@@ -174,6 +174,7 @@ class GroupCommitter:
                 try:
                     with session.begin_nested():
                         ticket.result = ticket.context.run(ticket.work, session)
+                    session.expire_all()  # the next write reads rows afresh
                 except Exception as exc:  # this write alone is rolled back
                     ticket.error = _WorkError(exc)
             rows = [entry for ticket in tickets for entry in ticket.entries]

@@ -754,33 +754,48 @@ class Registry:
     def append(
         self, principal: Principal, key: str, document: Any, if_match: str | None
     ) -> dict[str, Any]:
-        with self.writing() as session:
-            row = self._row(session, key)
-            self._writer(principal, "append", key, row.operator)
-            if row.closed:
-                raise RegistryError(
-                    409,
-                    "Passport closed",
-                    "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
-                )
-            if not if_match:
-                raise RegistryError(
-                    428, "If-Match required", "Send the current version hash (ETag) in If-Match."
-                )
-            document = self._validated(document)
-            if document_id(document) != row.passport_id:
-                raise RegistryError(
-                    422,
-                    "Wrong passport",
-                    f"The document is passport {document_id(document)}, not {row.passport_id}.",
-                )
-            self._identity(session, principal, "append", key, document, row.operator, False)
-            _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
-            result = self._append(
-                session, principal, row, document, if_match.strip('"'), row.status, []
+        """Append a version (on SQLite in a savepoint of a shared, group-committed transaction)."""
+        if self._write_lock is not None:
+            return self.committer.run(
+                lambda session: self._append_in(session, principal, key, document, if_match)
             )
+        with self.writing() as session:
+            result = self._append_in(session, principal, key, document, if_match)
             session.commit()
             return result
+
+    def _append_in(
+        self,
+        session: Session,
+        principal: Principal,
+        key: str,
+        document: Any,
+        if_match: str | None,
+    ) -> dict[str, Any]:
+        """The checks and writes of :meth:`append` in the caller's transaction."""
+        row = self._row(session, key)
+        self._writer(principal, "append", key, row.operator)
+        if row.closed:
+            raise RegistryError(
+                409,
+                "Passport closed",
+                "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
+            )
+        if not if_match:
+            raise RegistryError(
+                428, "If-Match required", "Send the current version hash (ETag) in If-Match."
+            )
+        document = self._validated(document)
+        if document_id(document) != row.passport_id:
+            raise RegistryError(
+                422,
+                "Wrong passport",
+                f"The document is passport {document_id(document)}, not {row.passport_id}.",
+            )
+        self._identity(session, principal, "append", key, document, row.operator, False)
+        _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
+        expected = if_match.strip('"')
+        return self._append(session, principal, row, document, expected, row.status, [])
 
     def _append(
         self,
