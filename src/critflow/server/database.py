@@ -84,10 +84,15 @@ def make_write_engine(engine: Engine) -> Engine:
 
 
 def autocommit_reads(engine: Engine) -> Engine:
-    """The engine single-statement reads go through: no BEGIN and no ROLLBACK around a lone
-    SELECT (on PostgreSQL that saves two round trips per read; one statement sees one snapshot
-    either way)."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    """The engine single-statement reads go through. On PostgreSQL: connections of their own in
+    autocommit mode, so a lone SELECT costs one round trip instead of BEGIN, SELECT and the
+    pool's ROLLBACK (one statement sees one snapshot either way). On SQLite the engine itself
+    (its driver opens no transaction for a SELECT)."""
+    if engine.url.get_backend_name() == "sqlite":
+        return engine
+    return create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
 
 
 def upgrade(engine: Engine) -> None:
