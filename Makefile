@@ -5,17 +5,27 @@ BIN    := $(VENV)/bin
 DEMO_MODEL := examples/battery_recycling_hydromet.yaml
 DEMO_OUT   := out/battery_recycling_hydromet
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# make demo installs the modelling toolkit alone (what `critflow run` and its report need);
+# make test installs every extra and the test tools on top (and marks both as done).
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-base
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+demo: $(VENV)/.installed-base
 	$(BIN)/critflow run $(DEMO_MODEL) --out $(DEMO_OUT)
 	@echo
 	@echo "Demo finished. Report: $(DEMO_OUT)/report.html (tables beside it: flows, balance, indicators, results.xlsx)."
@@ -23,10 +33,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# the fast loop while you work: everything but browser, crash, multi-worker server and load tests
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow"
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/stocks_vs_flodym.py
 	$(BIN)/python benchmarks/lca.py

@@ -1,9 +1,15 @@
-"""Shared helpers: build models from YAML text and capture user-facing errors."""
+"""Shared helpers: build models from YAML text, capture user-facing errors, run the command."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -32,3 +38,64 @@ def error_text(text: str) -> str:
 @pytest.fixture(scope="session")
 def example_results() -> critflow.FlowResults:
     return critflow.solve(critflow.load_model(EXAMPLE))
+
+
+@dataclass
+class CliResult:
+    """What a command printed and its exit code (the fields of subprocess.CompletedProcess)."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def critflow_cli(
+    *args: str | Path, cwd: str | Path | None = None, env: dict[str, str] | None = None
+) -> CliResult:
+    """``critflow ARGS`` in this process, through the real command group (where a CritflowError
+    becomes exit code 2), with Typer's CliRunner: a traceback (any exception but a normal exit)
+    escapes and fails the test."""
+    from typer.testing import CliRunner
+
+    from critflow.cli.app import app
+
+    argv = [str(a) for a in args]
+    # a command may change the process environment (Dask sets MALLOC_TRIM_THRESHOLD_ and thread
+    # counts, the figure export BROWSER_PATH); in its own process that ended with it, here it
+    # must not leak into later tests and the processes they start
+    with (
+        mock.patch.dict(os.environ),
+        contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
+    ):
+        result = CliRunner().invoke(
+            app, argv, env=env, catch_exceptions=False, prog_name="critflow"
+        )
+    return CliResult(["critflow", *argv], result.exit_code, result.stdout, result.stderr)
+
+
+def critflow_process(
+    *args: str | Path,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """``python -m critflow ARGS`` in a new process, as a shell runs it: only for what needs the
+    installed entry point (start-up, signals, a fresh interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-m", "critflow", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,  # a hang fails the test instead of stalling CI
+    )

@@ -12,8 +12,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[set[str]] = [
-    {"errors"},  # the one error type for user mistakes
-    {"units", "data", "stocks"},  # kernels: import nothing above them
+    {"errors", "_version"},  # the one error type for user mistakes; the version
+    {"units", "data", "stocks", "extras"},  # kernels: import nothing above them
     {"model"},  # declarative: schema, loading, checks
     {"engine"},  # compile a model to arrays; balances, stocks, reconciliation, Monte Carlo
     {"impact"},  # LCA and LCC on solved flows
@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"blend"},  # blends check roadmap targets
     {"analysis"},  # Run: a model, its solved flows and everything computed from them, once
     {"report"},  # HTML report, tables, run folders
+    {"plot"},  # plotly figures of a run for Python users (critflow.plot)
     {"server"},  # the passport web service
     {"cli"},  # the command line: nothing imports it
 ]

@@ -8,8 +8,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from critflow._version import __version__
 from critflow.errors import CritflowError
 
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'critflow' has no attribute {name!r}")
+
 
 __all__ = [
     "CritflowError",

@@ -17,7 +17,6 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from rich.console import Console
 
 from tests.adversarial.test_model_files import (
     BILLION_LAUGHS,
@@ -51,8 +50,6 @@ def critflow(*args: str | Path, timeout: float = 30) -> subprocess.CompletedProc
         mock.patch.object(sys, "argv", argv),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
-        mock.patch("critflow.cli.err", Console(file=err, width=200)),
-        mock.patch("critflow.cli.out", Console(file=out, width=200)),
         time_limit(timeout),
     ):
         try:

@@ -32,8 +32,10 @@ from critflow.passport.samples import sample_battery
 from critflow.server.auth import Limits, create_key, revoke_key
 from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.models import AuditEntry, Passport, PassportVersion, RegistryKey
+from tests.conftest import free_port
 from tests.server.conftest import _postgres_database, register_sample_organisations
-from tests.server.test_crash import _free_port
+
+pytestmark = pytest.mark.slow  # a real `critflow serve --workers 2`
 
 
 @dataclass
@@ -89,7 +91,7 @@ def server(request, tmp_path_factory):
         admin = create_key(session, "Registry operator", ["admin"], True, None)
     engine.dispose()
     key_file = folder / "keys" / "registry.key"  # fresh: `critflow serve` creates it
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "CRITFLOW_REGISTRY_KEY"}
     process = subprocess.Popen(
         [
@@ -422,7 +424,7 @@ def test_servers_without_the_registry_key_refuse_to_start(server, tmp_path):
         other = _critflow(
             "serve",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--database",
             server.url,
             "--key-file",
@@ -435,7 +437,7 @@ def test_servers_without_the_registry_key_refuse_to_start(server, tmp_path):
         return  # (without --key-file at all: test_registry.py, in process)
     # a worker started by hand without the key file exits at once, naming the fix
     worker = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "critflow.server.app:app", "--port", str(_free_port())],
+        [sys.executable, "-m", "uvicorn", "critflow.server.app:app", "--port", str(free_port())],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -12,8 +12,8 @@ from scipy.stats import norm
 
 from critflow.blend import blend, downcycling_baseline, load_problem, problem_from_text
 from critflow.errors import CritflowError
-from tests.cli.test_cli import critflow
 from tests.conftest import ROOT
+from tests.conftest import critflow_cli as critflow
 
 EXAMPLE = ROOT / "examples" / "aluminium_scrap_blending.yaml"
 
@@ -170,3 +170,59 @@ def test_blend_cli(tmp_path):
     bad.write_text(EXAMPLE.read_text().replace('spec: "6063"', 'spec: "6036"'))
     result = critflow("blend", str(bad))
     assert result.returncode == 2 and "Did you mean '6063'?" in result.stderr
+
+
+def test_roadmap_targets_on_crm_use_are_judged_with_each_rules_own_comparator():
+    # The roadmap's 2.1 targets: CRM use down at least 10 % (2027) and 20 % (2030) against the
+    # reference, i.e. change <= -0.10 / <= -0.20 (src/critflow/data/rules/roadmap.yaml).
+    from critflow.blend import assess_blend
+    from critflow.blend.outcome import crm_use_targets
+    from critflow.rules import load_rule_sets
+
+    shipped = load_rule_sets(["roadmap"])
+    verdicts = {t.rule: t for t in crm_use_targets(-0.15, shipped)}
+    assert set(verdicts) == {"roadmap-2.1-2027", "roadmap-2.1-2030"}
+    assert verdicts["roadmap-2.1-2027"].status == "pass"  # -0.15 <= -0.10
+    assert verdicts["roadmap-2.1-2030"].status == "fail"  # -0.15 > -0.20
+    assert verdicts["roadmap-2.1-2030"].margin == pytest.approx(-0.05)  # 5 points short
+    # a rule that asks for an increase (>=) is judged as such, not with a hard-coded <=
+    rising = shipped[0].model_copy(
+        update={
+            "rules": [
+                r.model_copy(update={"comparator": ">="})
+                for r in shipped[0].rules
+                if r.indicator == "crm_use_change"
+            ]
+        }
+    )
+    flipped = {t.rule: t.status for t in crm_use_targets(-0.15, [rising])}
+    assert flipped == {"roadmap-2.1-2027": "fail", "roadmap-2.1-2030": "pass"}  # -0.15 >= -0.20
+    # the blend's outcome carries them; its JSON document says comparator and verdict
+    outcome = assess_blend(load_problem(EXAMPLE))
+    change = outcome.crm_use_change
+    assert change == pytest.approx(
+        outcome.totals["crm_primary_t"] / outcome.baseline["crm_primary_t"] - 1
+    )
+    document = outcome.document()
+    assert [t["status"] for t in document["roadmap_targets"]] == [
+        "pass" if change <= t["threshold"] else "fail" for t in document["roadmap_targets"]
+    ]
+    assert {t["comparator"] for t in document["roadmap_targets"]} == {"<="}
+
+
+@pytest.mark.parametrize(
+    ("objective", "unit", "total"),
+    [("cost", "EUR", "cost"), ("co2", "kg CO2-eq", "co2_kg"), ("primary", "t primary", "primary_t")],
+)
+def test_the_objective_carries_its_unit_and_equals_the_matching_total(objective, unit, total):
+    arrays = load_problem(EXAMPLE)
+    result = blend(arrays, objective)
+    assert result.objective_unit == unit
+    assert result.objective == pytest.approx(result.totals()[total], rel=1e-9)
+
+
+def test_the_command_prints_shadow_prices_with_units_and_each_target_once():
+    run = critflow("blend", str(EXAMPLE))
+    assert run.returncode == 0, run.stderr
+    assert "EUR/t" in run.stdout and "EUR/pp" in run.stdout
+    assert "roadmap roadmap" not in run.stdout

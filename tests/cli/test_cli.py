@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import jsonschema
 import numpy as np
@@ -13,17 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, ROOT, critflow_cli
 
-
-def critflow(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "critflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
+critflow = critflow_cli  # in this process; the installed command: test_entry_point_*
 
 
 def test_run_writes_tables_with_right_totals(tmp_path):

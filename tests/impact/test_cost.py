@@ -113,5 +113,6 @@ def test_wrong_currency_unit_is_named():
     text = PLANT.replace("LIFE", "20 a").replace("COBALT", "30 kWh/kg")
     model = model_text(text)
     results = critflow.solve(model)
-    with pytest.raises(CritflowError, match=r"model.yaml.*'30 kWh/kg' is not a price in EUR"):
+    expected = r"model.yaml.*'30 kWh/kg' \(an energy per mass\) does not fit a price, which is measured in EUR"
+    with pytest.raises(CritflowError, match=expected):
         assess_cost(model, results, assess(model, results))

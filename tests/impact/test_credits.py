@@ -5,8 +5,6 @@ CFF; the supply-route and GWP-basis caveats of the shipped factors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from critflow.errors import CritflowError
 from critflow.impact import assess, circular_footprint
 from critflow.report.content import RunInfo
 from critflow.report.html import render
-from tests.conftest import model_text
+from tests.conftest import critflow_cli, model_text
 
 COPPER = """
 critflow: 1
@@ -235,23 +233,13 @@ def test_sources_command_shows_route_gwp_basis_and_your_factors(tmp_path):
         .replace("SLAG", "fate: landfill")
         .replace("{electricity: 1000 kWh/t}", "{electricity: 1000 kWh/t, sulfuric_acid: 0.1 t/t}")
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "critflow", "impact", str(path), "--sources", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = critflow_cli("impact", path, "--sources", "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = {r["item"]: r for r in json.loads(result.stdout)["sources"]}
     assert rows["primary_copper"]["used_as"] == "displaced"
     assert rows["primary_copper"]["supply_route"] == "supply-mix"
     assert rows["primary_copper"]["gwp_basis"] == "AR4"
     assert rows["sulfuric_acid"]["source"] == "your impact.factors"
-    result = subprocess.run(
-        [sys.executable, "-m", "critflow", "impact", str(path), "--sources"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = critflow_cli("impact", path, "--sources")
     assert "supply route" in result.stdout and "GWP basis" in result.stdout
     assert "supply-mix" in result.stdout and "AR4" in result.stdout

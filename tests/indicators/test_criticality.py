@@ -3,10 +3,6 @@ canonical material table every data file joins on, and the CRMA 65 % limit read 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +28,7 @@ from critflow.indicators.criticality import (
     supply_shares,
     wgi_scaled,
 )
+from tests.conftest import critflow_cli
 
 
 def test_tantalum_anchor_of_the_2017_study():
@@ -75,14 +72,7 @@ def test_published_2023_values_give_the_crma_list():
     )
 
 
-def critflow(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "critflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "250"},
-    )
+critflow = critflow_cli
 
 
 def stage_rows(stdout: str) -> dict[str, str]:

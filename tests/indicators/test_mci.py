@@ -20,8 +20,8 @@ from critflow.indicators.circularity import (
     model_circularity,
 )
 from critflow.report.content import circularity_section
-from tests.cli.test_cli import critflow as run_critflow
 from tests.conftest import EXAMPLE, ROOT, model_text
+from tests.conftest import critflow_cli as run_critflow
 
 EV = ROOT / "examples" / "eu_ev_battery_stock.yaml"
 

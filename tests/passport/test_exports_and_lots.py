@@ -15,8 +15,8 @@ from critflow.passport.exports import batterypass_payload, jsonld
 from critflow.passport.from_model import lot_from_flow
 from critflow.passport.lot import validate_lot
 from critflow.passport.samples import sample_battery
-from tests.cli.test_cli import critflow as run_critflow
 from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import critflow_cli as run_critflow
 
 DOCUMENTS = [sample_battery(c, serial=f"S-{c}") for c in ("ev", "lmt", "industrial")]
 

@@ -16,8 +16,8 @@ from critflow.errors import CritflowError
 from critflow.model.compound import parse_compound
 from critflow.passport.from_model import lot_from_flow
 from critflow.passport.lot import validate_lot
-from tests.cli.test_cli import critflow as run_critflow
 from tests.conftest import EXAMPLE, model_text
+from tests.conftest import critflow_cli as run_critflow
 
 # IUPAC standard atomic weights (CIAAW 2021, conventional / abridged values), g/mol
 NI, S, OXY, H, LI, C, CO, MN = 58.6934, 32.06, 15.999, 1.008, 6.94, 12.011, 58.933194, 54.938043

@@ -6,17 +6,22 @@ when they are missing; in CI (CI=true) a missing browser is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli.test_cli import critflow
+import critflow as critflow_lib
 from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import critflow_cli as critflow
+
+pytestmark = pytest.mark.slow  # a real headless browser
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ARTEFACTS = ROOT / "out" / "test-artifacts"
@@ -109,6 +114,10 @@ def test_stock_chart_follows_the_controls(browser, tmp_path):
     stocks = pd.read_csv(tmp_path / "stocks.csv")
     li_2050 = stocks[(stocks["element"] == "Li") & (stocks["period"] == 2050)]["in_use"].sum()
     assert last_in_use() == pytest.approx(li_2050, rel=1e-9)
+    ranges = browser.execute_script(
+        "const l = document.getElementById('stock-chart').layout; return [l.yaxis.range, l.yaxis2.range];"
+    )
+    assert ranges[0][0] == 0 and ranges[1][0] == 0  # both axes start at zero: one zero line
     assert browser.get_log("browser") == [] or all(
         entry["level"] != "SEVERE" for entry in browser.get_log("browser")
     )
@@ -131,4 +140,95 @@ def test_figures_are_exported_offline(tmp_path):
         "sankey_baseline_2025_goods.svg",
     ]
     svg = (tmp_path / "out" / "figures" / "sankey_baseline_2025_goods.svg").read_text()
-    assert "<svg" in svg and "a — 10 t/a" in svg
+    assert "<svg" in svg and "A — 10 t/a" in svg  # display name and throughput
+
+
+def test_report_as_a_reader_sees_it(browser, tmp_path):
+    """One Monte Carlo run of the example: labels that do not overlap or clip, links coloured by
+    where their mass ends, the element summary, the targets matrix and the uncertainty section."""
+    result = critflow("run", str(EXAMPLE), "--out", str(tmp_path), "--samples", "64")
+    assert result.returncode == 0, result.stderr
+    browser.get((tmp_path / "report.html").as_uri())
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: d.find_elements("css selector", "#sankey svg .sankey-link"))
+    time.sleep(0.5)
+    boxes = browser.execute_script(
+        """const area = document.getElementById('sankey').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#sankey .node-label')).map((l) => {
+          const r = l.getBoundingClientRect();
+          return [l.textContent, r.left, r.top, r.right, r.bottom, area.left, area.top, area.right, area.bottom];
+        });"""
+    )
+    assert len(boxes) == 19 and "Liquor Split" in [b[0] for b in boxes]  # display names
+    for i, a in enumerate(boxes):
+        assert a[1] >= a[5] and a[3] <= a[7] and a[2] >= a[6] and a[4] <= a[8], a  # not clipped
+        for b in boxes[i + 1 :]:
+            overlap = a[1] < b[3] and a[3] > b[1] and a[2] < b[4] and a[4] > b[2]
+            assert not overlap, (a[0], b[0])
+    colours = browser.execute_script("return document.getElementById('sankey').data[0].link.color")
+    assert len(set(colours)) >= 2  # recycled and lost links differ, not all grey
+    # the Li summary: the shares of Li leaving the system by fate, from the flow table
+    Select(browser.find_element("id", "sankey-element")).select_by_visible_text("Li")
+    wait.until(lambda d: "Li" in d.find_element("id", "sankey-summary").text)
+    text = browser.find_element("id", "sankey-summary").text
+    flows = pd.read_csv(tmp_path / "flows.csv")
+    li = flows[
+        (flows["scenario"] == "baseline") & (flows["period"] == 2030) & (flows["element"] == "Li")
+    ]
+    model = critflow_lib.load_model(EXAMPLE)
+    sinks = {p.id for p in model.spec.processes if p.kind == "sink"}
+    fates = {f.id: f.fate for f in model.spec.flows if f.to in sinks}
+    leaving = li[li["flow"].isin(list(fates))]
+    recycled = (
+        leaving[leaving["flow"].map(fates) == "recycled"]["value"].sum() / leaving["value"].sum()
+    )
+    assert f"{100 * recycled:.1f} % recycled" in text, text
+    # targets: one row per rule, one cell per scenario, the source once per rule
+    rows = browser.find_elements("css selector", "#targets-matrix tr[data-rule]")
+    compliance = pd.read_csv(tmp_path / "compliance.csv")
+    applicable = compliance[compliance["status"] != "not applicable"]
+    assert len(rows) == applicable["rule"].nunique()
+    for row in rows:
+        cells = row.find_elements("css selector", "td[data-status]")
+        rule = applicable[applicable["rule"] == row.get_attribute("data-rule")]
+        assert {
+            c.get_attribute("data-scenario"): c.get_attribute("data-status") for c in cells
+        } == dict(zip(rule["scenario"], rule["status"], strict=True))
+        assert len(row.find_elements("css selector", "td.source")) == 1
+    # uncertainty: the flow bands drawn as they are in the run's statistics
+    wait.until(lambda d: d.find_elements("css selector", "#uncertainty-flows svg .scatterlayer"))
+    drawn = browser.execute_script(
+        "const d = document.getElementById('uncertainty-flows').data[0];"
+        "return [d.x, d.y, d.error_y.array, d.error_y.arrayminus];"
+    )
+    bands = json.loads((tmp_path / "uncertainty.json").read_text())
+    assert drawn[0] == [f["label"] for f in bands["flows"]]
+    p50 = [f["bands"]["baseline"]["p50"] for f in bands["flows"]]
+    p95 = [f["bands"]["baseline"]["p95"] for f in bands["flows"]]
+    assert drawn[1] == pytest.approx(p50) and np.add(drawn[1], drawn[2]) == pytest.approx(p95)
+    stats = pd.read_csv(tmp_path / "indicators_stats.csv")
+    re_ = stats[(stats["indicator"] == "recycling_efficiency") & (stats["period"] == 2030)]
+    cell = browser.find_element("css selector", "#uncertainty-kpis tr:nth-child(2) td:nth-child(2)")
+    assert float(cell.get_attribute("data-p5")) == pytest.approx(
+        re_[re_["scenario"] == "baseline"]["p5"].iloc[0], rel=1e-9
+    )
+    assert browser.find_elements("css selector", "#uncertainty-targets td[data-probability]")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTEFACTS / "report-sankey-fates.png"))
+
+
+def test_reconciled_sankey_in_the_browser(browser, tmp_path):
+    model = EXAMPLE.parent / "flotation_circuit_reconciliation.yaml"
+    result = critflow("reconcile", str(model), "--out", str(tmp_path))
+    assert result.returncode in (0, 1), result.stderr
+    browser.get((tmp_path / "reconciled.html").as_uri())
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: d.find_elements("css selector", "#sankey svg .sankey-link"))
+    goods = pd.read_csv(tmp_path / "reconciled_goods.csv")
+    rows = browser.find_elements("css selector", "#reconciled-table tr")[1:]
+    first = goods[goods["period"] == goods["period"].iloc[0]]
+    assert len(rows) == len(first)
+    feed = first.set_index("flow").loc["feed"]
+    row = rows[0].find_elements("css selector", "td")
+    assert float(row[2].text.replace(",", "")) == pytest.approx(feed["value"], rel=1e-3)
+    assert float(row[3].text.replace(",", "")) == pytest.approx(feed["sd"], rel=1e-2)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli.test_cli import critflow
 from tests.conftest import EXAMPLE
+from tests.conftest import critflow_cli as critflow
 
 SECTIONS = ("flows", "recovery", "recycling", "compliance", "scenarios", "balance")
 

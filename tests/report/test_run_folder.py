@@ -16,7 +16,7 @@ import pytest
 from critflow.errors import CritflowError
 from critflow.report.memory import MemoryEstimate, check_memory, parse_size
 from critflow.report.run_dir import staged_folder
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, critflow_cli
 
 PLANT = """
 critflow: 1
@@ -43,14 +43,7 @@ flows:
 UNCERTAIN = "{value: 0.98, distribution: triangular, low: 0.95, high: 0.99}"
 
 
-def critflow(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "critflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
+critflow = critflow_cli
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -235,10 +228,15 @@ try:
     runpy.run_module("critflow", run_name="__main__")
 except SystemExit as exit:
     assert not exit.code, exit.code
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's peak over exec
+# into it, so it measured the test process (large after in-process commands), not the run.
+with open("/proc/self/status") as status:
+    peak = next((int(l.split()[1]) for l in status if l.startswith("VmHWM:")), None)
+print("PEAK", (peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024)
 """
 
 
+@pytest.mark.slow  # fresh interpreters measuring their peak memory
 @pytest.mark.parametrize(
     ("periods", "extra"),
     [
@@ -300,3 +298,20 @@ def test_a_model_whose_first_period_does_not_solve_alone_is_estimated_from_its_s
     counted = memory.estimate_run(model, inputs)
     base = measured.parts["this process now"] + memory.LIBRARIES
     assert 0.5 <= (counted.total - base) / (measured.total - base) <= 2.0
+
+
+def test_a_run_folder_carries_the_data_files_its_model_reads(tmp_path):
+    """The EV-stock example reads its sales from data/eu_bev_registrations.csv: the run folder
+    holds a copy beside the model copy, so `critflow report` re-renders from the folder alone —
+    after the model's own folder is gone."""
+    source = tmp_path / "model"
+    shutil.copytree(EXAMPLE.parent / "data", source / "data")
+    shutil.copy(EXAMPLE.parent / "eu_ev_battery_stock.yaml", source / "ev.yaml")
+    out = tmp_path / "run"
+    assert critflow_cli("run", source / "ev.yaml", "--out", out).returncode == 0
+    copied = out / "data" / "eu_bev_registrations.csv"
+    assert copied.read_bytes() == (source / "data" / "eu_bev_registrations.csv").read_bytes()
+    assert "data/eu_bev_registrations.csv" in json.loads((out / "run.json").read_text())["files"]
+    shutil.rmtree(source)
+    again = critflow_cli("report", out)
+    assert again.returncode == 0, again.stderr

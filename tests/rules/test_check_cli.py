@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.test_cli import critflow
 from tests.conftest import EXAMPLE
+from tests.conftest import critflow_cli as critflow
 
 JSON_KEYS = {"rule", "indicator", "scope", "value", "threshold", "status", "margin", "source"}
 

@@ -12,8 +12,8 @@ from critflow import data
 from critflow.indicators.catalogue import Context, evaluate_indicator
 from critflow.rules import check, load_rule_sets
 from critflow.rules.compliance import _parse_rule_set
-from tests.cli.test_cli import critflow as run_cli
 from tests.conftest import EXAMPLE, ROOT, model_text
+from tests.conftest import critflow_cli as run_cli
 from tests.indicators.test_tracing import ev_hand_shares
 
 ROADMAP = load_rule_sets(["roadmap"])[0]

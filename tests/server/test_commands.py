@@ -7,9 +7,10 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from critflow.passport.samples import sample_battery
-from tests.server.test_crash import _free_port
+from tests.conftest import free_port
 
 
 def _critflow(*args, cwd):
@@ -22,6 +23,7 @@ def _critflow(*args, cwd):
     )
 
 
+@pytest.mark.slow  # a real server process
 def test_keys_and_serve(tmp_path):
     database = f"sqlite:///{tmp_path / 'reg.db'}"
     assert _critflow("db", "upgrade", "--database", database, cwd=tmp_path).returncode == 0
@@ -78,7 +80,7 @@ def test_keys_and_serve(tmp_path):
         cwd=tmp_path,
     )  # a prefix overlapping Example Cells' is refused
     assert squatting.returncode == 2 and "overlaps" in squatting.stderr
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "critflow", "serve", "--port", str(port), "--database", database],
         cwd=tmp_path,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from critflow.passport.samples import sample_battery
@@ -20,13 +20,8 @@ from critflow.server.auth import create_key
 from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.models import AuditEntry, Passport
 from critflow.server.signing import init_registry_key
+from tests.conftest import free_port
 from tests.server.conftest import register_sample_organisations
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(url: str, key_file, port: int) -> subprocess.Popen:
@@ -57,6 +52,7 @@ def _start(url: str, key_file, port: int) -> subprocess.Popen:
     raise RuntimeError(f"registry did not start: {process.stderr.read().decode()[-2000:]}")
 
 
+@pytest.mark.slow
 def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     engine = make_engine(database_url)
     upgrade(engine)
@@ -66,7 +62,7 @@ def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     engine.dispose()
     key_file = tmp_path / "registry.key"
     init_registry_key(key_file)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": issuer}
     server = _start(database_url, key_file, port)
@@ -146,6 +142,7 @@ def test_sigkill_during_bulk_ingest(database_url, tmp_path):
     assert count - 1 >= len(acknowledged)
 
 
+@pytest.mark.slow
 def test_sigkill_during_audited_reads_and_creates(database_url, tmp_path):
     """Kill -9 while recyclers read (audited, group-committed) and an issuer creates: every read
     that was answered has its audit entry, every acknowledged create is there and verifies."""
@@ -157,7 +154,7 @@ def test_sigkill_during_audited_reads_and_creates(database_url, tmp_path):
         register_sample_organisations(session)
     key_file = tmp_path / "registry.key"
     init_registry_key(key_file)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start(database_url, key_file, port)
     answered: dict[str, int] = {}

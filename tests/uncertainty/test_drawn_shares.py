@@ -5,9 +5,6 @@ refused by its number and drawn values."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +14,7 @@ from critflow.engine.compile import check_drawn_shares, evaluate
 from critflow.engine.montecarlo import monte_carlo
 from critflow.errors import CritflowError
 from critflow.model.uncertainty import Draws, Sampler, collect
-from tests.conftest import model_text
+from tests.conftest import critflow_cli, model_text
 
 LEACH = """
 critflow: 1
@@ -233,12 +230,7 @@ def test_validate_command_refuses_with_exit_2(tmp_path):
         .replace("CO_PLS", "0.9")
         .replace("CO_RESIDUE", "0.1")
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "critflow", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = critflow_cli("validate", path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "leach.yaml, line" in result.stderr and "parameter 'ni_yield' at 1.03" in result.stderr
 

@@ -80,6 +80,7 @@ class BlendResult:
     )
     cuts: int = 0
     details: dict = field(default_factory=dict)
+    objective_unit: str = ""  # the unit of ``objective`` and of the values above (per t, per pp)
 
     def composition(self) -> np.ndarray:
         """Mean composition of each product (P, E) as fractions."""
@@ -105,6 +106,17 @@ class BlendResult:
                     else float(slack >= -1e-9)
                 )
         return confidence
+
+
+def objective_unit(objective, currency: str) -> str:
+    """The unit of an objective's value: the currency for cost, t of primary metal and master
+    alloys for primary, kg CO2-eq for co2; a weighted mix has the weights' units."""
+    units = {"cost": currency, "primary": "t primary", "co2": "kg CO2-eq"}
+    if objective is None or isinstance(objective, str):
+        return units[objective or "cost"]
+    return (
+        "weighted units (" + " + ".join(f"{w:g} × {units[k]}" for k, w in objective.items()) + ")"
+    )
 
 
 def objective_vector(arrays: Arrays, objective) -> np.ndarray:
@@ -437,6 +449,7 @@ def _result(
         tonnes=np.maximum(res.x.reshape(n_m, n_p), 0.0),
         objective=float(res.fun),
         objective_name=objective if isinstance(objective, str) else "weighted",
+        objective_unit=objective_unit(objective, arrays.problem.currency),
         availability_value=availability,
         limit_value=limits,
         demand_value=demand,
@@ -455,14 +468,6 @@ def downcycling_baseline(arrays: Arrays, objective=None) -> dict[str, float] | N
     if res.status != 0:
         return None
     return totals(arrays, res.x.reshape(len(arrays.materials), len(arrays.products)))
-
-
-def crm_reduction_targets() -> list[tuple[str, float, str]]:
-    """The roadmap's CRM-use targets (rule id, threshold, source) from the shipped rule set."""
-    from critflow.rules import load_rule_sets
-
-    rules = load_rule_sets(["roadmap"])[0].rules
-    return [(r.id, r.threshold, str(r.source)) for r in rules if r.indicator == "crm_use_change"]
 
 
 def explain_infeasible(arrays: Arrays, confidence_note: bool = False) -> CritflowError:

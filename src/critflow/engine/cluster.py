@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from critflow.errors import CritflowError
+from critflow.extras import needs
 
 
 @contextmanager
@@ -16,20 +17,16 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     if not workers and not scheduler:
         yield None
         return
-    try:
+    with needs("dask", "scheduler=" if scheduler else "workers="):
         from distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        raise CritflowError(
-            "--workers", "Dask distributed is not installed", "pip install distributed"
-        ) from None
     if scheduler:
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as exc:
             raise CritflowError(
-                "--scheduler",
+                "scheduler=",
                 f"no Dask scheduler answers at {scheduler} ({exc})",
-                "Start one (dask scheduler; dask worker ADDRESS) or use --workers N for a local cluster.",
+                "Start one (dask scheduler; dask worker ADDRESS) or use local workers (workers=).",
             ) from None
         try:
             yield client
@@ -37,7 +34,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             client.close()
         return
     if workers is not None and workers < 1:
-        raise CritflowError("--workers", f"{workers} workers", "Give 1 or more workers.")
+        raise CritflowError("workers=", f"{workers} workers", "Give 1 or more workers.")
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )

@@ -522,7 +522,7 @@ def evaluate(
     for name in names:
         if name not in spec.scenarios:
             raise CritflowError(
-                "--scenario",
+                "scenarios=",
                 f"the model has no scenario '{name}'",
                 suggest(name, list(spec.scenarios), "Scenarios"),
             )
@@ -532,9 +532,9 @@ def evaluate(
     stocks = StockEvaluator(evaluator)
     if draws is not None and any(p.kind == "stock" for p in spec.processes):
         raise CritflowError(
-            "--samples",
+            "samples=",
             "Monte Carlo does not run on models with stock processes yet",
-            "Run the stock model without --samples, or sample a model without stocks.",
+            "Run the stock model without samples, or sample a model without stocks.",
         )
     coefficients, masks, masses = [], [], []
     for name in names:

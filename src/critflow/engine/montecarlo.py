@@ -238,11 +238,11 @@ def monte_carlo(
     ``client``'s workers) and merge their statistics in chunk order."""
     if sampler not in SAMPLERS:
         raise CritflowError(
-            "--sampler", f"'{sampler}' is not a sampler", f"Use {', '.join(SAMPLERS)}."
+            "sampler=", f"'{sampler}' is not a sampler", f"Use {', '.join(SAMPLERS)}."
         )
     if samples < 2:
         raise CritflowError(
-            "--samples", f"{samples} samples are too few", "Give at least 2 samples."
+            "samples=", f"{samples} samples are too few", "Give at least 2 samples."
         )
     inputs = collect(model.spec)
     if not inputs:

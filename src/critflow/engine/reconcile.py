@@ -621,7 +621,7 @@ def reconcile(
     _check(model, inputs)
     if year is not None and year not in inputs.periods:
         raise CritflowError(
-            "--year",
+            "year=",
             f"the model has no period {year}",
             f"Periods: {inputs.periods[0]}–{inputs.periods[-1]}.",
         )

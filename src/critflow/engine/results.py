@@ -7,12 +7,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from critflow.engine.compile import ModelInputs
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and xarray load when a table is asked for, not on import
+    import pandas as pd
+    import xarray as xr
+
     from critflow.engine.stock_solve import StockState
 
 FLOW_COLUMNS = ["scenario", "period", "flow", "from", "to", "element", "value", "unit"]
@@ -68,6 +69,8 @@ class FlowResults:
 
     def flows(self) -> pd.DataFrame:
         """Tidy table: scenario, period, flow, from, to, element, value, unit (one row each)."""
+        import pandas as pd
+
         topo = self.inputs.topology
         n_s, n_p, n_e, n_f = self.mass_kg.shape
         flow_idx = np.tile(np.arange(n_f), n_s * n_p * n_e)
@@ -100,6 +103,8 @@ class FlowResults:
     def stock_table(self) -> pd.DataFrame:
         """Tidy table of every stock: in use at the end of the year (in ``stock_unit``), inflow,
         outflow, retired surplus and stock change (per year, in ``unit``); per element."""
+        import pandas as pd
+
         if self.stocks is None:
             return pd.DataFrame(columns=STOCK_COLUMNS)
         topo = self.inputs.topology
@@ -127,6 +132,8 @@ class FlowResults:
 
     def to_dataset(self) -> xr.Dataset:
         """xarray Dataset with ``flow_mass`` (scenario, period, element, flow) in the model's unit."""
+        import xarray as xr
+
         topo = self.inputs.topology
         process_ids = np.array(topo.process_ids, dtype=object)
         data = xr.DataArray(
@@ -172,6 +179,8 @@ class FlowResults:
         residual = input - output - stock change; it is ~0 when the balance closes. The system row
         compares what enters from sources with what leaves to sinks.
         """
+        import pandas as pd
+
         topo = self.inputs.topology
         into, out, stock = self.balance_arrays()
         kinds = np.array(topo.process_kinds)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from critflow.errors import CritflowError, known
+from critflow.extras import needs
 from critflow.impact.lca import ImpactResults
 
 SYSTEM = "system"
@@ -26,14 +27,8 @@ CO2_EQ_FLOW = "CO2-eq"
 
 
 def _require(module: str):
-    try:
+    with needs("brightway", "brightway"):
         return __import__(module)
-    except ImportError:
-        raise CritflowError(
-            "brightway",
-            f"the optional package '{module}' is not installed",
-            "Install the extra: pip install 'critflow[brightway]'.",
-        ) from None
 
 
 @dataclass

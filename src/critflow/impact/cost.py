@@ -20,11 +20,11 @@ from scipy.optimize import brentq
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem
-from critflow.impact.inventory import quantity
 from critflow.impact.lca import ImpactResults
 from critflow.impact.prices import currency, draw, flow_prices, item_prices
 from critflow.model.core import Model
 from critflow.model.schema import Economics
+from critflow.units import convert
 
 DEFAULT_LIFETIME_A = 20.0
 
@@ -119,7 +119,7 @@ class CostResults:
 
 
 def _years(model: Model, value, where: str) -> float:
-    return float(quantity(value, where, "a duration such as '20 a'").to("year").magnitude)
+    return convert(value, "year", where, "a duration", "'20 a'")
 
 
 def assess_cost(
@@ -146,26 +146,22 @@ def assess_cost(
         try:
             c = process.cost
             if c.capex is not None:
-                capex[u] = float(
-                    quantity(
-                        c.capex,
-                        model.where("processes", u, "cost", "capex"),
-                        "an investment such as '45 MEUR'",
-                    )
-                    .to(money)
-                    .magnitude
+                capex[u] = convert(
+                    c.capex,
+                    money,
+                    model.where("processes", u, "cost", "capex"),
+                    "an investment",
+                    "'45 MEUR'",
                 )
             if c.lifetime is not None:
                 life[u] = _years(model, c.lifetime, model.where("processes", u, "cost", "lifetime"))
             if c.opex_fixed is not None:
-                fixed[u] = float(
-                    quantity(
-                        c.opex_fixed,
-                        model.where("processes", u, "cost", "opex_fixed"),
-                        "a cost per year such as '3 MEUR/a'",
-                    )
-                    .to(f"{money}/year")
-                    .magnitude
+                fixed[u] = convert(
+                    c.opex_fixed,
+                    f"{money}/year",
+                    model.where("processes", u, "cost", "opex_fixed"),
+                    "a cost per year",
+                    "'3 MEUR/a'",
                 )
         except CritflowError as exc:
             problems.extend(exc.problems)

@@ -19,7 +19,7 @@ from critflow.errors import CritflowError, Problem, known, nearest, suggest
 from critflow.impact.background import AGGREGATED_FLOW, ELECTRICITY, Background, Method
 from critflow.model.core import Model
 from critflow.model.schema import DIRECT_EMISSIONS, ImpactSettings
-from critflow.units import looks_like_quantity, registry
+from critflow.units import convert, looks_like_quantity, quantity, registry
 
 CO2_EQ = "kg CO2-eq"
 
@@ -35,35 +35,6 @@ class Inventories:
     gases: tuple[str, ...]
     direct: np.ndarray  # (S, P, U, G) kg of gas per kg of basis
     basis: tuple[str | int, ...]  # per process: 'input', 'output' or a flow index
-
-
-def quantity(text: Any, where: str, what: str):
-    """A pint quantity from a string such as '180 kWh/t'; numbers without a unit are refused."""
-    ureg = registry()
-    if not isinstance(text, str) or not looks_like_quantity(text):
-        raise CritflowError(
-            where,
-            f"{text!r} has no unit",
-            f"Write {what} with its unit, for example '180 kWh/t' or '0.9 t/t'.",
-        )
-    try:
-        return ureg.Quantity(text)
-    except Exception as exc:  # pint raises several error types for unknown units
-        raise CritflowError(
-            where, f"'{text}' is not a quantity pint can read ({exc})", f"Write {what}."
-        ) from None
-
-
-def _convert(text: Any, unit: str, where: str, what: str, example: str) -> float:
-    q = quantity(text, where, what)
-    try:
-        return float(q.to(unit).magnitude)
-    except Exception:
-        raise CritflowError(
-            where,
-            f"'{text}' does not fit {what}, which is measured in {unit.split('/')[0]}",
-            f"Write it per unit processed in a unit of the same kind, for example {example}.",
-        ) from None
 
 
 def series_of(
@@ -203,9 +174,7 @@ class InventoryEvaluator:
             unit, f"'1 {unit.split('/')[0]}/t'"
         )
         try:
-            return series_of(
-                value, periods, lambda v, w: _convert(v, unit, w, what, example), where
-            )
+            return series_of(value, periods, lambda v, w: convert(v, unit, w, what, example), where)
         except CritflowError as exc:
             self.problems.extend(exc.problems)
             return np.zeros(periods.shape)

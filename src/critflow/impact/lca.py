@@ -38,6 +38,7 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem, suggest
 from critflow.impact.background import (
     DEFAULT_BACKGROUND,
+    SOURCE_COLUMNS,
     Background,
     Method,
     background,
@@ -607,3 +608,33 @@ def _shares(
     total = weight.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, weight / total, 0.0)
+
+
+def source_table(model: Model, impacts: ImpactResults) -> pd.DataFrame:
+    """The background rows behind the factors a model uses — inventory items and displaced
+    materials — with source, verification flag, supply route and GWP basis; factors the model
+    gives itself (impact.factors) are listed with 'your impact.factors' as their source."""
+    own = settings(model).factors
+    names = list(dict.fromkeys([*impacts.items, *impacts.displaced_items]))
+    shipped = background().sources([n for n in names if n not in own])
+    given = pd.DataFrame(
+        [
+            {"item": n, "amount": str(own[n]), "source": "your impact.factors"}
+            for n in names
+            if n in own
+        ],
+        columns=list(SOURCE_COLUMNS),
+    )
+    frame = pd.concat([shipped, given], ignore_index=True) if len(given) else shipped.copy()
+    frame.insert(
+        1,
+        "used_as",
+        [
+            ", ".join(
+                (["inventory"] if n in impacts.items else [])
+                + (["displaced"] if n in impacts.displaced_items else [])
+            )
+            for n in frame["item"]
+        ],
+    )
+    return frame

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from critflow.errors import CritflowError, Problem
-from critflow.impact.inventory import quantity, series_of
+from critflow.impact.inventory import series_of
 from critflow.impact.sampling import check_distribution, sample_rows
 from critflow.model.core import Model
 from critflow.model.schema import Economics, UncertainPrice
+from critflow.units import convert as convert_quantity
 
 
 def currency(model: Model) -> str:
@@ -50,15 +51,7 @@ def _price(
     """A price series (P,) in ``unit``, and its distribution when it has one."""
 
     def convert(text: Any, w: str) -> float:
-        q = quantity(text, w, what)
-        try:
-            return float(q.to(unit).magnitude)
-        except Exception:
-            raise CritflowError(
-                w,
-                f"'{text}' is not a price in {unit.split('/')[0]} per {unit.split('/', 1)[1]}",
-                f"Write {what}, for example '1.5 {unit}'.",
-            ) from None
+        return convert_quantity(text, unit, w, what, f"'1.5 {unit}'")
 
     if isinstance(value, UncertainPrice):
         central = convert(value.value, f"{where}.value")

@@ -300,7 +300,7 @@ def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
         scenarios = list(ctx.results.inputs.scenarios)
         if ctx.reference not in scenarios:
             raise CritflowError(
-                "--reference",
+                "reference=",
                 f"the reference scenario '{ctx.reference}' is not among the scenarios run",
                 suggest(ctx.reference, scenarios, "Scenarios"),
             )
@@ -310,12 +310,12 @@ def reference_values(ctx: Context, values: np.ndarray, what: str) -> np.ndarray:
         if ctx.reference_year not in periods:
             raise IndicatorNotAvailableError(
                 f"{what} compares with the reference year {ctx.reference_year}, which is not a "
-                f"period of the model ({periods[0]}–{periods[-1]}): model that year, or give "
-                "--reference SCENARIO (a scenario of the state of the art)"
+                f"period of the model ({periods[0]}–{periods[-1]}): model that year, or give a "
+                "reference scenario (reference=, a scenario of the state of the art)"
             )
         return np.broadcast_to(values[:, [periods.index(ctx.reference_year)]], values.shape)
     raise IndicatorNotAvailableError(
-        f"{what} compares with a reference: give --reference SCENARIO or --reference YEAR"
+        f"{what} compares with a reference: give a reference scenario or year (reference=)"
     )
 
 
@@ -325,8 +325,8 @@ def _relative(
     def compute(ctx: Context, element: str | None) -> np.ndarray:
         if ctx.reference is None and ctx.reference_year is None:
             raise IndicatorNotAvailableError(
-                f"{name} compares with a reference scenario or year: give --reference "
-                "SCENARIO (or --reference 2023)"
+                f"{name} compares with a reference scenario or year: give one (reference=, "
+                "a scenario or a year such as 2023)"
             )
         values = base(ctx, element)
         reference = reference_values(ctx, values, name)

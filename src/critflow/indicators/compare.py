@@ -123,7 +123,7 @@ def compare(
     scenarios = list(results.inputs.scenarios)
     if len(scenarios) < 2:
         raise CritflowError(
-            "--scenarios", "a comparison needs at least two scenarios", "Name two or more."
+            "scenarios=", "a comparison needs at least two scenarios", "Name two or more."
         )
     ctx = Context(model, results, reference)
     columns = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +33,7 @@ import pandas as pd
 
 from critflow import data
 from critflow.errors import CritflowError, known, nearest
+from critflow.model.tables import read_csv_file
 
 
 def wgi_scaled(wgi: np.ndarray | float) -> np.ndarray:
@@ -369,6 +371,15 @@ def assessment(material: str) -> tuple[pd.Series | None, str | None]:
 
 
 REQUIRED_SHARE_COLUMNS = ("material", "stage", "scope", "country", "share")
+
+
+def read_supply_shares(path: str | Path) -> pd.DataFrame:
+    """A user's own supply shares from a CSV file (material, stage, scope, country, share), to
+    pass to :func:`supply_shares` as overrides."""
+    table = read_csv_file(path, "supply shares (material, stage, scope, country, share)")
+    frame = pd.DataFrame({name: table.texts(name) for name in REQUIRED_SHARE_COLUMNS[:-1]})
+    frame["share"] = table.numbers("share")
+    return frame
 
 
 def supply_shares(

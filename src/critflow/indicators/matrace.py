@@ -91,14 +91,14 @@ def trace_cohort(
     names = [s.process_id for s in inputs.stocks]
     if stock not in names:
         raise CritflowError(
-            "--stock",
+            "stock=",
             f"'{stock}' is not a stock of the model",
             suggest(stock, names, "Stocks"),
         )
     periods = list(int(p) for p in inputs.periods)
     if cohort not in periods:
         raise CritflowError(
-            "--cohort",
+            "cohort=",
             f"{cohort} is not a year of the model",
             f"Choose a year from {periods[0]} to {periods[-1]}.",
         )
@@ -106,9 +106,7 @@ def trace_cohort(
     n_b = n_s * n_e
     traced = names.index(stock)
     tracers = [
-        cohort_model(
-            dataclasses.replace(s, initial_total_kg=None, initial_cohorts_kg=None), inputs
-        )
+        cohort_model(dataclasses.replace(s, initial_total_kg=None, initial_cohorts_kg=None), inputs)
         for s in inputs.stocks
     ]
     rows, cols, how, index = _templates(results)

@@ -26,9 +26,12 @@ PREFIX = "indicator:"
 
 def indicator_samples(model: Model, results: FlowResults) -> dict[str, np.ndarray]:
     """``indicator:NAME`` (goods) and ``indicator:NAME:ELEMENT`` (per-element indicators) →
-    values (S·N, P); indicators the model cannot give are left out."""
+    values (S·N, P); indicators the model cannot give are left out. ``flows:goods``: the goods
+    mass of every flow (S·N, P, F)."""
     ctx = Context(model, results)
-    out: dict[str, np.ndarray] = {}
+    # the goods mass of every flow, for the report's bands of the main flows (quantiles of a sum
+    # are not sums of quantiles, so the element flows' statistics cannot give them)
+    out: dict[str, np.ndarray] = {"flows:goods": results.values.sum(axis=2)}
     for name, indicator in INDICATORS.items():
         if name.endswith("_change") or name in TRACED:
             continue

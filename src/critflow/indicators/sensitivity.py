@@ -43,13 +43,13 @@ def _output(model: Model, results: FlowResults, output: str, element: str | None
         topo = results.inputs.topology
         if flow not in topo.flow_ids:
             raise CritflowError(
-                "--output",
+                "output=",
                 f"the model has no flow '{flow}'",
                 suggest(flow, list(topo.flow_ids), "Flows"),
             )
         mass = results.values[..., topo.flow_ids.index(flow)]  # (S, P, E)
         return mass.sum(axis=-1) if element is None else mass[..., topo.elements.index(element)]
-    return evaluate_indicator(Context(model, results), output, element, "--output")
+    return evaluate_indicator(Context(model, results), output, element, "output=")
 
 
 def sobol_indices(
@@ -75,7 +75,7 @@ def sobol_indices(
         )
     if samples < 16 or samples & (samples - 1):
         raise CritflowError(
-            "--samples", f"{samples}", "Give a power of 2 of at least 16 (Saltelli's scheme)."
+            "samples=", f"{samples}", "Give a power of 2 of at least 16 (Saltelli's scheme)."
         )
     base = model.path.parent if model.path else None
     for item in inputs:
@@ -101,7 +101,7 @@ def sobol_indices(
     )
     if p is None:
         raise CritflowError(
-            "--year", f"the model has no period {year}", f"Periods: {periods[0]}–{periods[-1]}."
+            "year=", f"the model has no period {year}", f"Periods: {periods[0]}–{periods[-1]}."
         )
     for start in range(0, u.shape[0], CHUNK):
         draws = Draws(values[start : start + CHUNK], column_of)
@@ -112,7 +112,7 @@ def sobol_indices(
             progress(min(start + CHUNK, u.shape[0]), u.shape[0])
     if not np.isfinite(y).all():
         raise CritflowError(
-            "--output", f"'{output}' is undefined (0/0) for some samples", "Choose another output."
+            "output=", f"'{output}' is undefined (0/0) for some samples", "Choose another output."
         )
     found = analyze.analyze(problem, y, calc_second_order=False, seed=seed)
     table = pd.DataFrame(

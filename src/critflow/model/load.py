@@ -28,6 +28,7 @@ from critflow.model.source import (
     read_file,
 )
 from critflow.model.uncertainty import collect
+from critflow.model.workbook import WORKBOOK_SUFFIXES, read_workbook
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -224,12 +225,16 @@ def _finish(
 
 
 def load_model(path: str | Path, *, allow_outside_files: bool = False) -> Model:
-    """Load a model file (YAML or JSON), check it, and return the :class:`Model`.
+    """Load a model file (YAML, JSON or a model workbook .xlsx), check it, and return the
+    :class:`Model`.
 
     Data files the model names (``value: {file: …}``, empirical distributions) must lie in the
     model file's folder or below, unless ``allow_outside_files`` (the command line's
     ``--allow-outside-files``): a model from someone else cannot read other files."""
-    data, source, text = read_file(path)
+    if Path(path).suffix.lower() in WORKBOOK_SUFFIXES:
+        data, source, text = read_workbook(path)
+    else:
+        data, source, text = read_file(path)
     return _finish(data, source, Path(path), text, allow_outside_files)
 
 

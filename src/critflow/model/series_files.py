@@ -14,25 +14,21 @@ refused before reading); and error messages name lines and columns, never a file
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 from pathlib import Path
 from typing import Any
 
-from critflow.errors import CritflowError, Problem, known, nearest
+from critflow.errors import CritflowError, Problem
 from critflow.model.source import SourceMap, decode_utf8, read_limited
+from critflow.model.tables import MAX_TABLE_BYTES, parse_csv
 
 KEYS = {"file", "column", "year_column"}
 
-MAX_DATA_FILE_BYTES = 64 * 1024 * 1024
+MAX_DATA_FILE_BYTES = MAX_TABLE_BYTES
 """Largest data file (series, empirical samples) a model may name, in bytes."""
 
 OUTSIDE_FLAG = "--allow-outside-files"
 """The command-line option that lets a model read files outside its folder."""
-
-_NAME_LIKE = re.compile(r"^[\w .()\[\]%/#°µ€+\-]{1,60}$")
 
 
 def _is_reference(value: Any) -> bool:
@@ -89,16 +85,6 @@ def open_data_file(
     return decode_utf8(raw, shown), shown
 
 
-def column_list(header: list[str]) -> str:
-    """The header cells for an error message, when they look like column names.
-
-    A first line that does not (control characters, very long cells, hundreds of cells) is not
-    echoed: the file may not be a table at all."""
-    if 0 < len(header) <= 200 and all(_NAME_LIKE.match(h) for h in header):
-        return f"Columns: {known(header)}."
-    return "Its first line does not look like a header of column names; is it a CSV file?"
-
-
 def resolve_series_files(
     data: Any, source: SourceMap, base: Path, allow_outside_files: bool = False
 ) -> Any:
@@ -124,25 +110,6 @@ def resolve_series_files(
     return resolved
 
 
-def _why_not_a_number(cell: str) -> str:
-    """What is wrong with a cell that is not a number, without repeating the cell."""
-    text = cell.strip()
-    if not text:
-        return "is empty"
-    try:
-        if not math.isfinite(float(text)):
-            return "is NaN or infinity (or beyond 1.8e308), not a finite number"
-    except ValueError:
-        pass
-    if re.fullmatch(r"[-+]?[\d.]+[ '\u00a0\u202f][\d. '\u00a0\u202f]*", text):
-        return "is not a number (it has a space or apostrophe, a thousands separator?)"
-    if re.fullmatch(r"[-+]?\d+,\d+", text):
-        return "is not a number (a decimal comma?)"
-    if re.search(r"\d", text) and re.search(r"[A-Za-z%]", text):
-        return "is not a plain number (it has letters: a unit?)"
-    return "is not a number"
-
-
 def read_series(
     reference: dict[str, Any], base: Path, where: str, allow_outside_files: bool = False
 ) -> dict[int, float]:
@@ -154,33 +121,10 @@ def read_series(
     column = str(reference["column"])
     year_column = str(reference.get("year_column", "year"))
     text, shown = open_data_file(reference["file"], base, where, allow_outside_files)
-    try:
-        rows = [
-            r
-            for r in csv.reader(io.StringIO(text, newline=""))
-            if r and not r[0].lstrip().startswith("#")
-        ]
-    except csv.Error as exc:
-        raise CritflowError(
-            shown, f"is not a readable CSV file ({exc})", "Save it as CSV (comma-separated)."
-        ) from None
-    if not rows:
-        raise CritflowError(
-            shown, "is empty", f"Write a header with '{year_column}' and '{column}'."
-        )
-    header = [h.strip() for h in rows[0]]
-    for needed in (year_column, column):
-        if needed not in header:
-            hint = nearest(needed, header) if column_list(header).startswith("Columns") else ""
-            raise CritflowError(
-                f"{shown}, line 1",
-                f"has no column '{needed}'",
-                f"{hint} {column_list(header)}".strip(),
-            )
-    y, c = header.index(year_column), header.index(column)
+    table = parse_csv(text, shown)
+    y, c = table.column(year_column), table.column(column)
     series: dict[int, float] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        cells = row + [""] * (len(header) - len(row))
+    for line, cells in table.rows:
         if not re.fullmatch(r"\s*\d{1,4}\s*", cells[y]):
             raise CritflowError(
                 f"{shown}, line {line}",
@@ -188,19 +132,7 @@ def read_series(
                 "Write whole years such as 2025 (four digits at most).",
             )
         year = int(cells[y])
-        try:
-            value = float(cells[c].strip())
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not re.fullmatch(
-            r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", cells[c]
-        ):
-            raise CritflowError(
-                f"{shown}, line {line}",
-                f"the cell in column '{column}' {_why_not_a_number(cells[c])}",
-                "Write plain finite numbers with a decimal point (1234.5), no units or thousands "
-                "separators.",
-            )
+        value = table.number(line, cells[c], column)
         if year in series:
             raise CritflowError(
                 f"{shown}, line {line}", f"year {year} appears twice", "Keep one row per year."

@@ -34,10 +34,12 @@ def format_path(path: PathKey) -> str:
 
 @dataclass
 class SourceMap:
-    """Where each field path of a model stands in its file (1-based line and column)."""
+    """Where each field path of a model stands in its file (1-based line and column), or — for a
+    model workbook — a label that names the sheet, row, column and header."""
 
     file: str = "<model>"
     positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    labels: dict[PathKey, str] = field(default_factory=dict)
 
     def where(self, *path: str | int | PathKey) -> str:
         """'file, line L, column C (path)' for the deepest known ancestor of a field path.
@@ -47,6 +49,11 @@ class SourceMap:
         if len(path) == 1 and isinstance(path[0], tuple):
             path = path[0]
         probe = tuple(path)
+        if self.labels:
+            while probe and probe not in self.labels:
+                probe = probe[:-1]
+            text = self.labels.get(probe, self.file)
+            return text + (f" ({format_path(path)})" if path else "")
         while probe and probe not in self.positions:
             probe = probe[:-1]
         position = self.positions.get(probe)

@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-from scipy import stats
-from scipy.stats import qmc
+from scipy.special import betaincinv, ndtr, ndtri
 
 SAMPLERS = ("random", "lhs", "sobol")
 
@@ -66,35 +65,12 @@ class Uncertain(BaseModel):
         unless ``allow_outside_files``, a regular file of bounded size."""
         if self.distribution != "empirical" or self._empirical is not None:
             return
-        import io
-
-        import pandas as pd
-
         from critflow.errors import CritflowError
-        from critflow.model.series_files import column_list, open_data_file
+        from critflow.model.series_files import open_data_file
+        from critflow.model.tables import parse_csv
 
         text, shown = open_data_file(self.file, base or Path.cwd(), where, allow_outside_files)
-        try:
-            frame = pd.read_csv(io.StringIO(text))
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise CritflowError(
-                where,
-                f"the data file '{shown}' is not a readable CSV table ({type(exc).__name__})",
-                "Save it as CSV with a header row and one sample per line.",
-            ) from None
-        if self.column not in frame.columns:
-            raise CritflowError(
-                where,
-                f"the data file '{shown}' has no column '{self.column}'",
-                column_list([str(c) for c in frame.columns]),
-            )
-        values = pd.to_numeric(frame[self.column], errors="coerce").dropna().to_numpy(float)
-        if not np.isfinite(values).all():
-            raise CritflowError(
-                where,
-                f"column '{self.column}' of '{shown}' holds an infinite value",
-                "Samples are finite numbers.",
-            )
+        values = parse_csv(text, shown).numbers(self.column, skip_blank=True)
         if values.size < 2:
             raise CritflowError(
                 where,
@@ -116,7 +92,7 @@ class Uncertain(BaseModel):
         if d == "beta":
             lo = 0.0 if self.low is None else self.low
             hi = 1.0 if self.high is None else self.high
-            return lo + (hi - lo) * stats.beta.ppf(u, self.alpha, self.beta)
+            return lo + (hi - lo) * betaincinv(self.alpha, self.beta, u)
         values = self._empirical  # empirical: linear interpolation of the sorted samples
         return np.interp(u, np.linspace(0, 1, values.size), values)
 
@@ -158,11 +134,11 @@ def inverse_cdf(
     logn = np.flatnonzero(distribution == "lognormal")
     if logn.size:
         sigma = np.log(high[logn] / low[logn]) / (2 * Z_975)
-        out[:, logn] = central[logn] * np.exp(sigma * stats.norm.ppf(u[:, logn]))
+        out[:, logn] = central[logn] * np.exp(sigma * ndtri(u[:, logn]))
     norm = np.flatnonzero(distribution == "normal")
     if norm.size:
-        lower = stats.norm.cdf((0.0 - central[norm]) / sd[norm])
-        z = stats.norm.ppf(lower + u[:, norm] * (1 - lower))
+        lower = ndtr((0.0 - central[norm]) / sd[norm])
+        z = ndtri(lower + u[:, norm] * (1 - lower))
         # clipped as well: when the mean is many sd above 0, `lower` underflows to 0 and a draw
         # u = 0 (which every sampler can make) would give -inf
         out[:, norm] = np.maximum(central[norm] + sd[norm] * z, 0.0)
@@ -282,6 +258,8 @@ class Sampler:
         d = len(self.inputs)
         if d == 0:
             return np.zeros((size, 0))
+        from scipy.stats import qmc  # only when sampling: scipy.stats costs ~0.5 s to import
+
         if self.method == "sobol":
             engine = qmc.Sobol(d, scramble=True, seed=self.seed)
             if chunk:

@@ -27,49 +27,11 @@ from pydantic import (
 from critflow.errors import CritflowError, Problem, field_path, nearest, validation_message
 from critflow.passport.datapoints import CATEGORIES, DataPoint, by_field, data_points
 from critflow.passport.identity import DigitalLink, IdentifierError
-from critflow.units import registry
+from critflow.units import unit_factor
 
 STATUSES = ("original", "repurposed", "re-used", "remanufactured", "waste")
 """Battery status values of Annex XIII 4(c)."""
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-@lru_cache(maxsize=512)
-def unit_factor(unit: str, expected: str) -> float:
-    """Factor from ``unit`` to ``expected``; ValueError saying what the unit measures if it does not fit."""
-    ureg = registry()
-    try:
-        given = ureg.Quantity(1.0, unit)
-    except Exception as exc:
-        raise ValueError(f"'{unit}' is not a unit ({type(exc).__name__})") from None
-    target = ureg.Quantity(1.0, expected)
-    if given.dimensionality != target.dimensionality:
-        raise ValueError(
-            f"'{unit}' is {_measures(given)}, but {_measures(target)} is required ({expected})"
-        )
-    return float(given.to(expected).magnitude)
-
-
-_KINDS = {
-    "kWh": "an energy",
-    "A*h": "an electric charge",
-    "W": "a power",
-    "V": "a voltage",
-    "ohm": "a resistance",
-    "kg": "a mass",
-    "year": "a time",
-    "kg/kWh": "a mass per energy",
-    "1/h": "a rate (per hour)",
-    "percent": "a dimensionless share",
-}
-
-
-def _measures(quantity) -> str:
-    ureg = registry()
-    for unit, words in _KINDS.items():
-        if quantity.dimensionality == ureg.Quantity(1.0, unit).dimensionality:
-            return words
-    return f"of dimension {quantity.dimensionality}"
 
 
 def _not_bool(value: Any) -> Any:

@@ -93,7 +93,7 @@ def _authorised(folder: Path, key: SigningKey, report: ChainReport) -> None:
     """Refuse a key that may not sign the next version of the chain (before anything is written)."""
     if key.public_key not in report.authorised:
         raise CritflowError(
-            "--key",
+            "key=",
             f"key {key.key_id} may not sign versions of {folder}: the chain's issuer is key "
             f"{key_id(report.issuer or '')}"
             + (
@@ -150,7 +150,7 @@ def delegate(folder: Path, key: SigningKey, delegates: list[str]) -> Path:
     previous, report = _open(folder, key)
     if key.public_key != report.issuer:
         raise CritflowError(
-            "--key",
+            "key=",
             f"only the chain's issuer (key {key_id(report.issuer or '')}) may delegate; "
             f"this is key {key.key_id}",
             "Sign the delegation with the issuer's key.",
@@ -173,13 +173,15 @@ def delegate(folder: Path, key: SigningKey, delegates: list[str]) -> Path:
 def _check_delegates(delegates: list[str]) -> None:
     """Refuse delegated keys that are not Ed25519 public keys (before anything is written)."""
     if len(set(delegates)) > MAX_DELEGATES:
-        raise CritflowError("--to", f"names more than {MAX_DELEGATES} keys", "Delegate fewer.")
+        raise CritflowError(
+            "delegates=", f"names more than {MAX_DELEGATES} keys", "Delegate fewer."
+        )
     for item in delegates:
         try:
             b64decode_strict(item, PUBLIC_KEY_BYTES, "public key")
         except ValueError as exc:
             raise CritflowError(
-                "--to",
+                "delegates=",
                 f"'{str(item)[:60]}' is not an Ed25519 public key: {str(exc).removeprefix('its ')}",
                 "Give public keys as written by `critflow passport keygen` (STEM.pub).",
             ) from None
@@ -222,7 +224,7 @@ def change_status(
     if rule is None:
         allowed = sorted(t for f, t in status_transitions() if f == current)
         raise CritflowError(
-            "--to",
+            "to=",
             f"a passport in status '{current}' cannot move to '{to}'",
             f"From '{current}' it can move to: {', '.join(allowed) or 'nothing'}.",
         )
@@ -231,7 +233,7 @@ def change_status(
     if rule["new_passport"]:
         if new_document is None or new_folder is None:
             raise CritflowError(
-                "--new",
+                "new_document=",
                 f"'{to}' gives the battery a new passport (Art. 77(7))",
                 "Give the new passport's document and folder.",
             )

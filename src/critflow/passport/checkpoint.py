@@ -76,7 +76,7 @@ def checkpoint_of(report: ChainReport, key: SigningKey) -> dict[str, Any]:
         )
     if key.public_key not in report.authorised:
         raise CritflowError(
-            "--key",
+            "key=",
             f"key {key.key_id} is neither the issuer nor a delegate of {report.passport_id}",
             "Sign the checkpoint with the issuer's key.",
         )
@@ -133,7 +133,7 @@ def verify_checkpoint(
         raise CritflowError(
             where,
             f"is signed by key {body['key_id']}, which is not among the trusted keys",
-            "Pass the issuer's (or registry's) public key with --trusted.",
+            "Trust the issuer's (or registry's) public key (trusted=).",
         )
     data = canonical(body)
     for candidate in candidates:
@@ -200,7 +200,7 @@ def freshness(
     if max_age is not None and now - checkpoint.issued_at > max_age:
         return (
             f"the checkpoint {checkpoint.source} is from {checkpoint.issued_at.isoformat()}, "
-            f"older than --max-age ({max_age}): a newer one may exist"
+            f"older than max_age= ({max_age}): a newer one may exist"
         )
     return None
 
@@ -210,9 +210,9 @@ def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.fullmatch(text.strip())
     if not match:
         raise CritflowError(
-            "--max-age", f"'{text[:40]}' is not a duration", "Write e.g. 90s, 30m, 24h or 7d."
+            "max_age=", f"'{text[:40]}' is not a duration", "Write e.g. 90s, 30m, 24h or 7d."
         )
     seconds = float(match[1]) * _UNITS[match[2]]
     if seconds > 3650 * 86400:
-        raise CritflowError("--max-age", f"'{text}' is longer than ten years", "Give less.")
+        raise CritflowError("max_age=", f"'{text}' is longer than ten years", "Give less.")
     return dt.timedelta(seconds=seconds)

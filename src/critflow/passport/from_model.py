@@ -135,19 +135,19 @@ def lot_from_flow(
     topo = inputs.topology
     if flow not in topo.flow_ids:
         raise CritflowError(
-            "--output-flow",
+            "flow=",
             f"the model has no flow '{flow}'",
             suggest(flow, list(topo.flow_ids), "Flows"),
         )
     s = inputs.scenarios.index(scenario) if scenario else 0
     if scenario and scenario not in inputs.scenarios:
         raise CritflowError(
-            "--scenario", f"no scenario '{scenario}'", f"Use {known(inputs.scenarios)}."
+            "scenario=", f"no scenario '{scenario}'", f"Use {known(inputs.scenarios)}."
         )
     years = [int(y) for y in inputs.periods]
     if period is not None and period not in years:
         raise CritflowError(
-            "--period", f"{period} is not a year of the model", f"Use {years[0]}–{years[-1]}."
+            "period=", f"{period} is not a year of the model", f"Use {years[0]}–{years[-1]}."
         )
     p = years.index(period) if period is not None else len(years) - 1
     f = topo.flow_ids.index(flow)
@@ -155,7 +155,7 @@ def lot_from_flow(
     goods = float(element_kg.sum())
     if goods <= 0:
         raise CritflowError(
-            "--output-flow",
+            "flow=",
             f"flow '{flow}' carries nothing in {years[p]}",
             "Choose another flow or year.",
         )

@@ -136,3 +136,24 @@ def validate_document(document: Any, where: str = "passport"):
         f"'{kind}' is not a passport kind" if kind else "the document has no 'kind'",
         "Write kind: battery (a battery passport) or kind: lot (a material-lot passport).",
     )
+
+
+def lot_summary(document: dict) -> str:
+    """One paragraph on a lot passport, from the document itself (so console and file agree)."""
+    compound = document.get("compound")
+    what = document["product"] + (f" ({compound['formula']})" if compound else "")
+    mass = document["mass"]
+    parts = [
+        f"{what}: {mass['value']:,.1f} {mass['unit']}",
+        ", ".join(
+            f"{element} {c['mass_fraction']:.2%}" for element, c in document["composition"].items()
+        ),
+    ]
+    footprint = document["carbon_footprint"]
+    if footprint["status"] == "declared":
+        parts.append(
+            f"carbon footprint {footprint['value']:.4g} kg CO2-eq per kg of lot (declared)"
+        )
+    else:
+        parts.append(f"carbon footprint pending: {footprint.get('note') or 'no value yet'}")
+    return "; ".join(parts) + "."

@@ -214,3 +214,24 @@ def _yaml_loader():  # built on first use: yaml is imported lazily
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     return Loader
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A passport document from JSON or YAML; a signed version file gives its document.
+
+    Read through :mod:`critflow.passport.safeio`: bounded size, UTF-8, no YAML aliases, limited
+    nesting, plain JSON data only.
+    """
+    data = read_limited(path)
+    loads = loads_json if path.suffix.lower() == ".json" else loads_yaml
+    value = loads(data, str(path))
+    if isinstance(value, dict) and "record" in value and "signature" in value:
+        record = value["record"]
+        value = record.get("document") if isinstance(record, dict) else None
+    if not isinstance(value, dict):
+        raise CritflowError(
+            str(path),
+            "does not hold a passport document (a mapping)",
+            "A passport is {kind: battery, category: …, data: {…}} or {kind: lot, …}.",
+        )
+    return value

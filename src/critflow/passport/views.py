@@ -17,7 +17,7 @@ def view(document: dict[str, Any], audience: str) -> dict[str, Any]:
     options = audiences()
     if audience not in options:
         raise CritflowError(
-            "--audience",
+            "audience=",
             f"'{audience}' is not an audience of the passport",
             suggest(audience, list(options), "Audiences"),
         )

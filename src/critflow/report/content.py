@@ -14,14 +14,8 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.catalogue import IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.recovery import primary_feed
+from critflow.report.sankey import FATE_COLOURS, KIND_COLOURS, display_name, sankey_data
 
-KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
-    "source": "#0072B2",
-    "transfer": "#009E73",
-    "market": "#E69F00",
-    "stock": "#CC79A7",
-    "sink": "#D55E00",
-}
 REGULATED = ("Co", "Cu", "Li", "Ni", "Pb")
 """Elements whose recovery the Battery Regulation sets targets for (Annex XII Part C)."""
 
@@ -36,34 +30,6 @@ class RunInfo:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
     version: str = __version__
-
-
-def sankey_data(results: FlowResults) -> dict[str, Any]:
-    """Nodes, links and link values per scenario, period and element ('goods' = sum), in the model's unit."""
-    topo = results.inputs.topology
-    values = results.values  # (S, P, E, F)
-    goods = values.sum(axis=2)
-    by_scenario: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for s, scenario in enumerate(results.inputs.scenarios):
-        by_period = {}
-        for p, period in enumerate(results.inputs.periods):
-            per_element = {"goods": goods[s, p].tolist()}
-            per_element |= {e: values[s, p, i].tolist() for i, e in enumerate(topo.elements)}
-            by_period[str(period)] = per_element
-        by_scenario[scenario] = by_period
-    return {
-        "nodes": list(topo.process_ids),
-        "kinds": list(topo.process_kinds),
-        "colours": [KIND_COLOURS[k] for k in topo.process_kinds],
-        "source": topo.flow_from.tolist(),
-        "target": topo.flow_to.tolist(),
-        "flows": list(topo.flow_ids),
-        "unit": results.unit,
-        "scenarios": list(results.inputs.scenarios),
-        "periods": [str(p) for p in results.inputs.periods],
-        "elements": ["goods", *topo.elements],
-        "values": by_scenario,
-    }
 
 
 def balance_section(results: FlowResults) -> list[dict[str, Any]]:
@@ -107,11 +73,28 @@ def recovery_section(run: Run) -> dict[str, Any] | None:
         observed=True,
     )
     wide = wide.reindex(columns=products).fillna(0.0)
+    scenarios = list(results.inputs.scenarios)
     data = {
-        scenario: {e: wide.loc[(scenario, e)].tolist() for e in elements}
-        for scenario in results.inputs.scenarios
+        scenario: {e: wide.loc[(scenario, e)].tolist() for e in elements} for scenario in scenarios
     }
-    return {"period": int(last), "products": products, "elements": elements, "values": data}
+    rows = [
+        {
+            "element": e,
+            "product": product,
+            "values": [data[s][e][i] for s in scenarios],
+        }
+        for e in elements
+        for i, product in enumerate(products)
+        if max(data[s][e][i] for s in scenarios) > 0.0005
+    ]
+    return {
+        "period": int(last),
+        "products": products,
+        "elements": elements,
+        "scenarios": scenarios,
+        "values": data,
+        "rows": rows,
+    }
 
 
 def recycling_section(run: Run) -> dict[str, Any] | None:
@@ -143,17 +126,48 @@ def recycling_section(run: Run) -> dict[str, Any] | None:
 
 
 def compliance_section(run: Run) -> dict[str, Any] | None:
-    """KPI-versus-target rows of the shipped rule sets that apply to the model (last period)."""
+    """The shipped rules that apply to the model as a matrix, rules × scenarios (last period): each
+    cell pass or fail with the value and the margin, the legal source once per rule."""
+    from critflow.indicators.catalogue import INDICATORS
+
     rows = run.compliance
     if rows is None:  # e.g. a scope the rules do not know, or outputs without a fate
         return None
-    applicable = [r.as_dict() for r in rows if r.status != "not applicable"]
-    if not applicable:
+    scenarios = list(run.results.inputs.scenarios)
+    rules: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.status == "not applicable":
+            continue
+        rule = rules.setdefault(
+            row.rule,
+            {
+                "rule": row.rule,
+                "title": row.title,
+                "indicator": row.indicator + (f" [{row.element}]" if row.element else ""),
+                "fraction": getattr(INDICATORS.get(row.indicator), "unit", "fraction")
+                == "fraction",
+                "comparator": row.comparator,
+                "threshold": row.threshold,
+                "source": row.source,
+                "cells": dict.fromkeys(scenarios),
+            },
+        )
+        rule["cells"][row.scenario] = {
+            "status": row.status,
+            "value": row.value,
+            "margin": row.margin,
+        }
+    if not rules:
         return None
+    applicable = {r.rule for r in rows if r.status != "not applicable"}
     return {
         "period": rows[0].period,
-        "rows": applicable,
-        "not_applicable": sum(r.status == "not applicable" for r in rows),
+        "scenarios": scenarios,
+        "rules": list(rules.values()),
+        "not_applicable": len({r.rule for r in rows} - applicable),
+        "failed": sum(
+            1 for r in rules.values() for c in r["cells"].values() if c and c["status"] == "fail"
+        ),
     }
 
 
@@ -200,7 +214,7 @@ def scenario_section(run: Run) -> dict[str, Any] | None:
     }
 
 
-def stock_section(results: FlowResults) -> dict[str, Any] | None:
+def stock_section(results: FlowResults, spec=None) -> dict[str, Any] | None:
     """Stocks in use and their inflow and outflow over the years, per stock, scenario, element."""
     if results.stocks is None:
         return None
@@ -229,6 +243,7 @@ def stock_section(results: FlowResults) -> dict[str, Any] | None:
     from critflow.engine.stock_solve import clipping_notes
 
     notes = clipping_notes(results.inputs, results.stocks)
+    names = {p.id: p for p in spec.processes} if spec is not None else {}
     clipped = [{"stock": n.where, "what": n.what} for n in notes]
     return {
         "periods": [int(p) for p in results.inputs.periods],
@@ -236,6 +251,7 @@ def stock_section(results: FlowResults) -> dict[str, Any] | None:
         "stocks": stocks,
         "stock_unit": results.stock_unit,
         "flow_unit": results.unit,
+        "labels": {k: display_name(k, getattr(names.get(k), "name", None)) for k in stocks},
         "clipped": clipped,
     }
 
@@ -310,6 +326,7 @@ def impact_section(run: Run) -> dict[str, Any] | None:
     by_process = impacts.process_table()
     by_process = by_process[(by_process["scenario"] == first) & (by_process["period"] == period)]
     by_process = by_process.sort_values("impact", ascending=False)
+    processes = {p.id: p for p in run.model.spec.processes}
     products = impacts.product_table()
     products = products[(products["scenario"] == first) & (products["period"] == period)]
     cost = None
@@ -320,9 +337,15 @@ def impact_section(run: Run) -> dict[str, Any] | None:
         "method": impacts.method.name,
         "reference": first,
         "rule": f"{impacts.end_of_life}, {impacts.partition} partition",
+        "end_of_life": impacts.end_of_life,
+        "partition": impacts.partition,
         "scenarios": scenarios,
         "processes": {
             "names": by_process["process"].tolist(),
+            "labels": [
+                display_name(p, getattr(processes.get(p), "name", None))
+                for p in by_process["process"]
+            ],
             "values": (by_process["impact"] / 1e3).tolist(),
         },
         "products": products[["product", "mass_kg", "footprint_per_kg"]].to_dict("records"),
@@ -342,14 +365,24 @@ def build(run: Run, info: RunInfo) -> dict[str, Any]:
         "unit": results.unit,
         "info": info,
         "max_residual": results.max_relative_residual(),
-        "sankey": sankey_data(results),
+        "sankey": sankey_data(results, spec),
         "balance": balance_section(results),
         "recovery": recovery_section(run),
         "recycling": recycling_section(run),
         "compliance": compliance_section(run),
         "comparison": scenario_section(run),
-        "stocks": stock_section(results),
+        "stocks": stock_section(results, spec),
         "circularity": circularity_section(run),
         "impact": impact_section(run),
         "kind_colours": KIND_COLOURS,
+        "fate_colours": FATE_COLOURS,
+        "display_names": _display_names(run),
+    }
+
+
+def _display_names(run: Run) -> dict[str, str]:
+    """Process and flow ids → the names the report shows."""
+    spec = run.model.spec
+    return {p.id: display_name(p.id, p.name) for p in spec.processes} | {
+        f.id: display_name(f.id, f.name) for f in spec.flows
     }

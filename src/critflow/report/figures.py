@@ -9,49 +9,14 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from critflow.analysis import Run
 from critflow.errors import CritflowError
-from critflow.report.content import recovery_section, sankey_data
+from critflow.report.content import recovery_section
+from critflow.report.sankey import sankey_data, sankey_figure
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
-
-
-def sankey_figure(data: dict, scenario: str, period: str, element: str):
-    """A plotly Sankey of one scenario, period and element ('goods' for the goods mass)."""
-    import plotly.graph_objects as go
-
-    values = np.asarray(data["values"][scenario][period][element])
-    through = np.zeros((len(data["nodes"]), 2))
-    np.add.at(through[:, 1], data["source"], values)
-    np.add.at(through[:, 0], data["target"], values)
-    labels = [
-        f"{n} — {v:,.4g} {data['unit']}"
-        for n, v in zip(data["nodes"], through.max(axis=1), strict=True)
-    ]
-    figure = go.Figure(
-        go.Sankey(
-            arrangement="snap",
-            node={"label": labels, "color": data["colours"], "pad": 14, "thickness": 16},
-            link={
-                "source": data["source"],
-                "target": data["target"],
-                "value": values.tolist(),
-                "color": "rgba(120,120,120,0.35)",
-            },
-        )
-    )
-    figure.update_layout(
-        title=f"{element} — {scenario}, {period} ({data['unit']})",
-        font_size=11,
-        width=1200,
-        height=650,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    return figure
 
 
 def write_figures(run: Run, folder: Path, formats: tuple[str, ...] = ("svg", "png")) -> list[Path]:
@@ -70,7 +35,7 @@ def write_figures(run: Run, folder: Path, formats: tuple[str, ...] = ("svg", "pn
             "chromium"
         )  # Debian's chromium, no download needed
     folder.mkdir(parents=True, exist_ok=True)
-    data = sankey_data(run.results)
+    data = sankey_data(run.results, run.model.spec)
     period = data["periods"][-1]
     first = data["scenarios"][0]
     figures = {

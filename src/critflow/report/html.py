@@ -1,4 +1,5 @@
-"""The self-contained HTML report: plotly.js embedded, no network needed to open it."""
+"""The HTML report: one file that opens offline (plotly.js embedded, the default), or a small file
+that loads plotly.js from its CDN or from a ``plotly.min.js`` beside it (``--plotly``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from critflow.analysis import Run
+from critflow.errors import CritflowError
 from critflow.report.content import RunInfo, build
+
+PLOTLY_MODES = ("inline", "cdn", "directory")
+"""How the report gets plotly.js: embedded (about 4.7 MB, opens offline), from cdn.plot.ly (needs
+the network when opened), or from plotly.min.js in the report's folder (written next to it)."""
+PLOTLY_FILE = "plotly.min.js"
 
 
 @lru_cache(maxsize=1)
@@ -19,32 +26,74 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
+def plotly_js_version() -> str:
+    """The version of the plotly.js the report embeds (the CDN file of the same version)."""
+    import re
+
+    found = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", _plotly_js()[:500])
+    return found.group(1) if found else "latest"
+
+
 def _embedded_json(value: object) -> str:
     """JSON safe to place inside a <script> element."""
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render(run: Run, info: RunInfo) -> str:
-    """The report as one HTML document."""
+def check_plotly_mode(plotly: str) -> None:
+    if plotly not in PLOTLY_MODES:
+        raise CritflowError(
+            "plotly=",
+            f"'{plotly}' is not a way to include plotly.js",
+            "Use inline (embedded, works offline), cdn or directory.",
+        )
+
+
+def _plotly_tag(plotly: str):
+    from markupsafe import Markup
+
+    if plotly == "inline":
+        return Markup(f"<script>{_plotly_js()}</script>")
+    if plotly == "cdn":
+        return Markup(
+            f'<script src="https://cdn.plot.ly/plotly-{plotly_js_version()}.min.js" '
+            'charset="utf-8"></script>'
+        )
+    return Markup(f'<script src="{PLOTLY_FILE}" charset="utf-8"></script>')
+
+
+def render(run: Run, info: RunInfo, plotly: str = "inline", extra: dict | None = None) -> str:
+    """The report as one HTML document; ``extra`` adds sections (``uncertainty``, ``sensitivity``,
+    ``reconciled``) built elsewhere."""
+    from markupsafe import Markup
+
+    from critflow.report.sankey import human, sankey_height
+
+    check_plotly_mode(plotly)
     env = Environment(
         loader=PackageLoader("critflow.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
-    content = build(run, info)
+    env.filters["num"] = human
+    content = build(run, info) | {"uncertainty": None, "sensitivity": None} | (extra or {})
     template = env.get_template("report.html.j2")
-    from markupsafe import Markup
-
     return template.render(
         **content,
-        plotly_js=Markup(_plotly_js()),
+        plotly_tag=_plotly_tag(plotly),
+        sankey_height=sankey_height(content["sankey"]),
         sankey_json=Markup(_embedded_json(content["sankey"])),
         recovery_json=Markup(_embedded_json(content["recovery"])),
         stocks_json=Markup(_embedded_json(content["stocks"])),
         impact_json=Markup(_embedded_json(content["impact"])),
+        uncertainty_json=Markup(_embedded_json(content["uncertainty"])),
     )
 
 
-def write_report(run: Run, info: RunInfo, path: Path) -> Path:
-    """Write ``report.html`` (or ``path``) and return its path."""
-    path.write_text(render(run, info), encoding="utf-8")
+def write_report(
+    run: Run, info: RunInfo, path: Path, plotly: str = "inline", extra: dict | None = None
+) -> Path:
+    """Write ``report.html`` (or ``path``) and return its path; with ``plotly='directory'``, also
+    plotly.min.js beside it."""
+    path.write_text(render(run, info, plotly, extra), encoding="utf-8")
+    if plotly == "directory":
+        (path.parent / PLOTLY_FILE).write_text(_plotly_js(), encoding="utf-8")
     return path

@@ -45,7 +45,8 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
-        copy.write_text(model.path.read_text(encoding="utf-8"), encoding="utf-8")
+        copy.write_bytes(model.path.read_bytes())  # a workbook (.xlsx) is not text
+        copy_data_files(model.path, out_dir)
     record = {
         "model_file": info.model_file,
         "model_copy": copy.name if model.path is not None else None,
@@ -59,6 +60,39 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
     (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     report = write_report(run, info, out_dir / "report.html")
     return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
+
+
+def copy_data_files(model_path: Path, out_dir: Path) -> list[Path]:
+    """Copy the data files a model names (``{file: data/x.csv, …}``) that lie in its folder into
+    ``out_dir`` under the same relative paths, so the run folder's model copy loads on its own
+    (``critflow report`` re-renders from it). Returns the copies."""
+    from critflow.model.convert import read_model_data
+
+    base = model_path.parent.resolve()
+    names: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("file"), str):
+                names.add(value["file"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(read_model_data(model_path))
+    copies = []
+    for name in sorted(names):
+        source = (base / name).resolve()
+        target = (out_dir / name).resolve()
+        if not source.is_relative_to(base) or not target.is_relative_to(out_dir.resolve()):
+            continue  # a file outside the model's folder (--allow-outside-files) stays where it is
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            copies.append(target)
+    return copies
 
 
 def read_run(run_dir: Path) -> tuple[Run, RunInfo]:

@@ -75,10 +75,10 @@ def load_rule_sets(names: list[str], files: list[Path] | None = None) -> list[Ru
     for name in names:
         if name not in shipped:
             raise CritflowError(
-                "--rules",
+                "names=",
                 f"there is no shipped rule set '{name}'",
                 f"{nearest(name, shipped)} Shipped: {', '.join(shipped)}; "
-                "add your own file with --rule-file.".strip(),
+                "add your own rule file (files=).".strip(),
             )
         sets.append(
             _parse_rule_set(data.rule_set_text(name), str(data.data_path(f"rules/{name}.yaml")))
@@ -132,7 +132,7 @@ def _period_index(results: FlowResults, year: int) -> int:
         return int(np.flatnonzero(periods == year)[0])
     if len(periods) > 1:  # judging another year's targets on the last year's values misleads
         raise CritflowError(
-            "--year",
+            "year=",
             f"the model has no period {year}, so the rules that apply in {year} cannot be "
             "judged on it",
             f"Periods: {int(periods[0])}–{int(periods[-1])}. Choose one of them, or extend the "
@@ -265,9 +265,7 @@ def check(
         )
         rule_ctx = ctx
         if rule.reference_year is not None and ctx.reference is None and ctx.reference_year is None:
-            rule_ctx = Context(
-                model, results, reference_year=rule.reference_year, cache=ctx.cache
-            )
+            rule_ctx = Context(model, results, reference_year=rule.reference_year, cache=ctx.cache)
         relative = rule.indicator.endswith("_change") or bool(rule.conditions)
         reason = ""
         if rule.applies_from.year > year:
@@ -302,10 +300,7 @@ def check(
             if value is None:
                 rows.append(CheckRow(**row, status="not applicable", reason=note))
                 continue
-            better = (
-                value - rule.threshold if rule.comparator in (">=", ">") else rule.threshold - value
-            )
-            passed = better > 0 or (better == 0 and rule.comparator in (">=", "<="))
+            better, passed = rule.margin(value), rule.met_by(value)
             if rule.status == "pending":
                 status, note = "pending", "rule pending: not yet in force"
             elif not passed:

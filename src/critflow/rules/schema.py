@@ -83,6 +83,16 @@ class Rule(_Strict):
         "reference: {meaning, indicator, better: higher|lower} or {meaning, any_of: [...]}",
     )
 
+    def margin(self, value: float) -> float:
+        """How far ``value`` is on the good side of the threshold (negative: on the bad side)."""
+        return value - self.threshold if self.comparator in (">=", ">") else self.threshold - value
+
+    def met_by(self, value: float) -> bool:
+        """Whether ``value`` meets the target with the rule's own comparator (ignoring
+        ``status`` and ``conditions``)."""
+        better = self.margin(value)
+        return better > 0 or (better == 0 and self.comparator in (">=", "<="))
+
 
 class RuleSet(_Strict):
     """A versioned set of rules (a law, a programme, a company's own targets)."""

@@ -98,7 +98,7 @@ def _unchanged_standing(before: dict[str, Any], after: dict[str, Any], where: st
             409,
             "Status changes through /status",
             f"{where}: data.battery_status is '{old}'; change it with POST "
-            "/api/passports/{key}/status ({\"to\": …}), which checks the transition and "
+            '/api/passports/{key}/status ({"to": …}), which checks the transition and '
             "records it.",
         )
 

@@ -14,12 +14,16 @@ Flows are per year; stocks at the end of each year, in the same mass unit as the
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from critflow.errors import CritflowError
+
+if TYPE_CHECKING:
+    import xarray as xr
 from critflow.stocks.cohorts import INFLOW_AT, CohortStocks, NegativeInflowError, survival_kernel
 from critflow.stocks.lifetimes import Lifetime
 
@@ -65,11 +69,17 @@ class StockResult:
         return float(np.abs(gap).max(initial=0.0) / scale)
 
 
+def _is_dataarray(value: object) -> bool:
+    """True for an xarray DataArray, without importing xarray (a caller who passes one has)."""
+    xarray = sys.modules.get("xarray")
+    return xarray is not None and isinstance(value, xarray.DataArray)
+
+
 class _Arrays:
     """Flatten inputs to (T, N) and wrap results back into the caller's type and shape."""
 
     def __init__(self, template: np.ndarray | xr.DataArray) -> None:
-        if isinstance(template, xr.DataArray):
+        if _is_dataarray(template):
             time = "time" if "time" in template.dims else template.dims[0]
             self.template = template.transpose(time, ...)
             values = self.template.values
@@ -85,14 +95,14 @@ class _Arrays:
     def flat(self, values: np.ndarray | xr.DataArray | None) -> np.ndarray | None:
         if values is None:
             return None
-        if isinstance(values, xr.DataArray) and self.template is not None:
+        if _is_dataarray(values) and self.template is not None:
             values = values.broadcast_like(self.template).transpose(*self.template.dims).values
         array = np.broadcast_to(np.asarray(values, dtype=float), self.shape)
         return array.reshape(self.n_periods, self.n_series)
 
     def series(self, values) -> np.ndarray:
         """A parameter broadcast over the series axes, flattened to (N,)."""
-        if isinstance(values, xr.DataArray) and self.template is not None:
+        if _is_dataarray(values) and self.template is not None:
             values = values.broadcast_like(self.template.isel({self.template.dims[0]: 0})).values
         return np.broadcast_to(np.asarray(values, dtype=float), self.shape[1:]).reshape(-1)
 

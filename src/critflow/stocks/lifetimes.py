@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.stats
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from critflow.errors import CritflowError, Problem
 
@@ -99,10 +98,8 @@ class Lifetime:
         d = self.distribution
         if d == "fixed":
             ages = p["mean"]
-        elif d == "normal":
-            ages = scipy.stats.norm.isf(tail, loc=p["mean"], scale=p["std"])
-        elif d == "folded_normal":
-            ages = p["mean"] + scipy.stats.norm.isf(tail) * p["std"]
+        elif d == "normal" or d == "folded_normal":
+            ages = p["mean"] - ndtri(tail) * p["std"]
         elif d == "lognormal":
             ages = p["mean"] + 200.0 * p["std"]
             ages = np.minimum(ages, 2000.0)

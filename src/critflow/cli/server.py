@@ -1,5 +1,8 @@
-"""``critflow serve``, ``critflow db upgrade`` and ``critflow keys …`` (API keys, organisations'
-GS1 Company Prefixes, the registry's signing key)."""
+"""The passport registry's commands: ``critflow serve``, ``critflow db upgrade`` and ``critflow
+keys …`` (API keys, organisations' GS1 Company Prefixes, the registry's signing key).
+
+They need the ``server`` extra (``pip install 'critflow[server]'``); without it they say so
+(``critflow.cli.app`` turns the ImportError into that message)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console()
+from critflow.cli.common import out
+
 db_app = typer.Typer(name="db", help="The registry's database.", no_args_is_help=True)
 keys_app = typer.Typer(
     name="keys",

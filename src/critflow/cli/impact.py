@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from critflow.cli.common import (
+    AllowOutsideFiles,
+    check_format,
+    out,
+    progress_bar,
+    split,
+    write_json,
+)
 from critflow.errors import CritflowError, known
 
-out = Console()
-if not out.is_terminal:  # piped or captured: one line per row
-    out = Console(width=200)
-err = Console(stderr=True)
 
+def _year_index(periods, year: int | None) -> int:
+    import numpy as np
 
-AllowOutsideFiles = Annotated[
-    bool,
-    typer.Option(
-        "--allow-outside-files",
-        help="Let the model read data files ({file: …}) outside its own folder. Off by default: "
-        "a model from someone else could name any file on this machine.",
-    ),
-]
-
-
-def _year_index(periods: np.ndarray, year: int | None) -> int:
     if year is None:
         return len(periods) - 1
     if year not in periods:
@@ -76,15 +66,14 @@ def impact(
     """Climate impact (kg CO2-eq, GWP100) per process, item and product, and life-cycle cost."""
     from critflow.engine import solve
     from critflow.impact.cost import assess_cost
-    from critflow.impact.lca import assess
+    from critflow.impact.lca import assess, source_table
     from critflow.model import load_model
 
-    if output_format not in ("table", "json"):
-        raise CritflowError("--format", f"'{output_format}' is not a format", "Use table or json.")
+    check_format(output_format, "impact")
     if samples < 0:
         raise CritflowError("--samples", f"{samples} is negative", "Give 0 or more samples.")
     loaded = load_model(model, allow_outside_files=allow_outside_files)
-    names = [v.strip() for item in scenario or [] for v in item.split(",") if v.strip()] or None
+    names = split(scenario) or None
     if reference and names and reference not in names:
         names.append(reference)
     results = solve(loaded, names)
@@ -101,13 +90,7 @@ def impact(
             "--reference", f"'{reference}' is not a scenario", f"Scenarios: {known(scen)}."
         )
     p = _year_index(results.inputs.periods, year)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with progress_bar(spinner=False) as progress:
         task = progress.add_task("Monte Carlo", total=max(samples, 1), visible=samples > 0)
         impacts = assess(
             loaded, results, samples, seed, lambda done, n: progress.update(task, completed=done)
@@ -150,14 +133,14 @@ def impact(
             "processes": at_year(processes).to_dict("records"),
         }
         if sources:
-            frame = _source_table(loaded, impacts)
+            frame = source_table(loaded, impacts)
             document["sources"] = frame.astype(object).where(frame.notna(), None).to_dict("records")
         if costs is not None:
             document["cost"] = {
                 "annual": at_year(costs.annual_table()).to_dict("records"),
                 "project": costs.project_table().to_dict("records"),
             }
-        sys.stdout.write(json.dumps(document, indent=2, default=_jsonable) + "\n")
+        write_json(document, default=_jsonable)
         return
     _print_tables(
         loaded.name, impacts, summary, products, processes, items, year_value, top, reference
@@ -165,46 +148,11 @@ def impact(
     if costs is not None:
         _print_cost(costs, p)
     if sources:
-        _print_sources(_source_table(loaded, impacts))
+        _print_sources(source_table(loaded, impacts))
     for note in impacts.notes:
         out.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if out_dir is not None:
         out.print(f"Tables written to [bold]{out_dir}/[/bold] (impact_*.csv, cost_*.csv).")
-
-
-def _source_table(loaded, impacts):
-    """The background rows behind the factors a model uses — inventory items and displaced
-    materials — with source, verification flag, supply route and GWP basis; factors the model
-    gives itself (impact.factors) are listed with 'your impact.factors' as their source."""
-    import pandas as pd
-
-    from critflow.impact.background import SOURCE_COLUMNS, background
-    from critflow.impact.inventory import settings
-
-    own = settings(loaded).factors
-    names = list(dict.fromkeys([*impacts.items, *impacts.displaced_items]))
-    shipped = background().sources([n for n in names if n not in own])
-    given = pd.DataFrame(
-        [
-            {"item": n, "amount": str(own[n]), "source": "your impact.factors"}
-            for n in names
-            if n in own
-        ],
-        columns=list(SOURCE_COLUMNS),
-    )
-    frame = pd.concat([shipped, given], ignore_index=True) if len(given) else shipped.copy()
-    frame.insert(
-        1,
-        "used_as",
-        [
-            ", ".join(
-                (["inventory"] if n in impacts.items else [])
-                + (["displaced"] if n in impacts.displaced_items else [])
-            )
-            for n in frame["item"]
-        ],
-    )
-    return frame
 
 
 def _print_sources(frame) -> None:
@@ -224,6 +172,8 @@ def _print_sources(frame) -> None:
     for label in columns.values():
         table.add_column(label)
 
+    import numpy as np
+
     def cell(value) -> str:
         if isinstance(value, float):
             return "" if np.isnan(value) else f"{value:.4g}"
@@ -235,12 +185,16 @@ def _print_sources(frame) -> None:
 
 
 def _jsonable(value):
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
 
 
 def _print_tables(name, impacts, summary, products, processes, items, year, top, reference) -> None:
+    import numpy as np
+
     table = Table(
         title=f"{name}: climate change ({impacts.method.name}) in {year}", title_justify="left"
     )
@@ -316,6 +270,8 @@ def _print_tables(name, impacts, summary, products, processes, items, year, top,
 
 
 def _print_cost(costs, p: int) -> None:
+    import numpy as np
+
     money = costs.currency
     table = Table(
         title=f"Life-cycle cost ({money}, discount rate {costs.discount_rate:.0%}, "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from critflow.cli.common import AllowOutsideFiles, as_flags, out
 from critflow.errors import CritflowError, Problem
 
 passport_app = typer.Typer(
@@ -18,32 +18,12 @@ passport_app = typer.Typer(
     help="Battery and material-lot passports: validate, sign, verify, view, export.",
     no_args_is_help=True,
 )
-out = Console()
-if not out.is_terminal:  # piped or captured: one line per result
-    out = Console(width=200)
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """A passport document from JSON or YAML; a signed version file gives its document.
+def _read_document(path: Path) -> dict:
+    from critflow.passport.safeio import read_document
 
-    Read through :mod:`critflow.passport.safeio`: bounded size, UTF-8, no YAML aliases, limited
-    nesting, plain JSON data only.
-    """
-    from critflow.passport.safeio import loads_json, loads_yaml, read_limited
-
-    data = read_limited(path)
-    loads = loads_json if path.suffix.lower() == ".json" else loads_yaml
-    value = loads(data, str(path))
-    if isinstance(value, dict) and "record" in value and "signature" in value:
-        record = value["record"]
-        value = record.get("document") if isinstance(record, dict) else None
-    if not isinstance(value, dict):
-        raise CritflowError(
-            str(path),
-            "does not hold a passport document (a mapping)",
-            "A passport is {kind: battery, category: …, data: {…}} or {kind: lot, …}.",
-        )
-    return value
+    return read_document(path)
 
 
 @passport_app.command("schema")
@@ -70,7 +50,7 @@ def validate(
 
     problems = []
     for path in files:
-        document = read_document(path)
+        document = _read_document(path)
         try:
             validate_document(document, where=str(path))
         except CritflowError as exc:
@@ -113,7 +93,7 @@ def sign(
     from critflow.passport.integrity import SigningKey
     from critflow.passport.lot import validate_document
 
-    document = read_document(file)
+    document = _read_document(file)
     validate_document(document, where=str(file))
     signer = SigningKey.load(key)
     if chains.latest(chain) is None:
@@ -142,7 +122,7 @@ def status(
 
     document = None
     if new is not None:
-        document = read_document(new)
+        document = _read_document(new)
         validate_document(document, where=str(new))
     written = chains.change_status(chain, to, SigningKey.load(key), document, new_chain)
     for path in written:
@@ -253,6 +233,7 @@ def verify(
             finding = checkpoints.compare(published_here, report, anchors) or (
                 checkpoints.freshness(published_here, age)
             )
+            finding = finding and as_flags(finding, "passport")  # max_age= is --max-age here
             state = finding or (
                 f"version {published_here.version} of "
                 f"{published_here.issued_at.isoformat()} signed by key "
@@ -388,7 +369,7 @@ def view(
     """Print what one audience may read of a battery passport (Art. 77(2))."""
     from critflow.passport.views import view as project
 
-    document = read_document(file)
+    document = _read_document(file)
     if document.get("kind") not in ("battery", "lot"):
         raise CritflowError(
             f"{file}: kind", "is neither battery nor lot", "Check it with `passport validate`."
@@ -415,7 +396,7 @@ def export(
 
     documents = []
     for path in files:
-        document = read_document(path)
+        document = _read_document(path)
         validate_document(document, where=str(path))
         if document.get("kind") != "battery":
             raise CritflowError(
@@ -457,7 +438,7 @@ def qr(
 
     uri = source
     if not source.startswith(("http://", "https://")):
-        data = read_document(Path(source)).get("data")
+        data = _read_document(Path(source)).get("data")
         uri = str(data.get("unique_identifier", "")) if isinstance(data, dict) else ""
     try:
         link = DigitalLink.parse(uri)
@@ -465,16 +446,6 @@ def qr(
     except IdentifierError as exc:
         raise CritflowError("identifier", str(exc), "Fix the GTIN or serial.") from None
     out.print(f"QR code of {link.uri}: {out_path}")
-
-
-AllowOutsideFiles = Annotated[
-    bool,
-    typer.Option(
-        "--allow-outside-files",
-        help="Let the model read data files ({file: …}) outside its own folder. Off by default: "
-        "a model from someone else could name any file on this machine.",
-    ),
-]
 
 
 @passport_app.command("issue")
@@ -494,7 +465,7 @@ def issue(
     from critflow.engine import solve
     from critflow.model import load_model
     from critflow.passport.from_model import lot_from_flow
-    from critflow.passport.lot import validate_lot
+    from critflow.passport.lot import lot_summary, validate_lot
 
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     results = solve(loaded, [scenario] if scenario else None)
@@ -507,24 +478,3 @@ def issue(
     out_path.write_text(text, encoding="utf-8")
     out.print(f"Lot passport written: {out_path}")
     out.print(lot_summary(document))
-
-
-def lot_summary(document: dict) -> str:
-    """One paragraph on a lot passport, from the document itself (so console and file agree)."""
-    compound = document.get("compound")
-    what = document["product"] + (f" ({compound['formula']})" if compound else "")
-    mass = document["mass"]
-    parts = [
-        f"{what}: {mass['value']:,.1f} {mass['unit']}",
-        ", ".join(
-            f"{element} {c['mass_fraction']:.2%}" for element, c in document["composition"].items()
-        ),
-    ]
-    footprint = document["carbon_footprint"]
-    if footprint["status"] == "declared":
-        parts.append(
-            f"carbon footprint {footprint['value']:.4g} kg CO2-eq per kg of lot (declared)"
-        )
-    else:
-        parts.append(f"carbon footprint pending: {footprint.get('note') or 'no value yet'}")
-    return "; ".join(parts) + "."

@@ -1,0 +1,91 @@
+"""``critflow demo``: the gallery of example models (``examples/gallery.yaml``) — list them, or run
+one as ``critflow run`` would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from critflow.cli.common import out
+from critflow.errors import CritflowError, nearest
+
+#: The examples folder of a source checkout (src/critflow/cli/demo.py → the repository root).
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+GALLERY = "gallery.yaml"
+
+
+def load_gallery(examples: Path = EXAMPLES) -> list[dict]:
+    """The gallery's entries (name, file, question, headline), checked: every entry names a model
+    file that exists in ``examples``, and names are unique."""
+    import yaml
+
+    index = examples / GALLERY
+    if not index.is_file():
+        raise CritflowError(
+            str(index),
+            "the gallery index is missing",
+            "critflow demo runs the models of a source checkout's examples/ folder; give that "
+            "folder with --examples.",
+        )
+    document = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
+    entries = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CritflowError(str(index), "has no 'models:' list", "List the gallery's models.")
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{index} (models[{i}])"
+        if not isinstance(entry, dict) or not {"name", "file", "question"} <= set(entry):
+            raise CritflowError(where, "an entry needs name, file and question", "Add them.")
+        if entry["name"] in seen:
+            raise CritflowError(where, f"the name '{entry['name']}' is used twice", "Rename one.")
+        seen.add(entry["name"])
+        if not (examples / entry["file"]).is_file():
+            raise CritflowError(
+                where, f"no model file '{entry['file']}' in {examples}", "Fix the file name."
+            )
+    return entries
+
+
+def demo(
+    name: Annotated[
+        str | None, typer.Argument(help="Gallery model to run (see --list).", show_default=False)
+    ] = None,
+    list_models: Annotated[
+        bool,
+        typer.Option("--list", help="List the gallery's models and the question each answers."),
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder; default out/<model file name>/."),
+    ] = None,
+    samples: Annotated[
+        int, typer.Option(help="Monte Carlo samples of the values with distributions (0: none).")
+    ] = 0,
+    examples: Annotated[
+        Path, typer.Option(help="The examples folder holding gallery.yaml.")
+    ] = EXAMPLES,
+) -> None:
+    """Run a model of the gallery (examples/gallery.yaml) as `critflow run` does, or list them."""
+    entries = load_gallery(examples)
+    if list_models or name is None:
+        table = Table(title="critflow gallery: `critflow demo NAME` runs one", title_justify="left")
+        for column in ("name", "question", "file"):
+            table.add_column(column)
+        for entry in entries:
+            table.add_row(entry["name"], entry["question"], f"examples/{entry['file']}")
+        out.print(table)
+        return
+    chosen = next((e for e in entries if e["name"] == name), None)
+    if chosen is None:
+        names = [e["name"] for e in entries]
+        raise CritflowError(
+            "NAME",
+            f"'{name}' is not a model of the gallery",
+            f"{nearest(name, names)} Models: {', '.join(names)} (critflow demo --list).".strip(),
+        )
+    from critflow.cli.run import run
+
+    run(examples / chosen["file"], out_dir=out_dir, samples=samples)

@@ -1,0 +1,347 @@
+"""The Sankey of a solved model, as data (for the HTML report) and as a plotly figure (for
+:mod:`critflow.plot` and the static figures).
+
+Links are coloured by where their mass ends: each flow's mass is followed downstream through the
+processes it enters (split as the solved outflows of each process split) to the flows that leave
+the system, whose fate puts them in one of a few classes — recycled, product, lost, in use (a
+stock), other. A flow into a sink carries its own class; a flow inside the plant carries the mix of
+the classes its mass reaches, and is drawn in the colour of the largest. The same data colours links
+by element instead (each goods link in the colour of its main element; in one element's view, the
+element's mass fraction in the link sets the opacity).
+
+Labels are display names: a process's or flow's ``name:``, else its id with the underscores as
+spaces and each word capitalised (``liquor_split`` → ``Liquor Split``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from critflow.engine.results import FlowResults
+from critflow.model.schema import fate_of
+
+KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
+    "source": "#0072B2",
+    "transfer": "#009E73",
+    "market": "#E69F00",
+    "stock": "#CC79A7",
+    "sink": "#D55E00",
+}
+FATE_CLASSES = ("recycled", "product", "lost", "in use", "other")
+"""Where mass leaving the system ends, for the colours of the Sankey's links."""
+FATE_COLOURS = {
+    "recycled": "#009E73",  # bluish green
+    "product": "#0072B2",  # blue
+    "lost": "#D55E00",  # vermillion
+    "in use": "#CC79A7",  # reddish purple
+    "other": "#999999",  # grey
+}
+LOSS_FATES = ("lost", "landfill", "incineration", "energy_recovery", "backfilling")
+ELEMENT_PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+    "#999999",
+    "#882255",
+    "#44AA99",
+    "#117733",
+)
+
+
+def display_name(identifier: str, name: str | None = None) -> str:
+    """A process's or flow's ``name:``, else its id as words: ``liquor_split`` → ``Liquor Split``."""
+    if name:
+        return name
+    words = [w for w in identifier.replace("-", "_").split("_") if w]
+    return " ".join(w[:1].upper() + w[1:] for w in words) or identifier
+
+
+def fate_class(fate: str | None, product: str | None, into: str) -> str:
+    """The class of a flow that leaves the system: ``into`` is the kind of process it enters."""
+    if into == "stock":
+        return "in use"
+    if fate == "recycled":
+        return "recycled"
+    if fate in LOSS_FATES:
+        return "lost"
+    if fate == "intermediate" or (product and fate != "excluded"):
+        return "product"
+    return "other"
+
+
+def exit_classes(spec, topology) -> np.ndarray:
+    """(E, F) index into FATE_CLASSES of each flow's own class, -1 for a flow into a process that
+    passes it on (transfer, market)."""
+    flows = {f.id: f for f in spec.flows}
+    out = np.full((len(topology.elements), topology.n_flows), -1, dtype=np.int64)
+    for f, fid in enumerate(topology.flow_ids):
+        into = topology.process_kinds[topology.flow_to[f]]
+        if into not in ("sink", "stock"):
+            continue
+        flow = flows[fid]
+        for e, element in enumerate(topology.elements):
+            fate = fate_of(flow.fate, element)
+            out[e, f] = FATE_CLASSES.index(fate_class(fate, flow.product, into))
+    return out
+
+
+def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.ndarray:
+    """Share of each flow's mass that ends in each fate class.
+
+    ``values`` (..., E, F) element masses, ``classes`` (E, F) from :func:`exit_classes`; returns
+    (..., E, F, C). For a flow into a sink or stock the share is 1 for its own class; for a flow
+    into a transfer or market process u, x_f = Σ_g (v_g / Σ_{g' out of u} v_g') · x_g over u's
+    outflows g — one linear system per scenario, period and element (recycle loops included)."""
+    lead = values.shape[:-1]
+    n_f = values.shape[-1]
+    n_c = len(FATE_CLASSES)
+    flat = values.reshape(-1, n_f)  # (N, F): N = … · E
+    n = flat.shape[0]
+    element_of_row = np.broadcast_to(np.arange(classes.shape[0]), lead).reshape(-1)
+    passes = classes[element_of_row] < 0  # (N, F): flows into a process that passes mass on
+    same = topology.flow_to[:, None] == topology.flow_from[None, :]  # (F, G): f enters, g leaves
+    x = np.zeros((n, n_f, n_c))
+    step = max(1, 20_000_000 // (n_f * n_f))  # rows solved at once (bounded memory)
+    for start in range(0, n, step):
+        rows = slice(start, min(n, start + step))
+        v, own = flat[rows], passes[rows]
+        outflow = np.zeros((v.shape[0], len(topology.process_ids)))
+        np.add.at(outflow.T, topology.flow_from, v.T)
+        leaving = outflow[:, topology.flow_from]  # (N, G) outflow of the process g leaves
+        split = np.divide(v, leaving, out=np.zeros_like(v), where=leaving > 0)
+        m = same[None, :, :] * split[:, None, :] * own[:, :, None]  # M[n, f, g]
+        b = np.zeros((v.shape[0], n_f, n_c))
+        r, f = np.nonzero(~own)
+        b[r, f, classes[element_of_row[rows][r], f]] = 1.0
+        system = np.eye(n_f)[None] - m
+        try:
+            x[rows] = np.linalg.solve(system, b)
+        except np.linalg.LinAlgError:  # a closed loop without a way out: its mass ends nowhere
+            x[rows] = np.einsum("nfg,ngc->nfc", np.linalg.pinv(system), b)
+    return np.clip(x, 0.0, 1.0).reshape(*lead, n_f, n_c)
+
+
+def sankey_data(results: FlowResults, spec=None) -> dict[str, Any]:
+    """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
+    model's unit; with the model's ``spec``, display names and the fate classes of the links."""
+    topo = results.inputs.topology
+    values = results.values  # (S, P, E, F)
+    goods = values.sum(axis=2)
+    by_scenario: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for s, scenario in enumerate(results.inputs.scenarios):
+        by_period = {}
+        for p, period in enumerate(results.inputs.periods):
+            per_element = {"goods": goods[s, p].tolist()}
+            per_element |= {e: values[s, p, i].tolist() for i, e in enumerate(topo.elements)}
+            by_period[str(period)] = per_element
+        by_scenario[scenario] = by_period
+    processes = {p.id: p for p in spec.processes} if spec is not None else {}
+    flows = {f.id: f for f in spec.flows} if spec is not None else {}
+    data = {
+        "nodes": list(topo.process_ids),
+        "labels": [
+            display_name(p, getattr(processes.get(p), "name", None)) for p in topo.process_ids
+        ],
+        "kinds": list(topo.process_kinds),
+        "colours": [KIND_COLOURS[k] for k in topo.process_kinds],
+        "source": topo.flow_from.tolist(),
+        "target": topo.flow_to.tolist(),
+        "flows": list(topo.flow_ids),
+        "flow_labels": [
+            display_name(f, getattr(flows.get(f), "name", None)) for f in topo.flow_ids
+        ],
+        "unit": results.unit,
+        "scenarios": list(results.inputs.scenarios),
+        "periods": [str(p) for p in results.inputs.periods],
+        "elements": ["goods", *topo.elements],
+        "element_colours": {
+            e: ELEMENT_PALETTE[i % len(ELEMENT_PALETTE)] for i, e in enumerate(topo.elements)
+        },
+        "values": by_scenario,
+        "fate_classes": list(FATE_CLASSES),
+        "fate_colours": FATE_COLOURS,
+        "fates": None,
+    }
+    if spec is not None:
+        data["fates"] = fate_data(results, spec)
+    return data
+
+
+def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per scenario, period and element ('goods' too): each link's shares by fate class (F × C,
+    rounded to 4 digits) and the mass leaving the system in each class (C), in the model's unit."""
+    topo = results.inputs.topology
+    values = results.values  # (S, P, E, F)
+    classes = exit_classes(spec, topo)
+    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
+    goods = values.sum(axis=2)  # (S, P, F)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        goods_shares = np.where(
+            goods[..., None] > 0,
+            np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
+            0.0,
+        )
+    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
+    for e in range(topo.n_elements):
+        for f in np.nonzero(classes[e] >= 0)[0]:
+            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for s, scenario in enumerate(results.inputs.scenarios):
+        out[scenario] = {}
+        for p, period in enumerate(results.inputs.periods):
+            entry = {
+                "goods": {
+                    "shares": np.round(goods_shares[s, p], 4).tolist(),
+                    "leaving": leaving[s, p].sum(axis=0).tolist(),
+                }
+            }
+            for e, element in enumerate(topo.elements):
+                entry[element] = {
+                    "shares": np.round(shares[s, p, e], 4).tolist(),
+                    "leaving": leaving[s, p, e].tolist(),
+                }
+            out[scenario][str(period)] = entry
+    return out
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:.2f})"
+
+
+def human(value: float, unit: str = "") -> str:
+    """A number as people read it: 1,065 — 24,310 — 3.42 — 0.0512 (no exponent above 1e-4)."""
+    if value != value:
+        return "—"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        text = f"{value:,.0f}"
+    elif magnitude >= 1 or magnitude == 0:
+        text = f"{value:,.4g}"
+    elif magnitude >= 1e-4:
+        text = f"{value:.3g}"
+    else:
+        text = f"{value:.2e}"
+    return f"{text} {unit}".rstrip() if unit else text
+
+
+def link_colours(data: dict, scenario: str, period: str, element: str, colour: str) -> list[str]:
+    """The colour of each link: by ``fate`` (the class its mass mostly ends in), ``element``
+    (goods: its main element; one element: opacity by its mass fraction) or ``kind`` (grey)."""
+    n_f = len(data["flows"])
+    if colour == "fate" and data.get("fates"):
+        shares = np.asarray(data["fates"][scenario][period][element]["shares"]).reshape(n_f, -1)
+        return [
+            _rgba(data["fate_colours"][data["fate_classes"][int(np.argmax(row))]], 0.55)
+            if row.sum() > 0
+            else "rgba(150,150,150,0.35)"
+            for row in shares
+        ]
+    if colour == "element":
+        per = data["values"][scenario][period]
+        elements = data["elements"][1:]
+        matrix = np.array([per[e] for e in elements])  # (E, F)
+        goods = matrix.sum(axis=0)
+        if element == "goods":
+            main = matrix.argmax(axis=0)
+            return [_rgba(data["element_colours"][elements[i]], 0.55) for i in main]
+        fraction = np.where(goods > 0, np.asarray(per[element]) / np.where(goods > 0, goods, 1), 0)
+        return [_rgba(data["element_colours"][element], 0.15 + 0.75 * float(f)) for f in fraction]
+    return ["rgba(120,120,120,0.35)"] * n_f
+
+
+def node_labels(data: dict, values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Display names of the nodes and each node's throughput (larger of in and out)."""
+    through = np.zeros((len(data["nodes"]), 2))
+    np.add.at(through[:, 1], data["source"], values)
+    np.add.at(through[:, 0], data["target"], values)
+    return list(data.get("labels") or data["nodes"]), through.max(axis=1)
+
+
+def sankey_figure(
+    data: dict,
+    scenario: str,
+    period: str,
+    element: str = "goods",
+    colour: str = "fate",
+    width: int = 1200,
+    height: int | None = None,
+    values_in_labels: bool = True,
+):
+    """A plotly Sankey of one scenario, period and element ('goods' for the goods mass); links
+    coloured by ``colour`` (fate, element or kind), labels with each node's throughput (for a
+    static figure, where nothing can be hovered)."""
+    import plotly.graph_objects as go
+
+    values = np.asarray(data["values"][scenario][period][element])
+    labels, through = node_labels(data, values)
+    unit = data["unit"]
+    if values_in_labels:
+        labels = [f"{n} — {human(v, unit)}" for n, v in zip(labels, through, strict=True)]
+    figure = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            valueformat=",.4~g",
+            valuesuffix=f" {unit}",
+            node={
+                "label": labels,
+                "color": data["colours"],
+                "pad": 22,
+                "thickness": 16,
+                "customdata": [human(v, unit) for v in through],
+                "hovertemplate": "%{label}: %{customdata}<extra></extra>",
+            },
+            link={
+                "source": data["source"],
+                "target": data["target"],
+                "value": values.tolist(),
+                "color": link_colours(data, scenario, period, element, colour),
+                "customdata": [
+                    f"{name}: {human(v, unit)}"
+                    for name, v in zip(
+                        data.get("flow_labels") or data["flows"], values, strict=True
+                    )
+                ],
+                "hovertemplate": "%{customdata}<extra></extra>",
+            },
+        )
+    )
+    figure.update_layout(
+        title=f"{element} — {scenario}, {period} ({unit})",
+        font_size=12,
+        width=width,
+        height=height or sankey_height(data),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def sankey_height(data: dict) -> int:
+    """Tall enough that the labels of the fullest column do not overlap (about 44 px a node)."""
+    depth = _columns(data)
+    fullest = max(np.bincount(depth).max(), 1) if len(depth) else 1
+    return int(max(520, 44 * fullest + 80))
+
+
+def _columns(data: dict) -> np.ndarray:
+    """Column of each node as plotly places it: the longest path from a node without inputs,
+    ignoring links that close a loop."""
+    n = len(data["nodes"])
+    depth = np.zeros(n, dtype=np.int64)
+    links = list(zip(data["source"], data["target"], strict=True))
+    for _ in range(n):  # longest path by relaxation; a loop stops growing after n rounds
+        changed = False
+        for a, b in links:
+            if depth[b] < depth[a] + 1 and depth[a] + 1 < n:
+                depth[b] = depth[a] + 1
+                changed = True
+        if not changed:
+            break
+    return depth

@@ -1,0 +1,143 @@
+"""Every model in examples/ validates, solves and closes its balances; every headline answer of the
+gallery (examples/gallery.yaml, quoted in README "Gallery") is recomputed and must stay within its
+stated tolerance, so a change that moves an answer is noticed."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import critflow
+from critflow.cli.demo import load_gallery
+from critflow.indicators.catalogue import Context, evaluate_indicator
+from tests.conftest import ROOT, critflow_cli
+
+EXAMPLES = ROOT / "examples"
+MODELS = sorted(
+    p
+    for p in EXAMPLES.glob("*.yaml")
+    if isinstance(doc := yaml.safe_load(p.read_text(encoding="utf-8")), dict) and "critflow" in doc
+)
+GALLERY = load_gallery(EXAMPLES)
+HEADLINES = [
+    pytest.param(
+        entry, h, id=f"{entry['name']}-{h['indicator']}-{h.get('element', '')}-{h['scenario']}"
+    )
+    for entry in GALLERY
+    for h in entry.get("headline", [])
+]
+
+
+@cache
+def _solved(path: Path):
+    model = critflow.load_model(path)
+    return model, critflow.solve(model)
+
+
+def test_examples_are_found_and_the_gallery_names_only_models():
+    # the glob must see the shipped models (a wrong folder would make the tests below vacuous)
+    names = {p.name for p in MODELS}
+    assert {"battery_recycling_hydromet.yaml", "ndfeb_magnet_recycling.yaml"} <= names
+    assert "aluminium_scrap_blending.yaml" not in names  # a blend problem, not a model
+    assert {e["file"] for e in GALLERY} <= names
+    assert all(e.get("headline") for e in GALLERY)
+
+
+def _check_reconciled(model):
+    """A measured model 'solves' by reconciliation: every balance the reconciled values determine
+    closes (goods, at every transfer process whose flows are all observable)."""
+    from critflow.engine.compile import evaluate
+    from critflow.engine.reconcile import reconcile
+
+    topo = evaluate(model).topology
+    kinds = np.array(topo.process_kinds)
+    found = reconcile(model)
+    assert found
+    checked = 0
+    for rec in found:
+        for u in np.flatnonzero((kinds != "source") & (kinds != "sink")):
+            flows = np.flatnonzero((topo.flow_to == u) | (topo.flow_from == u))
+            if not rec.goods_observable[flows].all():
+                continue
+            into = rec.goods[topo.flow_to == u].sum()
+            out = rec.goods[topo.flow_from == u].sum()
+            assert abs(into - out) <= 1e-9 * max(into, out, 1.0)
+            checked += 1
+    assert checked  # at least one balance was observable and checked
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_every_example_validates_solves_and_closes_its_balances(path):
+    model = critflow.load_model(path)
+    if model.spec.measurements:
+        _check_reconciled(model)
+        return
+    from critflow.engine.compile import check_drawn_shares
+
+    check_drawn_shares(model)  # distributions keep shares shares over their whole support
+    _, results = _solved(path)
+    into, out, stock = results.balance_arrays()
+    kinds = np.array(results.inputs.topology.process_kinds)
+    inner = (kinds != "source") & (kinds != "sink")
+    residual = np.abs(into - out - stock)[..., inner]
+    assert np.all(residual <= 1e-9 * np.maximum(np.maximum(into, out)[..., inner], 1e-30))
+    # the whole system, per element: sources = sinks + what the stocks keep
+    sources = out[..., kinds == "source"].sum(axis=-1)
+    sinks = into[..., kinds == "sink"].sum(axis=-1) + stock.sum(axis=-1)
+    np.testing.assert_allclose(sinks, sources, rtol=1e-9, atol=1e-9 * sources.max())
+    assert (results.mass_kg >= -1e-9 * results.mass_kg.max()).all()  # no negative flow
+
+
+@pytest.mark.parametrize(("entry", "headline"), HEADLINES)
+def test_gallery_headline_answer(entry, headline):
+    model, results = _solved(EXAMPLES / entry["file"])
+    ctx = Context(model, results, headline.get("reference"))
+    values = np.asarray(evaluate_indicator(ctx, headline["indicator"], headline.get("element")))
+    s = list(results.inputs.scenarios).index(headline["scenario"])
+    periods = [int(p) for p in results.inputs.periods]
+    p = periods.index(headline["year"]) if "year" in headline else len(periods) - 1
+    got = float(values[s, p])
+    assert abs(got - headline["value"]) <= headline["tolerance"], (
+        f"{entry['name']}: {headline['indicator']} {headline.get('element', '')} "
+        f"({headline['scenario']}) is {got:.6g}, the README says {headline['value']} "
+        f"± {headline['tolerance']}: explain the change in README 'Gallery' and update gallery.yaml"
+    )
+
+
+def test_ndfeb_hpms_return_equals_the_closed_form():
+    # Nd returned by HPMS: drives 3000 t x 0.0364 x 0.256 at 0.90, rotors 1500 t x 0.10 x 0.20 at 0.97
+    hdd, rotor = 3000 * 0.0364 * 0.256, 1500 * 0.10 * 0.20
+    expected = (0.90 * hdd + 0.97 * rotor) / (hdd + rotor)
+    model, results = _solved(EXAMPLES / "ndfeb_magnet_recycling.yaml")
+    got = evaluate_indicator(Context(model, results), "nd_returned")
+    assert abs(float(got[list(results.inputs.scenarios).index("hpms"), 0]) - expected) < 1e-12
+    # hydromet: dismantling 0.90, leach 0.98, oxalate 0.967, for both feeds
+    got = evaluate_indicator(Context(model, results), "nd_returned")
+    assert (
+        abs(float(got[list(results.inputs.scenarios).index("hydromet"), 0]) - 0.90 * 0.98 * 0.967)
+        < 1e-12
+    )
+
+
+def test_demo_lists_the_gallery_and_refuses_an_unknown_name(tmp_path):
+    listed = critflow_cli("demo", "--list")
+    assert listed.returncode == 0
+    for entry in GALLERY:
+        assert entry["name"] in listed.stdout and entry["file"] in listed.stdout
+    wrong = critflow_cli("demo", "ndfe")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "Did you mean 'ndfeb'" in " ".join(wrong.stderr.split())
+
+
+def test_demo_runs_a_gallery_model_like_run(tmp_path):
+    result = critflow_cli("demo", "pv", "--out", tmp_path / "pv")
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    recovery = pd.read_csv(tmp_path / "pv" / "material_recovery.csv")
+    assert not recovery.empty
+    assert (tmp_path / "pv" / "report.html").is_file()
