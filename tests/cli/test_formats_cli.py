@@ -183,3 +183,31 @@ def test_format_from_the_file_extension_and_unknown_formats(tmp_path):
     for command in (("blend", BLEND), ("criticality", "Li"), ("impact", EXAMPLE)):
         refused = critflow_run(*command, "--format", "xml")
         assert refused.returncode == 2 and "'xml' is not a format" in refused.stderr
+
+
+def _commands():
+    """Every command of ``critflow`` (groups' subcommands included): (path, click command)."""
+    import typer.main
+
+    from critflow.cli.app import app
+
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+@pytest.mark.parametrize("path, command", _commands(), ids=lambda v: " ".join(v) or "critflow"
+                         if isinstance(v, list) else "")  # fmt: skip
+def test_every_help_exits_0_and_names_every_option(path, command):
+    result = critflow_run(*path, "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for param in command.params:
+        if getattr(param, "hidden", False) or param.param_type_name == "argument":
+            continue
+        names = [o for o in [*param.opts, *param.secondary_opts] if o.startswith("--")]
+        assert any(name in text for name in names), (path, names)
+        assert param.help, (path, names)  # every option says what it does

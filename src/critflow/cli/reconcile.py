@@ -24,7 +24,8 @@ from critflow.errors import CritflowError
 def reconcile(
     model: Annotated[Path, typer.Argument(help="Model file with measurements:.")],
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="Scenario (repeatable).")
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
     ] = None,
     year: Annotated[
         int | None, typer.Option(help="Year to reconcile; every period by default.")

@@ -33,7 +33,7 @@ def check(
             "--rules",
             "-r",
             help="Shipped rule set (repeatable): battery-regulation, crma, roadmap; all three "
-            "by default.",
+            "by default (none when --rule-file is given).",
         ),
     ] = None,
     rule_file: Annotated[
