@@ -78,6 +78,7 @@ COMMAND_ORDER = (
     "passport",
     "convert",
     "openlca",
+    "flodym",
     "schema",
     "serve",
     "db",
@@ -160,6 +161,7 @@ app.command("impact")(impact.impact)
 # passports and the passport registry
 app.add_typer(passport.passport_app, name="passport")
 app.add_typer(exchange.openlca_app, name="openlca")
+app.add_typer(exchange.flodym_app, name="flodym")
 app.command("serve")(server.serve)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.keys_app, name="keys")

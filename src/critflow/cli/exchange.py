@@ -113,3 +113,41 @@ def openlca_import(
 
     inventory = read_openlca_inventory(source, process)
     out.print(yaml.safe_dump({"inventory": inventory}, sort_keys=False, allow_unicode=True))
+
+
+flodym_app = typer.Typer(
+    help="flodym: export a model as a flodym definition and data files; import parameter files.",
+    no_args_is_help=True,
+)
+
+
+@flodym_app.command("export")
+def flodym_export(
+    model: Annotated[Path, typer.Argument(help="Model file (.yaml, .yml, .json or .xlsx).")],
+    folder: Annotated[Path, typer.Argument(help="Folder to write model.py and its CSV files in.")],
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", "-s", help="Scenario; the first by default.")
+    ] = None,
+) -> None:
+    """Write a model (one scenario) as a flodym model: MFADefinition, compute(), CSV data."""
+    from critflow.engine.flodym_export import export_flodym
+    from critflow.model import load_model
+
+    path = export_flodym(load_model(model), folder, scenario)
+    out.print(f"Wrote {path} and its data files. Run it with: python {path} (needs flodym).")
+
+
+@flodym_app.command("import")
+def flodym_import(
+    parameter_file: Annotated[Path, typer.Argument(help="A flodym parameter file (CSV).")],
+    name: Annotated[
+        str | None, typer.Option(help="Parameter name; the file's name by default.")
+    ] = None,
+) -> None:
+    """Print a flodym parameter file as critflow `parameters:` to paste into a model."""
+    import yaml
+
+    from critflow.engine.flodym_export import read_flodym_parameter
+
+    parameters = read_flodym_parameter(parameter_file, name)
+    out.print(yaml.safe_dump({"parameters": parameters}, sort_keys=False))
