@@ -40,12 +40,16 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 
+# every benchmark prints the machine, the versions (critflow's and the peer's) and
+# min / median / max over interleaved repetitions; the README's figures are copied from these prints
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/stocks_vs_flodym.py
 	$(BIN)/python benchmarks/lca.py
-	$(BIN)/python benchmarks/montecarlo.py
-	$(BIN)/python benchmarks/blend.py
+	$(BIN)/python benchmarks/montecarlo.py --reps 3
+	$(BIN)/python benchmarks/blend.py --clarabel
+	$(BIN)/python benchmarks/passport_bulk.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

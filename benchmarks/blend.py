@@ -13,8 +13,10 @@ cost gap are printed.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
@@ -141,6 +143,10 @@ def main() -> None:
         "--clarabel", action="store_true", help="also solve the robust blend as one SOCP (peer)"
     )
     args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import header
+
+    header("blending: least-cost and robust (chance-constrained) blends", ["highspy", "clarabel"])
     arrays = to_arrays(generate(args.scrap, args.elements, args.products, args.seed), SourceMap())
     n_vars = len(arrays.materials) * len(arrays.products)
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--basyx", type=int, default=2_000)
     args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import header
+
+    header("battery passports in bulk (one run; no peer)", ["cryptography", "rfc8785", "basyx-python-sdk"])
     n = args.count
     key = SigningKey.generate()
     print(f"{n:,} EV battery passports\n")

@@ -21,7 +21,7 @@ def test_run_writes_tables_with_right_totals(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Mass balance" in result.stdout and "closes" in result.stdout
     out = tmp_path / "out"
-    for name in ("flows.csv", "flows.parquet", "balance.csv", "results.xlsx"):
+    for name in ("flows.csv", "flows.parquet", "balance.csv", "balance.parquet", "results.xlsx"):
         assert (out / name).stat().st_size > 0, name
     flows = pd.read_csv(out / "flows.csv")
     assert list(flows.columns) == [
@@ -43,10 +43,12 @@ def test_run_writes_tables_with_right_totals(tmp_path):
     balance = pd.read_csv(out / "balance.csv")
     assert (balance["residual"].abs() <= 1e-9 * balance[["input", "output"]].max(axis=1)).all()
     book = openpyxl.load_workbook(out / "results.xlsx", read_only=True)
+    # the summary workbook: key figures, balance and flows of one period, then the small tables
     assert book.sheetnames == [
         "run",
-        "flows",
+        "kpis",
         "balance",
+        "flows",
         "recovery",
         "recycling_efficiency",
         "material_recovery",

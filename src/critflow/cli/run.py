@@ -49,11 +49,18 @@ def validate(
     results = solve(loaded)
     topo = results.inputs.topology
     out.print(
-        f"[green]✓[/green] {model}: '{loaded.name}' is valid — {len(topo.process_ids)} processes, "
+        f"[green]✓[/green] {model}: '{loaded.name}' is valid — {_process_count(topo)}, "
         f"{topo.n_flows} flows, {topo.n_elements} elements, {results.inputs.periods.size} period(s), "
         f"{len(results.inputs.scenarios)} scenario(s); largest relative balance residual "
         f"{results.max_relative_residual():.1e}."
     )
+
+
+def _process_count(topo) -> str:
+    """'200 processes (170 balanced)': all processes, and those with a balance (neither source nor
+    sink) — the same words in validate and run."""
+    balanced = sum(k not in ("source", "sink") for k in topo.process_kinds)
+    return f"{len(topo.process_ids)} processes ({balanced} balanced)"
 
 
 def run(
@@ -78,6 +85,21 @@ def run(
             "--figures", help="Also save the Sankeys and charts as SVG and PNG (figures/)."
         ),
     ] = False,
+    excel: Annotated[
+        str,
+        typer.Option(
+            help="results.xlsx: summary (KPIs, balances and the flows of one period, for people), "
+            "full (every row of every table; slow and large for big models) or none. The full "
+            "tables are always in Parquet and CSV."
+        ),
+    ] = "summary",
+    excel_period: Annotated[
+        str,
+        typer.Option(
+            help="The period the Excel summary shows: a year, 'last' or 'all' (totals over all "
+            "periods)."
+        ),
+    ] = "last",
     samples: Annotated[
         int, typer.Option(help="Monte Carlo samples of the values with distributions (0: none).")
     ] = 0,
@@ -106,7 +128,8 @@ def run(
     ] = "auto",
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """Solve a model; write report.html, flows, balances and indicator tables (CSV, Parquet, Excel).
+    """Solve a model; write report.html, flows, balances and indicator tables (Parquet and CSV)
+    and results.xlsx, a summary workbook (--excel full: every row).
 
     With --samples N, the values with distributions are sampled and flows_stats.csv and
     indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator.
@@ -123,6 +146,11 @@ def run(
     from critflow.report.run_dir import staged_folder, write_run
 
     check_format(output_format, "run")
+    from critflow.report.tables import EXCEL_MODES, ExcelChoice
+
+    if excel not in EXCEL_MODES:
+        raise CritflowError("--excel", f"'{excel}' is not a workbook choice", "Use summary, full or none.")
+    choice = ExcelChoice(excel, excel_period)
     limit = parse_size(max_memory)
     if samples and chunk_size < 1:
         raise CritflowError("--chunk-size", f"{chunk_size}", "Give a positive chunk size.")
@@ -136,27 +164,36 @@ def run(
         if samples:  # drawn shares stay shares over the distributions' support
             check_drawn_shares(loaded, scenario)
         progress.update(task, advance=1, description="Estimating the memory the run needs")
-        estimate = estimate_run(loaded, inputs, scenario, samples, chunk_size, keep_samples)
+        estimate = estimate_run(
+            loaded, inputs, scenario, samples, chunk_size, keep_samples, excel=excel
+        )
         check_memory(estimate, limit, str(model))
         progress.update(task, advance=1)
     target = out_dir or Path("out") / slug(model.stem)
     spread = None
+    from critflow.report.tables import summary_period
+
+    summary_period(inputs.periods, excel_period)  # a bad period fails before solving
     with staged_folder(target) as folder:
+        steps = 7 + (excel != "none") + figures
         with progress_bar() as progress:
-            task = progress.add_task("Solving balances", total=2)
+            task = progress.add_task("Solving balances", total=steps)
             timings: dict[str, float] = {}
             results = solve_inputs(inputs, timings)
-            progress.update(task, advance=1, description="Writing the report and tables")
             solved = Run(loaded, results)
+
+            def step(description: str) -> None:
+                progress.update(task, advance=1, description=description)
+
             info = RunInfo(str(model), loaded.text_sha256 or "")
-            paths = write_run(solved, folder, info)
+            paths = write_run(solved, folder, info, choice, step)
             if figures:
                 from critflow.report.figures import write_figures
 
-                progress.update(task, description="Exporting figures (SVG, PNG)")
+                step("Exporting figures (SVG, PNG)")
                 written = write_figures(solved, folder / "figures")
                 paths["figures/"] = folder / "figures" if written else folder
-            progress.update(task, advance=1)
+            progress.update(task, completed=steps)
         if samples:
             mc_paths, spread = _monte_carlo(
                 loaded,
@@ -368,44 +405,49 @@ def _list_in_run(run_dir: Path, name: str) -> None:
 
 
 def _summary(name: str, results, top: int) -> None:
-    """The largest flows of each scenario in the last period, and whether the balances close."""
+    """The largest flows in the last period, one column per scenario, and whether the balances
+    close."""
     import numpy as np
 
     inputs = results.inputs
     topo = inputs.topology
-    values = results.values  # (S, P, E, F)
-    goods = values.sum(axis=2)  # (S, P, F)
     p = inputs.periods.size - 1
-    for s, scenario in enumerate(inputs.scenarios):
-        table = Table(
-            title=f"{name} — scenario '{scenario}', {inputs.periods[p]}: largest flows",
-            title_justify="left",
+    values = results.values[:, p]  # (S, E, F)
+    goods = values.sum(axis=1)  # (S, F)
+    scenarios = list(inputs.scenarios)
+    table = Table(
+        title=f"{name} — {inputs.periods[p]}: largest flows"
+        + (f" (largest in any of {len(scenarios)} scenarios)" if len(scenarios) > 1 else ""),
+        title_justify="left",
+    )
+    table.add_column("flow")
+    table.add_column("from → to")
+    for scenario in scenarios:
+        label = f"{scenario} [{results.unit}]" if len(scenarios) > 1 else f"goods [{results.unit}]"
+        table.add_column(escape(label), justify="right")
+    table.add_column(
+        "main elements (mass share" + (", all scenarios)" if len(scenarios) > 1 else ")")
+    )
+    element_mass = values.sum(axis=0)  # (E, F): the element mix over all scenarios
+    for f in np.argsort(-goods.max(axis=0), kind="stable")[:top]:
+        total = element_mass[:, f].sum()
+        shares = element_mass[:, f] / total if total > 0 else np.zeros(topo.n_elements)
+        main = ", ".join(
+            f"{topo.elements[e]} {shares[e]:.1%}" for e in np.argsort(-shares)[:3] if shares[e] > 0
         )
-        table.add_column("flow")
-        table.add_column("from → to")
-        table.add_column(escape(f"goods [{results.unit}]"), justify="right")
-        table.add_column("main elements (mass share)")
-        for f in np.argsort(-goods[s, p])[:top]:
-            total = goods[s, p, f]
-            shares = values[s, p, :, f] / total if total > 0 else np.zeros(topo.n_elements)
-            main = ", ".join(
-                f"{topo.elements[e]} {shares[e]:.1%}"
-                for e in np.argsort(-shares)[:3]
-                if shares[e] > 0
-            )
-            table.add_row(
-                topo.flow_ids[f],
-                f"{topo.process_ids[topo.flow_from[f]]} → {topo.process_ids[topo.flow_to[f]]}",
-                f"{total:,.6g}",
-                main,
-            )
-        out.print(table)
+        table.add_row(
+            topo.flow_ids[f],
+            f"{topo.process_ids[topo.flow_from[f]]} → {topo.process_ids[topo.flow_to[f]]}",
+            *(f"{goods[s, f]:,.6g}" for s in range(len(scenarios))),
+            main,
+        )
+    out.print(table)
     residual = results.max_relative_residual()
     mark = "[green]✓ closes[/green]" if residual < 1e-9 else "[red]✗ does not close[/red]"
     out.print(
         f"Mass balance {mark}: largest relative residual {residual:.1e} over "
-        f"{sum(k not in ('source', 'sink') for k in topo.process_kinds)} processes × "
-        f"{topo.n_elements} elements × {inputs.periods.size} period(s) × {len(inputs.scenarios)} scenario(s)."
+        f"{_process_count(topo)} × {topo.n_elements} elements × {inputs.periods.size} period(s) × "
+        f"{len(inputs.scenarios)} scenario(s)."
     )
     if results.stocks is not None:
         _stock_summary(results)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +12,7 @@ from critflow.engine.compile import ModelInputs
 
 if TYPE_CHECKING:  # pandas and xarray load when a table is asked for, not on import
     import pandas as pd
+    import pyarrow as pa
     import xarray as xr
 
     from critflow.engine.stock_solve import StockState
@@ -68,29 +69,39 @@ class FlowResults:
         return self.mass_kg / self.inputs.kg_per_unit
 
     def flows(self) -> pd.DataFrame:
-        """Tidy table: scenario, period, flow, from, to, element, value, unit (one row each)."""
-        import pandas as pd
+        """Tidy table: scenario, period, flow, from, to, element, value, unit (one row each).
+
+        scenario, flow and element are categorical; the rows are ordered scenario, period,
+        element, flow (the order of ``values``)."""
+        import pyarrow as pa
+
+        batches = [self.flow_batch(s) for s in range(self.mass_kg.shape[0])]
+        return pa.Table.from_batches(batches, flow_schema()).to_pandas()
+
+    def flow_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
+        """The rows of :meth:`flows` of scenario ``s`` and the periods ``periods``, as an Arrow
+        record batch (what the run writes to Parquet and CSV a scenario at a time)."""
+        import pyarrow as pa
 
         topo = self.inputs.topology
-        n_s, n_p, n_e, n_f = self.mass_kg.shape
-        flow_idx = np.tile(np.arange(n_f), n_s * n_p * n_e)
-        element_idx = np.tile(np.repeat(np.arange(n_e), n_f), n_s * n_p)
-        period_idx = np.tile(np.repeat(np.arange(n_p), n_e * n_f), n_s)
-        scenario_idx = np.repeat(np.arange(n_s), n_p * n_e * n_f)
-        process_ids = np.array(topo.process_ids, dtype=object)
-        return pd.DataFrame(
-            {
-                "scenario": pd.Categorical.from_codes(scenario_idx, list(self.inputs.scenarios)),
-                "period": self.inputs.periods[period_idx],
-                "flow": pd.Categorical.from_codes(flow_idx, list(topo.flow_ids)),
-                "from": process_ids[topo.flow_from][flow_idx],
-                "to": process_ids[topo.flow_to][flow_idx],
-                "element": pd.Categorical.from_codes(element_idx, list(topo.elements)),
-                "value": self.values.reshape(-1),
-                "unit": self.unit,
-            },
-            columns=FLOW_COLUMNS,
-        )
+        block = self.mass_kg[s, periods]  # (P', E, F)
+        n_p, n_e, n_f = block.shape
+        period_idx = np.arange(self.inputs.periods.size)[periods]
+        flow_idx = np.tile(np.arange(n_f, dtype=np.int32), n_p * n_e)
+        element_idx = np.tile(np.repeat(np.arange(n_e, dtype=np.int32), n_f), n_p)
+        n = flow_idx.size
+        processes = pa.array(list(topo.process_ids), pa.string())
+        columns = [
+            _dictionary(np.full(n, s, dtype=np.int32), list(self.inputs.scenarios)),
+            pa.array(np.repeat(self.inputs.periods[period_idx], n_e * n_f).astype(np.int64)),
+            _dictionary(flow_idx, list(topo.flow_ids)),
+            processes.take(pa.array(topo.flow_from.astype(np.int32)[flow_idx])),
+            processes.take(pa.array(topo.flow_to.astype(np.int32)[flow_idx])),
+            _dictionary(element_idx, list(topo.elements)),
+            pa.array((block / self.inputs.kg_per_unit).reshape(-1)),
+            _repeat(self.unit, n),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=flow_schema())
 
     @property
     def stock_unit(self) -> str:
@@ -179,39 +190,55 @@ class FlowResults:
         residual = input - output - stock change; it is ~0 when the balance closes. The system row
         compares what enters from sources with what leaves to sinks.
         """
-        import pandas as pd
+        import pyarrow as pa
 
+        batches = [self.balance_batch(s) for s in range(self.mass_kg.shape[0])]
+        return pa.Table.from_batches(batches, balance_schema()).to_pandas()
+
+    def balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """Names and kinds of the balanced processes plus the system, and their input, output and
+        stock change in the model's unit, each (S, P, E, U') — the numbers of :meth:`balance`."""
         topo = self.inputs.topology
         into, out, stock = self.balance_arrays()
         kinds = np.array(topo.process_kinds)
         inner = np.flatnonzero((kinds != "source") & (kinds != "sink"))
         sources, sinks = kinds == "source", kinds == "sink"
+        k = self.inputs.kg_per_unit
         system_in = out[..., sources].sum(axis=-1, keepdims=True)
         system_out = into[..., sinks].sum(axis=-1, keepdims=True)
         system_stock = stock[..., inner].sum(axis=-1, keepdims=True)
-        inflow = np.concatenate([into[..., inner], system_in], axis=-1)
-        outflow = np.concatenate([out[..., inner], system_out], axis=-1)
-        change = np.concatenate([stock[..., inner], system_stock], axis=-1)
+        inflow = np.concatenate([into[..., inner], system_in], axis=-1) / k
+        outflow = np.concatenate([out[..., inner], system_out], axis=-1) / k
+        change = np.concatenate([stock[..., inner], system_stock], axis=-1) / k
         names = [topo.process_ids[u] for u in inner] + [SYSTEM]
         kind_names = [topo.process_kinds[u] for u in inner] + ["system"]
-        n_s, n_p, n_e, n_u = inflow.shape
-        grid = np.indices((n_s, n_p, n_e, n_u)).reshape(4, -1)
-        k = self.inputs.kg_per_unit
-        return pd.DataFrame(
-            {
-                "scenario": np.array(self.inputs.scenarios, dtype=object)[grid[0]],
-                "period": self.inputs.periods[grid[1]],
-                "process": np.array(names, dtype=object)[grid[3]],
-                "kind": np.array(kind_names, dtype=object)[grid[3]],
-                "element": np.array(topo.elements, dtype=object)[grid[2]],
-                "input": inflow.reshape(-1) / k,
-                "output": outflow.reshape(-1) / k,
-                "stock_change": change.reshape(-1) / k,
-                "residual": (inflow - outflow - change).reshape(-1) / k,
-                "unit": self.unit,
-            },
-            columns=BALANCE_COLUMNS,
-        )
+        return names, kind_names, inflow, outflow, change
+
+    def balance_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
+        """The rows of :meth:`balance` of scenario ``s`` and the periods ``periods`` (Arrow)."""
+        import pyarrow as pa
+
+        names, kind_names, inflow, outflow, change = self.balance_parts()
+        inflow, outflow, change = inflow[s, periods], outflow[s, periods], change[s, periods]
+        n_p, n_e, n_u = inflow.shape
+        period_idx = np.arange(self.inputs.periods.size)[periods]
+        unit_idx = np.tile(np.arange(n_u, dtype=np.int32), n_p * n_e)
+        n = unit_idx.size
+        columns = [
+            _repeat(self.inputs.scenarios[s], n),
+            pa.array(np.repeat(self.inputs.periods[period_idx], n_e * n_u).astype(np.int64)),
+            pa.array(names, pa.string()).take(pa.array(unit_idx)),
+            pa.array(kind_names, pa.string()).take(pa.array(unit_idx)),
+            pa.array(list(self.inputs.topology.elements), pa.string()).take(
+                pa.array(np.tile(np.repeat(np.arange(n_e, dtype=np.int32), n_u), n_p))
+            ),
+            pa.array(inflow.reshape(-1)),
+            pa.array(outflow.reshape(-1)),
+            pa.array(change.reshape(-1)),
+            pa.array((inflow - outflow - change).reshape(-1)),
+            _repeat(self.unit, n),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=balance_schema())
 
     def max_relative_residual(self) -> float:
         """Largest |residual| / max(input, output) over all processes, elements and periods."""
@@ -223,3 +250,55 @@ class FlowResults:
         with np.errstate(invalid="ignore", divide="ignore"):
             relative = np.where(scale > 0, residual / scale, 0.0)
         return float(relative.max(initial=0.0))
+
+
+@cache
+def _schemas():
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    flows = pa.schema(
+        [
+            ("scenario", text),
+            ("period", pa.int64()),
+            ("flow", text),
+            ("from", pa.string()),
+            ("to", pa.string()),
+            ("element", text),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+        ]
+    )
+    balance = pa.schema(
+        [(name, pa.string()) for name in BALANCE_COLUMNS[:5]]
+        + [(name, pa.float64()) for name in BALANCE_COLUMNS[5:9]]
+        + [("unit", pa.string())]
+    )
+    balance = balance.set(1, pa.field("period", pa.int64()))
+    return flows, balance
+
+
+def flow_schema():
+    """Arrow schema of the flow table (pyarrow loads when a table is asked for)."""
+    return _schemas()[0]
+
+
+def balance_schema():
+    """Arrow schema of the balance table."""
+    return _schemas()[1]
+
+
+def _dictionary(codes: np.ndarray, names: list[str]):
+    """A dictionary-encoded (categorical) Arrow column."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string()))
+
+
+def _repeat(text: str, n: int):
+    """A string column holding ``text`` ``n`` times (built in Arrow, not as n Python objects)."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([text], pa.string())
+    ).cast(pa.string())

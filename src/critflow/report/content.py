@@ -34,22 +34,24 @@ class RunInfo:
 
 def balance_section(results: FlowResults) -> list[dict[str, Any]]:
     """Largest absolute and relative residual per process over all scenarios, periods, elements."""
-    table = results.balance()
-    table = table.assign(
-        scale=np.maximum(table["input"].abs(), table["output"].abs()),
-        abs_residual=table["residual"].abs(),
-    )
-    table["relative"] = np.where(
-        table["scale"] > 0, table["abs_residual"] / table["scale"].where(table["scale"] > 0, 1), 0.0
-    )
-    grouped = table.groupby(["process", "kind"], sort=False).agg(
-        largest_residual=("abs_residual", "max"),
-        largest_relative=("relative", "max"),
-        throughput=("scale", "max"),
-    )
+    names, kinds, inflow, outflow, change = results.balance_parts()  # each (S, P, E, U')
+    scale = np.maximum(np.abs(inflow), np.abs(outflow))
+    residual = np.abs(inflow - outflow - change)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(scale > 0, residual / np.where(scale > 0, scale, 1), 0.0)
+    n_u = len(names)
+    largest = residual.reshape(-1, n_u).max(axis=0)
+    largest_relative = relative.reshape(-1, n_u).max(axis=0)
+    throughput = scale.reshape(-1, n_u).max(axis=0)
     return [
-        {"process": process, "kind": kind, **{k: float(v) for k, v in row.items()}}
-        for (process, kind), row in grouped.iterrows()
+        {
+            "process": names[u],
+            "kind": kinds[u],
+            "largest_residual": float(largest[u]),
+            "largest_relative": float(largest_relative[u]),
+            "throughput": float(throughput[u]),
+        }
+        for u in range(n_u)
     ]
 
 
@@ -365,7 +367,7 @@ def build(run: Run, info: RunInfo) -> dict[str, Any]:
         "unit": results.unit,
         "info": info,
         "max_residual": results.max_relative_residual(),
-        "sankey": sankey_data(results, spec),
+        "sankey": sankey_data(results, spec, packed=True),
         "balance": balance_section(results),
         "recovery": recovery_section(run),
         "recycling": recycling_section(run),

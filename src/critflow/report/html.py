@@ -39,6 +39,32 @@ def _embedded_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
+def _packed_sankey(sankey: dict) -> dict:
+    """The Sankey data of :func:`sankey_data` (packed) as the page reads it: the values one base64
+    block of little-endian float64, (scenario, period, goods + elements, flow), the links' fate
+    shares one block of uint16 in 1/10,000 (…, flow, class) and the mass leaving per class as
+    lists; the page unpacks them into ``values[s][p][e]`` and ``fates[s][p][e]``. (Python writes
+    1.2 million floats as JSON text in about 9 s, their bytes in 0.1 s.)"""
+    import base64
+
+    import numpy as np
+
+    def b64(array: np.ndarray, dtype: str) -> str:
+        return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode()
+
+    document = {
+        k: v for k, v in sankey.items() if k not in ("value_block", "share_block", "leaving_block")
+    }
+    values = sankey["value_block"]
+    document |= {"values": None, "packed": b64(values, "<f8"), "shape": list(values.shape)}
+    if "share_block" in sankey:
+        shares = np.rint(np.clip(sankey["share_block"], 0.0, 1.0) * 10_000)
+        document["fates"] = None
+        document["packed_shares"] = b64(shares, "<u2")
+        document["leaving"] = sankey["leaving_block"].tolist()
+    return document
+
+
 def check_plotly_mode(plotly: str) -> None:
     if plotly not in PLOTLY_MODES:
         raise CritflowError(
@@ -80,7 +106,7 @@ def render(run: Run, info: RunInfo, plotly: str = "inline", extra: dict | None =
         **content,
         plotly_tag=_plotly_tag(plotly),
         sankey_height=sankey_height(content["sankey"]),
-        sankey_json=Markup(_embedded_json(content["sankey"])),
+        sankey_json=Markup(_embedded_json(_packed_sankey(content["sankey"]))),
         recovery_json=Markup(_embedded_json(content["recovery"])),
         stocks_json=Markup(_embedded_json(content["stocks"])),
         impact_json=Markup(_embedded_json(content["impact"])),

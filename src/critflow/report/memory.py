@@ -5,12 +5,12 @@ The estimate adds what is alive at the run's peak:
 
 - the process as it is (Python, the libraries, the model): its resident size now;
 - the solve: the evaluated inputs and the solved flows, ``S·P·E·(F + J)`` numbers a few times over;
-- the tables a run writes (flows, balance, recovery, impact …): their rows and bytes per period are
-  measured on the model cut to its first period — the same table code on one period — and scaled
-  by the number of periods;
-- the Excel workbook, which holds every cell of every sheet in memory until it is saved (about
-  ``CELL_BYTES`` per cell; sheets longer than Excel's row limit are replaced by a note, as the
-  writer does);
+- the tables a run writes (recovery, impact …): their rows and bytes per period are measured on
+  the model cut to its first period — the same table code on one period — and scaled by the
+  number of periods; the flow and balance tables are written a block of at most
+  ``tables.BATCH_ROWS`` rows at a time, so only one block counts;
+- the Excel workbook is written in openpyxl's write-only mode (rows go to disk as they are
+  appended): a summary holds a few sheets of one period, ``--excel full`` one row at a time;
 - the report's Sankey data (every flow of every element, scenario and period);
 - with ``--samples``: the Monte Carlo statistics (a 512-bin histogram per flow, element, scenario
   and period, merged three at a time) and one chunk of samples.
@@ -32,16 +32,15 @@ from critflow.engine.compile import ModelInputs
 from critflow.errors import CritflowError
 from critflow.model.core import Model
 
-CELL_BYTES = 350
-"""Memory of one cell in an openpyxl workbook being written: 390 B for a float and 420 B for a short
-string measured alone (100,000 × 10 cells), about 300 B in a run's workbook, where pandas shares the
-strings (a 250-period run of the example: 3.2 M cells)."""
+BLOCK_BYTES = 3 * 80
+"""Memory per row of a flow or balance block being written: the Arrow batch (about 60 B a row with
+its string columns), its CSV cast and the Parquet and CSV writers' buffers."""
 SOLVE_COPIES = 6
 """Arrays of ``S·P·E·(F + J)`` float64 alive while a model is evaluated and solved (inputs, the
 sparse system, its factors, the solution, the flows in kg and in the model's unit)."""
-REPORT_BYTES = 120
-"""Report memory per flow value (a Python float in the Sankey lists, ~30 B, its JSON text, ~20 B,
-and the HTML document it ends in, twice)."""
+REPORT_BYTES = 80
+"""Report memory per flow value: a Python float in the Sankey lists (~32 B), its packed base64 text
+(~11 B) and the HTML document it ends in (twice, as text and encoded)."""
 MC_COPIES = 5
 """Per-sample arrays of ``S·P·E·(F + J)`` float64 alive in a Monte Carlo chunk: the draws evaluated
 (shares and given masses), the block system's solution, the flows in kg and in the model's unit
@@ -216,10 +215,11 @@ def estimate_run(
     samples: int = 0,
     chunk_size: int = 1000,
     keep_samples: bool = False,
+    excel: str = "summary",
 ) -> MemoryEstimate:
     """Peak memory of ``critflow run`` on ``model`` (evaluated as ``inputs``), see the module
     docstring. Costs one solve of the model's first period."""
-    from critflow.report.tables import EXCEL_MAX_ROWS
+    from critflow.report.tables import BATCH_ROWS, SUMMARY_ROWS
 
     topo = inputs.topology
     n_s, n_p = len(inputs.scenarios), int(inputs.periods.size)
@@ -238,23 +238,26 @@ def estimate_run(
         measured, followed = _period_tables(model, scenarios, samples > 0)
     except CritflowError:  # the first period alone does not solve: count the main tables
         measured, followed = _main_tables(inputs), 0
+    block_rows = 0
     for name, (n_rows, n_cols, n_bytes, per_period) in measured.items():
         scale = n_p if per_period else 1
         rows[name] = n_rows * scale
+        if name in ("flows", "balance", "flows (Excel)"):  # written a block at a time
+            per = max(n_rows, 1)
+            block_rows = max(block_rows, min(rows[name], max(1, BATCH_ROWS // per) * per))
+            continue
         table_bytes += n_bytes * scale
-        if name != "flows" and rows[name] <= EXCEL_MAX_ROWS:  # flows go to Excel in wide form
-            cells += rows[name] * n_cols
-    excel_bytes = cells * float(CELL_BYTES)
+        cells += rows[name] * n_cols if excel == "full" or rows[name] <= SUMMARY_ROWS else 0
+    table_bytes += block_rows * float(BLOCK_BYTES)
     report_bytes = n_s * n_p * (n_e + 1) * n_f * float(REPORT_BYTES)
     parts = {
         "this process now": base,
         "libraries": float(LIBRARIES),
         "solve": solve_bytes,
         "tables": table_bytes,
-        "Excel workbook": excel_bytes,
         "report": report_bytes,
     }
-    deterministic = base + LIBRARIES + solve_bytes + max(table_bytes + excel_bytes, report_bytes)
+    deterministic = base + LIBRARIES + solve_bytes + max(table_bytes, report_bytes)
     total = deterministic
     if samples:
         chunk = min(samples, chunk_size)
@@ -297,12 +300,7 @@ def check_memory(
     raise CritflowError(
         where,
         f"the run would need about {estimate.describe()}, more than the {size_text(limit)} "
-        f"allowed; {grid} = {values:,} flow values, driven by the {value:,} {name}"
-        + (
-            f"; the Excel workbook alone holds {estimate.excel_cells:,} cells"
-            if estimate.excel_cells > 1_000_000
-            else ""
-        ),
+        f"allowed; {grid} = {values:,} flow values, driven by the {value:,} {name}",
         f"Reduce it with {'; or '.join(reduce)} — memory grows in proportion — or allow it with "
         f"{flag} {size_text(estimate.total * 1.25).replace(' ', '')} (or {flag} off). Nothing "
         "was solved or written.",

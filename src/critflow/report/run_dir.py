@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from critflow.errors import CritflowError
 from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
-from critflow.report.tables import write_tables
+from critflow.report.tables import ExcelChoice, write_tables
 
 RUN_FILE = "run.json"
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".xlsx", ".html", ".yaml", ".yml", ".json", ".svg", ".png")
@@ -38,10 +38,18 @@ PARTIAL = ".partial-"
 OLD = ".old-"
 
 
-def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
-    """Write every output of a run into ``out_dir``; return their paths (report.html first)."""
+def write_run(
+    run: Run,
+    out_dir: Path,
+    info: RunInfo,
+    excel: ExcelChoice | None = None,
+    step: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Write every output of a run into ``out_dir``; return their paths (report.html first).
+    ``excel`` chooses the workbook (a summary by default); ``step`` is told what is being
+    written."""
     model, results = run.model, run.results
-    paths = write_tables(run, out_dir)
+    paths = write_tables(run, out_dir, excel, step)
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
@@ -58,6 +66,8 @@ def write_run(run: Run, out_dir: Path, info: RunInfo) -> dict[str, Path]:
         "max_relative_residual": results.max_relative_residual(),
     }
     (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    if step is not None:
+        step("Writing report.html")
     report = write_report(run, info, out_dir / "report.html")
     return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
 
@@ -81,6 +91,10 @@ def copy_data_files(model_path: Path, out_dir: Path) -> list[Path]:
             for item in value:
                 walk(item)
 
+    if model_path.suffix.lower() in (".yaml", ".yml", ".json"):
+        text = model_path.read_text(encoding="utf-8", errors="replace")
+        if "file" not in text:  # names no data file: spare parsing the model a second time
+            return []
     walk(read_model_data(model_path))
     copies = []
     for name in sorted(names):

@@ -99,6 +99,9 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     (..., E, F, C). For a flow into a sink or stock the share is 1 for its own class; for a flow
     into a transfer or market process u, x_f = Σ_g (v_g / Σ_{g' out of u} v_g') · x_g over u's
     outflows g — one linear system per scenario, period and element (recycle loops included)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
@@ -106,42 +109,58 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     n = flat.shape[0]
     element_of_row = np.broadcast_to(np.arange(classes.shape[0]), lead).reshape(-1)
     passes = classes[element_of_row] < 0  # (N, F): flows into a process that passes mass on
-    same = topology.flow_to[:, None] == topology.flow_from[None, :]  # (F, G): f enters, g leaves
+    enters, leaves = np.nonzero(topology.flow_to[:, None] == topology.flow_from[None, :])
     x = np.zeros((n, n_f, n_c))
-    step = max(1, 20_000_000 // (n_f * n_f))  # rows solved at once (bounded memory)
+    # The rows' systems are independent: a chunk of them is solved as one block-diagonal sparse
+    # system (each block has a nonzero per pair of flows in and out of a process, not F²).
+    step = max(1, 200_000 // n_f)
     for start in range(0, n, step):
         rows = slice(start, min(n, start + step))
         v, own = flat[rows], passes[rows]
-        outflow = np.zeros((v.shape[0], len(topology.process_ids)))
+        n_r = v.shape[0]
+        outflow = np.zeros((n_r, len(topology.process_ids)))
         np.add.at(outflow.T, topology.flow_from, v.T)
-        leaving = outflow[:, topology.flow_from]  # (N, G) outflow of the process g leaves
+        leaving = outflow[:, topology.flow_from]  # (R, G) outflow of the process g leaves
         split = np.divide(v, leaving, out=np.zeros_like(v), where=leaving > 0)
-        m = same[None, :, :] * split[:, None, :] * own[:, :, None]  # M[n, f, g]
-        b = np.zeros((v.shape[0], n_f, n_c))
+        m = split[:, leaves] * own[:, enters]  # (R, K): M[r, f, g] for the pairs (f, g)
+        offset = (np.arange(n_r) * n_f)[:, None]
+        matrix = sp.identity(n_r * n_f, format="csc") - sp.csc_matrix(
+            (m.reshape(-1), ((offset + enters).reshape(-1), (offset + leaves).reshape(-1))),
+            shape=(n_r * n_f, n_r * n_f),
+        )
+        b = np.zeros((n_r, n_f, n_c))
         r, f = np.nonzero(~own)
         b[r, f, classes[element_of_row[rows][r], f]] = 1.0
-        system = np.eye(n_f)[None] - m
         try:
-            x[rows] = np.linalg.solve(system, b)
-        except np.linalg.LinAlgError:  # a closed loop without a way out: its mass ends nowhere
-            x[rows] = np.einsum("nfg,ngc->nfc", np.linalg.pinv(system), b)
+            x[rows] = splu(matrix).solve(b.reshape(-1, n_c)).reshape(n_r, n_f, n_c)
+        except RuntimeError:  # a closed loop without a way out: its mass ends nowhere
+            dense = np.eye(n_f)[None] - np.zeros((n_r, n_f, n_f))
+            dense[:, enters, leaves] -= m
+            x[rows] = np.einsum("nfg,ngc->nfc", np.linalg.pinv(dense), b)
     return np.clip(x, 0.0, 1.0).reshape(*lead, n_f, n_c)
 
 
-def sankey_data(results: FlowResults, spec=None) -> dict[str, Any]:
+def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
     """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
-    model's unit; with the model's ``spec``, display names and the fate classes of the links."""
+    model's unit; with the model's ``spec``, display names and the fate classes of the links.
+
+    ``packed``: the values and the links' fate shares stay arrays — ``values`` None and
+    ``value_block`` (S, P, 1 + E, F), the fates' ``share_block`` (S, P, 1 + E, F, C) and
+    ``leaving_block`` (S, P, 1 + E, C) — for the report, which sends them to the page as bytes
+    (a million floats as Python lists and JSON text cost seconds)."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
     goods = values.sum(axis=2)
-    by_scenario: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for s, scenario in enumerate(results.inputs.scenarios):
-        by_period = {}
-        for p, period in enumerate(results.inputs.periods):
-            per_element = {"goods": goods[s, p].tolist()}
-            per_element |= {e: values[s, p, i].tolist() for i, e in enumerate(topo.elements)}
-            by_period[str(period)] = per_element
-        by_scenario[scenario] = by_period
+    by_scenario: dict[str, dict[str, dict[str, list[float]]]] | None = None
+    if not packed:
+        by_scenario = {}
+        for s, scenario in enumerate(results.inputs.scenarios):
+            by_period = {}
+            for p, period in enumerate(results.inputs.periods):
+                per_element = {"goods": goods[s, p].tolist()}
+                per_element |= {e: values[s, p, i].tolist() for i, e in enumerate(topo.elements)}
+                by_period[str(period)] = per_element
+            by_scenario[scenario] = by_period
     processes = {p.id: p for p in spec.processes} if spec is not None else {}
     flows = {f.id: f for f in spec.flows} if spec is not None else {}
     data = {
@@ -169,9 +188,38 @@ def sankey_data(results: FlowResults, spec=None) -> dict[str, Any]:
         "fate_colours": FATE_COLOURS,
         "fates": None,
     }
-    if spec is not None:
+    if packed:
+        data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
+    if spec is not None and packed:
+        data["share_block"], data["leaving_block"] = fate_arrays(results, spec)
+        data["fates"] = True
+    elif spec is not None:
         data["fates"] = fate_data(results, spec)
     return data
+
+
+def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
+    """Each link's shares by fate class, (S, P, 1 + E, F, C) with goods first, and the mass
+    leaving the system in each class, (S, P, 1 + E, C), in the model's unit."""
+    topo = results.inputs.topology
+    values = results.values  # (S, P, E, F)
+    classes = exit_classes(spec, topo)
+    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
+    goods = values.sum(axis=2)  # (S, P, F)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        goods_shares = np.where(
+            goods[..., None] > 0,
+            np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
+            0.0,
+        )
+    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
+    for e in range(topo.n_elements):
+        for f in np.nonzero(classes[e] >= 0)[0]:
+            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
+    return (
+        np.concatenate([goods_shares[:, :, None], shares], axis=2),
+        np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2),
+    )
 
 
 def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:

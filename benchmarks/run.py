@@ -1,0 +1,106 @@
+"""Benchmark of the whole `critflow run` command, as a user meets it.
+
+The engine benchmark's generated value chain (benchmarks/engine.py: layered processes with recycle
+loops, 30 elements, 100 periods) at 50, 100, 200 and 400 processes is written to a model file;
+each size is run as `critflow run MODEL --out DIR` and `critflow validate MODEL` in fresh
+processes, interleaved (run 50, validate 50, run 100, …, then the next repetition in rotated
+order). Prints for every size the wall time and peak resident memory (the child's ru_maxrss from
+wait4; Linux counts the benchmark's own ~60 MB before exec into it, a floor only) as
+min / median / max, the ratio run / validate of the medians, and the growth
+exponent b of run time ≈ a·processesᵇ fitted on the medians (least squares in log-log).
+
+    python benchmarks/run.py [--sizes 50,100,200,400] [--repeats 3] [--excel summary]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import header, interleaved, spread
+from engine import generate
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident bytes of ``command`` run to completion."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error}")
+    return seconds, usage.ru_maxrss * 1024.0  # Linux: kB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50,100,200,400", help="process counts")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each case")
+    parser.add_argument("--elements", type=int, default=30)
+    parser.add_argument("--periods", type=int, default=100)
+    parser.add_argument("--excel", default="summary", help="summary, full or none")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    header("critflow run end to end (subprocess: wall time, peak RSS)", ["pandas", "pyarrow", "openpyxl"])
+    print(
+        f"model: benchmarks/engine.py's value chain, {args.elements} elements × {args.periods} "
+        f"periods; --excel {args.excel}; {args.repeats} interleaved repetitions"
+    )
+    work = Path(tempfile.mkdtemp(prefix="critflow-bench-run-"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    os.environ.clear()
+    os.environ.update(env)
+    cli = [sys.executable, "-m", "critflow"]
+    try:
+        cases = {}
+        for n in sizes:
+            model = work / f"chain{n}.json"
+            model.write_text(json.dumps(generate(n, args.elements, args.periods, 1)))
+            out = work / f"out{n}"
+            cases[("run", n)] = lambda m=model, o=out: timed(
+                [*cli, "run", str(m), "--out", str(o), "--excel", args.excel]
+            )
+            cases[("validate", n)] = lambda m=model: timed([*cli, "validate", str(m)])
+        timed([*cli, "validate", str(work / f"chain{sizes[0]}.json")])  # warm the caches
+        found = interleaved(cases, args.repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\n{'processes':>9}  {'command':8}  {'wall s (min / median / max)':>28}  "
+        f"{'peak MB (min / median / max)':>30}  run/validate"
+    )
+    medians = []
+    for n in sizes:
+        run_s = statistics.median(s for s, _ in found[("run", n)])
+        validate_s = statistics.median(s for s, _ in found[("validate", n)])
+        medians.append(run_s)
+        for command in ("run", "validate"):
+            rows = found[(command, n)]
+            ratio = f"{run_s / validate_s:10.2f}x" if command == "run" else ""
+            print(
+                f"{n:9d}  {command:8}  {spread([s for s, _ in rows]):>28}  "
+                f"{spread([b for _, b in rows], 2**-20, 0):>30}  {ratio}"
+            )
+    if len(sizes) > 1:
+        slope, _ = np.polyfit(np.log(sizes), np.log(medians), 1)
+        print(f"\nrun time grows as processes^{slope:.2f} (least squares on the medians, log-log)")
+
+
+if __name__ == "__main__":
+    main()
