@@ -277,3 +277,12 @@ def test_a_plant_fed_nothing_reports_no_nan_percent(tmp_path):
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "Recycling efficiency and material recovery" in report
     assert "nan %" not in report
+
+
+@pytest.mark.parametrize(
+    "index", ["models: [1, 2", "models:\n  - {name: [a], file: x.yaml, question: q}\n"]
+)
+def test_a_broken_gallery_index_is_a_message(tmp_path, index):
+    (tmp_path / "gallery.yaml").write_text(index)
+    result = critflow_cli("demo", "--list", "--examples", tmp_path)
+    assert result.returncode == 2 and "gallery.yaml" in result.stderr
