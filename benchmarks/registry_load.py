@@ -1,28 +1,38 @@
 """Load test of the passport registry: a real server on loopback, concurrent clients, N passports.
 
-For each database (SQLite file, PostgreSQL from CRITFLOW_TEST_DATABASE_URL or .ci/postgres):
-fill the registry with N signed passports (bulk insert of real signed versions, not via HTTP),
-start ``uvicorn`` with --workers processes, then drive it for --seconds per phase with --clients
-concurrent aiohttp clients in a separate process: public reads, authorised (legitimate-interest)
-reads, creates, version appends. Prints requests/s, p50 and p99 latency per phase, and the query
-plans of a lookup and of a listing page (indexed, no scan of all passports).
+For each database (SQLite file, PostgreSQL from --postgres, CRITFLOW_TEST_DATABASE_URL or
+.ci/postgres): fill the registry with N signed passports (bulk insert of real signed versions,
+not via HTTP; kept in --folder and reused by the next run with the same N), start ``uvicorn``
+with --workers processes, then drive it with --clients concurrent aiohttp clients from this
+process: public reads, authorised (legitimate-interest, audited) reads, creates, version appends.
+The phases are interleaved over --rounds rounds of --seconds each (after one warm-up second per
+phase), and each phase's requests/s and p50/p99 latency are printed as min / median / max over
+the rounds. It prints the machine, the versions, the databases' durability settings (a
+PostgreSQL with fsync=off acknowledges commits that a power loss would undo) and the load average
+before and after, and the query plans of a lookup and of a listing page (indexed).
 
-Targets (2-core machine, 1,000,000 passports): >= 1,500 public reads/s, >= 300 creates/s,
-p99 read < 50 ms. The client shares the two cores with the server, so the figures are a floor.
+Targets (2-core machine, 1,000,000 passports): >= 5,000 public reads/s, >= 1,000 authorised
+reads/s and >= 500 creates/s with p99 < 50 ms. The load generator shares the cores with the
+server, so the figures are a floor.
 
     python benchmarks/registry_load.py [--passports 1000000] [--databases sqlite postgresql]
-        [--seconds 10] [--clients 32] [--workers 2]
+        [--seconds 10] [--rounds 3] [--clients 32] [--workers 2] [--folder DIR]
+        [--postgres postgresql+psycopg://user@host:port/db]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
+import multiprocessing
 import os
+import platform
 import random
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,13 +50,59 @@ from critflow.server.database import make_engine, session_factory, upgrade
 from critflow.server.disclosure import public_view_text
 from critflow.server.models import Passport, PassportVersion
 from critflow.server.service import passport_key
-from critflow.server.signing import attach, ensure_registry_key
+from critflow.server.signing import attach, ensure_registry_key, load_registry_key
 
 GTIN = "04054123456783"
 
 
+def _rows(job: tuple[Path, int, int]) -> tuple[list[dict], list[dict]]:
+    """Signed passports ``start``..``stop`` (rows of passports and passport_versions)."""
+    key_file, start, stop = job
+    signer = load_registry_key(key_file)
+    template = sample_battery("ev", "X")
+    passports, versions = [], []
+    for i in range(start, stop):
+        serial = f"L{i:09d}"
+        document = json.loads(json.dumps(template))
+        identifier = f"https://id.gs1.org/01/{GTIN}/21/{serial}"
+        document["data"]["unique_identifier"] = identifier
+        document["data"]["state_of_charge"] = float(i % 100)
+        envelope = signer.sign(
+            new_record(identifier, document, None, "original", None, "2027-02-18T00:00:00+00:00")
+        )
+        key = passport_key(identifier)
+        passports.append(
+            {
+                "id": i + 1,
+                "key": key,
+                "passport_id": identifier,
+                "kind": "battery",
+                "category": "ev",
+                "gtin": GTIN,
+                "serial": serial,
+                "product": "NMC811 / graphite",
+                "status": "original",
+                "operator": "Example Cells NV",
+                "version": 1,
+                "head_hash": envelope["hash"],
+                "public_view": public_view_text(key, envelope),
+                "closed": False,
+            }
+        )
+        versions.append(
+            {
+                "passport_pk": i + 1,
+                "version": 1,
+                "hash": envelope["hash"],
+                "envelope": json.dumps(envelope),
+            }
+        )
+    return passports, versions
+
+
 def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str, str]:
-    """Insert ``count`` signed EV passports; return an issuer key and a legitimate-interest key."""
+    """Insert ``count`` signed EV passports (signed on every core); return an issuer key and a
+    legitimate-interest key."""
     engine = make_engine(url)
     upgrade(engine)
     signer, _ = ensure_registry_key(key_file)
@@ -56,54 +112,16 @@ def fill(url: str, key_file: Path, count: int, chunk: int = 5_000) -> tuple[str,
         organisations.register(session, "Example Cells NV", ["4054123"], ["BE0123456789"])
         issuer = create_key(session, "Example Cells NV", ["issuer"], True, None)
         reader = create_key(session, "Recycler BV", ["legitimate_interest"], False, "recycling")
-    template = sample_battery("ev", "X")
     started = time.perf_counter()
-    for start in range(0, count, chunk):
-        passports, versions = [], []
-        for i in range(start, min(start + chunk, count)):
-            serial = f"L{i:09d}"
-            document = json.loads(json.dumps(template))
-            identifier = f"https://id.gs1.org/01/{GTIN}/21/{serial}"
-            document["data"]["unique_identifier"] = identifier
-            document["data"]["state_of_charge"] = float(i % 100)
-            envelope = signer.sign(
-                new_record(
-                    identifier, document, None, "original", None, "2027-02-18T00:00:00+00:00"
-                )
-            )
-            key = passport_key(identifier)
-            passports.append(
-                {
-                    "id": i + 1,
-                    "key": key,
-                    "passport_id": identifier,
-                    "kind": "battery",
-                    "category": "ev",
-                    "gtin": GTIN,
-                    "serial": serial,
-                    "product": "NMC811 / graphite",
-                    "status": "original",
-                    "operator": "Example Cells NV",
-                    "version": 1,
-                    "head_hash": envelope["hash"],
-                    "public_view": public_view_text(key, envelope),
-                    "closed": False,
-                }
-            )
-            versions.append(
-                {
-                    "passport_pk": i + 1,
-                    "version": 1,
-                    "hash": envelope["hash"],
-                    "envelope": json.dumps(envelope),
-                }
-            )
-        with engine.begin() as connection:
-            connection.execute(insert(Passport), passports)
-            connection.execute(insert(PassportVersion), versions)
-        done = min(start + chunk, count)
-        rate = done / (time.perf_counter() - started)
-        print(f"\r  filled {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
+    jobs = [(key_file, s, min(s + chunk, count)) for s in range(0, count, chunk)]
+    with multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool:
+        for passports, versions in pool.imap(_rows, jobs):
+            with engine.begin() as connection:
+                connection.execute(insert(Passport), passports)
+                connection.execute(insert(PassportVersion), versions)
+            done = passports[-1]["id"]
+            rate = done / (time.perf_counter() - started)
+            print(f"\r  filled {done:,} / {count:,} ({rate:,.0f}/s)", end="", flush=True)
     if engine.url.get_backend_name() == "postgresql":
         with engine.begin() as connection:
             connection.execute(
@@ -182,14 +200,14 @@ async def drive(
     import aiohttp
 
     latencies: list[float] = []
-    errors = 0
+    errors: dict[int, int] = {}
     deadline = time.perf_counter() + seconds
     template = sample_battery("ev", "X")
     created = 0
     nonce = f"{random.randrange(16**4):04x}"
 
     async def one(session: aiohttp.ClientSession, worker: int) -> None:
-        nonlocal errors, created
+        nonlocal created
         counter = 0
         etags: dict[str, str] = {}
         while time.perf_counter() < deadline:
@@ -234,27 +252,81 @@ async def drive(
             await response.read()
             latencies.append(time.perf_counter() - started)
             if response.status >= 400:
-                errors += 1
+                errors[response.status] = errors.get(response.status, 0) + 1
 
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(one(session, w) for w in range(clients)))
     if errors:
-        print(f"  ({errors} error responses in {phase})")
+        shown = ", ".join(f"{n} × {status}" for status, n in sorted(errors.items()))
+        print(f"  (error responses in {phase}: {shown})")
     return latencies
 
 
-def report(phase: str, latencies: list[float], seconds: float) -> None:
+def measure(latencies: list[float], seconds: float) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of one phase of one round."""
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1e3
     p99 = ordered[int(0.99 * (len(ordered) - 1))] * 1e3
-    print(
-        f"  {phase:<18} {len(ordered) / seconds:8,.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+    return len(ordered) / seconds, p50, p99
+
+
+def spread(values: list[float], form: str) -> str:
+    """min / median / max of ``values``."""
+    return " / ".join(
+        format(v, form) for v in (min(values), statistics.median(values), max(values))
     )
 
 
-def postgres_url() -> str:
-    url = os.environ.get("CRITFLOW_TEST_DATABASE_URL")
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def versions() -> str:
+    names = ("critflow", "fastapi", "starlette", "uvicorn", "sqlalchemy", "psycopg", "aiohttp")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found)
+
+
+def durability(url: str) -> str:
+    """The settings that decide whether an acknowledged commit survives a power loss."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        if engine.url.get_backend_name() == "sqlite":
+            journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+            names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+            text_ = f"SQLite {sqlite3.sqlite_version}, journal_mode={journal}, "
+            text_ += f"synchronous={names.get(synchronous, synchronous)}"
+        else:
+            settings = [
+                f"{name}={connection.exec_driver_sql(f'SHOW {name}').scalar()}"
+                for name in ("fsync", "synchronous_commit", "wal_sync_method")
+            ]
+            server = connection.exec_driver_sql("SHOW server_version").scalar()
+            text_ = f"PostgreSQL {server}, " + ", ".join(settings)
+    engine.dispose()
+    return text_
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def postgres_url(url: str | None, count: int, reuse: bool) -> tuple[str, bool]:
+    """A database ``critflow_load_<count>`` on the server; True when it is filled already."""
+    url = url or os.environ.get("CRITFLOW_TEST_DATABASE_URL")
     if not url:
         url = subprocess.check_output(
             [str(Path(__file__).parents[1] / ".ci" / "postgres")], text=True
@@ -262,11 +334,18 @@ def postgres_url() -> str:
     import psycopg
 
     admin = url.replace("postgresql+psycopg://", "postgresql://")
-    name = "critflow_load"
+    name = f"critflow_load_{count}"
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if not (reuse and exists):
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name, bool(reuse and exists)
+
+
+PHASES = ("public reads", "authorised reads", "creates", "appends")
 
 
 def main() -> None:
@@ -274,8 +353,11 @@ def main() -> None:
     parser.add_argument("--passports", type=int, default=1_000_000)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--folder", type=Path, help="keep the filled databases here (reused)")
+    parser.add_argument("--postgres", help="PostgreSQL server URL (default: the test server)")
     args = parser.parse_args()
     try:
         import uvloop
@@ -283,42 +365,66 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    folder = Path(tempfile.mkdtemp(prefix="critflow-registry-load-"))
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="critflow-registry-load-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}"
+    )
+    print(f"Python {platform.python_version()}; {versions()}")
+    print(
+        f"{args.clients} clients, {args.workers} workers, {args.rounds} interleaved rounds of "
+        f"{args.seconds:g} s per phase; figures are min / median / max over the rounds"
+    )
     for database in args.databases:
-        url = f"sqlite:///{folder / 'registry.db'}" if database == "sqlite" else postgres_url()
-        key_file = folder / f"{database}.key"
-        print(f"\n{database}: {args.passports:,} passports")
-        issuer, reader = fill(url, key_file, args.passports)
+        keys_file = folder / f"{database}-{args.passports}.keys.json"
+        key_file = folder / f"{database}-{args.passports}.key"
+        if database == "sqlite":
+            path = folder / f"registry-{args.passports}.db"
+            url = f"sqlite:///{path}"
+            filled = path.exists() and keys_file.exists()
+        else:
+            url, filled = postgres_url(args.postgres, args.passports, keys_file.exists())
+        print(f"\n{database}: {args.passports:,} passports ({durability_or_new(url, filled)})")
+        if filled:
+            keys = json.loads(keys_file.read_text())
+            print("  reusing the filled database")
+        else:
+            for leftover in (key_file, key_file.with_suffix(".pub")):
+                leftover.unlink(missing_ok=True)
+            issuer, reader = fill(url, key_file, args.passports)
+            keys = {"issuer": issuer, "reader": reader}
+            keys_file.write_text(json.dumps(keys))
+            print(f"  {durability(url)}")
         port = free_port()
         server = start_server(url, key_file, port, args.workers)
+        base = f"http://127.0.0.1:{port}"
+        results: dict[str, list[tuple[float, float, float]]] = {p: [] for p in PHASES}
+        print(f"  before: {load()}")
         try:
-            for phase in ("public reads", "authorised reads", "creates", "appends"):
-                # warm up (keys verified once per worker, connections opened), not timed
-                asyncio.run(
-                    drive(
-                        f"http://127.0.0.1:{port}",
-                        phase,
-                        1.0,
-                        args.clients,
-                        args.passports,
-                        {"issuer": issuer, "reader": reader},
+            for round_ in range(args.rounds):
+                for phase in PHASES:
+                    if round_ == 0:  # warm up: keys verified once per worker, connections opened
+                        asyncio.run(drive(base, phase, 1.0, args.clients, args.passports, keys))
+                    latencies = asyncio.run(
+                        drive(base, phase, args.seconds, args.clients, args.passports, keys)
                     )
-                )
-                latencies = asyncio.run(
-                    drive(
-                        f"http://127.0.0.1:{port}",
-                        phase,
-                        args.seconds,
-                        args.clients,
-                        args.passports,
-                        {"issuer": issuer, "reader": reader},
-                    )
-                )
-                report(phase, latencies, args.seconds)
+                    results[phase].append(measure(latencies, args.seconds))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
+        print(f"  after:  {load()}")
+        print(f"  {'phase':<18} {'requests/s':>24}   {'p50 ms':>18}   {'p99 ms':>18}")
+        for phase in PHASES:
+            rates, p50s, p99s = zip(*results[phase], strict=True)
+            print(
+                f"  {phase:<18} {spread(list(rates), ',.0f'):>24}   {spread(list(p50s), '.1f'):>18}"
+                f"   {spread(list(p99s), '.1f'):>18}"
+            )
     print(f"\n(databases under {folder}; delete when done)")
+
+
+def durability_or_new(url: str, filled: bool) -> str:
+    return durability(url) if filled else "new"
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "dask": ("distributed", "dask"),
     "brightway": ("bw2calc", "bw2data", "bw_processing"),
     "figures": ("kaleido",),
+    "openlca": ("olca_schema",),
 }
 
 

@@ -102,6 +102,7 @@ def test_extras_in_pyproject_and_in_the_code_agree():
         "dask",
         "brightway",
         "figures",
+        "openlca",
     }
 
 

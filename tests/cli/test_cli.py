@@ -164,20 +164,12 @@ def test_bad_stock_exits_2_naming_process_and_parameter(tmp_path, change, expect
 
 def test_trace_prints_where_a_cohort_is(tmp_path):
     out_csv = tmp_path / "trace.csv"
-    result = critflow(
-        "trace",
-        str(EV),
-        "--stock",
-        "ev_fleet",
-        "--cohort",
-        "2030",
-        "-s",
-        "baseline",
-        "--out",
-        str(out_csv),
-    )
+    args = ("trace", str(EV), "--stock", "ev_fleet", "--cohort", "2030", "-s", "baseline")
+    result = critflow(*args)
     assert result.returncode == 0, result.stderr
     assert "ev_fleet (after recycling)" in result.stdout and "Longevity of Li" in result.stdout
+    written = critflow(*args, "--out", str(out_csv))  # the full trace, as CSV (its extension)
+    assert written.returncode == 0 and written.stdout == "", written.stderr
     import pandas as pd
 
     table = pd.read_csv(out_csv)

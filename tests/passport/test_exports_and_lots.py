@@ -9,9 +9,10 @@ import pytest
 from pyld import jsonld as pyld
 
 import critflow
+from critflow.errors import CritflowError
 from critflow.passport.aas import aas_json, basyx_objects, read_aas, write_aas
 from critflow.passport.datapoints import GUIDANCE_NAMESPACE, by_field
-from critflow.passport.exports import batterypass_payload, jsonld
+from critflow.passport.exports import batterypass_payload, from_batterypass, jsonld
 from critflow.passport.from_model import lot_from_flow
 from critflow.passport.lot import validate_lot
 from critflow.passport.samples import sample_battery
@@ -65,17 +66,137 @@ def test_jsonld_expands_every_field_to_its_data_point():
     assert expected <= set(expanded)
 
 
-def test_batterypass_payload_keeps_every_value():
-    payload = batterypass_payload(DOCUMENTS[0])
-    text = json.dumps(payload)
+#: the properties of the Battery Pass consortium's SAMM aspects (github.com/batterypass/
+#: BatteryPassDataModel, io.BatteryPass.*/1.2.0/*.ttl, Performance 1.2.1), by namespace: every
+#: attribute critflow's BatteryPass export writes must be one of these
+BATTERYPASS_PROPERTIES = {
+    "GeneralProductInformation": {
+        "productIdentifier", "batteryPassportIdentifier", "batteryCategory",
+        "manufacturerInformation", "manufacturingDate", "batteryStatus", "batteryMass",
+        "manufacturingPlace", "operatorInformation", "puttingIntoService", "warrentyPeriod",
+        "contactName", "postalAddress", "identifier", "emailAddress", "webAddress",
+    },
+    "Performance": {
+        "originalPowerCapability", "ratedMaximumPower", "powerCapabilityRatio", "ratedEnergy",
+        "expectedNumberOfCycles", "initialSelfDischarge", "roundtripEfficiency", "ratedCapacity",
+        "initialInternalResistance", "expectedLifetime", "cRate", "nominalVoltage",
+        "minimumVoltage", "maximumVoltage", "capacityThresholdForExhaustion",
+        "lifetimeReferenceTest", "cRateLifeCycleTest", "temperatureRangeIdleState",
+        "roundTripEfficiencyat50PerCentCycleLife", "roundTripEfficiencyFade", "powerFade",
+        "energyThroughput", "capacityThroughput", "numberOfFullCycles", "stateOfCertifiedEnergy",
+        "capacityFade", "remainingEnergy", "remainingCapacity", "negativeEvents",
+        "temperatureInformation", "remainingPowerCapability", "evolutionOfSelfDischarge",
+        "currentSelfDischargingRate", "internalResistanceIncrease",
+        "remainingRoundTripEnergyEfficiency", "stateOfCharge", "remainingPowerCapabilityValue",
+        "remainingRoundTripEnergyEfficiencyValue",
+    },
+    "Circularity": {
+        "dismantlingAndRemovalInformation", "sparePartSources", "recycledContent",
+        "safetyMeasures", "endOfLifeInformation", "renewableContent", "safetyInstructions",
+        "extinguishingAgent", "wastePrevention", "separateCollection", "informationOnCollection",
+    },
+    "MaterialComposition": {
+        "batteryChemistry", "batteryMaterials", "hazardousSubstances", "isCriticalRawMaterial",
+    },
+    "Labels": {"declarationOfConformity", "resultOfTestReport", "labels"},
+    "CarbonFootprint": {
+        "batteryCarbonFootprint", "carbonFootprintPerLifecycleStage",
+        "carbonFootprintPerformanceClass", "carbonFootprintStudy", "absoluteCarbonFootprint",
+    },
+    "SupplyChainDueDiligence": {
+        "supplyChainDueDiligenceReport", "thirdPartyAussurances", "supplyChainIndicies",
+    },
+}  # fmt: skip
+
+
+def test_batterypass_attributes_are_the_models():
+    """Each data point's BatteryPass attribute is a property of the consortium's model (a
+    third part keys data points that share one, in camelCase); none is snake_case."""
+    for point in by_field().values():
+        if not point.batterypass_alias:
+            continue
+        aspect, attribute, *key = point.batterypass_alias.split(".")
+        assert attribute in BATTERYPASS_PROPERTIES[aspect], point.batterypass_alias
+        assert len(key) <= 1 and all(k[:1].islower() and "_" not in k for k in key), key
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: d["category"])
+def test_batterypass_payload_reads_back(document):
+    payload = batterypass_payload(document)
     assert payload["Performance"]["nominalVoltage"] == {"value": 370.0, "unit": "V"}
-    assert set(payload["Circularity"]["recycledContent"]) == {
-        "recycled_cobalt_share",
-        "recycled_lithium_share",
-        "recycled_nickel_share",
-    }
-    for value in DOCUMENTS[0]["data"].values():
-        assert json.dumps(value) in text
+    if "recycled_cobalt_share" in document["data"]:
+        assert (
+            payload["Circularity"]["recycledContent"]["cobalt"]
+            == (document["data"]["recycled_cobalt_share"])
+        )
+
+    def keys(node, depth=0):  # the payload's own keys, down to the data points' values
+        if isinstance(node, dict) and depth < 3:
+            for key, value in node.items():
+                yield key
+                if key not in ("batteryPassVersion",):
+                    yield from keys(value, depth + 1)
+
+    own = [k for k in keys(payload) if k not in ("value", "unit")]
+    assert own and not [k for k in own if "_" in k]  # camelCase, as the BatteryPass model
+    assert from_batterypass(json.loads(json.dumps(payload))) == document
+    data_keys = {k for v in payload.values() if isinstance(v, dict) for k in v}
+    assert "kind" not in payload and len(data_keys) > 20
+
+
+def test_batterypass_payload_with_an_unknown_attribute_is_refused():
+    payload = batterypass_payload(DOCUMENTS[0])
+    payload["Performance"]["ratedCapacity"]["oops"] = 1
+    with pytest.raises(CritflowError) as caught:
+        from_batterypass(payload, "p.json")
+    assert caught.value.problems[0].where == "p.json: Performance.ratedCapacity.oops"
+
+
+def test_export_every_format_into_a_new_folder(tmp_path):
+    document = ROOT / "examples" / "passports" / "ev_battery_passport.json"
+    stem = tmp_path / "new" / "nested" / "passport.json"
+    exported = run_critflow("passport", "export", document, "-f", "all", "-o", stem)
+    assert exported.returncode == 0, exported.stderr
+    files = sorted(p.name for p in stem.parent.iterdir())
+    assert files == [
+        "passport.aas.json", "passport.aasx", "passport.batterypass.json", "passport.jsonld"
+    ]  # fmt: skip
+    contents = [(stem.parent / f).read_bytes() for f in files]
+    assert len(set(contents)) == 4
+    original = json.loads(document.read_text())
+    for f in ("passport.aas.json", "passport.aasx"):
+        assert read_aas(stem.parent / f) == [original]
+    validated = run_critflow("passport", "validate", stem.parent / "passport.batterypass.json")
+    assert validated.returncode == 0, validated.stderr
+    assert "valid battery passport" in validated.stdout
+    expanded = pyld.expand(json.loads((stem.parent / "passport.jsonld").read_text()))[0]
+    assert by_field()["battery_mass"].iri in expanded
+    # one format at a time into the same stem: each writes its own file, none overwrites another
+    again = run_critflow("passport", "export", document, "--format", "jsonld", "-o", stem)
+    assert again.returncode == 0
+    assert [(stem.parent / f).read_bytes() for f in files] == contents
+
+
+@pytest.mark.parametrize("blocked", ["folder", "file-as-folder"])
+def test_failed_aasx_export_is_a_message(tmp_path, blocked):
+    document = ROOT / "examples" / "passports" / "ev_battery_passport.json"
+    if blocked == "folder":
+        (tmp_path / "p.aasx").mkdir()  # the target is a folder
+        stem, named = tmp_path / "p", tmp_path / "p.aasx"
+    else:
+        (tmp_path / "plain").write_text("x")  # a file where a folder must be
+        stem, named = tmp_path / "plain" / "p", tmp_path / "plain" / "p.aasx"
+    failed = run_critflow("passport", "export", document, "--format", "aasx", "--out", stem)
+    assert failed.returncode == 2
+    assert "Traceback" not in failed.stderr and "ZipFile" not in failed.stderr
+    assert str(named) in failed.stderr and "--out" in failed.stderr
+
+
+def test_unknown_export_format_is_a_message(tmp_path):
+    document = ROOT / "examples" / "passports" / "ev_battery_passport.json"
+    failed = run_critflow("passport", "export", document, "-f", "xml", "-o", tmp_path / "p")
+    assert failed.returncode == 2 and "'xml' is not an export format" in failed.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def test_lot_passport_from_the_battery_example():

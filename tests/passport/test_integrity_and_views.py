@@ -9,6 +9,9 @@ import hashlib
 import json
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critflow import data
 from critflow.errors import CritflowError
@@ -18,6 +21,7 @@ from critflow.passport.identity import DigitalLink, IdentifierError, gtin_check_
 from critflow.passport.integrity import (
     SigningKey,
     b64decode_strict,
+    canonical,
     key_id,
     new_record,
     read_envelopes,
@@ -226,3 +230,43 @@ def test_every_data_point_for_every_audience():
 def test_unknown_audience_is_named():
     with pytest.raises(CritflowError, match="Did you mean 'authority'"):
         view(sample_battery(), "authorty")
+
+
+_FLOATS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 5.0, 1e-4, 9.99e-5, 1e-7, 1e16, 1e21, 2.0**53, 2.0**53 - 1, 0.1]),
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | _FLOATS
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_canonical_is_rfc8785_byte_for_byte(value):
+    """The fast canonical form is exactly the rfc8785 package's (keys beyond U+FFFF, control
+    characters, floats of every magnitude, -0.0, whole-number floats included)."""
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:  # lone surrogates: refused by both
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical(value)
+        return
+    assert canonical(value) == expected
+
+
+def test_canonical_of_passport_records_is_rfc8785():
+    for category in ("ev", "lmt", "industrial"):
+        document = sample_battery(category, f"C-{category}")
+        record = new_record(document["data"]["unique_identifier"], document, None, "original")
+        assert canonical(record) == rfc8785.dumps(record)
+    sorted_by_utf16 = {"\U0001f600": 1, "\uff5e": 2, "a": 3}  # code point and UTF-16 orders differ
+    assert canonical(sorted_by_utf16) == rfc8785.dumps(sorted_by_utf16)
+    with pytest.raises(rfc8785.IntegerDomainError):
+        canonical({"n": 2**53})

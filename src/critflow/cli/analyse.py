@@ -12,15 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from critflow.cli.common import (
-    FORMATS,
     AllowOutsideFiles,
     ResultFile,
     ResultFormat,
-    check_format,
     deprecated_commas,
     emit,
     out,
     progress_bar,
+    result_format,
     split,
     with_reference,
 )
@@ -48,7 +47,7 @@ def indicators(
         str | None,
         typer.Option(help="Reference scenario (or year, 2023) for the *_change indicators."),
     ] = None,
-    output_format: ResultFormat = "table",
+    output_format: ResultFormat = None,
     out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
@@ -64,7 +63,7 @@ def indicators(
     )
     from critflow.model import load_model
 
-    check_format(output_format, "indicators", FORMATS)
+    output_format = result_format(output_format, out_path, "indicators")
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     scenarios = split(scenario) or None
     scenarios = with_reference(scenarios, reference)
@@ -153,7 +152,7 @@ def compare(
     reference: Annotated[
         str | None, typer.Option(help="Reference scenario for *_change indicators.")
     ] = None,
-    output_format: ResultFormat = "table",
+    output_format: ResultFormat = None,
     out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
@@ -167,7 +166,7 @@ def compare(
     from critflow.indicators.compare import load_criteria
     from critflow.model import load_model
 
-    check_format(output_format, "compare", FORMATS)
+    output_format = result_format(output_format, out_path, "compare")
     spec = load_criteria(criteria)
     loaded = load_model(model, allow_outside_files=allow_outside_files)
     chosen = [*split(scenario), *deprecated_commas(scenarios, "--scenarios", "-s")] or None
@@ -301,10 +300,16 @@ def criticality(
             help="A CRMA rule file whose largest_third_country_share rule replaces the shipped limit.",
         ),
     ] = None,
+    output_format: ResultFormat = None,
+    out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """EU criticality (SR, EI, 2023), the CRMA lists, supply concentration and the CRMA
-    single-country limit on EU sourcing per stage."""
+    single-country limit on EU sourcing per stage.
+
+    json gives one object per material with its stages; csv one row per material and stage."""
+    from dataclasses import asdict
+
     import pandas as pd
 
     from critflow.indicators.criticality import (
@@ -330,7 +335,36 @@ def criticality(
 
         limit = single_country_limit(load_rule_sets([], [rule_file])[0], str(rule_file))
     limit = limit or single_country_limit()
+    output_format = result_format(output_format, out_path, "criticality")
     rows = criticality_rows(materials, supply_shares(overrides, str(shares or model or "")), limit)
+    limit_document = {
+        "label": limit.label,
+        "threshold": limit.threshold,
+        "comparator": limit.comparator,
+        "rule": limit.rule_id,
+        "source": limit.source,
+    }
+    document = {"limit": limit_document, "materials": [asdict(row) for row in rows]}
+    flat = []
+    for row in rows:
+        head = {k: v for k, v in asdict(row).items() if k != "stages"}
+        for stage in row.stages or [None]:
+            stage_cells = {} if stage is None else asdict(stage)
+            flat.append(
+                head
+                | {f"stage_{k}" if k in head else k: v for k, v in stage_cells.items()}
+                | {"limit": limit.label}
+            )
+    emit(
+        output_format,
+        out_path,
+        rows=flat,
+        document=document,
+        table=lambda: _criticality_table(rows, limit, overrides),
+    )
+
+
+def _criticality_table(rows, limit, overrides) -> None:
     result = Table(
         title="EU criticality assessment 2023, CRMA lists and supply concentration",
         title_justify="left",
@@ -404,57 +438,80 @@ def sensitivity(
     element: Annotated[
         str | None, typer.Option("--element", "-e", help="Element of the output.")
     ] = None,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help="Scenario.")] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario", "-s", help="Scenario (repeatable); the model's first by default."
+        ),
+    ] = None,
     year: Annotated[int | None, typer.Option(help="Year; the last period by default.")] = None,
     samples: Annotated[
-        int, typer.Option(help="Base samples N (a power of 2); N·(D+2) runs.")
+        int, typer.Option(help="Base samples N (a power of 2); N·(D+2) runs per scenario.")
     ] = 1024,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    output_format: ResultFormat = "table",
+    output_format: ResultFormat = None,
     out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Sobol indices: which uncertain inputs drive the variance of an output (SALib).
 
-    `critflow report RUN_DIR --sensitivity FILE` shows indices saved with --format json -o FILE."""
+    `critflow report RUN_DIR --sensitivity FILE` shows indices saved with --format json -o FILE
+    (one scenario: one document; several: a list of them, one per scenario)."""
     from critflow.indicators.sensitivity import sobol_indices
     from critflow.model import load_model
 
-    check_format(output_format, "sensitivity", FORMATS)
+    output_format = result_format(output_format, out_path, "sensitivity")
     loaded = load_model(model, allow_outside_files=allow_outside_files)
-    started = time.perf_counter()
-    with progress_bar() as progress:
-        task = progress.add_task("Sobol samples", total=1)
-        found = sobol_indices(
-            loaded,
-            output,
-            element,
-            scenario,
-            year,
-            samples,
-            seed,
-            lambda done, n: progress.update(task, completed=done, total=n),
-        )
-    if output_format == "json":
-        document = {
-            "output": found.output,
-            "runs": found.samples,
-            "mean": found.output_mean,
-            "sd": found.output_sd,
-            "indices": found.table.to_dict("records"),
+    names = split(scenario) or [next(iter(loaded.spec.scenarios))]
+    found = []
+    for name in names:
+        started = time.perf_counter()
+        with progress_bar() as progress:
+            task = progress.add_task(f"Sobol samples, {name}", total=1)
+            indices = sobol_indices(
+                loaded,
+                output,
+                element,
+                name,
+                year,
+                samples,
+                seed,
+                lambda done, n, task=task: progress.update(task, completed=done, total=n),
+            )
+        found.append((name, indices, time.perf_counter() - started))
+    documents = [
+        {
+            "scenario": name,
+            "output": indices.output,
+            "runs": indices.samples,
+            "mean": indices.output_mean,
+            "sd": indices.output_sd,
+            "indices": indices.table.to_dict("records"),
         }
-        emit(output_format, out_path, document=document)
-        return
-    if output_format == "csv":
-        emit(output_format, out_path, rows=found.table.to_dict("records"))
-        return
-    elapsed = time.perf_counter() - started
-    emit(output_format, out_path, table=lambda: _sobol_table(found, elapsed))
+        for name, indices, _ in found
+    ]
+    rows = [
+        {"scenario": name, "output": indices.output, **row}
+        for name, indices, _ in found
+        for row in indices.table.to_dict("records")
+    ]
+
+    def show() -> None:
+        for name, indices, elapsed in found:
+            _sobol_table(indices, elapsed, name)
+
+    emit(
+        output_format,
+        out_path,
+        rows=rows,
+        document=documents[0] if len(documents) == 1 else documents,
+        table=show,
+    )
 
 
-def _sobol_table(found, elapsed: float) -> None:
+def _sobol_table(found, elapsed: float, scenario: str) -> None:
     table = Table(
-        title=f"Sobol indices of {found.output}: mean {found.output_mean:.4g}, sd "
+        title=f"Sobol indices of {found.output}, {scenario}: mean {found.output_mean:.4g}, sd "
         f"{found.output_sd:.3g} ({found.samples} runs, {elapsed:.1f} s)",
         title_justify="left",
     )
@@ -477,49 +534,60 @@ def trace(
         list[str] | None,
         typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
     ] = None,
-    every: Annotated[int, typer.Option(help="Show every n-th year in the table.")] = 5,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write the full trace as CSV here.")
-    ] = None,
+    every: Annotated[
+        int, typer.Option(help="Show every n-th year in the table (json and csv hold every year).")
+    ] = 5,
+    output_format: ResultFormat = None,
+    out_path: ResultFile = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace)."""
+    """Where one year's inflow to a stock is in later years: in use, or which sink (MaTrace).
+
+    json and csv hold the full trace (every year: scenario, element, where, period, share);
+    json adds the years in use per unit (longevity)."""
     from critflow.engine import solve
     from critflow.indicators.matrace import longevity, trace_cohort
     from critflow.model import load_model
 
+    output_format = result_format(output_format, out_path, "trace")
+    if every < 1:
+        raise CritflowError("--every", f"{every} is not a positive step", "Give 1 or more.")
     results = solve(load_model(model, allow_outside_files=allow_outside_files), scenario)
     table_data = trace_cohort(results, stock, cohort)
-    if out_file is not None:
-        try:
-            table_data.to_csv(out_file, index=False)
-        except OSError as exc:
-            raise CritflowError(
-                str(out_file), f"cannot be written ({exc.strerror or exc})", "Choose another path."
-            ) from None
+    years_in_use = longevity(table_data)
     years = sorted(table_data["period"].unique())
     shown = [y for y in years if (y - years[0]) % every == 0 or y == years[-1]]
-    for name in results.inputs.scenarios:
-        part = table_data[(table_data["scenario"] == name) & table_data["period"].isin(shown)]
-        for element in results.inputs.topology.elements:
-            rows = part[part["element"] == element]
-            pivot = rows.pivot_table(index="where", columns="period", values="share", sort=False)
-            result = Table(
-                title=f"{element} of the {cohort} cohort of '{stock}', scenario '{name}': "
-                "share of the cohort (sinks cumulative)",
-                title_justify="left",
+
+    def show() -> None:
+        for name in results.inputs.scenarios:
+            part = table_data[(table_data["scenario"] == name) & table_data["period"].isin(shown)]
+            for element in results.inputs.topology.elements:
+                rows = part[part["element"] == element]
+                pivot = rows.pivot_table(
+                    index="where", columns="period", values="share", sort=False
+                )
+                result = Table(
+                    title=f"{element} of the {cohort} cohort of '{stock}', scenario '{name}': "
+                    "share of the cohort (sinks cumulative)",
+                    title_justify="left",
+                )
+                result.add_column("where")
+                for year in pivot.columns:
+                    result.add_column(str(year), justify="right")
+                for where, values in pivot.iterrows():
+                    result.add_row(escape(str(where)), *(f"{v:.1%}" for v in values))
+                out.print(result)
+        for row in years_in_use.itertuples():
+            out.print(
+                f"Longevity of {row.element} ({row.scenario}): {row.years:.1f} years in use per "
+                f"unit up to {years[-1]}"
             )
-            result.add_column("where")
-            for year in pivot.columns:
-                result.add_column(str(year), justify="right")
-            for where, values in pivot.iterrows():
-                result.add_row(escape(str(where)), *(f"{v:.1%}" for v in values))
-            out.print(result)
-    years_in_use = longevity(table_data)
-    for row in years_in_use.itertuples():
-        out.print(
-            f"Longevity of {row.element} ({row.scenario}): {row.years:.1f} years in use per unit "
-            f"up to {years[-1]}"
-        )
-    if out_file is not None:
-        out.print(f"Full trace: [bold]{out_file}[/bold]")
+
+    rows = table_data.to_dict("records")
+    document = {
+        "stock": stock,
+        "cohort": cohort,
+        "trace": rows,
+        "longevity": years_in_use.to_dict("records"),
+    }
+    emit(output_format, out_path, rows=rows, document=document, table=show)

@@ -35,7 +35,13 @@ from critflow.errors import CritflowError, Problem
 from critflow.extras import missing_extra
 
 #: command → the extra it belongs to (for an ImportError of a package two extras share).
-COMMAND_EXTRAS = {"serve": "server", "db": "server", "keys": "server", "passport": "passport"}
+COMMAND_EXTRAS = {
+    "openlca": "openlca",
+    "serve": "server",
+    "db": "server",
+    "keys": "server",
+    "passport": "passport",
+}
 
 
 def report(exc: CritflowError, command: str = "") -> None:
@@ -71,6 +77,8 @@ COMMAND_ORDER = (
     "criticality",
     "passport",
     "convert",
+    "openlca",
+    "flodym",
     "schema",
     "serve",
     "db",
@@ -152,6 +160,8 @@ app.command("blend")(blend.blend)
 app.command("impact")(impact.impact)
 # passports and the passport registry
 app.add_typer(passport.passport_app, name="passport")
+app.add_typer(exchange.openlca_app, name="openlca")
+app.add_typer(exchange.flodym_app, name="flodym")
 app.command("serve")(server.serve)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.keys_app, name="keys")

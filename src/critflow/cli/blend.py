@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from critflow.cli.common import check_format, out, write_json
+from critflow.cli.common import ResultFile, ResultFormat, emit, out, result_format
 from critflow.errors import CritflowError
 
 
@@ -58,24 +58,44 @@ def blend(
             help="Probability with which each limit must hold (e.g. 0.95): the robust blend."
         ),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = None,
+    out_path: ResultFile = None,
 ) -> None:
-    """The blend of scrap, primary metal and master alloys that meets every alloy specification."""
-    import numpy as np
+    """The blend of scrap, primary metal and master alloys that meets every alloy specification.
 
+    json is the whole outcome (recipe, compositions, totals, shadow prices in objective_unit
+    per tonne or per percentage point);
+    csv one row per product and material of the recipe (tonnes, share)."""
     from critflow.blend import assess_blend, load_problem
 
-    check_format(output_format, "blend")
+    output_format = result_format(output_format, out_path, "blend")
     arrays = load_problem(problem)
     outcome = assess_blend(arrays, _objective(objective), confidence)
-    result, nominal, baseline = outcome.result, outcome.nominal, outcome.baseline
+    document = outcome.document()
+    result = outcome.result
+    rows = [
+        {
+            "product": product,
+            "material": material,
+            "tonnes": float(result.tonnes[i, j]),
+            "share": float(result.tonnes[i, j] / arrays.demand[j]),
+        }
+        for j, product in enumerate(arrays.products)
+        for i, material in enumerate(arrays.materials)
+        if result.tonnes[i, j] > 1e-6
+    ]
+    emit(output_format, out_path, rows=rows, document=document, table=lambda: _show(outcome))
+
+
+def _show(outcome) -> None:
+    import numpy as np
+
+    arrays, result = outcome.arrays, outcome.result
+    nominal, baseline = outcome.nominal, outcome.baseline
     totals, change = outcome.totals, outcome.crm_use_change
     composition = result.composition()
     currency = arrays.problem.currency
     document = outcome.document()
-    if output_format == "json":
-        write_json(document)
-        return
     out.print(
         f"[bold]{arrays.problem.name}[/bold] — least {result.objective_name}"
         + (

@@ -59,17 +59,40 @@ def check_format(value: str, command: str, formats: tuple[str, ...] = ("table", 
 
 FORMATS = ("table", "json", "csv")
 ResultFormat = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--format", help="table (for people), json or csv (for machines: one row per result)."
+        "--format",
+        help="table (for people), json or csv (for machines: one row per result). Default: from "
+        "the output file's extension (.json, .csv), else table.",
     ),
 ]
 ResultFile = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Write the results to this file (in --format) instead of printing them."
+        "--out",
+        "-o",
+        "--out-file",
+        help="Write the results to this file (in --format) instead of printing them.",
     ),
 ]
+#: … for commands whose ``-o/--out`` is an output folder: the results file is ``--out-file``
+ResultFileOnly = Annotated[
+    Path | None,
+    typer.Option(
+        "--out-file",
+        help="Write the printed results to this file (in --format) instead of printing them.",
+    ),
+]
+
+
+def result_format(output_format: str | None, out_path: Path | None, command: str) -> str:
+    """The format of a command's results: --format, else the output file's extension (.json,
+    .csv), else table; a format that is not one of :data:`FORMATS` is a mistake."""
+    if output_format is None:
+        suffix = out_path.suffix.lower().lstrip(".") if out_path is not None else ""
+        output_format = suffix if suffix in ("json", "csv") else "table"
+    check_format(output_format, command, FORMATS)
+    return output_format
 
 
 def emit(
@@ -87,7 +110,8 @@ def emit(
     import json
 
     if output_format == "json":
-        text = json.dumps(rows if document is None else document, indent=2, default=_plain) + "\n"
+        value = _finite(rows if document is None else document)
+        text = json.dumps(value, indent=2, default=_plain, allow_nan=False) + "\n"
     elif output_format == "csv":
         import csv
 
@@ -118,9 +142,25 @@ def emit(
         raise CritflowError(
             str(out_path),
             f"the results cannot be written there ({exc.strerror or exc})",
-            "Give a file you can write to with --out.",
+            "Give a file you can write to (--out or --out-file).",
         ) from None
     err.print(f"Written: {out_path}")
+
+
+def _finite(value):
+    """``value`` with NumPy numbers as Python ones and NaN or infinity (no value) as None: JSON
+    without the NaN that strict parsers refuse."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _plain(value):

@@ -11,11 +11,13 @@ from rich.table import Table
 
 from critflow.cli.common import (
     AllowOutsideFiles,
-    check_format,
+    ResultFileOnly,
+    ResultFormat,
+    emit,
     out,
     progress_bar,
+    result_format,
     split,
-    write_json,
 )
 from critflow.errors import CritflowError, known
 
@@ -58,18 +60,25 @@ def impact(
         bool, typer.Option("--sources", help="List the background factors used, with sources.")
     ] = False,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Also write the tables as CSV here.")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Also write every table of every year as CSV into this folder."
+        ),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = None,
+    out_file: ResultFileOnly = None,
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
-    """Climate impact (kg CO2-eq, GWP100) per process, item and product, and life-cycle cost."""
+    """Climate impact (kg CO2-eq, GWP100) per process, item and product, and life-cycle cost.
+
+    json holds the summary, products and processes of --year (and the cost); csv one row per
+    scenario of the summary of --year (impact, credits, net in kg CO2-eq/a, intensity in kg/kg)."""
     from critflow.engine import solve
     from critflow.impact.cost import assess_cost
     from critflow.impact.lca import assess, source_table
     from critflow.model import load_model
 
-    check_format(output_format, "impact")
+    output_format = result_format(output_format, out_file, "impact")
     if samples < 0:
         raise CritflowError("--samples", f"{samples} is negative", "Give 0 or more samples.")
     loaded = load_model(model, allow_outside_files=allow_outside_files)
@@ -119,40 +128,47 @@ def impact(
             costs.annual_table().to_csv(out_dir / "cost_annual.csv", index=False)
             costs.project_table().to_csv(out_dir / "cost_project.csv", index=False)
     at_year = lambda frame: frame[frame["period"] == year_value]  # noqa: E731
-    if output_format == "json":
-        document = {
-            "model": loaded.name,
-            "method": impacts.method.name,
-            "unit": impacts.unit,
-            "year": year_value,
-            "end_of_life": impacts.end_of_life,
-            "partition": impacts.partition,
-            "notes": impacts.notes,
-            "summary": at_year(summary).to_dict("records"),
-            "products": at_year(products).to_dict("records"),
-            "processes": at_year(processes).to_dict("records"),
-        }
-        if sources:
-            frame = source_table(loaded, impacts)
-            document["sources"] = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        if costs is not None:
-            document["cost"] = {
-                "annual": at_year(costs.annual_table()).to_dict("records"),
-                "project": costs.project_table().to_dict("records"),
-            }
-        write_json(document, default=_jsonable)
-        return
-    _print_tables(
-        loaded.name, impacts, summary, products, processes, items, year_value, top, reference
-    )
-    if costs is not None:
-        _print_cost(costs, p)
+    document = {
+        "model": loaded.name,
+        "method": impacts.method.name,
+        "unit": impacts.unit,
+        "year": year_value,
+        "end_of_life": impacts.end_of_life,
+        "partition": impacts.partition,
+        "notes": impacts.notes,
+        "summary": at_year(summary).to_dict("records"),
+        "products": at_year(products).to_dict("records"),
+        "processes": at_year(processes).to_dict("records"),
+    }
     if sources:
-        _print_sources(source_table(loaded, impacts))
-    for note in impacts.notes:
-        out.print(f"[yellow]Note:[/yellow] {escape(note)}")
-    if out_dir is not None:
-        out.print(f"Tables written to [bold]{out_dir}/[/bold] (impact_*.csv, cost_*.csv).")
+        frame = source_table(loaded, impacts)
+        document["sources"] = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    if costs is not None:
+        document["cost"] = {
+            "annual": at_year(costs.annual_table()).to_dict("records"),
+            "project": costs.project_table().to_dict("records"),
+        }
+
+    def show() -> None:
+        _print_tables(
+            loaded.name, impacts, summary, products, processes, items, year_value, top, reference
+        )
+        if costs is not None:
+            _print_cost(costs, p)
+        if sources:
+            _print_sources(source_table(loaded, impacts))
+        for note in impacts.notes:
+            out.print(f"[yellow]Note:[/yellow] {escape(note)}")
+        if out_dir is not None:
+            out.print(f"Tables written to [bold]{out_dir}/[/bold] (impact_*.csv, cost_*.csv).")
+
+    emit(
+        output_format,
+        out_file,
+        rows=at_year(summary).to_dict("records"),
+        document=document,
+        table=show,
+    )
 
 
 def _print_sources(frame) -> None:
@@ -182,14 +198,6 @@ def _print_sources(frame) -> None:
     for row in frame.to_dict("records"):
         table.add_row(*(cell(row[c]) for c in columns))
     out.print(table)
-
-
-def _jsonable(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def _print_tables(name, impacts, summary, products, processes, items, year, top, reference) -> None:

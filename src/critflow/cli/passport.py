@@ -381,19 +381,68 @@ def view(
     sys.stdout.write(json.dumps(project(document, audience), indent=2, ensure_ascii=False) + "\n")
 
 
+#: export format → the extension its file gets (each its own, so no format overwrites another's)
+EXPORT_EXTENSIONS = {
+    "aas": ".aas.json",
+    "aasx": ".aasx",
+    "batterypass": ".batterypass.json",
+    "jsonld": ".jsonld",
+}
+
+
+def export_path(stem: Path, output_format: str) -> Path:
+    """The file of one format: ``out/passport`` (or ``out/passport.json``, any export
+    extension is replaced) → ``out/passport.aas.json``, ``out/passport.aasx`` …"""
+    name = stem.name
+    for extension in sorted({*EXPORT_EXTENSIONS.values(), ".json"}, key=len, reverse=True):
+        if name.lower().endswith(extension) and len(name) > len(extension):
+            name = name[: -len(extension)]
+            break
+    return stem.with_name(name + EXPORT_EXTENSIONS[output_format])
+
+
 @passport_app.command("export")
 def export(
     files: Annotated[list[Path], typer.Argument(help="Battery passport documents.")],
-    output_format: Annotated[
-        str, typer.Option("--format", help="aas, aasx, batterypass or jsonld.")
-    ] = "aas",
-    out_path: Annotated[Path, typer.Option("--out", help="Output file.")] = Path("passports.json"),
+    output_formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="aas (AAS JSON), aasx, batterypass, jsonld, or all; repeat for several. "
+            "Default: aas.",
+        ),
+    ] = None,
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Path and stem of the files: out/passport writes out/passport.aas.json, "
+            ".aasx, .batterypass.json, .jsonld (a .json ending is dropped). Folders are created.",
+        ),
+    ] = Path("passports"),
 ) -> None:
-    """Export battery passports: IDTA 02035 AAS (JSON or AASX), BatteryPass JSON or JSON-LD."""
+    """Export battery passports: IDTA 02035 AAS (JSON or AASX), BatteryPass JSON or JSON-LD.
+
+    Each format has its own extension, so exporting several formats to one --out never
+    overwrites another format's file. A BatteryPass export reads back with `passport validate`.
+    """
+    from critflow.cli.common import split
     from critflow.passport.aas import write_aas
     from critflow.passport.exports import batterypass_payload, jsonld
     from critflow.passport.lot import validate_document
 
+    formats = split(output_formats) or ["aas"]
+    if "all" in formats:
+        formats = list(EXPORT_EXTENSIONS)
+    for name in formats:
+        if name not in EXPORT_EXTENSIONS:
+            raise CritflowError(
+                "--format",
+                f"'{name}' is not an export format",
+                f"Use {', '.join(EXPORT_EXTENSIONS)} or all.",
+            )
     documents = []
     for path in files:
         document = _read_document(path)
@@ -403,27 +452,36 @@ def export(
                 str(path), "is not a battery passport", "Exports are for battery passports."
             )
         documents.append(document)
-    formats = {"aas": ".json", "aasx": ".aasx", "batterypass": ".json", "jsonld": ".jsonld"}
-    if output_format not in formats:
-        raise CritflowError(
-            "--format", f"'{output_format}' is not an export format", f"Use {', '.join(formats)}."
+    for output_format in dict.fromkeys(formats):
+        target = export_path(out_path, output_format)
+        try:
+            if target.is_dir():
+                raise IsADirectoryError(21, "it is a folder")
+            blocking = next((f for f in target.parents if f.exists() and not f.is_dir()), None)
+            if blocking is not None:
+                raise NotADirectoryError(20, f"{blocking} is a file, not a folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if output_format in ("aas", "aasx"):
+                write_aas(documents, target)  # .aas.json is AAS JSON, .aasx a package
+            else:
+                convert = batterypass_payload if output_format == "batterypass" else jsonld
+                items = [convert(d) for d in documents]
+                target.write_text(
+                    json.dumps(items[0] if len(items) == 1 else items, indent=2, ensure_ascii=False)
+                    + "\n",
+                    encoding="utf-8",
+                )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise CritflowError(
+                str(target),
+                f"the {output_format} export cannot be written ({reason})",
+                "Give --out a path in a folder you can write to, not an existing folder "
+                "(--out out/passport writes out/passport" + EXPORT_EXTENSIONS[output_format] + ").",
+            ) from None
+        out.print(
+            f"Exported {len(documents)} passport(s) as {output_format}: {escape(str(target))}"
         )
-    try:
-        if output_format in ("aas", "aasx"):
-            write_aas(documents, out_path.with_suffix(formats[output_format]))
-            out_path = out_path.with_suffix(formats[output_format])
-        else:
-            convert = batterypass_payload if output_format == "batterypass" else jsonld
-            items = [convert(d) for d in documents]
-            out_path.write_text(
-                json.dumps(items[0] if len(items) == 1 else items, indent=2, ensure_ascii=False),
-                encoding="utf-8",
-            )
-    except OSError as exc:
-        raise CritflowError(
-            str(out_path), f"cannot be written ({exc.strerror or exc})", "Choose another path."
-        ) from None
-    out.print(f"Exported {len(documents)} passport(s) to {out_path}")
 
 
 @passport_app.command("qr")

@@ -8,14 +8,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from critflow.cli.common import AllowOutsideFiles, check_format, out, slug, split, write_json
+from critflow.cli.common import (
+    AllowOutsideFiles,
+    ResultFileOnly,
+    ResultFormat,
+    emit,
+    out,
+    result_format,
+    slug,
+    split,
+)
 from critflow.errors import CritflowError
 
 
 def reconcile(
     model: Annotated[Path, typer.Argument(help="Model file with measurements:.")],
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="Scenario (repeatable).")
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario (repeatable); all by default."),
     ] = None,
     year: Annotated[
         int | None, typer.Option(help="Year to reconcile; every period by default.")
@@ -25,7 +35,8 @@ def reconcile(
         Path | None,
         typer.Option("--out", "-o", help="Output folder; default out/<model>-reconciled/."),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: ResultFormat = None,
+    out_file: ResultFileOnly = None,
     plotly: Annotated[
         str,
         typer.Option(
@@ -36,8 +47,11 @@ def reconcile(
     allow_outside_files: AllowOutsideFiles = False,
 ) -> None:
     """Reconcile measurements with the balances (weighted least squares), test them for gross
-    errors, and write the reconciled flows (CSV) and their Sankey with ± sd (reconciled.html).
-    Exit code 1 when the global test fails."""
+    errors, and write the reconciled flows (CSV) and their Sankey with ± sd (reconciled.html)
+    into the --out folder. Exit code 1 when the global test fails.
+
+    json gives each scenario and year with its test and measurements; csv one row per
+    measurement (scenario, period, measured, sd, reconciled, reconciled_sd, z, suspect …)."""
     import numpy as np
 
     from critflow.engine.reconcile import MAX_LISTED, flows_table, goods_table
@@ -46,7 +60,7 @@ def reconcile(
     from critflow.report.html import check_plotly_mode
     from critflow.report.reconciled import write_reconciled_report
 
-    check_format(output_format, "reconcile")
+    output_format = result_format(output_format, out_file, "reconcile")
     check_plotly_mode(plotly)
     if not 0 < alpha < 1:
         raise CritflowError("--alpha", f"{alpha} is not a probability", "Use e.g. 0.05.")
@@ -66,28 +80,32 @@ def reconcile(
     measurements.to_csv(target / "measurements.csv", index=False)
     write_reconciled_report(loaded, found, target / "reconciled.html", plotly)
     failed = [r for r in found if not r.passed]
-    if output_format == "json":
-        document = [
-            {
-                "scenario": r.scenario,
-                "period": r.period,
-                "chi2": r.chi2,
-                "dof": r.dof,
-                "critical": r.critical,
-                "p_value": r.p_value,
-                "passed": r.passed,
-                "suspects": r.suspects,
-                "suspect_groups": r.suspect_groups,
-                "rank": r.rank,
-                "unobservable": r.unobservable,
-                "unobservable_goods": r.unobservable_goods,
-                "iterations": r.iterations,
-                "measurements": r.measurements.to_dict("records"),
-            }
-            for r in found
-        ]
-        write_json(document, default=float)
-    else:
+    document = [
+        {
+            "scenario": r.scenario,
+            "period": r.period,
+            "chi2": r.chi2,
+            "dof": r.dof,
+            "critical": r.critical,
+            "p_value": r.p_value,
+            "passed": r.passed,
+            "suspects": r.suspects,
+            "suspect_groups": r.suspect_groups,
+            "rank": r.rank,
+            "unobservable": r.unobservable,
+            "unobservable_goods": r.unobservable_goods,
+            "iterations": r.iterations,
+            "measurements": r.measurements.to_dict("records"),
+        }
+        for r in found
+    ]
+    rows = [
+        {"scenario": r.scenario, "period": r.period, **record, "test_passed": r.passed}
+        for r in found
+        for record in r.measurements.to_dict("records")
+    ]
+
+    def show() -> None:
         for r in found:
             verdict = (
                 "[green]passes[/green]" if r.passed else "[red]fails: gross errors likely[/red]"
@@ -171,5 +189,7 @@ def reconcile(
             f"{target / 'reconciled_goods.csv'} (goods); measurements: "
             f"{target / 'measurements.csv'}; Sankey with ± sd: {target / 'reconciled.html'}"
         )
+
+    emit(output_format, out_file, rows=rows, document=document, table=show)
     if failed:
         raise typer.Exit(1)

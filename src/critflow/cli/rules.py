@@ -10,15 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from critflow.cli.common import (
-    FORMATS,
     AllowOutsideFiles,
     ResultFile,
     ResultFormat,
-    check_format,
     deprecated_commas,
     emit,
     out,
     percent,
+    result_format,
     split,
     with_reference,
 )
@@ -34,7 +33,7 @@ def check(
             "--rules",
             "-r",
             help="Shipped rule set (repeatable): battery-regulation, crma, roadmap; all three "
-            "by default.",
+            "by default (none when --rule-file is given).",
         ),
     ] = None,
     rule_file: Annotated[
@@ -54,7 +53,7 @@ def check(
             "without it, a rule's reference year (the roadmap's 2023)."
         ),
     ] = None,
-    output_format: ResultFormat = "table",
+    output_format: ResultFormat = None,
     out_path: ResultFile = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list the rules that do not apply, with the reason.")
@@ -67,7 +66,7 @@ def check(
     from critflow.rules import check as check_rules
     from critflow.rules import load_rule_sets
 
-    check_format(output_format, "check", FORMATS)
+    output_format = result_format(output_format, out_path, "check")
     names = deprecated_commas(rules, "--rules", "-r") or (
         [] if rule_file else ["battery-regulation", "crma", "roadmap"]
     )

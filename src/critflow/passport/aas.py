@@ -245,13 +245,17 @@ def write_aas(documents: list[dict[str, Any]], path: Path) -> Path:
 
     store = read_aas_json_file(io.StringIO(aas_json_text(documents)), failsafe=False)
     shells = [d["data"]["unique_identifier"] for d in documents]
-    with aasx.AASXWriter(str(path)) as writer:
+    # the package is built in memory and written in one go: a path that cannot be written raises
+    # one OSError here, not a ZipFile half-open on a missing file (whose __del__ prints a traceback)
+    package = io.BytesIO()
+    with aasx.AASXWriter(package) as writer:
         writer.write_aas(
             aas_ids=shells,
             object_store=store,
             file_store=aasx.DictSupplementaryFileContainer(),
             write_json=True,
         )
+    path.write_bytes(package.getvalue())
     return path
 
 

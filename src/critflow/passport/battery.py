@@ -297,12 +297,15 @@ def check_applicability(category: str, data: dict[str, Any]) -> list[Problem]:
 
 
 def _dynamic_twin(point: DataPoint) -> str | None:
+    """The dynamic data point that carries a static one: the one keyed under the same BatteryPass
+    attribute (``Performance.ratedCapacity.capacity`` → ``…ratedCapacity.ratedCapacityInUse``)."""
+    attribute = point.batterypass_alias.split(".")[:2]
     twins = [
         p.field
         for p in data_points()
         if p.lifecycle == "dynamic"
         and p.batterypass_alias
-        and p.batterypass_alias == point.batterypass_alias
+        and p.batterypass_alias.split(".")[:2] == attribute
     ]
     return twins[0] if point.lifecycle == "static" and twins else None
 

@@ -21,6 +21,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,9 +54,55 @@ OPTIONAL_RECORD_FIELDS = frozenset({"delegates"})
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
+class _NotPlainError(Exception):
+    """A value the fast canonical form does not take (rfc8785 decides: serialises or refuses)."""
+
+
+_SAFE_INTEGER = 2**53
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as :func:`json.dumps` writes exactly as RFC 8785 does, or _NotPlainError.
+
+    json.dumps (compact, sorted keys, UTF-8) is RFC 8785 for: exact str/int/bool/None/list/dict
+    values; keys without characters beyond U+FFFF (Python sorts by code point, RFC 8785 by UTF-16
+    unit: the orders differ only there); integers within +-(2^53 - 1); floats that are whole
+    numbers within it (written as the integer: ECMAScript writes 5.0 as 5) and other floats from
+    1e-4 to 1e16 (where ``repr`` and ECMAScript's Number::toString agree: same shortest digits,
+    no exponent). Everything else — exponents, subclasses, tuples — goes to rfc8785."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        result = {}
+        for key, item in value.items():
+            if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                raise _NotPlainError
+            result[key] = _plain(item)
+        return result
+    if kind is list:
+        return [_plain(item) for item in value]
+    if kind is int:
+        if -_SAFE_INTEGER < value < _SAFE_INTEGER:
+            return value
+        raise _NotPlainError
+    if kind is float:
+        if value.is_integer():
+            if -_SAFE_INTEGER < value < _SAFE_INTEGER:
+                return int(value)
+        elif 1e-4 <= abs(value) < 1e16:
+            return value
+    raise _NotPlainError
+
+
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes."""
-    return rfc8785.dumps(value)
+    """RFC 8785 canonical JSON bytes (the C JSON encoder where it writes exactly what RFC 8785
+    prescribes — see :func:`_plain` — the ``rfc8785`` package otherwise; tested to agree)."""
+    try:
+        text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return text.encode("utf-8")
+    except (_NotPlainError, UnicodeEncodeError, RecursionError):
+        return rfc8785.dumps(value)
 
 
 def digest(value: Any) -> str:

@@ -217,7 +217,8 @@ def _yaml_loader():  # built on first use: yaml is imported lazily
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """A passport document from JSON or YAML; a signed version file gives its document.
+    """A passport document from JSON or YAML; a signed version file gives its document, a
+    BatteryPass payload (``batteryPassVersion``, no ``kind``) the battery passport it keys.
 
     Read through :mod:`critflow.passport.safeio`: bounded size, UTF-8, no YAML aliases, limited
     nesting, plain JSON data only.
@@ -234,4 +235,8 @@ def read_document(path: Path) -> dict[str, Any]:
             "does not hold a passport document (a mapping)",
             "A passport is {kind: battery, category: …, data: {…}} or {kind: lot, …}.",
         )
+    from critflow.passport.exports import from_batterypass, is_batterypass
+
+    if is_batterypass(value):  # as `critflow passport export --format batterypass` writes it
+        return from_batterypass(value, str(path))
     return value

@@ -210,11 +210,14 @@ def read_sensitivity(paths: list[Path]) -> list[dict[str, Any]] | None:
                 f"cannot be read as JSON ({exc})",
                 "Give the file `critflow sensitivity --format json -o FILE` wrote.",
             ) from None
-        if not isinstance(document, dict) or not {"output", "indices"} <= set(document):
+        documents = document if isinstance(document, list) else [document]  # one per scenario
+        if not documents or not all(
+            isinstance(d, dict) and {"output", "indices"} <= set(d) for d in documents
+        ):
             raise CritflowError(
                 str(path),
                 "is not the output of `critflow sensitivity` (it needs 'output' and 'indices')",
                 "Write it with: critflow sensitivity MODEL --output … --format json -o FILE.",
             )
-        found.append(document)
+        found.extend(documents)
     return found or None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -151,13 +152,22 @@ class RequestGuard:
         return None
 
 
-class PublicReads:
-    """Pure ASGI fast path for the most frequent request, an anonymous read of a passport
-    (``GET /api/passports/{key}`` without an API key, audience public): one indexed row of the
-    stored public view is sent as it is, without routing, validation or a thread hop. Every other
-    request goes to the application unchanged; the answers are the same (tested)."""
+class PassportReads:
+    """Pure ASGI fast path for the most frequent requests, reads of one passport
+    (``GET /api/passports/{key}``, optionally ``?audience=…``): one indexed query, the body as
+    the audience may read it, without routing, validation or a thread hop.
+
+    - Anonymous (no ``X-API-Key``, audience public): the stored public view is sent as it is.
+    - With a key verified lately by this worker (:meth:`KeyStore.remembered`): the read is
+      prepared on the loop and its audit entry handed to the group committer; the answer is
+      sent only after the entry is committed (the request awaits it without holding a thread).
+
+    Everything else — a key not verified lately, a refused read (its refusal is audited by the
+    application), other paths or parameters — goes to the application unchanged; the answers
+    are the same (tested)."""
 
     PREFIX = "/api/passports/"
+    QUERY = re.compile(rb"audience=([a-z_]{1,40})")
 
     def __init__(self, app, registry: Registry) -> None:
         self.app = app
@@ -166,20 +176,41 @@ class PublicReads:
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         key = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else ""
-        if (
-            not key
-            or "/" in key
-            or scope["method"] != "GET"
-            or scope.get("query_string", b"") not in (b"", b"audience=public")
-            or any(name == b"x-api-key" for name, _ in scope.get("headers") or [])
-        ):
+        if not key or "/" in key or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        try:
-            text, etag = self.registry.public_json(key)
-        except RegistryError as exc:
-            await _refusal(exc)(scope, receive, send)
+        query = scope.get("query_string", b"")
+        wanted = self.QUERY.fullmatch(query) if query else None
+        if query and wanted is None:
+            await self.app(scope, receive, send)
             return
+        audience = wanted.group(1).decode() if wanted else None
+        api_key = next((v for n, v in scope.get("headers") or [] if n == b"x-api-key"), None)
+        if api_key is None:
+            if audience not in (None, "public"):
+                await self.app(scope, receive, send)
+                return
+            try:
+                text, etag = self.registry.public_json(key)
+            except RegistryError as exc:
+                await _refusal(exc)(scope, receive, send)
+                return
+        else:
+            principal = self.registry.keys.remembered(api_key.decode("latin-1"))
+            if principal is None:
+                await self.app(scope, receive, send)
+                return
+            try:
+                text, etag, entry = self.registry.prepare_read(principal, key, audience)
+            except RegistryError:  # the application answers, and audits the refusal
+                await self.app(scope, receive, send)
+                return
+            if entry is not None:
+                try:
+                    await self.registry.committer.write_async(entry)
+                except RegistryError as exc:
+                    await _refusal(exc)(scope, receive, send)
+                    return
         body = text.encode()
         await send(
             {
@@ -568,7 +599,7 @@ def create_app(
     )
     app.state.registry = registry
 
-    app.add_middleware(PublicReads, registry=registry)
+    app.add_middleware(PassportReads, registry=registry)
     app.add_middleware(  # the outermost: every request is guarded first
         RequestGuard,
         trusted=trusted_proxies(

@@ -255,6 +255,17 @@ class KeyStore:
                 self._verified[fingerprint] = _Remembered(principal, time.monotonic())
             return principal
 
+    def remembered(self, presented: str) -> Principal | None:
+        """The caller for a key verified lately (within ``recheck_seconds``), without touching
+        the database; None when the key must go through :meth:`principal` (first use, due for
+        its recheck, or unknown). The fast path of audited reads uses this."""
+        fingerprint = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()
+        with self._lock:
+            found = self._verified.get(fingerprint)
+        if found is not None and time.monotonic() - found.checked < self.limits.recheck_seconds:
+            return found.principal
+        return None
+
     # --- pieces ------------------------------------------------------------------------------
     def _recheck(self, fingerprint: str, remembered: _Remembered) -> Principal:
         """Re-read a remembered key's row (cheap, no argon2): revoked keys stop here."""

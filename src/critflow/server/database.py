@@ -1,5 +1,11 @@
 """Database connection and migrations: SQLite by default (WAL, foreign keys on), or PostgreSQL.
 
+SQLite runs in WAL mode with ``synchronous=FULL``: a commit returns after the write-ahead log is
+on disk, so an acknowledged write (and an acknowledged read's audit entry) survives a power loss
+or an operating-system crash, not only a killed process (``NORMAL`` would lose the last
+transactions then). The cost is one fsync per commit, which group commit of audit entries
+(:mod:`critflow.server.audit`) shares between concurrent requests.
+
 ``CRITFLOW_DATABASE_URL`` or ``--database`` chooses the database; ``postgresql://…`` URLs use the
 psycopg 3 driver. Alembic migrations run on start-up and with ``critflow db upgrade``.
 """
@@ -39,7 +45,7 @@ def _sqlite_pragmas(connection) -> None:
     for pragma in (
         "journal_mode=WAL",
         "foreign_keys=ON",
-        "synchronous=NORMAL",
+        "synchronous=FULL",
         "busy_timeout=30000",
     ):
         cursor.execute(f"PRAGMA {pragma}")
@@ -75,6 +81,18 @@ def make_write_engine(engine: Engine) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return writer
+
+
+def autocommit_reads(engine: Engine) -> Engine:
+    """The engine single-statement reads go through. On PostgreSQL: connections of their own in
+    autocommit mode, so a lone SELECT costs one round trip instead of BEGIN, SELECT and the
+    pool's ROLLBACK (one statement sees one snapshot either way). On SQLite the engine itself
+    (its driver opens no transaction for a SELECT)."""
+    if engine.url.get_backend_name() == "sqlite":
+        return engine
+    return create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
 
 
 def upgrade(engine: Engine) -> None:

@@ -7,8 +7,11 @@ exported history offline. Appends use optimistic locking on the head hash: the u
 succeeds ``WHERE head_hash = <If-Match>``, so of two concurrent writers exactly one wins.
 
 A refused operation changes nothing: the write transaction is rolled back first, and the audit
-entry of the refusal is written afterwards in a transaction of its own. Every response passes
-through :mod:`critflow.server.disclosure`, the one audience filter.
+entry of the refusal is written afterwards. Audit entries that are not part of a write (reads of
+restricted data, refusals, authentications) go through the worker's group committer
+(:mod:`critflow.server.audit`): the request is answered only once its entry is committed, and
+concurrent requests share one commit. Every response passes through
+:mod:`critflow.server.disclosure`, the one audience filter.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, bindparam, or_, select, true, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,9 +42,10 @@ from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.server import disclosure, signing
+from critflow.server.audit import GroupCommitter
 from critflow.server.auth import ADMIN, KeyStore, Limits, Principal, client_address
-from critflow.server.database import make_write_engine, session_factory
-from critflow.server.models import AuditEntry, Passport, PassportLink, PassportVersion
+from critflow.server.database import autocommit_reads, make_write_engine, session_factory
+from critflow.server.models import AuditEntry, Passport, PassportLink, PassportVersion, now
 from critflow.server.organisations import gtin_owned, identity, operator_identifier
 from critflow.server.problems import RegistryError
 
@@ -212,10 +216,30 @@ class Registry:
             self._lock_file = open(lock_path, "a+b")  # noqa: SIM115 (held for the process's life)
         self.signer = signing_key
         self.key_file = key_file
+        self._reads = autocommit_reads(engine)
         self._public_statement = select(Passport.public_view).where(
             Passport.key == bindparam("key")
         )
+        # a passport and its head version's envelope in one indexed query (audited reads)
+        self._head_statement = (
+            select(
+                Passport.key,
+                Passport.kind,
+                Passport.operator,
+                Passport.public_view,
+                PassportVersion.envelope,
+            )
+            .join(
+                PassportVersion,
+                and_(
+                    PassportVersion.passport_pk == Passport.id,
+                    PassportVersion.version == Passport.version,
+                ),
+            )
+            .where(Passport.key == bindparam("key"))
+        )
         self._depth = threading.local()
+        self.committer = GroupCommitter(self.writing)
         self.keys = KeyStore(self.sessions, self._log_authentication, limits)
 
     # --- transactions and the audit log --------------------------------------------------------
@@ -258,11 +282,15 @@ class Registry:
             "detail": (detail or "")[:500] or None,
         }
 
+    @staticmethod
+    def _stamped(entry: dict[str, Any]) -> dict[str, Any]:
+        """An audit row: the entry with the time and the client's address of this request."""
+        return {**entry, "at": now(), "client": client_address.get()}
+
     def _log_entry(self, **entry: Any) -> None:
-        """Write one audit entry in its own short transaction (with the client's address)."""
-        with self.writing() as session:
-            session.add(AuditEntry(**entry, client=client_address.get()))
-            session.commit()
+        """Write one audit entry and return once it is committed (group commit: concurrent
+        requests share one transaction)."""
+        self.committer.write(self._stamped(entry))
 
     def _log(
         self,
@@ -301,11 +329,9 @@ class Registry:
     ) -> None:
         """An audit entry inside the caller's transaction (for allowed writes: it commits or
         rolls back with them)."""
-        session.add(
-            AuditEntry(
-                **self._entry(principal, action, key, audience, outcome, detail),
-                client=client_address.get(),
-            )
+        session.connection().execute(
+            insert(AuditEntry.__table__),
+            self._stamped(self._entry(principal, action, key, audience, outcome, detail)),
         )
 
     def principal(self, presented: str | None) -> Principal:
@@ -497,14 +523,22 @@ class Registry:
         return document
 
     # --- signing ----------------------------------------------------------------------------
-    def _sign(self, session: Session, record: dict[str, Any]) -> dict[str, Any]:
-        """Sign with the registry's current key (checked once per transaction, share-locked on
-        PostgreSQL so a rotation waits for this write)."""
+    def _check_signer(self, session: Session) -> None:
+        """Make sure ``self.signer`` is the registry's current key (checked once per
+        transaction, share-locked on PostgreSQL so a rotation waits for this write)."""
         if not session.info.get("signer_checked"):
             current = signing.current_public_key(session, lock=True)
             if current != self.signer.public_key:
                 self._reload_key(current)
             session.info["signer_checked"] = True
+
+    def _sign(self, session: Session, record: dict[str, Any]) -> dict[str, Any]:
+        """Sign with the registry's current key."""
+        self._check_signer(session)
+        return self._sign_now(record)
+
+    def _sign_now(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Sign with ``self.signer`` (the caller checks it is current in its transaction)."""
         try:
             return self.signer.sign(record)
         except (TypeError, ValueError) as exc:  # canonical JSON refuses the record
@@ -533,57 +567,84 @@ class Registry:
     # --- create, read, append ---------------------------------------------------------------
     @_refusals_audited
     def create(self, principal: Principal, document: Any) -> dict[str, Any]:
-        """Create a passport in its own write transaction."""
-        with self.writing() as session:
-            result = self._create(session, principal, document)
+        """Create a passport in its own write transaction. Validation, canonicalisation and
+        signing happen before the transaction (on SQLite: outside the one-writer lock); the
+        transaction checks the organisation's identifiers and the signing key, and inserts."""
+        prepared = self._prepare_create(principal, document)
+        if self._write_lock is not None:  # SQLite: one writer, so share the commit (and fsync)
+            return self.committer.run(
+                lambda session: self._insert_created(session, principal, prepared)
+            )
+        with self.writing() as session:  # PostgreSQL commits concurrent transactions together
+            result = self._insert_created(session, principal, prepared)
             session.commit()
             return result
 
     def _create(self, session: Session, principal: Principal, document: Any) -> dict[str, Any]:
+        return self._insert_created(session, principal, self._prepare_create(principal, document))
+
+    def _prepare_create(self, principal: Principal, document: Any) -> dict[str, Any]:
+        """The new passport's row and signed first version, before any database access."""
         self._writer(principal, "create", None)
         document = self._validated(document)
         identifier = document_id(document)
         key = passport_key(identifier)
-        self._identity(
-            session, principal, "create", key, document, principal.organisation or "", True
-        )
         gtin = serial = None
         if document["kind"] == "battery":
             link = DigitalLink.parse(identifier)
             gtin, serial = link.gtin, link.serial
         status = _status_of(document)
-        envelope = self._sign(session, new_record(identifier, document, None, status))
-        row = Passport(
-            key=key,
-            passport_id=identifier,
-            kind=document["kind"],
-            category=document.get("category"),
-            gtin=gtin,
-            serial=serial,
-            product=document.get("product") or document.get("data", {}).get("chemistry"),
-            status=status,
-            operator=principal.organisation or "",
-            version=1,
-            head_hash=envelope["hash"],
-            public_view=disclosure.public_view_text(key, envelope),
+        envelope = self._sign_now(new_record(identifier, document, None, status))
+        return {
+            "document": document,
+            "envelope": envelope,
+            "row": {
+                "key": key,
+                "passport_id": identifier,
+                "kind": document["kind"],
+                "category": document.get("category"),
+                "gtin": gtin,
+                "serial": serial,
+                "product": document.get("product") or document.get("data", {}).get("chemistry"),
+                "status": status,
+                "operator": principal.organisation or "",
+                "version": 1,
+                "head_hash": envelope["hash"],
+                "public_view": disclosure.public_view_text(key, envelope),
+            },
+        }
+
+    def _insert_created(
+        self, session: Session, principal: Principal, prepared: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Insert a prepared passport in the caller's transaction (409 when its id exists)."""
+        row, document = prepared["row"], prepared["document"]
+        key, identifier = row["key"], row["passport_id"]
+        self._identity(
+            session, principal, "create", key, document, principal.organisation or "", True
         )
-        session.add(row)
+        self._check_signer(session)
+        if prepared["envelope"]["public_key"] != self.signer.public_key:  # rotated meanwhile
+            prepared = self._prepare_create(principal, document)
+            row = prepared["row"]
+        envelope = prepared["envelope"]
+        connection = session.connection()
         try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
+            pk = connection.execute(insert(Passport.__table__), row).inserted_primary_key[0]
+        except IntegrityError:  # the caller's transaction (or savepoint) is rolled back
             raise RegistryError(
                 409,
                 "Passport exists",
                 f"A passport with id {identifier} exists; append a version instead.",
             ) from None
-        session.add(
-            PassportVersion(
-                passport_pk=row.id,
-                version=1,
-                hash=envelope["hash"],
-                envelope=json.dumps(envelope, ensure_ascii=False),
-            )
+        connection.execute(
+            insert(PassportVersion.__table__),
+            {
+                "passport_pk": pk,
+                "version": 1,
+                "hash": envelope["hash"],
+                "envelope": json.dumps(envelope, ensure_ascii=False),
+            },
         )
         self._audit(session, principal, "create", key, "issuer", "allowed")
         return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
@@ -609,7 +670,7 @@ class Registry:
     def public_json(self, key: str) -> tuple[str, str]:
         """The stored public view and its ETag (the fast path for anonymous reads: one indexed
         row, no ORM session, no JSON parsing; the ETag is the digest of the text itself)."""
-        with self.engine.connect() as connection:
+        with self._reads.connect() as connection:
             text = connection.execute(self._public_statement, {"key": key}).scalar()
         if text is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
@@ -662,49 +723,79 @@ class Registry:
 
     @_refusals_audited
     def read(self, principal: Principal, key: str, audience: str | None = None) -> tuple[str, str]:
-        """The passport as the caller's audience may read it: (JSON text, ETag)."""
-        with self.sessions() as session:
-            row = self._row(session, key)
-            chosen = self._audience(principal, row, audience, "read")
-            if chosen == "public":
-                return row.public_view, disclosure.body_etag(row.public_view)
-            head = json.loads(self._head_text(session, row))
+        """The passport as the caller's audience may read it: (JSON text, ETag). A read of
+        restricted data returns once its audit entry is committed."""
+        text, etag, entry = self.prepare_read(principal, key, audience)
+        if entry is not None:
+            self.committer.write(entry)
+        return text, etag
+
+    def prepare_read(
+        self, principal: Principal, key: str, audience: str | None = None
+    ) -> tuple[str, str, dict[str, Any] | None]:
+        """What :meth:`read` answers — (JSON text, ETag, audit row or None for a public read) —
+        without writing the audit row: the caller must commit it (``self.committer``) before it
+        answers. One indexed query; raises RegistryError (with the refusal's audit entry, not
+        written) when the read is refused."""
+        with self._reads.connect() as connection:
+            row = connection.execute(self._head_statement, {"key": key}).first()
+        if row is None:
+            raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
+        chosen = self._audience(principal, row, audience, "read")
+        if chosen == "public":
+            return row.public_view, disclosure.body_etag(row.public_view), None
+        head = json.loads(row.envelope)
         body = disclosure.passport_body(key, head["record"], head["hash"], chosen)
         text = disclosure.dumps(body)
-        self._log(principal, "read", key, chosen, "allowed")
-        return text, disclosure.etag_for(body, text, chosen, head["hash"])
+        entry = self._stamped(self._entry(principal, "read", key, chosen, "allowed"))
+        return text, disclosure.etag_for(body, text, chosen, head["hash"]), entry
 
     @_refusals_audited
     def append(
         self, principal: Principal, key: str, document: Any, if_match: str | None
     ) -> dict[str, Any]:
-        with self.writing() as session:
-            row = self._row(session, key)
-            self._writer(principal, "append", key, row.operator)
-            if row.closed:
-                raise RegistryError(
-                    409,
-                    "Passport closed",
-                    "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
-                )
-            if not if_match:
-                raise RegistryError(
-                    428, "If-Match required", "Send the current version hash (ETag) in If-Match."
-                )
-            document = self._validated(document)
-            if document_id(document) != row.passport_id:
-                raise RegistryError(
-                    422,
-                    "Wrong passport",
-                    f"The document is passport {document_id(document)}, not {row.passport_id}.",
-                )
-            self._identity(session, principal, "append", key, document, row.operator, False)
-            _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
-            result = self._append(
-                session, principal, row, document, if_match.strip('"'), row.status, []
+        """Append a version (on SQLite in a savepoint of a shared, group-committed transaction)."""
+        if self._write_lock is not None:
+            return self.committer.run(
+                lambda session: self._append_in(session, principal, key, document, if_match)
             )
+        with self.writing() as session:
+            result = self._append_in(session, principal, key, document, if_match)
             session.commit()
             return result
+
+    def _append_in(
+        self,
+        session: Session,
+        principal: Principal,
+        key: str,
+        document: Any,
+        if_match: str | None,
+    ) -> dict[str, Any]:
+        """The checks and writes of :meth:`append` in the caller's transaction."""
+        row = self._row(session, key)
+        self._writer(principal, "append", key, row.operator)
+        if row.closed:
+            raise RegistryError(
+                409,
+                "Passport closed",
+                "The battery was recycled (Art. 77(8)); the passport takes no more versions.",
+            )
+        if not if_match:
+            raise RegistryError(
+                428, "If-Match required", "Send the current version hash (ETag) in If-Match."
+            )
+        document = self._validated(document)
+        if document_id(document) != row.passport_id:
+            raise RegistryError(
+                422,
+                "Wrong passport",
+                f"The document is passport {document_id(document)}, not {row.passport_id}.",
+            )
+        self._identity(session, principal, "append", key, document, row.operator, False)
+        _unchanged_standing(self._head(session, row)["record"]["document"], document, "body")
+        expected = if_match.strip('"')
+        return self._append(session, principal, row, document, expected, row.status, [])
 
     def _append(
         self,
