@@ -30,7 +30,12 @@ def load_gallery(examples: Path = EXAMPLES) -> list[dict]:
             "critflow demo runs the models of a source checkout's examples/ folder; give that "
             "folder with --examples.",
         )
-    document = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
+    try:
+        document = yaml.safe_load(index.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CritflowError(
+            str(index), f"is not a readable YAML file ({type(exc).__name__})", "Fix its syntax."
+        ) from None
     entries = document.get("models") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         raise CritflowError(str(index), "has no 'models:' list", "List the gallery's models.")
@@ -39,6 +44,8 @@ def load_gallery(examples: Path = EXAMPLES) -> list[dict]:
         where = f"{index} (models[{i}])"
         if not isinstance(entry, dict) or not {"name", "file", "question"} <= set(entry):
             raise CritflowError(where, "an entry needs name, file and question", "Add them.")
+        if not all(isinstance(entry[k], str) for k in ("name", "file", "question")):
+            raise CritflowError(where, "name, file and question are texts", "Write them as texts.")
         if entry["name"] in seen:
             raise CritflowError(where, f"the name '{entry['name']}' is used twice", "Rename one.")
         seen.add(entry["name"])

@@ -28,7 +28,17 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
     """Write a commented starter model (a small recycling plant with a recycle loop) to edit."""
-    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    path = Path(name if name.lower().endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if path.name.lower() in (".yaml", ".yml") or any(not c.isprintable() for c in name):
+        raise CritflowError(
+            "NAME",
+            f"{name!r} is not a name for a model file"
+            + (" (it has no name before .yaml)" if path.name.lower() in (".yaml", ".yml") else ""),
+            "Give a name such as my_plant (written as my_plant.yaml), without line breaks or "
+            "control characters.",
+        )
+    if path.is_dir():
+        raise CritflowError(str(path), "is a folder", "Choose another name.")
     if path.exists() and not force:
         raise CritflowError(
             str(path), "already exists", "Choose another name, or add --force to replace it."

@@ -25,9 +25,12 @@ def starter_text(name: str = "Starter plant", file: str = "starter.yaml") -> str
     """The commented starter model (``critflow init``): a small copper plant with a recycle loop,
     with its name and file name filled in."""
     from critflow.data import data_path
+    from critflow.model.workbook import _yaml_line
 
     template = data_path("starter_model.yaml").read_text(encoding="utf-8")
-    return template.format(name=name, file=file)
+    # the name as a YAML text ('a: b', '#1', 'null' and '123' quoted), the file name on one line
+    # (it stands in a comment)
+    return template.format(name=_yaml_line(str(name)), file=" ".join(str(file).splitlines()))
 
 
 def starter_data(name: str = "Starter plant") -> dict[str, Any]:
@@ -68,6 +71,19 @@ def write_model_data(data: dict[str, Any], target: str | Path) -> Path:
     """Write model data as YAML, JSON or a workbook, by ``target``'s ending."""
     target = Path(target)
     fmt = format_of(target, "target")
+    try:
+        return _write(data, target, fmt)
+    except OSError as exc:
+        raise CritflowError(
+            str(target),
+            f"cannot be written ({exc.strerror or exc})",
+            "Give a file name in a folder you can write to.",
+        ) from None
+
+
+def _write(data: dict[str, Any], target: Path, fmt: str) -> Path:
+    if target.is_dir():
+        raise IsADirectoryError(21, "it is a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "xlsx":
         return write_workbook(data, target)

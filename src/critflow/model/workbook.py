@@ -34,6 +34,7 @@ import math
 import zipfile
 from pathlib import Path
 from typing import Any
+from zlib import error as zlib_error
 
 import yaml
 
@@ -50,6 +51,29 @@ WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 """File name endings read as model workbooks."""
 MAX_ROWS = 100_000
 """Most rows read from one sheet."""
+MAX_XML_TAGS = 1_000_000
+"""Most XML tags ('<') in a workbook's parts: openpyxl spends tens of microseconds on each cell or
+shared string, so a small file of densely packed cells would otherwise take minutes (the shipped
+examples hold fewer than 5,000)."""
+SHEETS = (
+    "model", "parameters", "processes", "transfer", "inventories", "flows", "compositions",
+    "scenarios", "measurements",
+)  # fmt: skip
+"""The sheets read; README and lists are written for people and not read."""
+HEADERS = {
+    "model": ["key", "value"],
+    "parameters": ["name", "value"],
+    "processes": ["id"],
+    "transfer": ["process", "output"],
+    "inventories": ["process", "item", "amount"],
+    "flows": ["id"],
+    "compositions": ["flow"],
+    "scenarios": ["scenario", "section", "key", "value"],
+}
+"""The headers each sheet needs: the first columns (read by position) of model, parameters,
+transfer, inventories, compositions and scenarios; the column 'id' (anywhere) of processes and
+flows."""
+POSITIONAL = {"model", "parameters", "transfer", "inventories", "compositions", "scenarios"}
 
 FLOW_COLUMNS = [
     "id", "from", "to", "name", "description", "value", "unit", "fate", "role", "product",
@@ -118,6 +142,9 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str):
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+        if value.startswith("="):
+            # Excel (and openpyxl) take a text starting with '=' for a formula: quote it
+            return _yaml_line(value, style="'")
         if (
             value[:1] in "{['\""
             or value.startswith(FLOAT_TAG)
@@ -130,17 +157,39 @@ def _cell(value: Any) -> Any:
     return _yaml_line(value)
 
 
-def _yaml_line(value: Any) -> str:
+class _Dumper(yaml.SafeDumper):
+    """Quotes every text that YAML 1.1 (PyYAML) or YAML 1.2 (critflow's reader) would read as a
+    number, boolean or null: '08' is a text to PyYAML but the number 8 to critflow."""
+
+
+def _add_resolvers() -> None:
+    from critflow.model.source import _BOOL, _FLOAT, _INT, _NULL
+
+    for tag, pattern, first in (
+        ("tag:yaml.org,2002:bool", _BOOL, "tTfF"),
+        ("tag:yaml.org,2002:int", _INT, "-+0123456789"),
+        ("tag:yaml.org,2002:float", _FLOAT, "-+.0123456789"),
+        ("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""]),
+    ):
+        _Dumper.add_implicit_resolver(tag, pattern, list(first))
+
+
+_add_resolvers()
+
+
+def _yaml_line(value: Any, style: str | None = None) -> str:
     """``value`` in YAML's one-line form; readable (unicode as is) where that reads back the same,
     escaped otherwise (YAML takes some unicode characters, such as NEL, for line breaks)."""
     for readable in (True, False):
         line = (
-            yaml.safe_dump(
+            yaml.dump(
                 value,
+                Dumper=_Dumper,
                 default_flow_style=True,
                 width=math.inf,
                 sort_keys=False,
                 allow_unicode=readable,
+                default_style=style,
             )
             .strip()
             .removesuffix("\n...")
@@ -330,8 +379,9 @@ def write_workbook(data: dict[str, Any], path: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- reading
-def _check_archive(raw: bytes, shown: str) -> None:
-    """Refuse a workbook that is not a zip of sane size before openpyxl unpacks it."""
+def _check_archive(raw: bytes, shown: str) -> bool:
+    """Refuse a workbook that is not a zip of sane size before openpyxl unpacks it; return whether
+    its sheets hold formulas."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         total = sum(max(info.file_size, 0) for info in archive.infolist())
@@ -353,6 +403,39 @@ def _check_archive(raw: bytes, shown: str) -> None:
             "is a zip archive but not an Excel workbook (no xl/workbook.xml)",
             "Save the workbook as 'Excel Workbook (.xlsx)'.",
         )
+    tags, formulas = 0, False
+    try:
+        for info in archive.infolist():
+            if not info.filename.endswith((".xml", ".rels")):
+                continue
+            sheet = info.filename.startswith("xl/worksheets/")
+            with archive.open(info) as part:
+                tail = b""
+                while chunk := part.read(1 << 20):
+                    tags += chunk.count(b"<")
+                    if sheet and not formulas:
+                        window = tail + chunk
+                        formulas = b"<f>" in window or b"<f " in window or b":f>" in window
+                        tail = chunk[-4:]
+                    if tags > MAX_XML_TAGS:
+                        raise CritflowError(
+                            shown,
+                            f"holds more than {MAX_XML_TAGS:,} XML tags (cells, texts, styles), "
+                            "more than a model workbook needs",
+                            "A model workbook holds a few thousand cells; check that this is the "
+                            "file you meant, or convert the model to YAML.",
+                        )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, zlib_error):
+        raise CritflowError(
+            shown,
+            "is a damaged zip archive",
+            "Open it in Excel and save it again as 'Excel Workbook (.xlsx)'.",
+        ) from None
+    return formulas
+
+
+def _empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and cell.strip() == "")
 
 
 class _Sheet:
@@ -364,8 +447,38 @@ class _Sheet:
         self.rows = [
             (number, list(row) + [None] * (len(self.header) - len(row)))
             for number, row in enumerate(rows[1:], start=2)
-            if any(c is not None and str(c).strip() != "" for c in row)
+            if any(not _empty(c) for c in row)
         ]
+        for number, row in self.rows:
+            for c, cell in enumerate(row):
+                if not _empty(cell) and (c >= len(self.header) or not self.header[c]):
+                    raise CritflowError(
+                        self.label(number, c),
+                        "holds a value, but its column has no header in row 1, so critflow "
+                        "would not read it",
+                        "Write the column's header in row 1 (as 'critflow template' writes "
+                        "them), or clear the cell.",
+                    )
+
+    def check_header(self, expected: list[str]) -> None:
+        """Refuse a sheet whose headers are not where critflow reads them."""
+        if not self.rows:
+            return
+        positional = self.name in POSITIONAL
+        found = self.header[: len(expected)] if positional else self.header
+        if (positional and found != expected) or (
+            not positional and not set(expected) <= set(found)
+        ):
+            shown = ", ".join(f"'{h}'" for h in found if h) or "none"
+            want = ", ".join(f"'{h}'" for h in expected)
+            raise CritflowError(
+                f"{self.shown}, sheet '{self.name}', row 1",
+                f"the headers are {shown}; critflow reads this sheet by the header"
+                f"{'s' if len(expected) > 1 else ''} {want}"
+                + (" in its first columns, in that order" if positional else ""),
+                "Keep the header row as 'critflow template' writes it (row 1, the names exactly "
+                "as written).",
+            )
 
     def label(self, row: int, column: int | None = None) -> str:
         from openpyxl.utils import get_column_letter
@@ -389,36 +502,94 @@ class _Sheet:
 
 
 def _read_sheets(raw: bytes, shown: str) -> dict[str, _Sheet]:
+    import difflib
+
     from openpyxl import load_workbook
 
-    _check_archive(raw, shown)
-    try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for broken parts
-        raise CritflowError(
-            shown,
-            f"cannot be read as an Excel workbook ({type(exc).__name__})",
-            "Open it in Excel and save it again as 'Excel Workbook (.xlsx)'.",
-        ) from None
+    formulas = _check_archive(raw, shown)
+
+    def open_book(data_only: bool):
+        try:
+            return load_workbook(io.BytesIO(raw), read_only=True, data_only=data_only)
+        except Exception as exc:  # openpyxl raises many kinds for broken parts
+            raise CritflowError(
+                shown,
+                f"cannot be read as an Excel workbook ({type(exc).__name__})",
+                "Open it in Excel and save it again as 'Excel Workbook (.xlsx)'.",
+            ) from None
+
+    book = open_book(True)
     sheets = {}
     try:
+        titles = [sheet.title for sheet in book.worksheets]
+        missing = [name for name in SHEETS if name not in titles]
+        for title in titles:
+            if title in SHEETS or title in ("README", "lists"):
+                continue
+            plain = title.strip().lower()
+            near = [m for m in missing if plain == m or plain.startswith(m)]
+            near = near or difflib.get_close_matches(plain, missing, n=1, cutoff=0.75)
+            if near:
+                raise CritflowError(
+                    f"{shown}, sheet '{title}'",
+                    f"is not read: critflow reads the sheets {', '.join(SHEETS)} by these exact "
+                    f"names, and this workbook has no sheet '{near[0]}'",
+                    f"Rename the sheet '{near[0]}'.",
+                )
         for sheet in book.worksheets:
-            if sheet.title in ("README", "lists"):
+            if sheet.title not in SHEETS:
                 continue
             rows = []
-            for row in sheet.iter_rows(values_only=True):
-                rows.append(row)
-                if len(rows) > MAX_ROWS:
-                    raise CritflowError(
-                        f"{shown}, sheet '{sheet.title}'",
-                        f"has more than {MAX_ROWS:,} rows",
-                        "A model workbook holds one row per process, flow or setting; put long "
-                        "time series in CSV files (value: {file: data/series.csv, column: t}).",
-                    )
+            try:
+                for row in sheet.iter_rows(values_only=True):
+                    rows.append(row)
+                    if len(rows) > MAX_ROWS:
+                        raise CritflowError(
+                            f"{shown}, sheet '{sheet.title}'",
+                            f"has more than {MAX_ROWS:,} rows",
+                            "A model workbook holds one row per process, flow or setting; put long "
+                            "time series in CSV files (value: {file: data/series.csv, column: t}).",
+                        )
+            except CritflowError:
+                raise
+            except Exception as exc:  # broken XML, entities, a cell openpyxl cannot convert
+                raise CritflowError(
+                    f"{shown}, sheet '{sheet.title}'",
+                    f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})",
+                    "Open the workbook in Excel and save it again as 'Excel Workbook (.xlsx)'.",
+                ) from None
             sheets[sheet.title] = _Sheet(shown, sheet.title, rows)
     finally:
         book.close()
+    if formulas:
+        _refuse_uncomputed_formulas(open_book(False), sheets)
     return sheets
+
+
+def _refuse_uncomputed_formulas(book: Any, sheets: dict[str, _Sheet]) -> None:
+    """A formula whose value Excel never computed reads as an empty cell: refuse it, naming it."""
+    try:
+        for title, read in sheets.items():
+            values = dict(read.rows)
+            for number, row in enumerate(book[title].iter_rows(values_only=True), start=1):
+                for c, cell in enumerate(row):
+                    if not (isinstance(cell, str) and cell.startswith("=")):
+                        continue
+                    if number == 1:
+                        value = read.header[c] if c < len(read.header) else None
+                    else:
+                        cells = values.get(number) or []
+                        value = cells[c] if c < len(cells) else None
+                    if _empty(value):
+                        raise CritflowError(
+                            read.label(number, c),
+                            f"holds the formula '{cell[:60]}', whose value Excel has not "
+                            "computed (the workbook was not saved by Excel since the formula "
+                            "was written); critflow reads the values Excel last computed",
+                            "Open the workbook in Excel and save it, or write the value itself.",
+                        )
+    finally:
+        book.close()
 
 
 def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
@@ -437,6 +608,20 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
     labels: dict[tuple, str] = {}
     data: dict[str, Any] = {}
 
+    for name, sheet in sheets.items():
+        sheet.check_header(HEADERS.get(name, []))
+    first: dict[tuple, str] = {}
+
+    def once(key: tuple, where: str, what: str) -> None:
+        """Refuse a second row for what one row holds (a YAML file refuses a repeated key)."""
+        if key in first:
+            raise CritflowError(
+                where,
+                f"{what} is given twice (also in {first[key].removeprefix(shown + ', ')})",
+                "Keep one of the rows; critflow does not pick one of two values silently.",
+            )
+        first[key] = where
+
     def need(name: str) -> _Sheet | None:
         return sheets.get(name)
 
@@ -454,6 +639,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
         if not key:
             continue
         value = _value(cells[1], model.label(row, 1)) if len(cells) > 1 else None
+        once(("model", key), model.label(row, 0), f"the setting '{key}'")
         if key.startswith("time."):
             data.setdefault("time", {})[key.removeprefix("time.")] = value
             labels[("time", key.removeprefix("time."))] = model.label(row, 1)
@@ -467,6 +653,11 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
         for row, cells in sheet.rows:
             found = sheet.cells(row, cells, {}, ())
             if "name" in found:
+                once(
+                    ("parameters", str(found["name"])),
+                    sheet.label(row, 0),
+                    f"the parameter '{found['name']}'",
+                )
                 parameters[str(found["name"])] = found.get("value")
                 labels[("parameters", str(found["name"]))] = sheet.label(row, 1)
         data["parameters"] = parameters
@@ -496,6 +687,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
                     "Write the id of a process listed in the sheet 'processes' (column A).",
                 )
             u = index[p]
+            once(("transfer", p, o), sheet.label(row, 1), f"the output '{o}' of '{p}'")
             path = ("processes", u, "transfer", o)
             coefficients = sheet.cells(row, [None, None, *cells[2:]], labels, path)
             labels[path] = sheet.label(row, 1)
@@ -512,6 +704,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
             item = str(cells[1]).strip() if cells[1] is not None else ""
             amount = _value(cells[2], sheet.label(row, 2))
             u = index[p]
+            once(("inventories", p, item), sheet.label(row, 1), f"the item '{item}' of '{p}'")
             if not item:
                 processes[u]["inventory"] = amount
             else:
@@ -541,6 +734,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
                     "Write the id of a flow listed in the sheet 'flows' (column A).",
                 )
             i = flow_index[f]
+            once(("compositions", f), sheet.label(row, 0), f"the composition of '{f}'")
             path = ("flows", i, "composition")
             flows[i]["composition"] = sheet.cells(row, [None, *cells[1:]], labels, path)
             labels[path] = sheet.label(row)
@@ -555,6 +749,11 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
             labels[("scenarios", name)] = sheet.label(row)
             if not section:
                 continue
+            once(
+                ("scenarios", name, section, key),
+                sheet.label(row, 2 if key else 1),
+                f"the setting {section}{'.' + key if key else ''} of scenario '{name}'",
+            )
             if key:
                 scenario.setdefault(section, {})[key] = value
                 labels[("scenarios", name, section, key)] = sheet.label(row, 3)
