@@ -224,39 +224,23 @@ def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
 
 def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:
     """Per scenario, period and element ('goods' too): each link's shares by fate class (F × C,
-    rounded to 4 digits) and the mass leaving the system in each class (C), in the model's unit."""
-    topo = results.inputs.topology
-    values = results.values  # (S, P, E, F)
-    classes = exit_classes(spec, topo)
-    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
-    goods = values.sum(axis=2)  # (S, P, F)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        goods_shares = np.where(
-            goods[..., None] > 0,
-            np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
-            0.0,
-        )
-    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
-    for e in range(topo.n_elements):
-        for f in np.nonzero(classes[e] >= 0)[0]:
-            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for s, scenario in enumerate(results.inputs.scenarios):
-        out[scenario] = {}
-        for p, period in enumerate(results.inputs.periods):
-            entry = {
-                "goods": {
-                    "shares": np.round(goods_shares[s, p], 4).tolist(),
-                    "leaving": leaving[s, p].sum(axis=0).tolist(),
+    rounded to 4 digits) and the mass leaving the system in each class (C), in the model's unit
+    (:func:`fate_arrays` as nested mappings)."""
+    shares, leaving = fate_arrays(results, spec)  # goods first along the element axis
+    names = ["goods", *results.inputs.topology.elements]
+    return {
+        scenario: {
+            str(period): {
+                name: {
+                    "shares": np.round(shares[s, p, i], 4).tolist(),
+                    "leaving": leaving[s, p, i].tolist(),
                 }
+                for i, name in enumerate(names)
             }
-            for e, element in enumerate(topo.elements):
-                entry[element] = {
-                    "shares": np.round(shares[s, p, e], 4).tolist(),
-                    "leaving": leaving[s, p, e].tolist(),
-                }
-            out[scenario][str(period)] = entry
-    return out
+            for p, period in enumerate(results.inputs.periods)
+        }
+        for s, scenario in enumerate(results.inputs.scenarios)
+    }
 
 
 def _rgba(colour: str, alpha: float) -> str:
