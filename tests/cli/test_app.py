@@ -221,3 +221,22 @@ def test_json_output_is_clean_in_process():
     result = critflow_cli("check", EXAMPLE, "--rules", "roadmap", "--format", "json")
     rows = json.loads(result.stdout)  # nothing but the document on standard output
     assert rows and {"rule", "status", "comparator"} <= set(rows[0])
+
+
+def test_the_command_line_imports_no_package_the_base_install_lacks():
+    """Typer 0.16+ carries its own click (typer._click) and no longer installs click, so an
+    `import click` works where another extra brought click in (the test environment) and fails
+    after `make demo`'s base install: critflow imports click nowhere."""
+    import ast
+
+    src = ROOT / "src" / "critflow"
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] == "click" for n in names), path

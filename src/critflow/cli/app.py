@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -91,12 +90,12 @@ class CritflowGroup(TyperGroup):
     naming the extra to install) into a report and exit code 2, in-process (tests through
     ``typer.testing.CliRunner``) as from the shell; lists commands in :data:`COMMAND_ORDER`."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         names = list(self.commands)
         order = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: (order.get(n, len(order)), n))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CritflowError as exc:
