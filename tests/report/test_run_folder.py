@@ -297,8 +297,12 @@ def test_a_model_whose_first_period_does_not_solve_alone_is_estimated_from_its_s
 
     monkeypatch.setattr(memory, "_period_tables", fails)
     counted = memory.estimate_run(model, inputs)
-    base = measured.parts["this process now"] + memory.LIBRARIES
-    assert 0.5 <= (counted.total - base) / (measured.total - base) <= 2.0
+    # each estimate's own reading of this process's memory: it moves by megabytes between two
+    # readings, as much as the run's own tables of this small example
+    def run_part(estimate):
+        return estimate.total - estimate.parts["this process now"] - memory.LIBRARIES
+
+    assert 0.5 <= run_part(counted) / run_part(measured) <= 2.0
 
 
 def test_a_run_folder_carries_the_data_files_its_model_reads(tmp_path):
