@@ -592,6 +592,28 @@ def _refuse_uncomputed_formulas(book: Any, sheets: dict[str, _Sheet]) -> None:
         book.close()
 
 
+def _records(
+    sheet: _Sheet | None, part: str, labels: dict
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The rows of the sheet 'processes' or 'flows' as records (their 'settings (YAML)' cell
+    merged in, each setting labelled by that cell), and the position of each id."""
+    records: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for row, cells in sheet.rows if sheet is not None else ():
+        path = (part, len(records))
+        found = sheet.cells(row, cells, labels, path)
+        labels[path] = sheet.label(row)
+        settings = found.pop(SETTINGS, None)
+        labels.pop((*path, SETTINGS), None)
+        if isinstance(settings, dict):
+            found.update(settings)
+            for key in settings:
+                labels[(*path, key)] = sheet.label(row, sheet.header.index(SETTINGS))
+        index.setdefault(str(found.get("id")), len(records))
+        records.append(found)
+    return records, index
+
+
 def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
     """Read a model workbook: the model data, a source map naming sheet/row/column, and a text
     that identifies the content (for the model's hash)."""
@@ -662,21 +684,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
                 labels[("parameters", str(found["name"]))] = sheet.label(row, 1)
         data["parameters"] = parameters
 
-    processes: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    if (sheet := need("processes")) is not None:
-        for row, cells in sheet.rows:
-            path = ("processes", len(processes))
-            found = sheet.cells(row, cells, labels, path)
-            labels[path] = sheet.label(row)
-            settings = found.pop(SETTINGS, None)
-            labels.pop((*path, SETTINGS), None)
-            if isinstance(settings, dict):
-                found.update(settings)
-                for key in settings:
-                    labels[(*path, key)] = sheet.label(row, sheet.header.index(SETTINGS))
-            index.setdefault(str(found.get("id")), len(processes))
-            processes.append(found)
+    processes, index = _records(need("processes"), "processes", labels)
     if (sheet := need("transfer")) is not None:
         for row, cells in sheet.rows:
             p, o = (str(c).strip() if c is not None else "" for c in cells[:2])
@@ -712,18 +720,7 @@ def read_workbook(path: str | Path) -> tuple[dict[str, Any], SourceMap, str]:
             labels[("processes", u, "inventory", item)] = sheet.label(row, 2)
     data["processes"] = processes
 
-    flows: list[dict[str, Any]] = []
-    flow_index: dict[str, int] = {}
-    if (sheet := need("flows")) is not None:
-        for row, cells in sheet.rows:
-            path = ("flows", len(flows))
-            found = sheet.cells(row, cells, labels, path)
-            labels[path] = sheet.label(row)
-            settings = found.pop(SETTINGS, None)
-            if isinstance(settings, dict):
-                found.update(settings)
-            flow_index.setdefault(str(found.get("id")), len(flows))
-            flows.append(found)
+    flows, flow_index = _records(need("flows"), "flows", labels)
     if (sheet := need("compositions")) is not None:
         for row, cells in sheet.rows:
             f = str(cells[0]).strip() if cells[0] is not None else ""

@@ -12,7 +12,7 @@ from pathlib import Path
 from critflow.analysis import Run
 from critflow.errors import CritflowError
 from critflow.report.content import recovery_section
-from critflow.report.sankey import sankey_data, sankey_figure
+from critflow.report.sankey import ELEMENT_PALETTE, sankey_data, sankey_figure
 
 
 def _safe(text: str) -> str:
@@ -47,16 +47,7 @@ def write_figures(run: Run, folder: Path, formats: tuple[str, ...] = ("svg", "pn
     if recovery:
         import plotly.graph_objects as go
 
-        palette = [
-            "#0072B2",
-            "#E69F00",
-            "#009E73",
-            "#CC79A7",
-            "#56B4E9",
-            "#D55E00",
-            "#F0E442",
-            "#000000",
-        ]
+        palette = ELEMENT_PALETTE[:8]
         for scenario, values in recovery["values"].items():
             chart = go.Figure(
                 [
