@@ -635,7 +635,7 @@ def render_sheet_pdf(screening: Screening, timeout: float = 90.0) -> bytes:
     browser = chromium_path()
     if browser is None:
         raise CritflowError(
-            "--out",
+            "PDF sheet",
             "a PDF sheet is printed by a headless Chromium, and none was found",
             "Install Chromium (apt-get install chromium) or set BROWSER_PATH; or write the "
             "sheet as .html and print it from a browser.",
@@ -660,12 +660,12 @@ def render_sheet_pdf(screening: Screening, timeout: float = 90.0) -> bytes:
             done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CritflowError(
-                "--out", f"Chromium did not print the sheet within {timeout:.0f} s", ""
+                "PDF sheet", f"Chromium did not print the sheet within {timeout:.0f} s", ""
             ) from None
         if not target.exists() or target.stat().st_size == 0:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise CritflowError(
-                "--out",
+                "PDF sheet",
                 f"Chromium ({browser}) did not print the sheet (exit {done.returncode}): {detail[0]}",
                 "Write the sheet as .html instead.",
             )
