@@ -87,3 +87,24 @@ def test_monitor_is_listed_and_has_its_commands():
     result = critflow_cli("monitor", "--help")
     assert result.returncode == 0 and "screen" in result.stdout and "unfc" in result.stdout
     assert "monitor" in critflow_cli("--help").stdout
+
+
+def test_roadmap_lists_kpis_instruments_and_the_unknown_cells():
+    result = critflow_cli("monitor", "roadmap")
+    assert result.returncode == 0, result.stderr
+    assert "1.3-srm-from-responsible-mining" in result.stdout and "7%" in result.stdout
+    assert "min_unrelated_companies" in result.stdout
+    # 10 domains x 2 rated instruments x 2 windows, none given in the roadmap's text
+    assert "0 of 40 cells given; 40 unknown" in result.stdout
+
+
+def test_missing_files_say_which_file_was_expected(tmp_path):
+    result = critflow_cli("monitor", "screen", tmp_path / "nope.yaml")
+    assert result.returncode == 2 and "no such proposal file" in result.stderr
+    result = critflow_cli(
+        "monitor", "screen", EXAMPLES / "proposal_icon_two_companies.yaml",
+        "--roadmap", tmp_path / "other.yaml",
+    )  # fmt: skip
+    assert result.returncode == 2 and "no such roadmap file" in result.stderr
+    result = critflow_cli("monitor", "unfc", tmp_path)
+    assert result.returncode == 2 and "a classification file was expected" in result.stderr

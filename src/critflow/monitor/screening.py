@@ -206,9 +206,13 @@ def load_proposal(path: str | Path, roadmap: Roadmap | None = None) -> Proposal:
     """A proposal from a YAML (or JSON) file; mistakes — also references to domains, instruments
     or KPIs the roadmap does not have — are CritflowErrors naming file, line and field."""
     from critflow.model.load import validate_as
-    from critflow.model.source import read_file
+    from critflow.monitor._files import read_document
 
-    raw, source, _ = read_file(path)
+    raw, source = read_document(
+        path,
+        "proposal file",
+        "Give the path of a proposal (.yaml), e.g. examples/monitor/proposal_icon_battery_recycling.yaml.",
+    )
     if not isinstance(raw, dict):
         raise CritflowError(
             str(path),
