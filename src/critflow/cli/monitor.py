@@ -135,59 +135,13 @@ def screen(
         else:
             out_path.write_text(render_sheet_html(result), encoding="utf-8")
     if as_json:
-        out.print_json(json.dumps(_as_dict(result)))
+        out.print_json(json.dumps(result.as_dict()))
     else:
         _print(result)
         if out_path is not None:
             out.print(f"Screening sheet written to {escape(str(out_path))}")
     if result.eligible is False or result.too_late:
         raise typer.Exit(1)
-
-
-def _as_dict(result) -> dict:
-    p = result.proposal
-    return {
-        "proposal": p.model_dump(mode="json"),
-        "roadmap": result.roadmap.id,
-        "window": result.window,
-        "eligible": result.eligible,
-        "too_late": result.too_late,
-        "eligibility": [
-            {"rule": r.rule, "passed": r.passed, "reason": r.reason, "source": r.source}
-            for r in result.eligibility
-        ],
-        "colours": [
-            {
-                "domain": c.domain,
-                "colour": c.colour.code if c.colour else None,
-                "meaning": c.colour.meaning if c.colour else None,
-                "verdict": c.verdict,
-            }
-            for c in result.colours
-        ],
-        "targets": [
-            {
-                "kpi": t.kpi.id,
-                "unit": t.kpi.unit,
-                "target_2027": t.kpi.target_2027,
-                "target_2030": t.kpi.target_2030,
-                "claimed": t.claimed,
-                "claimed_year": t.claimed_year,
-                "meets_2027": t.meets_2027,
-                "meets_2030": t.meets_2030,
-                "meets_in_claimed_year": t.meets_in_claimed_year,
-                "model": [m.__dict__ for m in t.model],
-                "note": t.note,
-            }
-            for t in result.targets
-        ],
-        "notes": list(result.notes),
-        "model": {
-            "name": result.model_name,
-            "sha256": result.model_hash,
-            "note": result.model_note,
-        },
-    }
 
 
 def _print(result) -> None:

@@ -166,6 +166,50 @@ class Screening:
             self.window is None and self.proposal.start_year > self.roadmap.horizon[1]
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The screening as plain data (JSON-ready) for an API or a file."""
+        return {
+            "proposal": self.proposal.model_dump(mode="json"),
+            "roadmap": self.roadmap.id,
+            "instrument": self.instrument.id,
+            "window": self.window,
+            "eligible": self.eligible,
+            "too_late": self.too_late,
+            "eligibility": [
+                {"rule": r.rule, "passed": r.passed, "reason": r.reason, "source": r.source}
+                for r in self.eligibility
+            ],
+            "colours": [
+                {
+                    "domain": c.domain,
+                    "colour": c.colour.code if c.colour else None,
+                    "meaning": c.colour.meaning if c.colour else None,
+                    "verdict": c.verdict,
+                }
+                for c in self.colours
+            ],
+            "targets": [
+                {
+                    "kpi": t.kpi.id,
+                    "unit": t.kpi.unit,
+                    "kind": t.kpi.kind,
+                    "target_2027": t.kpi.target_2027,
+                    "target_2030": t.kpi.target_2030,
+                    "claimed": t.claimed,
+                    "claimed_year": t.claimed_year,
+                    "meets_2027": t.meets_2027,
+                    "meets_2030": t.meets_2030,
+                    "meets_in_claimed_year": t.meets_in_claimed_year,
+                    "model": [m.__dict__ for m in t.model],
+                    "note": t.note,
+                }
+                for t in self.targets
+            ],
+            "notes": list(self.notes),
+            "model": {"name": self.model_name, "sha256": self.model_hash, "note": self.model_note},
+            "created": self.created,
+        }
+
 
 # ------------------------------------------------------------------------------- loading
 
