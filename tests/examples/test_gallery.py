@@ -206,3 +206,73 @@ def test_demo_runs_a_gallery_model_like_run(tmp_path):
     recovery = pd.read_csv(tmp_path / "pv" / "material_recovery.csv")
     assert not recovery.empty
     assert (tmp_path / "pv" / "report.html").is_file()
+
+
+# -- P5-P95: the README's bands, recomputed with the gallery's fixed Monte Carlo (item of issue 24)
+_INDEX = yaml.safe_load((EXAMPLES / "gallery.yaml").read_text(encoding="utf-8"))
+MONTE_CARLO = _INDEX["monte_carlo"]
+BANDED = [
+    pytest.param(entry, id=entry["name"]) for entry in GALLERY if entry.get("bands")
+]
+
+
+def _sampled_indicators(model, results) -> dict[str, np.ndarray]:
+    """What `critflow run --samples` computes per sample, plus the model's own indicators."""
+    from critflow.indicators.catalogue import model_indicator
+    from critflow.indicators.sampled import indicator_samples
+
+    out = indicator_samples(model, results)
+    ctx = Context(model, results)
+    for name in model.spec.indicators:
+        out[f"indicator:{name}"] = np.asarray(model_indicator(ctx, name), dtype=float)
+    return out
+
+
+@cache
+def _bands(path: Path):
+    """indicators_stats as `critflow run PATH --samples N --seed S` writes it (chunk as the CLI)."""
+    from critflow.engine.montecarlo import indicator_statistics, monte_carlo
+
+    model, results = _solved(path)
+    mc = monte_carlo(
+        model,
+        MONTE_CARLO["samples"],
+        MONTE_CARLO["seed"],
+        MONTE_CARLO["sampler"],
+        None,
+        1000,
+        _sampled_indicators,
+    )
+    return indicator_statistics(mc, results.inputs.periods), results
+
+
+def test_every_model_with_ranges_has_its_bands_in_the_gallery():
+    # a model carrying distributions must quote (and so test) at least one P5-P95 in the README
+    from critflow.model.uncertainty import collect
+
+    for entry in GALLERY:
+        path = EXAMPLES / entry["file"]
+        if is_blend_problem(path):
+            continue
+        if collect(critflow.load_model(path).spec):
+            assert entry.get("bands"), f"{entry['name']} carries ranges but quotes no P5-P95"
+
+
+@pytest.mark.parametrize("entry", BANDED)
+def test_gallery_p5_p95_bands_are_those_the_readme_quotes(entry):
+    stats, results = _bands(EXAMPLES / entry["file"])
+    last = int(results.inputs.periods[-1])
+    for band in entry["bands"]:
+        rows = stats[
+            (stats.indicator == band["indicator"])
+            & (stats.scenario == band["scenario"])
+            & (stats.period == band.get("year", last))
+            & (stats.element.fillna("") == band.get("element", ""))
+        ]
+        assert len(rows) == 1, band
+        row = rows.iloc[0]
+        for q in ("p5", "p95"):
+            assert abs(row[q] - band[q]) <= band["tolerance"] + 1e-12, (
+                f"{entry['name']}: {q} of {band['indicator']} {band.get('element', '')} "
+                f"({band['scenario']}) is {row[q]:.6g}, the README says {band[q]}"
+            )
