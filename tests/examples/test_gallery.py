@@ -211,9 +211,7 @@ def test_demo_runs_a_gallery_model_like_run(tmp_path):
 # -- P5-P95: the README's bands, recomputed with the gallery's fixed Monte Carlo (item of issue 24)
 _INDEX = yaml.safe_load((EXAMPLES / "gallery.yaml").read_text(encoding="utf-8"))
 MONTE_CARLO = _INDEX["monte_carlo"]
-BANDED = [
-    pytest.param(entry, id=entry["name"]) for entry in GALLERY if entry.get("bands")
-]
+BANDED = [pytest.param(entry, id=entry["name"]) for entry in GALLERY if entry.get("bands")]
 
 
 def _sampled_indicators(model, results) -> dict[str, np.ndarray]:

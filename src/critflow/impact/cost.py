@@ -62,7 +62,7 @@ class CostResults:
     discount_rate: float
     lifetime_a: int
     annual: dict[str, np.ndarray]  # name → (S, P) currency/a
-    input_t: np.ndarray  # (S, P) t/a of goods fed from sources (role feed: not fluxes, fuels, water)
+    input_t: np.ndarray  # (S, P) t/a fed from sources (role feed: not fluxes, fuels, water)
     product_kg: np.ndarray  # (S, P) kg/a of products
     cash: np.ndarray  # (S, T + 1) project cash flows, year 0 first
     npv: np.ndarray  # (S,)
