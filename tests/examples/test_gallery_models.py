@@ -238,3 +238,18 @@ def test_demo_runs_a_blend_problem_and_a_new_model(tmp_path):
     pyro = critflow_cli("demo", "battery-pyro", "--out", tmp_path / "pyro")
     assert pyro.returncode == 0, pyro.stderr
     assert (tmp_path / "pyro" / "recycling_efficiency.csv").is_file()
+
+
+def test_the_hydromet_figures_the_routes_table_quotes():
+    # README 'Gallery', the routes table: the hydrometallurgical model's 2030 (same 62.5 : 37.5 mix)
+    from tests.examples.test_gallery import headline_value
+
+    entry = {"file": "battery_recycling_hydromet.yaml"}
+    per_kg = {"impact": "gross_per_kg_recovered", "elements": ["Li", "Ni", "Co", "Mn", "Cu"]}
+    assert headline_value(entry, {**per_kg, "scenario": "baseline"}) == pytest.approx(
+        2.978, abs=5e-4
+    )
+    cost = {"cost": "levelised_cost_per_t", "scenario": "baseline"}
+    assert headline_value(entry, cost) == pytest.approx(1633, abs=0.5)
+    co = {"indicator": "material_recovery", "element": "Co", "scenario": "baseline"}
+    assert headline_value(entry, co) == pytest.approx(0.9377, abs=5e-5)
