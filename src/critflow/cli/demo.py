@@ -1,8 +1,6 @@
 """``critflow demo``: the gallery of example models (``examples/gallery.yaml``) — list them, or run
 one as ``critflow run`` would."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError, Problem
@@ -49,6 +48,8 @@ def irr(cash: np.ndarray) -> float:
     low, high = -0.99, 10.0
     if np.sign(f(low)) == np.sign(f(high)):
         return float("nan")
+    from scipy.optimize import brentq  # on use: scipy.optimize costs ~0.5 s to import
+
     return float(brentq(f, low, high, xtol=1e-10))
 
 
