@@ -253,3 +253,17 @@ def test_the_hydromet_figures_the_routes_table_quotes():
     assert headline_value(entry, cost) == pytest.approx(1633, abs=0.5)
     co = {"indicator": "material_recovery", "element": "Co", "scenario": "baseline"}
     assert headline_value(entry, co) == pytest.approx(0.9377, abs=5e-5)
+
+
+def test_monte_carlo_of_a_model_with_an_undefined_indicator_warns_nothing():
+    # the pyrometallurgical model's flux component is never input, so its material recovery is
+    # 0/0 in every sample; the statistics skip it without numpy's "All-NaN slice" RuntimeWarning
+    import warnings
+
+    from critflow.engine.montecarlo import monte_carlo
+    from critflow.indicators.sampled import indicator_samples
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = monte_carlo(critflow.load_model(PYRO), 20, 1, extras=indicator_samples)
+    assert "indicator:material_recovery:slag_former" in result.stats
