@@ -229,6 +229,16 @@ def test_brass_blend_meets_its_specs_and_saves_the_copper_of_the_scrap():
     made = float((composition[:, cu] * arrays.demand).sum())
     from_scrap = float((arrays.mean[~primary, cu] * tonnes[~primary]).sum())
     assert made == pytest.approx(from_scrap + outcome.totals["crm_primary_t"], rel=1e-9)
+    # README 'Gallery', brass: all scrap used, 450 t cathode, 318 t zinc, 32 t lead; one more
+    # tonne of Honey scrap would save 1,794 EUR
+    used = dict(zip(arrays.materials, tonnes, strict=True))
+    assert sum(
+        used[m] for m in arrays.materials if m.endswith(("label", "lake", "night", "honey"))
+    ) == pytest.approx(2700)
+    assert used["copper_cathode"] == pytest.approx(450.0, abs=0.05)
+    assert round(used["zinc_shg"]) == 318 and round(used["lead_ingot"]) == 32
+    honey = arrays.materials.index("yellow_brass_honey")
+    assert outcome.result.availability_value[honey] == pytest.approx(1794, abs=0.5)
 
 
 def test_demo_runs_a_blend_problem_and_a_new_model(tmp_path):
