@@ -99,3 +99,27 @@ def critflow_process(
         env=env,
         timeout=timeout,  # a hang fails the test instead of stalling CI
     )
+
+
+def model_values(*, allow_nan: bool, largest_int: int, max_leaves: int):
+    """A hypothesis strategy for what a model file can hold: None, booleans, integers, floats
+    and texts, in lists and mappings keyed by names or years."""
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(-largest_int, largest_int)
+        | st.floats(allow_nan=allow_nan, allow_infinity=allow_nan, width=64)
+        | st.text(max_size=40)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.text(min_size=1, max_size=10) | st.integers(1900, 2100), inner, max_size=4
+            )
+        ),
+        max_leaves=max_leaves,
+    )

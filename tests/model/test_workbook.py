@@ -21,7 +21,7 @@ from critflow.model import load_model
 from critflow.model import workbook as wb
 from critflow.model.convert import read_model_data, starter_data, write_model_data
 from critflow.model.source import read_file
-from tests.conftest import ROOT
+from tests.conftest import ROOT, model_values
 from tests.conftest import critflow_cli as critflow_command
 
 MODELS = sorted(
@@ -53,23 +53,7 @@ def test_every_shipped_model_survives_excel_and_back(example, tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
 
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, width=64)
-    | st.text(max_size=40)
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(
-            st.text(min_size=1, max_size=10) | st.integers(1900, 2100), inner, max_size=4
-        )
-    ),
-    max_leaves=12,
-)
+values = model_values(allow_nan=False, largest_int=2**53, max_leaves=12)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

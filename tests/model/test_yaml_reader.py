@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from critflow.errors import CritflowError
 from critflow.model import source
+from tests.conftest import model_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,23 +51,7 @@ def test_every_shipped_file_reads_the_same_on_both_readers(path):
     assert fast[1], "positions were recorded"
 
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**20), 10**20)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-)
-documents = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.text(min_size=1, max_size=8) | st.integers(1990, 2060), children, max_size=4
-        )
-    ),
-    max_leaves=25,
-)
+documents = model_values(allow_nan=True, largest_int=10**20, max_leaves=25)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
