@@ -47,8 +47,11 @@ client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def key_audiences() -> tuple[str, ...]:
-    """Audiences a key can carry: the passport audiences (from data) and admin."""
-    return (*passport_audiences(), ADMIN)
+    """Audiences a key can carry: the passport and roadmap-monitor audiences (from data) and
+    admin."""
+    from critflow.server.monitor.access import monitor_audiences
+
+    return tuple(dict.fromkeys((*passport_audiences(), *monitor_audiences(), ADMIN)))
 
 
 @dataclass(frozen=True)

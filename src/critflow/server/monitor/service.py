@@ -1,0 +1,791 @@
+"""The roadmap monitor's operations, independent of HTTP: projects, KPI values (batches, all or
+nothing), verdicts, UNFC quantities, and what each caller may see of them.
+
+Who sees what (:mod:`critflow.server.monitor.access`): programme staff every project's values, a
+company its own organisation's, the public nothing but aggregates. Every aggregate — on a page,
+in the API, in an Excel export, for every role — comes from :meth:`Monitor.aggregates`, which
+hands the stored values to :func:`critflow.monitor.confidentiality.public_aggregates`, the one
+place of the rule (at least three organisations; nothing recoverable by subtraction).
+
+A refused request changes nothing: every item of a batch is checked first, every problem is
+reported with its field path (or its cell), and only a batch without problems is written, in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from critflow.errors import Problem, nearest
+from critflow.server.auth import Principal
+from critflow.server.models import Organisation
+from critflow.server.monitor.access import sight
+from critflow.server.monitor.models import (
+    MonitorProject,
+    MonitorQuantity,
+    MonitorValue,
+    MonitorVerdict,
+)
+from critflow.server.problems import RegistryError
+from critflow.units import unit_factor
+
+ROADMAP = "materinex-2030"
+FIRST_YEAR, LAST_YEAR = 2023, 2035
+"""Years a KPI value may be submitted for: the roadmap's reference year 2023 to five years past
+its horizon 2030 (a project's effect is followed after it ends)."""
+MAX_ITEMS = 5000
+_PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
+_CO2 = re.compile(r"\s*CO2[- ]?eq\.?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a value is submitted as: a roadmap KPI (or a contribution measure) and its unit."""
+
+    id: str
+    name: str
+    unit: str
+    domains: tuple[str, ...]
+    kpi: Any = None  # the roadmap's Kpi, None for a contribution measure
+
+
+CONTRIBUTIONS = (
+    ("srm_from_recycling", "SRM from recycling", "t"),
+    ("co2eq_avoided", "CO2-eq avoided", "t CO2-eq"),
+)
+"""Absolute contributions every project reports per year beside its KPIs (tonnes of strategic
+raw materials recovered by recycling; tonnes of CO2-eq avoided against the reference): the
+monitor adds them up per focus domain (issue 22, views)."""
+
+
+def convert_unit(value: float, unit: str, expected: str) -> float:
+    """``value`` in ``unit`` expressed in ``expected`` (pint; a CO2-eq marker must appear on
+    both sides or neither: 'kt CO2-eq' → 't CO2-eq' is 1000, 't' → 't CO2-eq' is refused).
+    Raises ValueError saying why the unit does not fit."""
+    given, wanted = str(unit).strip(), str(expected).strip()
+    if given == wanted:
+        return value
+    given_co2, wanted_co2 = bool(_CO2.search(given)), bool(_CO2.search(wanted))
+    if given_co2 != wanted_co2:
+        raise ValueError(
+            f"'{given}' {'is' if given_co2 else 'is not'} a CO2-equivalent, "
+            f"but the KPI is measured in {wanted}"
+        )
+    if given_co2:
+        given, wanted = _CO2.sub(" ", given).strip() or "1", _CO2.sub(" ", wanted).strip() or "1"
+    return value * unit_factor(given, wanted)
+
+
+@dataclass
+class ValueItem:
+    """One value to store, after checking: where it came from (field path or cell)."""
+
+    where: str
+    project: MonitorProject
+    year: int
+    measure: Measure
+    value: float
+    given_value: float
+    given_unit: str
+
+
+@dataclass
+class Checked:
+    """A checked batch: values and verdicts to store, or the problems that refuse it."""
+
+    values: list[ValueItem] = field(default_factory=list)
+    verdicts: list[tuple[MonitorProject, dict[str, Any]]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+class Monitor:
+    """The roadmap monitor over the registry's database and accounts."""
+
+    def __init__(self, registry: Any, roadmap: str = ROADMAP) -> None:
+        self.registry = registry
+        self.roadmap_name = roadmap
+
+    # --- the roadmap --------------------------------------------------------------------------
+    @cached_property
+    def roadmap(self) -> Any:
+        from critflow.monitor.roadmap import load_roadmap
+
+        return load_roadmap(name=self.roadmap_name)
+
+    @cached_property
+    def measures(self) -> dict[str, Measure]:
+        """Every measure a value may be submitted for: the roadmap's KPIs and the contributions."""
+        result: dict[str, Measure] = {}
+        for kpi in self.roadmap.kpis.values():
+            result[kpi.id] = Measure(kpi.id, kpi.name, kpi.unit, (kpi.domain,), kpi)
+        every = tuple(d.id for d in self.roadmap.domains)
+        for ident, name, unit in CONTRIBUTIONS:
+            result.setdefault(ident, Measure(ident, name, unit, every))
+        return result
+
+    @cached_property
+    def domain_ids(self) -> list[str]:
+        return [d.id for d in self.roadmap.domains]
+
+    def domain(self, domain_id: str) -> Any:
+        for found in self.roadmap.domains:
+            if found.id == domain_id:
+                return found
+        raise RegistryError(
+            404,
+            "No such focus domain",
+            f"'{domain_id[:40]}' is not a focus domain of {self.roadmap_name}; "
+            f"domains: {', '.join(self.domain_ids)}.",
+        )
+
+    # --- callers ------------------------------------------------------------------------------
+    def caller(self, api_key: str | None) -> Principal:
+        return self.registry.principal(api_key)
+
+    @staticmethod
+    def require_key(principal: Principal) -> None:
+        if principal.anonymous:
+            raise RegistryError(
+                401,
+                "API key required",
+                "Projects and their values need an API key (X-API-Key); the public sees the "
+                "aggregates per focus domain (/api/monitor/aggregates).",
+            )
+
+    @staticmethod
+    def require_writer(principal: Principal) -> None:
+        Monitor.require_key(principal)
+        if not principal.can_write:
+            raise RegistryError(
+                403, "Not allowed to write", "This key has no write right (create it with --write)."
+            )
+
+    @staticmethod
+    def may_see(principal: Principal, organisation: str) -> bool:
+        seen = sight(principal)
+        return seen == "all" or (seen == "own" and organisation == principal.organisation)
+
+    @staticmethod
+    def may_write(principal: Principal, organisation: str) -> bool:
+        return principal.can_write and (
+            sight(principal) == "all" or organisation == principal.organisation
+        )
+
+    # --- projects -----------------------------------------------------------------------------
+    def create_project(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a project; a company key files it under its own organisation, programme staff
+        under any registered organisation (``organisation``)."""
+        self.require_writer(principal)
+        problems: list[Problem] = []
+        project_id = str(body["project_id"])
+        if not _PROJECT_ID.match(project_id):
+            problems.append(
+                Problem(
+                    "project_id",
+                    f"'{project_id[:60]}' is not a project id",
+                    "Use 1-60 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                )
+            )
+        organisation = body.get("organisation") or principal.organisation
+        if organisation != principal.organisation and sight(principal) != "all":
+            problems.append(
+                Problem(
+                    "organisation",
+                    f"a key of '{principal.organisation}' cannot file a project of '{organisation}'",
+                    "Leave organisation out (your own is used), or ask programme staff.",
+                )
+            )
+        instruments = self.roadmap.instruments
+        if body["instrument"] not in instruments:
+            problems.append(
+                Problem(
+                    "instrument",
+                    f"'{body['instrument']}' is not an instrument of {self.roadmap_name}",
+                    f"{nearest(body['instrument'], list(instruments))} Instruments: "
+                    f"{', '.join(instruments)}.".strip(),
+                )
+            )
+        for index, domain in enumerate(body["domains"]):
+            if domain not in self.domain_ids:
+                problems.append(
+                    Problem(
+                        f"domains[{index}]",
+                        f"'{domain}' is not a focus domain of {self.roadmap_name}",
+                        f"Focus domains: {', '.join(self.domain_ids)}.",
+                    )
+                )
+        if body["end_year"] < body["start_year"]:
+            problems.append(
+                Problem(
+                    "end_year",
+                    f"the project ends ({body['end_year']}) before it starts ({body['start_year']})",
+                    "Give end_year at or after start_year.",
+                )
+            )
+        if problems:
+            raise RegistryError(422, "Invalid project", _summary(problems), problems)
+        with self.registry.writing() as session:
+            org = session.scalar(select(Organisation).where(Organisation.name == organisation))
+            if org is None:
+                raise RegistryError(
+                    422,
+                    "Invalid project",
+                    f"organisation: no organisation '{organisation}'",
+                    [
+                        Problem(
+                            "organisation",
+                            f"no organisation '{organisation}' in the registry",
+                            "Create a key for it first (critflow keys create --org …).",
+                        )
+                    ],
+                )
+            row = MonitorProject(
+                project_id=project_id,
+                title=body["title"],
+                roadmap=self.roadmap_name,
+                instrument=body["instrument"],
+                domains=json.dumps(list(dict.fromkeys(body["domains"]))),
+                partners=json.dumps(list(body.get("partners") or [])),
+                start_year=body["start_year"],
+                end_year=body["end_year"],
+                organisation_id=org.id,
+                created_by=principal.key_id,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                raise RegistryError(
+                    409, "Project exists", f"A project '{project_id}' exists already."
+                ) from None
+            self.registry._audit(
+                session, principal, "monitor:project", None, None, "allowed", project_id
+            )
+            session.commit()
+        return self._project_dict(row, organisation)
+
+    @staticmethod
+    def _project_dict(row: MonitorProject, organisation: str) -> dict[str, Any]:
+        return {
+            "project_id": row.project_id,
+            "title": row.title,
+            "organisation": organisation,
+            "roadmap": row.roadmap,
+            "instrument": row.instrument,
+            "domains": json.loads(row.domains),
+            "partners": json.loads(row.partners),
+            "start_year": row.start_year,
+            "end_year": row.end_year,
+        }
+
+    def _projects(self, session: Session) -> list[tuple[MonitorProject, str]]:
+        return [
+            (p, name)
+            for p, name in session.execute(
+                select(MonitorProject, Organisation.name)
+                .join(Organisation, Organisation.id == MonitorProject.organisation_id)
+                .order_by(MonitorProject.project_id)
+            ).all()
+        ]
+
+    def projects(self, principal: Principal) -> list[dict[str, Any]]:
+        """The projects whose values ``principal`` may see."""
+        self.require_key(principal)
+        with self.registry.sessions() as session:
+            return [
+                self._project_dict(p, org)
+                for p, org in self._projects(session)
+                if self.may_see(principal, org)
+            ]
+
+    def project(self, principal: Principal, project_id: str) -> dict[str, Any]:
+        """A project with its trajectory (latest value per KPI and year, with provenance), its
+        verdicts and UNFC quantities; 404 when the caller may not see it (as if absent)."""
+        self.require_key(principal)
+        with self.registry.sessions() as session:
+            found = session.execute(
+                select(MonitorProject, Organisation.name)
+                .join(Organisation, Organisation.id == MonitorProject.organisation_id)
+                .where(MonitorProject.project_id == project_id)
+            ).first()
+            if found is None or not self.may_see(principal, found[1]):
+                raise RegistryError(
+                    404, "No such project", f"No project '{project_id[:60]}' visible to this key."
+                )
+            row, organisation = found
+            values = _latest(
+                session.scalars(
+                    select(MonitorValue)
+                    .where(MonitorValue.project_pk == row.id)
+                    .order_by(MonitorValue.id)
+                ).all()
+            )
+            verdicts = session.scalars(
+                select(MonitorVerdict)
+                .where(MonitorVerdict.project_pk == row.id)
+                .order_by(MonitorVerdict.id)
+            ).all()
+            quantities = session.scalars(
+                select(MonitorQuantity)
+                .where(MonitorQuantity.project_pk == row.id)
+                .order_by(MonitorQuantity.id)
+            ).all()
+        result = self._project_dict(row, organisation)
+        result["values"] = [_value_dict(v) for v in values]
+        result["verdicts"] = [_verdict_dict(v) for v in _latest_verdicts(verdicts)]
+        result["quantities"] = [_quantity_dict(q) for q in quantities]
+        return result
+
+    # --- submissions --------------------------------------------------------------------------
+    def check_values(
+        self,
+        session: Session,
+        principal: Principal,
+        items: Iterable[tuple[str, dict[str, Any]]],
+        labels: dict[str, str] | None = None,
+    ) -> Checked:
+        """Check values ``(where, {project, year, kpi, value, unit})``; ``labels`` names the
+        fields as the caller wrote them (an Excel column header instead of the JSON name)."""
+        label = {**{k: k for k in ("project", "year", "kpi", "value", "unit")}, **(labels or {})}
+        projects = {p.project_id: (p, org) for p, org in self._projects(session)}
+        checked = Checked()
+        for where, item in items:
+            problems = checked.problems
+
+            def at(name: str, _where: str = where) -> str:
+                return f"{_where}, {label[name]}" if labels else f"{_where}.{label[name]}"
+
+            found = projects.get(str(item.get("project")))
+            if found is None or not self.may_see(principal, found[1]):
+                problems.append(
+                    Problem(
+                        at("project"),
+                        f"no project '{str(item.get('project'))[:60]}' of yours",
+                        "Create the project first (POST /api/monitor/projects) or correct its id.",
+                    )
+                )
+            elif not self.may_write(principal, found[1]):
+                problems.append(
+                    Problem(
+                        at("project"),
+                        f"project '{found[0].project_id}' belongs to '{found[1]}'",
+                        "Submit values for your own organisation's projects only.",
+                    )
+                )
+            year = item.get("year")
+            if not isinstance(year, int) or isinstance(year, bool):
+                problems.append(
+                    Problem(at("year"), f"{year!r} is not a year", "Write a year such as 2027.")
+                )
+            elif not FIRST_YEAR <= year <= LAST_YEAR:
+                problems.append(
+                    Problem(
+                        at("year"),
+                        f"{year} is outside {FIRST_YEAR}-{LAST_YEAR}",
+                        f"The monitor follows the roadmap from its reference year {FIRST_YEAR} "
+                        f"to {LAST_YEAR}.",
+                    )
+                )
+            measure = self.measures.get(str(item.get("kpi")))
+            if measure is None:
+                problems.append(
+                    Problem(
+                        at("kpi"),
+                        f"'{str(item.get('kpi'))[:80]}' is not a KPI of {self.roadmap_name}",
+                        f"{nearest(str(item.get('kpi')), list(self.measures))} KPIs: "
+                        f"{', '.join(self.measures)}.".strip(),
+                    )
+                )
+            value = item.get("value")
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
+                problems.append(
+                    Problem(
+                        at("value"),
+                        f"{value!r} is not a number",
+                        "Write the value as a number, its unit in the unit column.",
+                    )
+                )
+                value = None
+            unit = str(item.get("unit") or "").strip()
+            converted = None
+            if measure is not None:
+                if not unit:
+                    problems.append(
+                        Problem(
+                            at("unit"),
+                            "no unit",
+                            f"Give the unit; {measure.id} is measured in {measure.unit}.",
+                        )
+                    )
+                else:
+                    try:
+                        converted = convert_unit(
+                            1.0 if value is None else float(value), unit, measure.unit
+                        )
+                    except ValueError as exc:
+                        problems.append(
+                            Problem(
+                                at("unit"),
+                                str(exc),
+                                f"Write {measure.id} in {measure.unit} or a unit of the same kind.",
+                            )
+                        )
+            if (
+                found is not None
+                and measure is not None
+                and measure.kpi is not None
+                and not set(measure.domains) & set(json.loads(found[0].domains))
+            ):
+                problems.append(
+                    Problem(
+                        at("kpi"),
+                        f"{measure.id} is a KPI of focus domain {measure.domains[0]}, which "
+                        f"project '{found[0].project_id}' does not address "
+                        f"({', '.join(json.loads(found[0].domains))})",
+                        "Submit the KPIs of the project's focus domains.",
+                    )
+                )
+            if (
+                found is not None
+                and self.may_write(principal, found[1])
+                and measure is not None
+                and converted is not None
+                and value is not None
+                and isinstance(year, int)
+                and FIRST_YEAR <= year <= LAST_YEAR
+            ):
+                checked.values.append(
+                    ValueItem(where, found[0], year, measure, converted, float(value), unit)
+                )
+        return checked
+
+    def check_verdicts(
+        self, session: Session, principal: Principal, items: list[dict[str, Any]], checked: Checked
+    ) -> None:
+        projects = {p.project_id: (p, org) for p, org in self._projects(session)}
+        for index, item in enumerate(items):
+            where = f"verdicts[{index}]"
+            found = projects.get(item["project"])
+            if found is None or not self.may_write(principal, found[1]):
+                checked.problems.append(
+                    Problem(
+                        f"{where}.project",
+                        f"no project '{item['project'][:60]}' of yours",
+                        "Send verdicts for your own organisation's projects.",
+                    )
+                )
+                continue
+            if not FIRST_YEAR <= item["year"] <= LAST_YEAR:
+                checked.problems.append(
+                    Problem(
+                        f"{where}.year",
+                        f"{item['year']} is outside {FIRST_YEAR}-{LAST_YEAR}",
+                        "Give the year the model stands for.",
+                    )
+                )
+                continue
+            checked.verdicts.append((found[0], item))
+
+    def submit(
+        self,
+        principal: Principal,
+        values: list[dict[str, Any]],
+        verdicts: list[dict[str, Any]] | None = None,
+        source: str = "api",
+        model_sha256: str | None = None,
+        upload_name: str | None = None,
+        where: str = "values",
+        labels: dict[str, str] | None = None,
+        wheres: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Store a batch of values (and a model's verdicts): all of it, or nothing with every
+        problem named (422)."""
+        self.require_writer(principal)
+        if len(values) + len(verdicts or []) > MAX_ITEMS:
+            raise RegistryError(
+                413, "Batch too large", f"At most {MAX_ITEMS} values and verdicts per batch."
+            )
+        if not values and not verdicts:
+            raise RegistryError(
+                422,
+                "Nothing to submit",
+                f"{where}: the batch holds no value",
+                [Problem(where, "the batch holds no value", "Send at least one value.")],
+            )
+        places = wheres or [f"{where}[{i}]" for i in range(len(values))]
+        batch = uuid.uuid4().hex
+        with self.registry.writing() as session:
+            checked = self.check_values(
+                session, principal, zip(places, values, strict=True), labels
+            )
+            self.check_verdicts(session, principal, verdicts or [], checked)
+            if checked.problems:
+                session.rollback()
+                raise RegistryError(
+                    422,
+                    "Submission refused",
+                    f"{len(checked.problems)} problem(s); nothing was stored. "
+                    + _summary(checked.problems),
+                    checked.problems[:200],
+                )
+            stamp = dt.datetime.now(dt.UTC)
+            provenance = {
+                "source": source,
+                "submitted_by": principal.key_id,
+                "organisation": principal.organisation,
+                "submitted_at": stamp,
+                "model_sha256": model_sha256,
+                "upload_name": upload_name,
+                "batch": batch,
+            }
+            for item in checked.values:
+                session.add(
+                    MonitorValue(
+                        project_pk=item.project.id,
+                        year=item.year,
+                        kpi=item.measure.id,
+                        value=item.value,
+                        unit=item.measure.unit,
+                        given_value=item.given_value,
+                        given_unit=item.given_unit,
+                        **provenance,
+                    )
+                )
+            for project, verdict in checked.verdicts:
+                session.add(
+                    MonitorVerdict(
+                        project_pk=project.id,
+                        year=verdict["year"],
+                        rule=verdict["rule"],
+                        title=verdict["title"],
+                        indicator=verdict["indicator"],
+                        status=verdict["status"],
+                        value=verdict.get("value"),
+                        comparator=verdict["comparator"],
+                        threshold=verdict["threshold"],
+                        margin=verdict.get("margin"),
+                        **provenance,
+                    )
+                )
+            self.registry._audit(
+                session,
+                principal,
+                "monitor:submit",
+                None,
+                None,
+                "allowed",
+                f"{source} batch {batch}: {len(checked.values)} values, "
+                f"{len(checked.verdicts)} verdicts",
+            )
+            session.commit()
+        return {
+            "batch": batch,
+            "stored_values": len(checked.values),
+            "stored_verdicts": len(checked.verdicts),
+            "source": source,
+            "model_sha256": model_sha256,
+            "upload_name": upload_name,
+        }
+
+    # --- reading values -----------------------------------------------------------------------
+    def rows(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The latest value per project, KPI and year, with the project's organisation and
+        domains — every project (``principal`` None: for the aggregates only) or those
+        ``principal`` may see."""
+        with self.registry.sessions() as session:
+            projects = {p.id: (p, org) for p, org in self._projects(session)}
+            stored = _latest(session.scalars(select(MonitorValue).order_by(MonitorValue.id)).all())
+        result = []
+        for value in stored:
+            project, organisation = projects[value.project_pk]
+            if principal is not None and not self.may_see(principal, organisation):
+                continue
+            result.append(
+                {
+                    **_value_dict(value),
+                    "project": project.project_id,
+                    "title": project.title,
+                    "organisation": organisation,
+                    "domains": json.loads(project.domains),
+                }
+            )
+        return result
+
+    def aggregates(self) -> list[Any]:
+        """The public aggregates per focus domain, KPI and year: the only aggregates the
+        monitor shows anyone (they pass the confidentiality rule)."""
+        from critflow.monitor.confidentiality import Contribution, public_aggregates
+
+        contributions = []
+        for row in self.rows(None):
+            for domain in row["domains"]:
+                measure = self.measures.get(row["kpi"])
+                if measure is None or domain not in measure.domains:
+                    continue
+                contributions.append(
+                    Contribution(
+                        organisation=row["organisation"],
+                        project=row["project"],
+                        domain=domain,
+                        kpi=row["kpi"],
+                        year=row["year"],
+                        value=row["value"],
+                    )
+                )
+        return public_aggregates(contributions)
+
+    def domain_view(self, principal: Principal, domain_id: str) -> dict[str, Any]:
+        """A focus domain as ``principal`` may see it: per KPI its reference, 2027/2030 targets,
+        the public aggregate per year and the visible projects' values per year; the visible
+        contributing projects; the contributions (t SRM from recycling, t CO2-eq avoided)
+        added up per year."""
+        domain = self.domain(domain_id)
+        seen = sight(principal)
+        visible = [] if seen == "aggregates" else self.rows(principal)
+        visible = [r for r in visible if domain_id in r["domains"]]
+        public = [a for a in self.aggregates() if a.domain == domain_id]
+        kpis = []
+        measures = [m for m in self.measures.values() if domain_id in m.domains]
+        for measure in measures:
+            kpi = measure.kpi
+            projects: dict[str, dict[int, float]] = defaultdict(dict)
+            for row in visible:
+                if row["kpi"] == measure.id:
+                    projects[row["project"]][row["year"]] = row["value"]
+            kpis.append(
+                {
+                    "id": measure.id,
+                    "name": measure.name,
+                    "unit": measure.unit,
+                    "contribution": kpi is None,
+                    "reference": getattr(kpi, "reference", None),
+                    "target_2027": getattr(kpi, "target_2027", None),
+                    "target_2030": getattr(kpi, "target_2030", None),
+                    "direction": getattr(kpi, "direction", None),
+                    "source": getattr(kpi, "source", None),
+                    "aggregate": [_aggregate_dict(a) for a in public if a.kpi == measure.id],
+                    "projects": {k: dict(sorted(v.items())) for k, v in sorted(projects.items())},
+                }
+            )
+        contributing = sorted({(r["project"], r["title"], r["organisation"]) for r in visible})
+        totals: dict[str, dict[int, float]] = {}
+        for ident, _name, _unit in CONTRIBUTIONS:
+            per_year: dict[int, float] = defaultdict(float)
+            for row in visible:
+                if row["kpi"] == ident:
+                    per_year[row["year"]] += row["value"]
+            totals[ident] = dict(sorted(per_year.items()))
+        return {
+            "domain": domain_id,
+            "title": domain.title,
+            "sees": seen,
+            "kpis": kpis,
+            "projects": [
+                {"project_id": p, "title": t, "organisation": o} for p, t, o in contributing
+            ],
+            "totals": totals,
+        }
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _summary(problems: list[Problem]) -> str:
+    shown = "; ".join(str(p) for p in problems[:5])
+    return shown + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def _latest(values: Iterable[MonitorValue]) -> list[MonitorValue]:
+    """The latest row per project, KPI and year (rows come in id order)."""
+    latest: dict[tuple[int, str, int], MonitorValue] = {}
+    for value in values:
+        latest[(value.project_pk, value.kpi, value.year)] = value
+    return sorted(latest.values(), key=lambda v: (v.project_pk, v.kpi, v.year))
+
+
+def _latest_verdicts(verdicts: Iterable[MonitorVerdict]) -> list[MonitorVerdict]:
+    latest: dict[tuple[str, int], MonitorVerdict] = {}
+    for verdict in verdicts:
+        latest[(verdict.rule, verdict.year)] = verdict
+    return sorted(latest.values(), key=lambda v: (v.year, v.rule))
+
+
+def _provenance_dict(row: Any) -> dict[str, Any]:
+    return {
+        "source": row.source,
+        "submitted_by": row.submitted_by,
+        "organisation": row.organisation,
+        "submitted_at": row.submitted_at.isoformat(timespec="seconds")
+        if row.submitted_at
+        else None,
+        "model_sha256": row.model_sha256,
+        "upload_name": row.upload_name,
+        "batch": row.batch,
+    }
+
+
+def _value_dict(row: MonitorValue) -> dict[str, Any]:
+    return {
+        "year": row.year,
+        "kpi": row.kpi,
+        "value": row.value,
+        "unit": row.unit,
+        "given": {"value": row.given_value, "unit": row.given_unit},
+        "provenance": _provenance_dict(row),
+    }
+
+
+def _verdict_dict(row: MonitorVerdict) -> dict[str, Any]:
+    return {
+        "year": row.year,
+        "rule": row.rule,
+        "title": row.title,
+        "indicator": row.indicator,
+        "status": row.status,
+        "value": row.value,
+        "comparator": row.comparator,
+        "threshold": row.threshold,
+        "margin": row.margin,
+        "provenance": _provenance_dict(row),
+    }
+
+
+def _quantity_dict(row: MonitorQuantity) -> dict[str, Any]:
+    return {
+        "year": row.year,
+        "element": row.element,
+        "tonnes": row.tonnes,
+        "e": row.e,
+        "f": row.f,
+        "g": row.g,
+        "class": row.class_name,
+        "anthropogenic": row.anthropogenic,
+        "justification": json.loads(row.justification),
+        "provenance": _provenance_dict(row),
+    }
+
+
+def _aggregate_dict(aggregate: Any) -> dict[str, Any]:
+    return {
+        "domain": aggregate.domain,
+        "kpi": aggregate.kpi,
+        "year": aggregate.year,
+        "value": aggregate.value,
+        "organisations": aggregate.organisations,
+    }
