@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from critflow.server.monitor import excel
 from critflow.server.monitor.access import sight
-from critflow.server.monitor.service import Monitor, _aggregate_dict
+from critflow.server.monitor.service import Monitor
 from critflow.server.problems import RegistryError
 
 MAX_UPLOAD = 900_000
@@ -86,31 +86,34 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
 
     @router.get("/roadmap", operation_id="monitorRoadmap")
     def roadmap():
-        """The roadmap the monitor follows: focus domains, KPIs (unit, reference, 2027/2030
-        targets), instruments."""
+        """The roadmap the monitor follows: focus domains with their KPIs (unit, kind,
+        reference, 2027/2030 targets, source) and the funding instruments."""
+        road = monitor.roadmap
         return {
-            "roadmap": monitor.roadmap_name,
+            "roadmap": road.id,
+            "title": road.title,
             "domains": [
                 {
                     "id": d.id,
                     "title": d.title,
-                    "kpis": [k.id if hasattr(k, "id") else str(k) for k in d.kpis],
+                    "kpis": [
+                        {
+                            "id": k.id,
+                            "name": k.name,
+                            "unit": k.unit,
+                            "kind": k.kind,
+                            "direction": k.direction,
+                            "reference": k.reference.text,
+                            "target_2027": k.target_2027,
+                            "target_2030": k.target_2030,
+                            "source": str(k.source),
+                        }
+                        for k in d.kpis
+                    ],
                 }
-                for d in monitor.roadmap.domains
+                for d in road.domains
             ],
-            "kpis": [
-                {
-                    "id": m.id,
-                    "name": m.name,
-                    "unit": m.unit,
-                    "domains": list(m.domains),
-                    "reference": getattr(m.kpi, "reference", None),
-                    "target_2027": getattr(m.kpi, "target_2027", None),
-                    "target_2030": getattr(m.kpi, "target_2030", None),
-                }
-                for m in monitor.measures.values()
-            ],
-            "instruments": list(monitor.roadmap.instruments),
+            "instruments": [{"id": i.id, "name": i.name} for i in road.instruments.values()],
         }
 
     @router.post("/projects", status_code=201, operation_id="monitorCreateProject")
@@ -158,7 +161,7 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
     def aggregates():
         """The public aggregates per focus domain, KPI and year (each from at least three
         organisations, none recoverable by subtraction from another)."""
-        return {"aggregates": [_aggregate_dict(a) for a in monitor.aggregates()]}
+        return {"aggregates": [monitor.aggregate_dict(a) for a in monitor.aggregates()]}
 
     @router.get("/domains/{domain_id}", operation_id="monitorDomain")
     def domain(domain_id: str, api_key: str | None = key_header):

@@ -246,17 +246,20 @@ def export(monitor: Monitor, principal: Principal) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "aggregates"
-    _bold_header(sheet, ["focus domain", "kpi", "year", "value", "unit", "organisations"])
+    _bold_header(
+        sheet, ["focus domain", "kpi", "year", "value", "statistic", "unit", "organisations"]
+    )
     for aggregate in monitor.aggregates():
-        measure = monitor.measures.get(aggregate.kpi)
+        shown = monitor.aggregate_dict(aggregate)
         sheet.append(
             [
-                aggregate.domain,
-                aggregate.kpi,
-                aggregate.year,
-                aggregate.value,
-                measure.unit if measure else "",
-                aggregate.organisations,
+                shown["domain"],
+                shown["kpi"],
+                shown["year"],
+                shown["value"],
+                shown["statistic"],
+                shown["unit"],
+                shown["organisations"],
             ]
         )
     if seen != "aggregates":

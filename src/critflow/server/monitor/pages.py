@@ -17,7 +17,7 @@ from critflow.server.auth import Principal
 from critflow.server.monitor import excel
 from critflow.server.monitor.access import sight
 from critflow.server.monitor.charts import kpi_chart, number
-from critflow.server.monitor.service import CONTRIBUTIONS, Monitor
+from critflow.server.monitor.service import Monitor
 from critflow.server.monitor.sessions import (
     COOKIE,
     LIFETIME,
@@ -279,53 +279,86 @@ def monitor_pages(monitor: Monitor) -> APIRouter:
     return router
 
 
+def _colours(monitor: Monitor, domain_id: str) -> str:
+    """The roadmap's colour code of the domain per instrument and window ('unknown' where the
+    roadmap's text does not give the cell)."""
+    road = monitor.roadmap
+    windows = [w.id for w in road.windows]
+    rows = []
+    for instrument in road.instruments.values():
+        cells = []
+        for window in windows:
+            colour = road.colour(domain_id, instrument.id, window)
+            swatch = COLOURS.get(colour.code, "#fff")
+            title = colour.note or colour.meaning
+            cells.append(
+                f'<td title="{e(title)}"><span class="colour" style="background:{swatch}"></span> '
+                f"{e(colour.code)}: {e(colour.meaning)}</td>"
+            )
+        rows.append(f"<tr><th>{e(instrument.name)}</th>{''.join(cells)}</tr>")
+    return (
+        "<h2>Instruments: the roadmap's colour code</h2><table><tr><th></th>"
+        + "".join(f"<th>{e(w)}</th>" for w in windows)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+COLOURS = {"green": "#2ca02c", "blue": "#1f77b4", "orange": "#ff7f0e", "red": "#d62728"}
+
+
 def _domain_body(monitor: Monitor, view: dict[str, Any]) -> str:
     parts = [
         f"<p>{e(view['title'])}</p>",
         f'<p class="note">You see {e(SIGHT_TEXT[view["sees"]])}. The black line is the '
-        "public aggregate where at least three organisations contribute and no single one "
-        "can be recovered by subtraction; coloured lines are projects you may see.</p>",
+        "public aggregate (the mean over organisations for shares and changes, the sum for "
+        "tonnes) where at least three organisations contribute and no single one can be "
+        "recovered by subtraction; coloured lines are projects you may see.</p>",
     ]
+    if not view["kpis"]:
+        parts.append("<p>The roadmap sets no KPI for this domain.</p>")
     for kpi in view["kpis"]:
-        if kpi["contribution"]:
-            continue
         series = {"aggregate": {a["year"]: a["value"] for a in kpi["aggregate"]}}
         series.update({p: dict(v) for p, v in kpi["projects"].items()})
         parts.append(
             f'<section class="kpi" id="kpi-{e(kpi["id"])}"><h2>{e(kpi["name"])} '
             f"<small>({e(kpi['id'])}, {e(kpi['unit'])})</small></h2>"
-            f"<p>reference 2023: {_fmt(kpi['reference'], kpi['unit'])} · target 2027: "
+            f"<p>reference 2023: {_fmt(kpi['reference'])} · target 2027: "
             f"{_fmt(kpi['target_2027'], kpi['unit'])} · target 2030: "
             f"{_fmt(kpi['target_2030'], kpi['unit'])}</p>"
             + kpi_chart(
                 kpi["id"],
                 kpi["unit"],
                 series,
-                kpi["reference"],
+                kpi["reference_value"],
                 {2027: kpi["target_2027"], 2030: kpi["target_2030"]},
             )
             + _aggregate_table(kpi["aggregate"], kpi["unit"])
             + "</section>"
         )
-    totals = {k["id"]: k for k in view["kpis"] if k["contribution"]}
     rows = []
-    for ident, name, unit in CONTRIBUTIONS:
-        shown = view["totals"].get(ident) or {}
-        public = {a["year"]: a for a in totals.get(ident, {}).get("aggregate", [])}
+    for kpi in view["kpis"]:
+        if not kpi["adds_up"]:
+            continue
+        shown = view["totals"].get(kpi["id"]) or {}
+        public = {a["year"]: a for a in kpi["aggregate"]}
         for year in sorted(set(shown) | set(public)):
             rows.append(
-                f"<tr><td>{e(name)}</td><td>{year}</td><td>{_fmt(shown.get(year), unit)}</td>"
-                f"<td>{_fmt(public[year]['value'], unit) if year in public else '—'}</td></tr>"
+                f"<tr><td>{e(kpi['name'])}</td><td>{year}</td>"
+                f"<td>{_fmt(shown.get(year), kpi['unit'])}</td>"
+                f"<td>{_fmt(public[year]['value'], kpi['unit']) if year in public else '—'}</td></tr>"
             )
-    parts.append(
-        "<h2>What the projects add up to</h2>"
-        + (
-            "<table><tr><th></th><th>year</th><th>projects you see</th>"
-            "<th>public aggregate</th></tr>" + "".join(rows) + "</table>"
-            if rows
-            else "<p>No contributions reported (or none you may see).</p>"
+    if any(k["adds_up"] for k in view["kpis"]):
+        parts.append(
+            "<h2>What the projects add up to</h2>"
+            + (
+                '<table id="totals"><tr><th></th><th>year</th><th>projects you see</th>'
+                "<th>public aggregate</th></tr>" + "".join(rows) + "</table>"
+                if rows
+                else "<p>No quantities reported yet (or none you may see).</p>"
+            )
         )
-    )
     if view["projects"]:
         parts.append(
             "<h2>Contributing projects</h2><table><tr><th>project</th><th>title</th>"
@@ -342,6 +375,11 @@ def _domain_body(monitor: Monitor, view: dict[str, Any]) -> str:
             '<p class="note">Contributing projects and their values are shown to their '
             'organisations and programme staff; <a href="/monitor/login">log in</a>.</p>'
         )
+    parts.append(_colours(monitor, view["domain"]))
+    parts.append(
+        '<p class="note">Not covered by the confidentiality rule: dominance (one organisation '
+        "making up most of a sum) and values published elsewhere.</p>"
+    )
     return "".join(parts)
 
 
@@ -382,6 +420,7 @@ def _project_body(monitor: Monitor, project: dict[str, Any]) -> str:
         measure = monitor.measures.get(kpi_id)
         kpi = measure.kpi if measure else None
         unit = measure.unit if measure else values[0]["unit"]
+        reference = getattr(getattr(kpi, "reference", None), "value", None)
         parts.append(
             f'<section class="kpi"><h2>{e(measure.name if measure else kpi_id)} '
             f"<small>({e(kpi_id)}, {e(unit)})</small></h2>"
@@ -389,7 +428,7 @@ def _project_body(monitor: Monitor, project: dict[str, Any]) -> str:
                 kpi_id,
                 unit,
                 {project["project_id"]: {v["year"]: v["value"] for v in values}},
-                getattr(kpi, "reference", None),
+                reference,
                 {2027: getattr(kpi, "target_2027", None), 2030: getattr(kpi, "target_2030", None)},
             )
             + "<table><tr><th>year</th><th>value</th><th>as given</th><th>source</th>"

@@ -53,39 +53,35 @@ _CO2 = re.compile(r"\s*CO2[- ]?eq\.?\s*", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Measure:
-    """What a value is submitted as: a roadmap KPI (or a contribution measure) and its unit."""
+    """What a value is submitted as: a roadmap KPI, its unit and how its values aggregate
+    (absolute quantities such as tonnes add up; shares and relative changes are averaged over
+    the contributing organisations)."""
 
     id: str
     name: str
     unit: str
     domains: tuple[str, ...]
-    kpi: Any = None  # the roadmap's Kpi, None for a contribution measure
+    kpi: Any
+
+    @property
+    def adds_up(self) -> bool:
+        return getattr(self.kpi, "kind", None) == "absolute"
+
+    @property
+    def co2(self) -> bool:
+        return "co2" in self.id.lower() or "co2" in self.name.lower()
 
 
-CONTRIBUTIONS = (
-    ("srm_from_recycling", "SRM from recycling", "t"),
-    ("co2eq_avoided", "CO2-eq avoided", "t CO2-eq"),
-)
-"""Absolute contributions every project reports per year beside its KPIs (tonnes of strategic
-raw materials recovered by recycling; tonnes of CO2-eq avoided against the reference): the
-monitor adds them up per focus domain (issue 22, views)."""
-
-
-def convert_unit(value: float, unit: str, expected: str) -> float:
-    """``value`` in ``unit`` expressed in ``expected`` (pint; a CO2-eq marker must appear on
-    both sides or neither: 'kt CO2-eq' → 't CO2-eq' is 1000, 't' → 't CO2-eq' is refused).
-    Raises ValueError saying why the unit does not fit."""
+def convert_unit(value: float, unit: str, expected: str, co2: bool = False) -> float:
+    """``value`` in ``unit`` expressed in ``expected`` (pint: '%' → '1' is 0.01, 'kt' → 't' is
+    1000). A 'CO2-eq' after a mass unit is accepted for a CO2-equivalent KPI ('kt CO2-eq' for
+    't') and refused for any other. Raises ValueError saying why the unit does not fit."""
     given, wanted = str(unit).strip(), str(expected).strip()
     if given == wanted:
         return value
-    given_co2, wanted_co2 = bool(_CO2.search(given)), bool(_CO2.search(wanted))
-    if given_co2 != wanted_co2:
-        raise ValueError(
-            f"'{given}' {'is' if given_co2 else 'is not'} a CO2-equivalent, "
-            f"but the KPI is measured in {wanted}"
-        )
-    if given_co2:
-        given, wanted = _CO2.sub(" ", given).strip() or "1", _CO2.sub(" ", wanted).strip() or "1"
+    if _CO2.search(given) and not (co2 or _CO2.search(wanted)):
+        raise ValueError(f"'{given}' is a CO2-equivalent, but the KPI is measured in {wanted}")
+    given, wanted = _CO2.sub(" ", given).strip() or "1", _CO2.sub(" ", wanted).strip() or "1"
     return value * unit_factor(given, wanted)
 
 
@@ -127,14 +123,11 @@ class Monitor:
 
     @cached_property
     def measures(self) -> dict[str, Measure]:
-        """Every measure a value may be submitted for: the roadmap's KPIs and the contributions."""
-        result: dict[str, Measure] = {}
-        for kpi in self.roadmap.kpis.values():
-            result[kpi.id] = Measure(kpi.id, kpi.name, kpi.unit, (kpi.domain,), kpi)
-        every = tuple(d.id for d in self.roadmap.domains)
-        for ident, name, unit in CONTRIBUTIONS:
-            result.setdefault(ident, Measure(ident, name, unit, every))
-        return result
+        """Every KPI a value may be submitted for (the roadmap's, by id)."""
+        return {
+            kpi.id: Measure(kpi.id, kpi.name, kpi.unit, (kpi.domain,), kpi)
+            for kpi in self.roadmap.kpis.values()
+        }
 
     @cached_property
     def domain_ids(self) -> list[str]:
@@ -438,7 +431,10 @@ class Monitor:
                 else:
                     try:
                         converted = convert_unit(
-                            1.0 if value is None else float(value), unit, measure.unit
+                            1.0 if value is None else float(value),
+                            unit,
+                            measure.unit,
+                            measure.co2,
                         )
                     except ValueError as exc:
                         problems.append(
@@ -629,70 +625,94 @@ class Monitor:
             )
         return result
 
-    def aggregates(self) -> list[Any]:
-        """The public aggregates per focus domain, KPI and year: the only aggregates the
-        monitor shows anyone (they pass the confidentiality rule)."""
+    def aggregates(self, published_only: bool = True) -> list[Any]:
+        """The aggregates per focus domain, KPI and year, decided by
+        :func:`critflow.monitor.confidentiality.public_aggregates` — the only aggregates the
+        monitor shows anyone (``published_only``: those that passed the rule). A project's value
+        counts in each of its focus domains the KPI belongs to; the project is the item, so the
+        same value counted in two groups is one unknown to the rule."""
         from critflow.monitor.confidentiality import Contribution, public_aggregates
 
         contributions = []
         for row in self.rows(None):
+            measure = self.measures.get(row["kpi"])
+            if measure is None:
+                continue
             for domain in row["domains"]:
-                measure = self.measures.get(row["kpi"])
-                if measure is None or domain not in measure.domains:
-                    continue
-                contributions.append(
-                    Contribution(
-                        organisation=row["organisation"],
-                        project=row["project"],
-                        domain=domain,
-                        kpi=row["kpi"],
-                        year=row["year"],
-                        value=row["value"],
+                if domain in measure.domains:
+                    contributions.append(
+                        Contribution(
+                            key=(domain, row["kpi"], row["year"]),
+                            organisation=row["organisation"],
+                            value=row["value"],
+                            unit=measure.unit,
+                            item=row["project"],
+                        )
                     )
-                )
-        return public_aggregates(contributions)
+        found = public_aggregates(contributions)
+        return [a for a in found if a.published] if published_only else found
+
+    def aggregate_dict(self, aggregate: Any) -> dict[str, Any]:
+        """A published aggregate as the public sees it: the sum for quantities that add up
+        (tonnes), the mean over the organisations for shares and relative changes."""
+        domain, kpi, year = aggregate.key
+        measure = self.measures.get(kpi)
+        adds_up = measure is not None and measure.adds_up
+        return {
+            "domain": domain,
+            "kpi": kpi,
+            "year": year,
+            "value": aggregate.sum if adds_up else aggregate.mean,
+            "statistic": "sum" if adds_up else "mean over organisations",
+            "sum": aggregate.sum,
+            "mean": aggregate.mean,
+            "unit": aggregate.unit,
+            "organisations": aggregate.count,
+        }
 
     def domain_view(self, principal: Principal, domain_id: str) -> dict[str, Any]:
         """A focus domain as ``principal`` may see it: per KPI its reference, 2027/2030 targets,
         the public aggregate per year and the visible projects' values per year; the visible
-        contributing projects; the contributions (t SRM from recycling, t CO2-eq avoided)
-        added up per year."""
+        contributing projects; the quantities that add up (t SRM, t CO2-eq avoided) summed per
+        year over the projects the caller sees."""
         domain = self.domain(domain_id)
         seen = sight(principal)
         visible = [] if seen == "aggregates" else self.rows(principal)
         visible = [r for r in visible if domain_id in r["domains"]]
-        public = [a for a in self.aggregates() if a.domain == domain_id]
+        public = [self.aggregate_dict(a) for a in self.aggregates() if a.key[0] == domain_id]
         kpis = []
-        measures = [m for m in self.measures.values() if domain_id in m.domains]
-        for measure in measures:
-            kpi = measure.kpi
+        for kpi in domain.kpis:
+            measure = self.measures[kpi.id]
             projects: dict[str, dict[int, float]] = defaultdict(dict)
             for row in visible:
-                if row["kpi"] == measure.id:
+                if row["kpi"] == kpi.id:
                     projects[row["project"]][row["year"]] = row["value"]
             kpis.append(
                 {
-                    "id": measure.id,
-                    "name": measure.name,
-                    "unit": measure.unit,
-                    "contribution": kpi is None,
-                    "reference": getattr(kpi, "reference", None),
-                    "target_2027": getattr(kpi, "target_2027", None),
-                    "target_2030": getattr(kpi, "target_2030", None),
-                    "direction": getattr(kpi, "direction", None),
-                    "source": getattr(kpi, "source", None),
-                    "aggregate": [_aggregate_dict(a) for a in public if a.kpi == measure.id],
+                    "id": kpi.id,
+                    "name": kpi.name,
+                    "unit": kpi.unit,
+                    "kind": kpi.kind,
+                    "adds_up": measure.adds_up,
+                    "direction": kpi.direction,
+                    "reference": kpi.reference.text,
+                    "reference_value": kpi.reference.value,
+                    "target_2027": kpi.target_2027,
+                    "target_2030": kpi.target_2030,
+                    "source": str(kpi.source),
+                    "aggregate": [a for a in public if a["kpi"] == kpi.id],
                     "projects": {k: dict(sorted(v.items())) for k, v in sorted(projects.items())},
                 }
             )
         contributing = sorted({(r["project"], r["title"], r["organisation"]) for r in visible})
         totals: dict[str, dict[int, float]] = {}
-        for ident, _name, _unit in CONTRIBUTIONS:
-            per_year: dict[int, float] = defaultdict(float)
-            for row in visible:
-                if row["kpi"] == ident:
-                    per_year[row["year"]] += row["value"]
-            totals[ident] = dict(sorted(per_year.items()))
+        for item in kpis:
+            if item["adds_up"]:
+                per_year: dict[int, float] = defaultdict(float)
+                for values in item["projects"].values():
+                    for year, value in values.items():
+                        per_year[year] += value
+                totals[item["id"]] = dict(sorted(per_year.items()))
         return {
             "domain": domain_id,
             "title": domain.title,
@@ -778,14 +798,4 @@ def _quantity_dict(row: MonitorQuantity) -> dict[str, Any]:
         "anthropogenic": row.anthropogenic,
         "justification": json.loads(row.justification),
         "provenance": _provenance_dict(row),
-    }
-
-
-def _aggregate_dict(aggregate: Any) -> dict[str, Any]:
-    return {
-        "domain": aggregate.domain,
-        "kpi": aggregate.kpi,
-        "year": aggregate.year,
-        "value": aggregate.value,
-        "organisations": aggregate.organisations,
     }
