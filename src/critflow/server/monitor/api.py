@@ -163,6 +163,12 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
         organisations, none recoverable by subtraction from another)."""
         return {"aggregates": [monitor.aggregate_dict(a) for a in monitor.aggregates()]}
 
+    @router.get("/totals", operation_id="monitorTotals")
+    def totals(api_key: str | None = key_header):
+        """The programme totals per year (t SRM from recycling, t CO2-eq avoided): the public
+        aggregate and the sum over the projects the caller may see."""
+        return {"totals": monitor.programme_view(monitor.caller(api_key))}
+
     @router.get("/domains/{domain_id}", operation_id="monitorDomain")
     def domain(domain_id: str, api_key: str | None = key_header):
         """A focus domain as the caller may see it: per KPI reference, targets, the public

@@ -138,6 +138,7 @@ def monitor_pages(monitor: Monitor) -> APIRouter:
                 "<table><tr><th>focus domain</th><th>title</th><th>KPIs</th></tr>"
                 + "".join(rows)
                 + "</table>"
+                + _totals_table(monitor.programme_view(principal), principal)
                 + projects
             )
 
@@ -381,6 +382,30 @@ def _domain_body(monitor: Monitor, view: dict[str, Any]) -> str:
         "making up most of a sum) and values published elsewhere.</p>"
     )
     return "".join(parts)
+
+
+def _totals_table(totals: list[dict[str, Any]], principal: Principal) -> str:
+    rows = []
+    for total in totals:
+        public = {a["year"]: a for a in total["aggregate"]}
+        for year in sorted(set(public) | set(total["visible"])):
+            rows.append(
+                f"<tr><td>{e(total['name'])}</td><td>{year}</td>"
+                + (
+                    ""
+                    if principal.anonymous
+                    else f"<td>{_fmt(total['visible'].get(year), total['unit'])}</td>"
+                )
+                + f"<td>{_fmt(public[year]['value'], total['unit']) if year in public else '—'}</td></tr>"
+            )
+    head = "<tr><th></th><th>year</th>" + (
+        "" if principal.anonymous else "<th>projects you see</th>"
+    )
+    return "<h2>What the programme adds up to</h2>" + (
+        f'<table id="programme-totals">{head}<th>public aggregate</th></tr>{"".join(rows)}</table>'
+        if rows
+        else '<p class="note">No totals to show yet.</p>'
+    )
 
 
 def _aggregate_table(aggregate: list[dict[str, Any]], unit: str) -> str:

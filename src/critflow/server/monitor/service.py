@@ -43,6 +43,8 @@ from critflow.server.problems import RegistryError
 from critflow.units import unit_factor
 
 ROADMAP = "materinex-2030"
+PROGRAMME = "programme"
+"""The group of the programme totals (the aggregates over every focus domain)."""
 FIRST_YEAR, LAST_YEAR = 2023, 2035
 """Years a KPI value may be submitted for: the roadmap's reference year 2023 to five years past
 its horizon 2030 (a project's effect is followed after it ends)."""
@@ -625,31 +627,70 @@ class Monitor:
             )
         return result
 
+    @cached_property
+    def totals(self) -> dict[str, dict[str, Any]]:
+        """Programme totals (``monitor_totals.csv``): total id → name, unit, the KPIs it adds."""
+        from critflow import data
+
+        result: dict[str, dict[str, Any]] = {}
+        for row in data.table("monitor_totals").itertuples(index=False):
+            if row.kpi not in self.measures:
+                continue  # another roadmap's KPI
+            entry = result.setdefault(
+                str(row.total), {"name": str(row.name), "unit": str(row.unit), "kpis": []}
+            )
+            entry["kpis"].append(str(row.kpi))
+        return result
+
+    def _measure_of(self, key: tuple) -> tuple:
+        """What a group measures, for the confidentiality rule: a KPI in a year, or — for the
+        KPIs a programme total adds up — the total in a year, so the total and the domain
+        aggregates it is made of are checked together against subtraction."""
+        _group, kpi, year = key
+        for total, entry in self.totals.items():
+            if kpi == total or kpi in entry["kpis"]:
+                return (total, year)
+        return (kpi, year)
+
     def aggregates(self, published_only: bool = True) -> list[Any]:
-        """The aggregates per focus domain, KPI and year, decided by
-        :func:`critflow.monitor.confidentiality.public_aggregates` — the only aggregates the
-        monitor shows anyone (``published_only``: those that passed the rule). A project's value
-        counts in each of its focus domains the KPI belongs to; the project is the item, so the
-        same value counted in two groups is one unknown to the rule."""
+        """The aggregates per focus domain, KPI and year, and the programme totals per year,
+        decided by :func:`critflow.monitor.confidentiality.public_aggregates` — the only
+        aggregates the monitor shows anyone (``published_only``: those that passed the rule).
+        A project's value counts in its KPI's focus domain when the project addresses it, and
+        in the programme total the KPI belongs to; (project, KPI) is the item, so the value
+        counted in both groups is one unknown to the rule."""
         from critflow.monitor.confidentiality import Contribution, public_aggregates
 
+        total_of = {k: t for t, entry in self.totals.items() for k in entry["kpis"]}
         contributions = []
         for row in self.rows(None):
             measure = self.measures.get(row["kpi"])
             if measure is None:
                 continue
+            item = (row["project"], row["kpi"])
             for domain in row["domains"]:
                 if domain in measure.domains:
                     contributions.append(
                         Contribution(
-                            key=(domain, row["kpi"], row["year"]),
-                            organisation=row["organisation"],
-                            value=row["value"],
-                            unit=measure.unit,
-                            item=row["project"],
+                            (domain, row["kpi"], row["year"]),
+                            row["organisation"],
+                            row["value"],
+                            measure.unit,
+                            item,
                         )
                     )
-        found = public_aggregates(contributions)
+            if row["kpi"] in total_of:
+                total = total_of[row["kpi"]]
+                contributions.append(
+                    Contribution(
+                        (PROGRAMME, total, row["year"]),
+                        row["organisation"],
+                        row["value"],
+                        self.totals[total]["unit"],
+                        item,
+                    )
+                )
+        found = public_aggregates(contributions, measure=self._measure_of)
         return [a for a in found if a.published] if published_only else found
 
     def aggregate_dict(self, aggregate: Any) -> dict[str, Any]:
@@ -657,7 +698,7 @@ class Monitor:
         (tonnes), the mean over the organisations for shares and relative changes."""
         domain, kpi, year = aggregate.key
         measure = self.measures.get(kpi)
-        adds_up = measure is not None and measure.adds_up
+        adds_up = kpi in self.totals or (measure is not None and measure.adds_up)
         return {
             "domain": domain,
             "kpi": kpi,
@@ -723,6 +764,30 @@ class Monitor:
             ],
             "totals": totals,
         }
+
+    def programme_view(self, principal: Principal) -> list[dict[str, Any]]:
+        """The programme totals per year: the public aggregate (where it passed the rule) and
+        the sum over the projects ``principal`` may see."""
+        seen = sight(principal)
+        visible = [] if seen == "aggregates" else self.rows(principal)
+        public = [self.aggregate_dict(a) for a in self.aggregates() if a.key[0] == PROGRAMME]
+        result = []
+        for total, entry in self.totals.items():
+            sums: dict[int, float] = defaultdict(float)
+            for row in visible:
+                if row["kpi"] in entry["kpis"]:
+                    sums[row["year"]] += row["value"]
+            result.append(
+                {
+                    "total": total,
+                    "name": entry["name"],
+                    "unit": entry["unit"],
+                    "kpis": entry["kpis"],
+                    "aggregate": [a for a in public if a["kpi"] == total],
+                    "visible": dict(sorted(sums.items())),
+                }
+            )
+        return result
 
 
 # --- helpers -------------------------------------------------------------------------------
