@@ -73,3 +73,30 @@ def submit(client, key, values, status=201, **extra):
 
 def value(project, kpi, year, number, unit):
     return {"project": project, "kpi": kpi, "year": year, "value": number, "unit": unit}
+
+
+@pytest.fixture()
+def live_monitor(monitor):
+    """(base URL, keys, app): the monitor's application served by uvicorn on a free port in a
+    thread (for the command line and the browser)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    client, keys, app = monitor
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", keys, app, client
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -6,9 +6,10 @@ KPI values per project and year with provenance, rule verdicts and UNFC quantiti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+if TYPE_CHECKING:  # the client (critflow monitor submit) runs without the server's packages
+    from fastapi import APIRouter
 
 FORM_PATHS = ("/monitor/", "/api/monitor/uploads")
 """Paths that take HTML forms and file uploads (form or multipart bodies) instead of JSON."""

@@ -1,0 +1,115 @@
+"""``critflow monitor submit``: a model's KPI values and roadmap-rule verdicts reach the server with
+the model file's SHA-256, computed independently here, as provenance."""
+
+from __future__ import annotations
+
+import hashlib
+
+import typer
+from typer.testing import CliRunner
+
+from critflow.analysis import Run
+from critflow.cli.monitor_submit import submit
+from critflow.model import load_model
+from critflow.rules import check, load_rule_sets
+from tests.conftest import ROOT
+from tests.server.monitor.conftest import headers, new_project
+
+MODEL = ROOT / "examples" / "battery_recycling_hydromet.yaml"
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(submit)
+    app.command("unused", hidden=True)(lambda: None)  # a group, as under `critflow monitor`
+    return app
+
+
+def test_submit_sends_values_verdicts_and_the_model_hash(live_monitor):
+    url, keys, _app, client = live_monitor
+    new_project(client, keys.a, "A-1", domains=("1.1",))
+    result = CliRunner().invoke(
+        _cli(),
+        [
+            "submit",
+            str(MODEL),
+            "--project",
+            "A-1",
+            "--year",
+            "2027",
+            "--server",
+            url,
+            "--key",
+            keys.a,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    stored = client.get("/api/monitor/projects/A-1", headers=headers(keys.a)).json()
+    sha = hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    assert {v["provenance"]["model_sha256"] for v in stored["values"]} == {sha}
+    assert {v["provenance"]["source"] for v in stored["values"]} == {"model"}
+    # independently: the roadmap rules checked in 2027 on the same model, first scenario
+    run = Run.solve(load_model(MODEL))
+    rows = check(run.model, run.results, load_rule_sets(["roadmap"]), year=2027, cache=run.cache)
+    rows = {r.rule: r for r in rows if r.scenario == run.inputs.scenarios[0]}
+    co = next(v for v in stored["values"] if v["kpi"] == "1.1-battery-recovery-co")
+    assert abs(co["value"] - rows["roadmap-1.1-rm-co-2027"].value) < 1e-12
+    verdicts = {v["rule"]: v for v in stored["verdicts"]}
+    assert verdicts["roadmap-1.1-rm-co-2027"]["status"] == rows["roadmap-1.1-rm-co-2027"].status
+    assert verdicts["roadmap-1.1-re-lithium-2031"]["status"] == "not applicable"  # not yet in 2027
+    assert "Stored" in result.output and sha in result.output
+
+
+def test_submit_refusals_are_messages(live_monitor):
+    url, keys, _app, client = live_monitor
+    new_project(client, keys.b, "B-1")
+    runner = CliRunner()
+    # another organisation's project: the server's 404 is a message, exit code 2 in critflow
+    result = runner.invoke(
+        _cli(),
+        [
+            "submit",
+            str(MODEL),
+            "--project",
+            "B-1",
+            "--year",
+            "2027",
+            "--server",
+            url,
+            "--key",
+            keys.a,
+        ],
+    )
+    assert result.exit_code != 0 and "No such project" in str(result.exception)
+    result = runner.invoke(
+        _cli(),
+        [
+            "submit",
+            str(MODEL),
+            "--project",
+            "B-1",
+            "--year",
+            "2040",
+            "--server",
+            url,
+            "--key",
+            keys.b,
+        ],
+    )
+    assert "outside 2023-2035" in str(result.exception)
+    result = runner.invoke(
+        _cli(),
+        [
+            "submit",
+            str(MODEL),
+            "--project",
+            "B-1",
+            "--year",
+            "2027",
+            "--server",
+            "http://127.0.0.1:9",
+            "--key",
+            keys.b,
+        ],
+    )
+    assert "cannot reach" in str(result.exception)
