@@ -70,3 +70,10 @@ def roadmap_text(name: str) -> str:
     with its source). Raises FileNotFoundError for an unknown name (callers check
     :func:`roadmap_names` first)."""
     return _ROOT.joinpath("roadmap", f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def unfc_data(name: str) -> Any:
+    """A UNFC-2019 data file under ``unfc/`` ('categories', 'classes' or 'questionnaire'): the
+    axes with their categories and sub-categories, the class table, the questionnaire; each entry
+    with its source."""
+    return load_yaml(f"unfc/{name}.yaml")
