@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, Body, File, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from critflow.server.monitor import excel
@@ -174,6 +174,35 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
         """A focus domain as the caller may see it: per KPI reference, targets, the public
         aggregate and the visible projects' values; contributing projects; totals."""
         return monitor.domain_view(monitor.caller(api_key), domain_id)
+
+    @router.post(
+        "/screening",
+        operation_id="monitorScreen",
+        responses={200: {"content": {"application/pdf": {}, "text/html": {}}}},
+    )
+    def screening(
+        proposal: dict[str, Any] = Body(
+            description="title, acronym, instrument, domains, start_year, duration_years, "
+            "partners [{organisation, kind, group, related_to}], claims [{kpi, value, year}]"
+        ),
+        sheet: Literal["html", "pdf"] | None = Query(
+            None, description="answer with the one-page screening sheet instead of JSON"
+        ),
+        api_key: str | None = key_header,
+    ):
+        """Screen a proposal against the roadmap: eligibility for the instrument, the colour
+        of each focus domain in the start year's window, the relevant targets and whether the
+        claimed improvements meet them."""
+        from critflow.server.monitor.screening import screen_proposal, screening_dict
+        from critflow.server.monitor.screening import sheet as render
+
+        result = screen_proposal(monitor, monitor.caller(api_key), proposal)
+        if sheet is None:
+            return screening_dict(result)
+        body, media, name = render(result, sheet)
+        return Response(
+            body, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
 
     @router.get("/template.xlsx", operation_id="monitorTemplate", responses=XLSX_RESPONSE)
     def template(api_key: str | None = key_header):

@@ -258,6 +258,122 @@ def monitor_pages(monitor: Monitor) -> APIRouter:
         )
         return HTMLResponse(layout("Upload KPI values", body, principal))
 
+    # --- proposal screening -------------------------------------------------------------------
+    def screening_form(values: dict[str, Any] | None = None) -> str:
+        values = values or {}
+        road = monitor.roadmap
+        instruments = "".join(
+            f'<option value="{e(i.id)}"{" selected" if values.get("instrument") == i.id else ""}>'
+            f"{e(i.name)}</option>"
+            for i in road.instruments.values()
+        )
+        domains = "".join(
+            f'<label><input type="checkbox" name="domains" value="{e(d.id)}"'
+            f"{' checked' if d.id in (values.get('domains') or []) else ''}> {e(d.id)} "
+            f"{e(d.title[:70])}</label><br>"
+            for d in road.domains
+        )
+
+        def text(name: str) -> str:
+            return e(str(values.get(name) or ""))
+
+        return f"""<form method="post" action="/monitor/screening" enctype="multipart/form-data" id="screening">
+<p><label>Title <input name="title" size="70" value="{text("title")}"></label>
+<label>Acronym <input name="acronym" size="12" value="{text("acronym")}"></label></p>
+<p><label>Instrument <select name="instrument">{instruments}</select></label>
+<label>Start year <input name="start_year" size="6" value="{text("start_year")}"></label>
+<label>Duration (years) <input name="duration_years" size="3" value="{text("duration_years")}"></label></p>
+<fieldset><legend>Focus domains</legend>{domains}</fieldset>
+<p><label>Partners, one per line: organisation | company, research_group or research_centre | group | related to<br>
+<textarea name="partners" rows="6" cols="90">{text("partners")}</textarea></label></p>
+<p><label>Claimed improvements, one per line: KPI value [year] (a share 0.12; a change -0.15)<br>
+<textarea name="claims" rows="4" cols="90">{text("claims")}</textarea></label></p>
+<p><label>… or a proposal file (.yaml, .json; replaces the fields above)
+<input type="file" name="proposal_file" accept=".yaml,.yml,.json"></label></p>
+<p><label>Model file (optional: the model's values for the KPIs)
+<input type="file" name="model_file" accept=".yaml,.yml,.json,.xlsx"></label></p>
+<p><button type="submit" name="action" value="screen" id="screen">Screen</button>
+<button type="submit" name="action" value="html">Download the sheet (HTML)</button>
+<button type="submit" name="action" value="pdf">Download the sheet (PDF)</button></p></form>"""
+
+    @router.get("/screening", response_class=HTMLResponse)
+    def screening_page(request: Request):
+        def build(principal: Principal) -> str:
+            if principal.anonymous:
+                return '<p>Screening needs a key: <a href="/monitor/login">log in</a>.</p>'
+            return screening_form({"start_year": "", "instrument": "icon"})
+
+        return page(request, "Screen a proposal", build)
+
+    @router.post("/screening", response_class=HTMLResponse)
+    async def screening(request: Request):
+        from critflow.server.monitor.screening import form_proposal, screen_proposal, sheet
+
+        principal = principal_of(request)
+        form = await request.form()
+        fields = {
+            k: form.get(k)
+            for k in (
+                "title",
+                "acronym",
+                "instrument",
+                "start_year",
+                "duration_years",
+                "partners",
+                "claims",
+            )
+        }
+        fields["domains"] = form.getlist("domains")
+        files = {}
+        for name in ("proposal_file", "model_file"):
+            upload = form.get(name)
+            if upload is not None and not isinstance(upload, str) and upload.filename:
+                files[name] = (await upload.read(), upload.filename)
+        try:
+            same_origin(request)
+            proposal, problems = form_proposal(fields)
+            if problems and "proposal_file" not in files:
+                raise RegistryError(422, "Proposal refused", "The form has mistakes.", problems)
+            result = screen_proposal(
+                monitor,
+                principal,
+                None if "proposal_file" in files else proposal,
+                files.get("proposal_file"),
+                files.get("model_file"),
+            )
+            action = form.get("action") or "screen"
+            if action in ("html", "pdf"):
+                body, media, name = sheet(result, str(action))
+                return Response(
+                    body,
+                    media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                )
+            from critflow.monitor.screening import render_sheet_html
+
+            verdict = (
+                '<p class="problems" id="too-late">Too late: a focus domain is red for this '
+                "instrument in the start year's window, or the start is past the roadmap.</p>"
+                if result.too_late
+                else ""
+            )
+            sheet_html = render_sheet_html(result)
+            body = (
+                verdict
+                + '<iframe id="sheet" title="screening sheet" sandbox="" style="width:100%;height:60rem;'
+                f'border:1px solid #ccc" srcdoc="{e(sheet_html)}"></iframe>'
+                + "<h2>Screen again</h2>"
+                + screening_form(fields)
+            )
+            return HTMLResponse(layout("Screening sheet", body, principal))
+        except RegistryError as exc:
+            body = (
+                f'<p class="problems" id="refused">{e(exc.detail)}</p>'
+                + (_problems(exc.problems) if exc.problems else "")
+                + screening_form(fields)
+            )
+            return HTMLResponse(layout(exc.title, body, principal), status_code=exc.status)
+
     @router.get("/template.xlsx")
     def template(request: Request):
         return Response(
