@@ -77,6 +77,16 @@ class SubmissionIn(BaseModel):
     model_name: str | None = Field(None, max_length=200, description="the model file's name")
 
 
+class ClassificationIn(BaseModel):
+    """UNFC-2019 classified quantities of one project."""
+
+    quantities: list[dict[str, Any]] = Field(
+        max_length=5000,
+        description="[{source, source_type, element, tonnes, reference_point, e, f, g, "
+        "justification | answers, date, evaluator, domain}]",
+    )
+
+
 XLSX_RESPONSE = {200: {"content": {excel.XLSX: {}}}}
 
 
@@ -144,6 +154,18 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
             source="model" if submission.model_sha256 else "api",
             model_sha256=submission.model_sha256,
             upload_name=submission.model_name,
+        )
+
+    @router.post(
+        "/projects/{project_id}/quantities", status_code=201, operation_id="monitorClassify"
+    )
+    def classify(
+        project_id: str, classification: ClassificationIn, api_key: str | None = key_header
+    ):
+        """A project's UNFC-2019 classified resource quantities (E, F, G with a justification,
+        or the questionnaire's answers): replaces its earlier classification, all or nothing."""
+        return monitor.classify_quantities(
+            monitor.caller(api_key), project_id, classification.quantities
         )
 
     @router.post("/uploads", status_code=201, operation_id="monitorUpload")

@@ -200,7 +200,9 @@ def monitor_pages(monitor: Monitor) -> APIRouter:
     def domain_page(request: Request, domain_id: str):
         def build(principal: Principal) -> str:
             view = monitor.domain_view(principal, domain_id)
-            return _domain_body(monitor, view)
+            return _domain_body(monitor, view) + _unfc_table(
+                monitor.unfc_view(principal, domain_id), principal
+            )
 
         return page(request, f"Focus domain {domain_id}", build)
 
@@ -524,6 +526,29 @@ def _totals_table(totals: list[dict[str, Any]], principal: Principal) -> str:
     )
 
 
+def _unfc_table(view: dict[str, Any], principal: Principal) -> str:
+    if not view["visible"] and not view["public"]:
+        return ""
+    rows = {(t["class"], t["element"]): [t["tonnes"], None] for t in view["visible"]}
+    for a in view["public"]:
+        rows.setdefault((a["class"], a["element"]), [None, None])[1] = a["value"]
+    head = "<tr><th>UNFC class</th><th>element</th>" + (
+        "" if principal.anonymous else "<th>projects you see (t)</th>"
+    )
+    return (
+        '<h2>UNFC-2019 classified quantities</h2><table id="unfc">'
+        + head
+        + "<th>public aggregate (t)</th></tr>"
+        + "".join(
+            f"<tr><td>{e(c)}</td><td>{e(el)}</td>"
+            + ("" if principal.anonymous else f"<td>{_fmt(v)}</td>")
+            + f"<td>{_fmt(p)}</td></tr>"
+            for (c, el), (v, p) in rows.items()
+        )
+        + "</table>"
+    )
+
+
 def _aggregate_table(aggregate: list[dict[str, Any]], unit: str) -> str:
     if not aggregate:
         return '<p class="note">No public aggregate yet (fewer than three organisations).</p>'
@@ -607,7 +632,8 @@ def _project_body(monitor: Monitor, project: dict[str, Any]) -> str:
             + "".join(
                 f"<tr><td>{q['year']}</td><td>{e(q['element'])}</td><td>{_fmt(q['tonnes'], 't')}"
                 f"</td><td>{e(q['e'])}</td><td>{e(q['f'])}</td><td>{e(q['g'])}</td>"
-                f"<td>{e(q['class'])}</td></tr>"
+                f"<td>{e(q['class'])}<br><small>{e(q['record'].get('justification', ''))}"
+                "</small></td></tr>"
                 for q in project["quantities"]
             )
             + "</table>"

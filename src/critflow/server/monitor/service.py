@@ -43,6 +43,8 @@ from critflow.server.problems import RegistryError
 from critflow.units import unit_factor
 
 ROADMAP = "materinex-2030"
+UNFC = "unfc:"
+"""Prefix of the aggregates of UNFC-classified tonnes ('unfc:<class>:<element>')."""
 PROGRAMME = "programme"
 """The group of the programme totals (the aggregates over every focus domain)."""
 FIRST_YEAR, LAST_YEAR = 2023, 2035
@@ -339,6 +341,8 @@ class Monitor:
                 .where(MonitorQuantity.project_pk == row.id)
                 .order_by(MonitorQuantity.id)
             ).all()
+            if quantities:  # the latest classification counts
+                quantities = [q for q in quantities if q.batch == quantities[-1].batch]
         result = self._project_dict(row, organisation)
         result["values"] = [_value_dict(v) for v in values]
         result["verdicts"] = [_verdict_dict(v) for v in _latest_verdicts(verdicts)]
@@ -603,6 +607,198 @@ class Monitor:
             "upload_name": upload_name,
         }
 
+    # --- UNFC-2019 classified quantities ------------------------------------------------------
+    def classify_quantities(
+        self, principal: Principal, project_id: str, items: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Store a project's UNFC-2019 classified quantities (each with E, F, G codes and a
+        justification, or the questionnaire's answers): they replace the project's earlier
+        classification, all of them or none (every problem named by field path)."""
+        from pydantic import ValidationError
+
+        from critflow.errors import CritflowError, validation_problems
+        from critflow.monitor.unfc import ClassifiedQuantity, categorise
+
+        self.require_writer(principal)
+        if not items:
+            raise RegistryError(
+                422,
+                "Nothing to classify",
+                "quantities: the list is empty",
+                [Problem("quantities", "the list is empty", "Send at least one quantity.")],
+            )
+        if len(items) > MAX_ITEMS:
+            raise RegistryError(413, "Batch too large", f"At most {MAX_ITEMS} quantities.")
+        batch = uuid.uuid4().hex
+        with self.registry.writing() as session:
+            found = session.execute(
+                select(MonitorProject, Organisation.name)
+                .join(Organisation, Organisation.id == MonitorProject.organisation_id)
+                .where(MonitorProject.project_id == project_id)
+            ).first()
+            if found is None or not self.may_see(principal, found[1]):
+                raise RegistryError(
+                    404, "No such project", f"No project '{project_id[:60]}' visible to this key."
+                )
+            project, organisation = found
+            if not self.may_write(principal, organisation):
+                raise RegistryError(
+                    403, "Not your project", f"Project '{project_id}' belongs to '{organisation}'."
+                )
+            domains = json.loads(project.domains)
+            problems: list[Problem] = []
+            quantities = []
+            for index, raw in enumerate(items):
+                where = f"quantities[{index}]"
+                entry = {**raw, "project": project_id}
+                entry.setdefault(
+                    "domain", next((d for d in domains if d in ("1.3", "1.2")), domains[0])
+                )
+                if entry["domain"] not in domains:
+                    problems.append(
+                        Problem(
+                            f"{where}.domain",
+                            f"project '{project_id}' does not address focus domain "
+                            f"'{entry['domain']}' ({', '.join(domains)})",
+                            "Leave domain out, or give one of the project's focus domains.",
+                        )
+                    )
+                    continue
+                answers = entry.pop("answers", None)
+                try:
+                    if answers is not None:
+                        if not isinstance(answers, dict):
+                            raise CritflowError(
+                                f"{where}.answers", "is a mapping question -> answer", ""
+                            )
+                        e, f, g, steps = categorise(answers, where=f"{where}.answers")
+                        for axis, code in zip(("e", "f", "g"), (e, f, g), strict=True):
+                            if axis in entry and str(entry[axis]).strip().upper() != code:
+                                raise CritflowError(
+                                    f"{where}.{axis}",
+                                    f"{axis} is {entry[axis]} but the answers lead to {code}",
+                                    "Correct the code or the answers (or give only one of them).",
+                                )
+                            entry[axis] = code
+                        entry["steps"] = steps
+                        entry.setdefault(
+                            "justification",
+                            "; ".join(
+                                f"{s.question}: {s.answer}"
+                                + (f" ({s.justification})" if s.justification else "")
+                                for s in steps
+                            ),
+                        )
+                    quantities.append(ClassifiedQuantity.model_validate(entry))
+                except CritflowError as exc:
+                    problems.extend(exc.problems)
+                except ValidationError as exc:
+                    problems.extend(validation_problems(exc.errors(), where))
+            if problems:
+                raise RegistryError(
+                    422,
+                    "Classification refused",
+                    f"{len(problems)} problem(s); nothing was stored. " + _summary(problems),
+                    problems[:200],
+                )
+            stamp = dt.datetime.now(dt.UTC)
+            for quantity in quantities:
+                session.add(
+                    MonitorQuantity(
+                        project_pk=project.id,
+                        year=quantity.date.year,
+                        element=quantity.element,
+                        tonnes=quantity.tonnes,
+                        e=quantity.e,
+                        f=quantity.f,
+                        g=quantity.g,
+                        class_name=quantity.unfc_class.label[:120],
+                        justification=quantity.model_dump_json(),
+                        anthropogenic=quantity.source_type != "ore",
+                        source="api",
+                        submitted_by=principal.key_id,
+                        organisation=principal.organisation,
+                        submitted_at=stamp,
+                        batch=batch,
+                    )
+                )
+            self.registry._audit(
+                session,
+                principal,
+                "monitor:unfc",
+                None,
+                None,
+                "allowed",
+                f"{project_id}: {len(quantities)} quantities, batch {batch}",
+            )
+            session.commit()
+        return {
+            "batch": batch,
+            "stored_quantities": len(quantities),
+            "classes": [
+                {
+                    "element": q.element,
+                    "tonnes": q.tonnes,
+                    "code": q.unfc_class.code,
+                    "class": q.unfc_class.label,
+                }
+                for q in quantities
+            ],
+        }
+
+    def quantity_rows(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The current classification of every project (its latest batch) — all projects
+        (``principal`` None: for the aggregates) or those ``principal`` may see."""
+        from critflow.monitor.unfc import ClassifiedQuantity
+
+        with self.registry.sessions() as session:
+            projects = {p.id: (p, org) for p, org in self._projects(session)}
+            stored = session.scalars(select(MonitorQuantity).order_by(MonitorQuantity.id)).all()
+        latest = {row.project_pk: row.batch for row in stored}
+        result = []
+        for row in stored:
+            project, organisation = projects[row.project_pk]
+            if row.batch != latest[row.project_pk]:
+                continue
+            if principal is not None and not self.may_see(principal, organisation):
+                continue
+            quantity = ClassifiedQuantity.model_validate_json(row.justification)
+            result.append(
+                {
+                    "quantity": quantity,
+                    "organisation": organisation,
+                    "row": row,
+                    "project": project.project_id,
+                }
+            )
+        return result
+
+    def unfc_view(self, principal: Principal, domain_id: str) -> dict[str, Any]:
+        """Tonnes per UNFC class and element in a focus domain: summed over the projects the
+        caller sees, and the public aggregate (through the confidentiality rule)."""
+        from critflow.monitor.unfc import quantities_by_class
+
+        seen = sight(principal)
+        visible = [] if seen == "aggregates" else self.quantity_rows(principal)
+        totals = quantities_by_class(
+            [r["quantity"] for r in visible if r["quantity"].domain == domain_id]
+        )
+        public = [
+            self.aggregate_dict(a)
+            for a in self.aggregates()
+            if a.key[0] == domain_id and str(a.key[1]).startswith(UNFC)
+        ]
+        return {
+            "visible": [
+                {"class": t.class_name, "element": t.element, "tonnes": t.tonnes, "count": t.count}
+                for t in totals
+            ],
+            "public": [
+                {**a, "class": a["kpi"].split(":")[1], "element": a["kpi"].split(":")[2]}
+                for a in public
+            ],
+        }
+
     # --- reading values -----------------------------------------------------------------------
     def rows(self, principal: Principal | None = None) -> list[dict[str, Any]]:
         """The latest value per project, KPI and year, with the project's organisation and
@@ -690,6 +886,21 @@ class Monitor:
                         item,
                     )
                 )
+        for entry in self.quantity_rows(None):
+            quantity = entry["quantity"]
+            contributions.append(
+                Contribution(
+                    (
+                        quantity.domain,
+                        f"{UNFC}{quantity.unfc_class.name}:{quantity.element}",
+                        quantity.date.year,
+                    ),
+                    entry["organisation"],
+                    quantity.tonnes,
+                    "t",
+                    ("unfc", entry["row"].id),
+                )
+            )
         found = public_aggregates(contributions, measure=self._measure_of)
         return [a for a in found if a.published] if published_only else found
 
@@ -698,7 +909,11 @@ class Monitor:
         (tonnes), the mean over the organisations for shares and relative changes."""
         domain, kpi, year = aggregate.key
         measure = self.measures.get(kpi)
-        adds_up = kpi in self.totals or (measure is not None and measure.adds_up)
+        adds_up = (
+            kpi in self.totals
+            or str(kpi).startswith(UNFC)
+            or (measure is not None and measure.adds_up)
+        )
         return {
             "domain": domain,
             "kpi": kpi,
@@ -861,6 +1076,6 @@ def _quantity_dict(row: MonitorQuantity) -> dict[str, Any]:
         "g": row.g,
         "class": row.class_name,
         "anthropogenic": row.anthropogenic,
-        "justification": json.loads(row.justification),
+        "record": json.loads(row.justification),
         "provenance": _provenance_dict(row),
     }
