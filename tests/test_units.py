@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from critflow.errors import CritflowError
@@ -17,6 +17,7 @@ from critflow.units import convert, unit_factor
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+@settings(deadline=None)  # the first example builds pint's registry (imported on first use)
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False))
 def test_convert_agrees_with_the_definition_of_the_units(value):
     assert convert(f"{value!r} kWh/t", "kWh/kg", "f", "an energy per mass") == pytest.approx(
@@ -67,3 +68,51 @@ def test_a_broken_or_unwritable_pint_cache_does_not_stop_critflow(tmp_path, cach
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert float(run.stdout) == 2e6
+
+
+# ------------------------------------------------- common mass-flow units without pint (start-up)
+def test_the_common_mass_flow_units_convert_as_pint_does():
+    from critflow import units
+
+    ureg = units.registry()
+    for mass in units.COMMON_MASSES_KG:
+        for time in units.COMMON_TIMES_YEARS:
+            unit = f"{mass}/{time}"
+            expected = ureg.Quantity(1.0, unit).to("kg/year").magnitude
+            assert units._common_flow_factor(unit) == pytest.approx(expected, rel=1e-15), unit
+            assert units._common_flow_factor(f" {mass} / {time} ") == units._common_flow_factor(unit)
+
+
+@settings(deadline=None)
+@given(
+    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
+    st.sampled_from(["t/a", "kt/a", "Mt/yr", "g/h", "kg/day", "tonne/year", "Mg/d"]),
+)
+def test_a_common_mass_flow_quantity_reads_as_pint_reads_it(value, unit):
+    from critflow import units
+
+    text = f"{value!r} {unit}"
+    expected = float(units.registry().Quantity(text).to("kg/year").magnitude)
+    assert units.parse_mass_flow(text, "here") == pytest.approx(expected, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("text", ["1e400 t/a", "2e27 Mt/a"])
+def test_a_common_unit_still_refuses_what_overflows(text):
+    from critflow import units
+
+    with pytest.raises(CritflowError, match=r"finite|beyond"):
+        units.parse_mass_flow(text, "processes[0].feed")
+
+
+def test_validating_a_model_in_common_units_does_not_import_pint():
+    """pint (and the dask it imports when installed) costs 0.2-0.4 s of `critflow validate`."""
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; from critflow.model import load_model; from critflow.engine import solve; "
+        f"solve(load_model({str(root / 'examples/battery_recycling_hydromet.yaml')!r})); "
+        "print('pint' in sys.modules, 'scipy.special' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["False", "False"]

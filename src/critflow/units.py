@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-
-import pint
+from typing import TYPE_CHECKING
 
 from critflow.errors import CritflowError
+
+if TYPE_CHECKING:
+    import pint
 
 INTERNAL_FLOW_UNIT = "kg/year"
 _QUANTITY = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[A-Za-z%µ].*$")
@@ -51,20 +53,6 @@ def check_unit_text(text: object) -> None:
             )
 
 
-class _GuardedRegistry(pint.UnitRegistry):
-    """A pint registry that checks text (:func:`check_unit_text`) before parsing it."""
-
-    def parse_expression(self, input_string, *args, **kwargs):  # type: ignore[override]
-        check_unit_text(input_string)
-        return super().parse_expression(input_string, *args, **kwargs)
-
-    __call__ = parse_expression
-
-    def _parse_units_as_container(self, input_string, *args, **kwargs):  # type: ignore[override]
-        check_unit_text(input_string)
-        return super()._parse_units_as_container(input_string, *args, **kwargs)
-
-
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
     """The shared pint registry (years as 'a', tonnes as 't', kilotonnes as 'kt').
@@ -72,6 +60,21 @@ def registry() -> pint.UnitRegistry:
     pint reads 'kt' as the knot (a speed); in material flow work it is the kilotonne, so the
     symbol is redefined here.
     """
+    import pint  # on first use: pint costs 0.1-0.3 s to import (it imports dask when installed)
+
+    class _GuardedRegistry(pint.UnitRegistry):
+        """A pint registry that checks text (:func:`check_unit_text`) before parsing it."""
+
+        def parse_expression(self, input_string, *args, **kwargs):  # type: ignore[override]
+            check_unit_text(input_string)
+            return super().parse_expression(input_string, *args, **kwargs)
+
+        __call__ = parse_expression
+
+        def _parse_units_as_container(self, input_string, *args, **kwargs):  # type: ignore[override]
+            check_unit_text(input_string)
+            return super()._parse_units_as_container(input_string, *args, **kwargs)
+
     try:  # pint's parsed-definitions cache (~/.cache/pint) makes this 4x faster after the first run
         ureg = _GuardedRegistry(on_redefinition="ignore", cache_folder=":auto:")
     except Exception:  # an unwritable or half-written cache: build the registry from its files
@@ -112,9 +115,48 @@ def check_magnitude(value: float, text: str, unit: str, where: str) -> float:
     return value
 
 
+# The mass-flow units models write most, converted without pint (whose import and registry cost
+# 0.2-0.4 s at start-up); the same factors as pint's (year = 365.25 days), which
+# tests/test_units.py checks for every pair.
+COMMON_MASSES_KG = {
+    "g": 1e-3,
+    "kg": 1.0,
+    "t": 1e3,
+    "tonne": 1e3,
+    "Mg": 1e3,
+    "kt": 1e6,
+    "Gg": 1e6,
+    "Mt": 1e9,
+}
+COMMON_TIMES_YEARS = {
+    "a": 1.0,
+    "yr": 1.0,
+    "year": 1.0,
+    "d": 1 / 365.25,
+    "day": 1 / 365.25,
+    "h": 1 / (365.25 * 24),
+    "hour": 1 / (365.25 * 24),
+}
+_COMMON_FLOW = re.compile(
+    r"^\s*(" + "|".join(COMMON_MASSES_KG) + r")\s*/\s*(" + "|".join(COMMON_TIMES_YEARS) + r")\s*$"
+)
+_COMMON_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*)$")
+
+
+def _common_flow_factor(unit: str) -> float | None:
+    """kg/year per ``unit`` for the common mass-flow units ('t/a', 'kt/a', 't/h'), else None."""
+    found = _COMMON_FLOW.match(unit)
+    if found is None:
+        return None
+    return COMMON_MASSES_KG[found.group(1)] / COMMON_TIMES_YEARS[found.group(2)]
+
+
 @lru_cache(maxsize=256)
 def mass_flow_factor(unit: str, where: str = "unit") -> float:
     """Factor that converts a value in ``unit`` (a mass flow such as 't/a') to kg per year."""
+    common = _common_flow_factor(unit)
+    if common is not None:
+        return common
     ureg = registry()
     try:
         quantity = ureg.Quantity(1.0, unit)
@@ -135,6 +177,10 @@ def mass_flow_factor(unit: str, where: str = "unit") -> float:
 
 def parse_mass_flow(text: str, where: str) -> float:
     """Convert a quantity string such as '12 kt/a' to kg per year."""
+    found = _COMMON_QUANTITY.match(text)
+    if found is not None and (common := _common_flow_factor(found.group(2))) is not None:
+        magnitude = float(found.group(1))
+        return check_magnitude(magnitude * common, f"'{shown(text)}'", INTERNAL_FLOW_UNIT, where)
     ureg = registry()
     try:
         quantity = ureg.Quantity(text)

@@ -170,3 +170,39 @@ def test_published_aggregates_never_reveal_fewer_than_three_organisations(groups
                 [[1.0 if o in p.organisations else 0.0 for o in columns] for p in [*earlier, a]]
             )
             assert _reveals(stack, set(columns), columns, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 2)), min_size=1, max_size=8),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_with_items_no_published_combination_isolates_fewer_than_three_organisations(groups):
+    # unknowns are (organisation, item); a group may hold several items of one organisation
+    contributions = [
+        Contribution((f"g{i}", KPI, 2027), org, 1.0, "1", item)
+        for i, members in enumerate(groups)
+        for org, item in set(members)
+    ]
+    published = [a for a in public_aggregates(contributions) if a.published]
+    unknowns = sorted({(c.organisation, c.item) for c in contributions})
+    groups_by_key = {}
+    for c in contributions:
+        groups_by_key.setdefault(c.key, set()).add((c.organisation, c.item))
+    rows = np.array(
+        [[1.0 if u in groups_by_key[a.key] else 0.0 for u in unknowns] for a in published]
+    ).reshape(len(published), len(unknowns))
+    if not len(published):
+        return
+    base = np.linalg.matrix_rank(rows)
+    orgs = sorted({o for o, _ in unknowns})
+    for size in (1, 2):
+        for group in itertools.combinations(orgs, size):
+            columns = [j for j, (o, _) in enumerate(unknowns) if o in group]
+            units = np.zeros((len(columns), len(unknowns)))
+            units[range(len(columns)), columns] = 1.0
+            # S's unit vectors add their full count to the rank: nothing on S alone is in the span
+            assert np.linalg.matrix_rank(np.vstack([rows, units])) == base + len(columns), group

@@ -1,8 +1,6 @@
 """Reading solved models: ``critflow indicators``, ``compare``, ``sensitivity``, ``trace`` and
 ``criticality``."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Annotated

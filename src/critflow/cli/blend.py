@@ -1,7 +1,5 @@
 """``critflow blend``: the scrap blend that meets every alloy specification."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

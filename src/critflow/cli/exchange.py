@@ -1,7 +1,5 @@
 """``critflow convert`` and ``critflow template``: models as YAML, JSON or Excel workbooks."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """``critflow impact``: climate impact and life-cycle cost of a model, with contributions."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

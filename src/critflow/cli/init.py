@@ -1,7 +1,5 @@
 """``critflow init NAME``: a commented starter model to edit (a small plant with a recycle loop)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,5 +1,5 @@
-"""``critflow monitor …``: the roadmap monitor on the command line — screen a proposal against the
-roadmap (with a model's own numbers) and write the one-page screening sheet; list UNFC-2019
+"""``critflow monitor …``: the roadmap monitor on the command line — list the roadmap, screen a
+proposal against the roadmap (with a model's own numbers) and write the one-page screening sheet; list UNFC-2019
 classes and tonnes per class and element of a classification file.
 
 The library is :mod:`critflow.monitor`; this module parses options and prints.
@@ -31,6 +31,55 @@ RoadmapOption = Annotated[
         help="Shipped roadmap name (materinex-2030) or the path of another programme's roadmap file.",
     ),
 ]
+
+
+@monitor_app.command("roadmap")
+def roadmap_command(
+    roadmap: RoadmapOption = "materinex-2030",
+) -> None:
+    """List the roadmap's focus domains and KPIs (ids, targets, rules), the funding instruments
+    with their eligibility rules, and the colour code's cells."""
+    from critflow.monitor.roadmap import load_roadmap
+
+    loaded = load_roadmap(roadmap)
+    out.print(f"[bold]{escape(loaded.title)}[/bold] ({escape(loaded.file)})")
+    kpis = Table(title="Focus domains and KPIs", title_justify="left")
+    for column in ("domain", "KPI", "unit", "2027", "2030", "rules"):
+        kpis.add_column(column)
+    for domain in loaded.domains:
+        if not domain.kpis:
+            kpis.add_row(escape(domain.id), escape(domain.target_text or "no KPI"), "", "", "", "")
+        for kpi in domain.kpis:
+            kpis.add_row(
+                escape(domain.id),
+                escape(kpi.id),
+                escape(kpi.unit),
+                _fmt(kpi.target_2027, kpi),
+                _fmt(kpi.target_2030, kpi),
+                escape(", ".join(kpi.rules)),
+            )
+    out.print(kpis)
+    instruments = Table(title="Funding instruments", title_justify="left")
+    for column in ("instrument", "rated as", "eligibility"):
+        instruments.add_column(column)
+    for item in loaded.instruments.values():
+        rules = "; ".join(f"{r.id}: {r.check if r.check else 'expert group'}" for r in item.rules)
+        instruments.add_row(
+            escape(item.name), escape(item.colour_column or "not rated"), escape(rules)
+        )
+    out.print(instruments)
+    cells = [
+        loaded.colour(d, i, w.id)
+        for d in loaded.domain_ids
+        for i, item in loaded.instruments.items()
+        if item.colour_column
+        for w in loaded.windows
+    ]
+    unknown = sum(c.code == "unknown" for c in cells)
+    out.print(
+        f"Colour code: {len(cells) - unknown} of {len(cells)} cells given"
+        + (f"; {unknown} unknown (to be filled from the roadmap's figures)" if unknown else "")
+    )
 
 
 @monitor_app.command("screen")
@@ -86,59 +135,13 @@ def screen(
         else:
             out_path.write_text(render_sheet_html(result), encoding="utf-8")
     if as_json:
-        out.print_json(json.dumps(_as_dict(result)))
+        out.print_json(json.dumps(result.as_dict()))
     else:
         _print(result)
         if out_path is not None:
             out.print(f"Screening sheet written to {escape(str(out_path))}")
     if result.eligible is False or result.too_late:
         raise typer.Exit(1)
-
-
-def _as_dict(result) -> dict:
-    p = result.proposal
-    return {
-        "proposal": p.model_dump(mode="json"),
-        "roadmap": result.roadmap.id,
-        "window": result.window,
-        "eligible": result.eligible,
-        "too_late": result.too_late,
-        "eligibility": [
-            {"rule": r.rule, "passed": r.passed, "reason": r.reason, "source": r.source}
-            for r in result.eligibility
-        ],
-        "colours": [
-            {
-                "domain": c.domain,
-                "colour": c.colour.code if c.colour else None,
-                "meaning": c.colour.meaning if c.colour else None,
-                "verdict": c.verdict,
-            }
-            for c in result.colours
-        ],
-        "targets": [
-            {
-                "kpi": t.kpi.id,
-                "unit": t.kpi.unit,
-                "target_2027": t.kpi.target_2027,
-                "target_2030": t.kpi.target_2030,
-                "claimed": t.claimed,
-                "claimed_year": t.claimed_year,
-                "meets_2027": t.meets_2027,
-                "meets_2030": t.meets_2030,
-                "meets_in_claimed_year": t.meets_in_claimed_year,
-                "model": [m.__dict__ for m in t.model],
-                "note": t.note,
-            }
-            for t in result.targets
-        ],
-        "notes": list(result.notes),
-        "model": {
-            "name": result.model_name,
-            "sha256": result.model_hash,
-            "note": result.model_note,
-        },
-    }
 
 
 def _print(result) -> None:

@@ -1,7 +1,5 @@
 """``critflow passport …``: validate, sign, verify, view, export and issue passports."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

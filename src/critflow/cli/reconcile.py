@@ -1,7 +1,5 @@
 """``critflow reconcile``: data reconciliation of measured flows, with gross-error tests."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """``critflow check``: a model against rule sets (Battery Regulation, CRMA, the roadmap)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,8 +1,6 @@
 """``critflow validate``, ``run``, ``report`` and ``schema``: check a model, solve it, write its
 report and tables."""
 
-from __future__ import annotations
-
 import json
 import sys
 import time
@@ -149,7 +147,9 @@ def run(
     from critflow.report.tables import EXCEL_MODES, ExcelChoice
 
     if excel not in EXCEL_MODES:
-        raise CritflowError("--excel", f"'{excel}' is not a workbook choice", "Use summary, full or none.")
+        raise CritflowError(
+            "--excel", f"'{excel}' is not a workbook choice", "Use summary, full or none."
+        )
     choice = ExcelChoice(excel, excel_period)
     limit = parse_size(max_memory)
     if samples and chunk_size < 1:

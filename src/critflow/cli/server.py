@@ -4,8 +4,6 @@ keys …`` (API keys, organisations' GS1 Company Prefixes, the registry's signin
 They need the ``server`` extra (``pip install 'critflow[server]'``); without it they say so
 (``critflow.cli.app`` turns the ImportError into that message)."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated

@@ -168,10 +168,7 @@ def _flow_settings_problems(
     feeds_stock = (
         base is None
         and path[0] == "flows"
-        and any(
-            p.id == model.spec.flows[int(path[1])].to and p.kind == "stock"
-            for p in model.spec.processes
-        )
+        and model.spec.flows[int(path[1])].to in model.stock_ids
     )
     if value is None and settings.composition is not None and base is None and not feeds_stock:
         problems.append(

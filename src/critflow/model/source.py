@@ -98,7 +98,19 @@ _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _MERGE = re.compile(r"^(?:<<)$")
 
 
-class _MarkingLoader(yaml.SafeLoader):
+_C_PARSER: type | None = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+
+
+class _CEvents(yaml.composer.Composer, _C_PARSER or object):  # type: ignore[misc]
+    """Events from libyaml's C parser (about 10x faster than PyYAML's Python scanner), composed
+    into nodes in Python, so the limits of :class:`_MarkingLoader` apply while the tree is built."""
+
+    def __init__(self, stream: str) -> None:
+        _C_PARSER.__init__(self, stream)  # type: ignore[union-attr]
+        yaml.composer.Composer.__init__(self)
+
+
+class _Marking:
     """A safe YAML loader that records the position of every mapping key and list item.
 
     It refuses what a hostile file could use to exhaust time or memory: nesting deeper than
@@ -110,7 +122,10 @@ class _MarkingLoader(yaml.SafeLoader):
     yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        super().__init__(stream)  # type: ignore[call-arg]
+        self._start_marking()
+
+    def _start_marking(self) -> None:
         self.key_marks: dict[int, dict[Any, tuple[int, int]]] = {}
         self._depth = 0
         self._expanded = 0  # nodes added by aliases so far
@@ -221,18 +236,41 @@ class _MarkingLoader(yaml.SafeLoader):
         }
 
 
-for _tag, _pattern, _first in (
-    ("tag:yaml.org,2002:bool", _BOOL, "tTfF"),
-    ("tag:yaml.org,2002:int", _INT, "-+0123456789"),
-    ("tag:yaml.org,2002:float", _FLOAT, "-+.0123456789"),
-    ("tag:yaml.org,2002:merge", _MERGE, "<"),
-    ("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""]),
+class _PythonMarkingLoader(_Marking, yaml.SafeLoader):  # type: ignore[misc]
+    """The loader on PyYAML's Python reader, scanner and parser (where libyaml is missing)."""
+
+
+class _CMarkingLoader(  # type: ignore[misc]
+    _Marking, _CEvents, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
 ):
-    _MarkingLoader.add_implicit_resolver(_tag, _pattern, list(_first))
-_MarkingLoader.add_constructor("tag:yaml.org,2002:int", _MarkingLoader.construct_yaml_int)
-_MarkingLoader.add_constructor("tag:yaml.org,2002:float", _MarkingLoader.construct_yaml_float)
-_MarkingLoader.add_constructor("tag:yaml.org,2002:map", _MarkingLoader.construct_yaml_map)
-_MarkingLoader.add_constructor("tag:yaml.org,2002:seq", _MarkingLoader.construct_yaml_seq)
+    """The loader on libyaml's events: the same nodes, marks, limits and values."""
+
+    def __init__(self, stream: str) -> None:
+        _CEvents.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._start_marking()
+
+
+for _loader in (_PythonMarkingLoader, _CMarkingLoader):
+    _loader.yaml_implicit_resolvers = {}
+    for _tag, _pattern, _first in (
+        ("tag:yaml.org,2002:bool", _BOOL, "tTfF"),
+        ("tag:yaml.org,2002:int", _INT, "-+0123456789"),
+        ("tag:yaml.org,2002:float", _FLOAT, "-+.0123456789"),
+        ("tag:yaml.org,2002:merge", _MERGE, "<"),
+        ("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""]),
+    ):
+        _loader.add_implicit_resolver(_tag, _pattern, list(_first))
+    for _tag, _method in (
+        ("int", _Marking.construct_yaml_int),
+        ("float", _Marking.construct_yaml_float),
+        ("map", _Marking.construct_yaml_map),
+        ("seq", _Marking.construct_yaml_seq),
+    ):
+        _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _method)
+
+_MarkingLoader: type = _CMarkingLoader if _C_PARSER is not None else _PythonMarkingLoader
 
 
 def _collect(
@@ -251,10 +289,31 @@ def _collect(
             _collect(value, marks, (*path, i), out)
 
 
+_INNER_BOM = re.compile("(?<!^)\ufeff")
+
+
+def _refuse_control_characters(text: str, file: str) -> None:
+    """Refuse a character YAML forbids (libyaml would stop reading at a NUL, silently), and a
+    byte-order mark after the first character (invisible; YAML readers disagree on it)."""
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text) or _INNER_BOM.search(text)
+    if found is None:
+        return
+    at = found.start()
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    raise CritflowError(
+        f"{file}, line {line}, column {column}",
+        f"the file holds the control character U+{ord(found.group()):04X}, which YAML does not allow",
+        "Delete it (files copied from other programs sometimes carry them); values may hold any "
+        "printable character.",
+    )
+
+
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]]]:
+    _refuse_control_characters(text, file)
     loader = None
     try:
-        loader = _MarkingLoader(text)  # the reader refuses control characters here
+        loader = _MarkingLoader(text)
         data = loader.get_single_data()
     except CritflowError as exc:
         problem = exc.problems[0]
@@ -263,6 +322,8 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark else file
+        if "maximum nesting depth" in str(exc.problem):  # libyaml's own limit (1000 levels)
+            raise _too_deep(where) from None
         what = f"YAML syntax error: {exc.problem or exc}"
         if exc.context:
             what += f" ({exc.context})"

@@ -13,9 +13,9 @@ value) to any linear combination of published sums, nested or not (A - B - C + D
 aggregates of different measures sum different unknowns and cannot be combined), each published
 sum is a row of a 0/1 matrix M over the unknown values. A combination of sums reveals something
 about a set S of organisations exactly when a non-zero vector supported on S's values lies in
-the row space of M, i.e. when the rows S of a basis N of M's null space have rank < |S|. The
-rule refuses any S of fewer than ``min_organisations`` organisations (one organisation's value,
-or two whose sum either of them could split).
+the row space of M, i.e. when the block of the projector onto that row space for S's unknowns
+has the eigenvalue 1. The rule refuses any S of fewer than ``min_organisations`` organisations
+(one organisation's value, or two whose sum either of them could split).
 
 Aggregates are considered largest first (most organisations; then by key), and each is published
 only if the published set stays safe with it — so a domain total wins over the sub-domain that
@@ -32,6 +32,10 @@ groups is the same unknown — which is what makes a domain and its sub-domain o
 items, an organisation's contributions to different groups are treated as one value, which may
 suppress more than needed but never publishes a subtraction that reveals an organisation's value
 (except a difference between two of its own values, which items avoid).
+
+Cost: 40 groups over 60 organisations, 9 KPI-years (5,000 contributions) take about 0.5 s; 40
+groups with one item per contribution (1,150 contributions, 574 unknowns) about 1.3 s (2-core
+machine shared with other work).
 
 Not covered (state it where the aggregates are shown): dominance (one organisation making up
 most of a sum), values published elsewhere, and relations between measures (e.g. CO2-eq avoided
@@ -135,39 +139,68 @@ def _null_basis(matrix: np.ndarray) -> np.ndarray:
     return vt[rank:].T
 
 
+def _extend(basis: np.ndarray, row: np.ndarray) -> np.ndarray | None:
+    """``basis`` (orthonormal columns, n × r) with ``row``'s direction added (Gram-Schmidt, twice
+    for accuracy); None when ``row`` lies in the span already (it then reveals nothing new)."""
+    residual = row.astype(float)
+    for _ in range(2):
+        residual = residual - basis @ (basis.T @ residual)
+    size = float(np.linalg.norm(residual))
+    if size <= 1e-9 * max(1.0, float(np.linalg.norm(row))):
+        return None
+    return np.hstack([basis, (residual / size)[:, None]])
+
+
 def _disclosing_set(
-    rows: list[np.ndarray], owners: list[str], min_organisations: int
+    basis: np.ndarray, owners: list[str], min_organisations: int
 ) -> frozenset[str] | None:
-    """A set of fewer than ``min_organisations`` organisations about whose values the row space
-    of ``rows`` reveals something (a non-zero combination of their values alone); None when
-    there is none. ``owners[j]`` is the organisation of unknown j."""
-    null = _null_basis(np.vstack(rows))  # n × d: the unknowns no published sum pins down
+    """A set of fewer than ``min_organisations`` organisations about whose values the space
+    spanned by ``basis`` (orthonormal columns: the published sums) reveals something (a
+    non-zero combination of their values alone); None when there is none. ``owners[j]`` is the
+    organisation of unknown j.
+
+    With P the projector onto the row space (the combinations of published sums), a vector
+    supported on a set S of unknowns lies in the row space exactly when the principal block
+    P[S, S] has the eigenvalue 1. Organisations are checked one by one, then in pairs (after a
+    cheap bound rules most pairs out: the largest eigenvalue of P[S, S] is at most the larger
+    of the two organisations' own plus the norm of the block between them), then — only when
+    ``min_organisations`` > 3 — in larger sets."""
+    if min_organisations <= 1:
+        return None
     by_owner: dict[str, list[int]] = {}
     for column, owner in enumerate(owners):
         by_owner.setdefault(owner, []).append(column)
     names = sorted(by_owner)
-    if min_organisations <= 3 and all(len(c) == 1 for c in by_owner.values()):
-        # one unknown per organisation: {a} is revealed when row a of the basis is zero,
-        # {a, b} when rows a and b are parallel (vectorised over all pairs)
-        norms = np.linalg.norm(null, axis=1)
-        for name in names:
-            if min_organisations > 1 and norms[by_owner[name][0]] < 1e-8:
-                return frozenset({name})
-        if min_organisations > 2:
-            unit = null / np.where(norms > 0, norms, 1.0)[:, None]
-            cosine = np.abs(unit @ unit.T)
-            np.fill_diagonal(cosine, 0.0)
-            hits = np.argwhere(cosine > 1 - 1e-9)
-            if hits.size:
-                a, b = hits[0]
-                return frozenset({owners[a], owners[b]})
+    order = [c for name in names for c in by_owner[name]]
+    q = basis[order]  # unknowns grouped by organisation
+    sizes = [len(by_owner[name]) for name in names]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    projector = q @ q.T
+    own = []
+    for i, name in enumerate(names):
+        block = projector[offsets[i] : offsets[i + 1], offsets[i] : offsets[i + 1]]
+        top = float(np.linalg.eigvalsh(block)[-1])
+        if top > 1 - 1e-9:
+            return frozenset({name})
+        own.append(top)
+    if min_organisations == 2 or len(names) < 2:
         return None
-    for size in range(1, min_organisations):
-        for group in itertools.combinations(names, size):
-            columns = [c for owner in group for c in by_owner[owner]]
-            block = null[columns]
-            if block.shape[1] == 0 or np.linalg.matrix_rank(block, tol=1e-8) < len(columns):
-                return frozenset(group)
+    squared = np.add.reduceat(
+        np.add.reduceat(projector**2, offsets[:-1], axis=0), offsets[:-1], axis=1
+    )
+    between = np.sqrt(squared)
+    own_arr = np.array(own)
+    bound = np.maximum.outer(own_arr, own_arr) + between
+    np.fill_diagonal(bound, 0.0)
+    for i, j in np.argwhere(np.triu(bound > 1 - 1e-9, k=1)):
+        index = np.r_[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]]
+        if float(np.linalg.eigvalsh(projector[np.ix_(index, index)])[-1]) > 1 - 1e-9:
+            return frozenset({names[i], names[j]})
+    for size in range(3, min_organisations):
+        for group in itertools.combinations(range(len(names)), size):
+            index = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in group])
+            if float(np.linalg.eigvalsh(projector[np.ix_(index, index)])[-1]) > 1 - 1e-9:
+                return frozenset(names[k] for k in group)
     return None
 
 
@@ -239,14 +272,20 @@ def public_aggregates(
                 unknowns.setdefault((str(c.organisation), c.item), len(unknowns))
         owners = [owner for owner, _ in unknowns]
         published: list[tuple[Hashable, np.ndarray]] = []
+        basis = np.zeros((len(unknowns), 0))
         for key in candidates:
             row = np.zeros(len(unknowns))
             for c in groups[key]:
                 row[unknowns[(str(c.organisation), c.item)]] = 1.0
             organisations = frozenset(str(c.organisation) for c in groups[key])
-            revealed = _disclosing_set([r for _, r in published] + [row], owners, min_organisations)
+            extended = _extend(basis, row)
+            # a sum in the span of the published ones reveals nothing new
+            revealed = (
+                None if extended is None else _disclosing_set(extended, owners, min_organisations)
+            )
             if revealed is None:
                 published.append((key, row))
+                basis = basis if extended is None else extended
                 total = float(sum(c.value for c in groups[key]))
                 aggregates[key] = Aggregate(
                     key,

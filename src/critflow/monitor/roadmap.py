@@ -506,7 +506,7 @@ def _check(file: _RoadmapFile, domains: list[Domain], source: Any) -> list[Probl
 
 def _read(name_or_path: str | Path) -> tuple[Any, Any, str]:
     """The raw data, source map and shown file name of a shipped roadmap or a roadmap file."""
-    from critflow.model.source import parse_text, read_file
+    from critflow.model.source import parse_text
 
     text_name = str(name_or_path)
     if isinstance(name_or_path, str) and text_name in data.roadmap_names():
@@ -515,7 +515,14 @@ def _read(name_or_path: str | Path) -> tuple[Any, Any, str]:
         return raw, source, shown
     path = Path(name_or_path)
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
-        raw, source, _ = read_file(path)
+        from critflow.monitor._files import read_document
+
+        raw, source = read_document(
+            path,
+            "roadmap file",
+            f"Give a shipped roadmap ({', '.join(data.roadmap_names())}) or the path of a "
+            "roadmap file (.yaml).",
+        )
         return raw, source, str(path)
     raise CritflowError(
         "roadmap",

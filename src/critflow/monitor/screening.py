@@ -166,6 +166,50 @@ class Screening:
             self.window is None and self.proposal.start_year > self.roadmap.horizon[1]
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The screening as plain data (JSON-ready) for an API or a file."""
+        return {
+            "proposal": self.proposal.model_dump(mode="json"),
+            "roadmap": self.roadmap.id,
+            "instrument": self.instrument.id,
+            "window": self.window,
+            "eligible": self.eligible,
+            "too_late": self.too_late,
+            "eligibility": [
+                {"rule": r.rule, "passed": r.passed, "reason": r.reason, "source": r.source}
+                for r in self.eligibility
+            ],
+            "colours": [
+                {
+                    "domain": c.domain,
+                    "colour": c.colour.code if c.colour else None,
+                    "meaning": c.colour.meaning if c.colour else None,
+                    "verdict": c.verdict,
+                }
+                for c in self.colours
+            ],
+            "targets": [
+                {
+                    "kpi": t.kpi.id,
+                    "unit": t.kpi.unit,
+                    "kind": t.kpi.kind,
+                    "target_2027": t.kpi.target_2027,
+                    "target_2030": t.kpi.target_2030,
+                    "claimed": t.claimed,
+                    "claimed_year": t.claimed_year,
+                    "meets_2027": t.meets_2027,
+                    "meets_2030": t.meets_2030,
+                    "meets_in_claimed_year": t.meets_in_claimed_year,
+                    "model": [m.__dict__ for m in t.model],
+                    "note": t.note,
+                }
+                for t in self.targets
+            ],
+            "notes": list(self.notes),
+            "model": {"name": self.model_name, "sha256": self.model_hash, "note": self.model_note},
+            "created": self.created,
+        }
+
 
 # ------------------------------------------------------------------------------- loading
 
@@ -206,9 +250,13 @@ def load_proposal(path: str | Path, roadmap: Roadmap | None = None) -> Proposal:
     """A proposal from a YAML (or JSON) file; mistakes — also references to domains, instruments
     or KPIs the roadmap does not have — are CritflowErrors naming file, line and field."""
     from critflow.model.load import validate_as
-    from critflow.model.source import read_file
+    from critflow.monitor._files import read_document
 
-    raw, source, _ = read_file(path)
+    raw, source = read_document(
+        path,
+        "proposal file",
+        "Give the path of a proposal (.yaml), e.g. examples/monitor/proposal_icon_battery_recycling.yaml.",
+    )
     if not isinstance(raw, dict):
         raise CritflowError(
             str(path),
@@ -635,7 +683,7 @@ def render_sheet_pdf(screening: Screening, timeout: float = 90.0) -> bytes:
     browser = chromium_path()
     if browser is None:
         raise CritflowError(
-            "--out",
+            "PDF sheet",
             "a PDF sheet is printed by a headless Chromium, and none was found",
             "Install Chromium (apt-get install chromium) or set BROWSER_PATH; or write the "
             "sheet as .html and print it from a browser.",
@@ -660,12 +708,12 @@ def render_sheet_pdf(screening: Screening, timeout: float = 90.0) -> bytes:
             done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise CritflowError(
-                "--out", f"Chromium did not print the sheet within {timeout:.0f} s", ""
+                "PDF sheet", f"Chromium did not print the sheet within {timeout:.0f} s", ""
             ) from None
         if not target.exists() or target.stat().st_size == 0:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise CritflowError(
-                "--out",
+                "PDF sheet",
                 f"Chromium ({browser}) did not print the sheet (exit {done.returncode}): {detail[0]}",
                 "Write the sheet as .html instead.",
             )

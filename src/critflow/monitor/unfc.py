@@ -403,9 +403,13 @@ def load_classifications(path: str | Path) -> list[ClassifiedQuantity]:
     from pydantic import ValidationError
 
     from critflow.model.load import describe_error
-    from critflow.model.source import read_file
+    from critflow.monitor._files import read_document
 
-    raw, source, _ = read_file(path)
+    raw, source = read_document(
+        path,
+        "classification file",
+        "Give the path of a UNFC classification (.yaml), e.g. examples/monitor/unfc_zinc_residue.yaml.",
+    )
     shown = str(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("quantities"), list):
         raise CritflowError(
