@@ -215,12 +215,12 @@ def monitor_api(monitor: Monitor, errors: dict, key_header: Any) -> APIRouter:
         """Screen a proposal against the roadmap: eligibility for the instrument, the colour
         of each focus domain in the start year's window, the relevant targets and whether the
         claimed improvements meet them."""
-        from critflow.server.monitor.screening import screen_proposal, screening_dict
+        from critflow.server.monitor.screening import screen_proposal
         from critflow.server.monitor.screening import sheet as render
 
         result = screen_proposal(monitor, monitor.caller(api_key), proposal)
         if sheet is None:
-            return screening_dict(result)
+            return result.as_dict()
         body, media, name = render(result, sheet)
         return Response(
             body, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'}

@@ -17,63 +17,6 @@ from critflow.server.problems import RegistryError
 MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".xlsx")
 
 
-def screening_dict(result: Any) -> dict[str, Any]:
-    """A screening as JSON: eligibility, window colours, targets and claims, model values."""
-    return {
-        "proposal": result.proposal.model_dump(mode="json"),
-        "roadmap": result.roadmap.id,
-        "window": result.window,
-        "eligible": result.eligible,
-        "too_late": result.too_late,
-        "eligibility": [
-            {"rule": r.rule, "passed": r.passed, "reason": r.reason, "source": r.source}
-            for r in result.eligibility
-        ],
-        "colours": [
-            {
-                "domain": c.domain,
-                "colour": c.colour.code if c.colour else None,
-                "meaning": c.colour.meaning if c.colour else None,
-                "verdict": c.verdict,
-            }
-            for c in result.colours
-        ],
-        "targets": [
-            {
-                "kpi": t.kpi.id,
-                "unit": t.kpi.unit,
-                "target_2027": t.kpi.target_2027,
-                "target_2030": t.kpi.target_2030,
-                "claimed": t.claimed,
-                "claimed_year": t.claimed_year,
-                "meets_2027": t.meets_2027,
-                "meets_2030": t.meets_2030,
-                "meets_in_claimed_year": t.meets_in_claimed_year,
-                "model": [
-                    {
-                        "rule": m.rule,
-                        "scenario": m.scenario,
-                        "period": m.period,
-                        "value": m.value,
-                        "threshold": m.threshold,
-                        "status": m.status,
-                        "reason": m.reason,
-                    }
-                    for m in t.model
-                ],
-                "note": t.note,
-            }
-            for t in result.targets
-        ],
-        "notes": list(result.notes),
-        "model": {
-            "name": result.model_name,
-            "sha256": result.model_hash,
-            "note": result.model_note,
-        },
-    }
-
-
 def _refused(exc: CritflowError, title: str = "Proposal refused") -> RegistryError:
     return RegistryError(422, title, str(exc)[:2000], exc.problems)
 
