@@ -49,9 +49,10 @@ client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def key_audiences() -> tuple[str, ...]:
     """Audiences a key can carry: the passport and roadmap-monitor audiences (from data) and
     admin."""
-    from critflow.server.monitor.access import monitor_audiences
+    from critflow import data
 
-    return tuple(dict.fromkeys((*passport_audiences(), *monitor_audiences(), ADMIN)))
+    monitor = data.table("monitor_access")["audience"]  # see critflow.server.monitor.access
+    return tuple(dict.fromkeys((*passport_audiences(), *map(str, monitor), ADMIN)))
 
 
 @dataclass(frozen=True)
