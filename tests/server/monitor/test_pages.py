@@ -128,3 +128,18 @@ def test_upload_through_the_page(monitor):
     assert _points(page, SHARE) == [("A-1", "2027", "0.25")]
     # the public cannot upload
     assert "log in" in _browser(app).get("/monitor/upload").text
+
+
+def test_every_domain_page_renders_for_every_role(monitor):
+    client, keys, app = monitor
+    _setup(client, keys)
+    domains = [d["id"] for d in client.get("/api/monitor/roadmap").json()["domains"]]
+    assert "enablers.tools" in domains and len(domains) == 10
+    for browser in (_browser(app), _login(app, keys.a), _login(app, keys.programme)):
+        for domain in domains:
+            page = browser.get(f"/monitor/domains/{domain}")
+            assert page.status_code == 200, (domain, page.text[:500])
+            assert "colour code" in page.text
+        missing = browser.get("/monitor/domains/9.9")
+        assert missing.status_code == 404 and "1.1" in missing.text
+        assert browser.get("/monitor").status_code == 200

@@ -4,7 +4,9 @@ start past the roadmap's horizon reported as too late, the sheet as HTML."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -99,3 +101,17 @@ def test_screening_page_with_upload_and_form(monitor):
     assert page.status_code == 200, page.text[:2000]
     model = (ROOT / "examples" / "battery_recycling_hydromet.yaml").read_bytes()
     assert f"SHA-256 {hashlib.sha256(model).hexdigest()[:16]}" in page.text
+
+
+@pytest.mark.slow  # a headless Chromium prints the PDF
+def test_screening_sheet_as_pdf(monitor):
+    client, keys, _app = monitor
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium")
+    icon = yaml.safe_load(ICON.read_text())
+    response = client.post(
+        "/api/monitor/screening?sheet=pdf", json=icon, headers=headers(keys.programme)
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
