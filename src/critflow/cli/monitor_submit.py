@@ -3,8 +3,6 @@ and send the KPI values and roadmap-rule verdicts it computes to a monitor serve
 file's SHA-256 as provenance. The work is :mod:`critflow.server.monitor.client`; this module
 parses options and prints."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated
