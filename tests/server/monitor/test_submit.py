@@ -10,6 +10,7 @@ from critflow.model import load_model
 from critflow.rules import check, load_rule_sets
 from tests.conftest import ROOT, critflow_cli
 from tests.server.monitor.conftest import headers, new_project
+from tests.server.monitor.test_pages import _login
 
 MODEL = ROOT / "examples" / "battery_recycling_hydromet.yaml"
 
@@ -40,6 +41,10 @@ def test_submit_sends_values_verdicts_and_the_model_hash(live_monitor):
     assert verdicts["roadmap-1.1-rm-co-2027"]["status"] == rows["roadmap-1.1-rm-co-2027"].status
     assert verdicts["roadmap-1.1-re-lithium-2031"]["status"] == "not applicable"  # not yet in 2027
     assert "Stored" in result.stdout and sha in result.stdout.replace("\n", "")
+    # the project page shows the trajectory and the verdicts with the model's hash
+    page = _login(_app, keys.a).get("/monitor/projects/A-1").text
+    assert "Rule verdicts" in page and "roadmap-1.1-rm-co-2027" in page and sha[:12] in page
+    assert 'data-kpi="1.1-battery-recovery-co"' in page
 
 
 def test_submit_refusals_are_messages(live_monitor):
