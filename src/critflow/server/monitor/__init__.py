@@ -16,11 +16,16 @@ FORM_PATHS = ("/monitor/", "/api/monitor/uploads")
 
 
 def routers(registry: Any, errors: dict, key_header: Any) -> list[APIRouter]:
-    """The monitor's API and page routers over ``registry``."""
+    """The monitor's API and page routers over ``registry``; the roadmap is the shipped
+    materinex-2030, or ``CRITFLOW_ROADMAP`` (a shipped name or the path of another programme's
+    roadmap file)."""
+    import os
+
     from critflow.server.monitor.api import monitor_api
     from critflow.server.monitor.pages import monitor_pages
-    from critflow.server.monitor.service import Monitor
+    from critflow.server.monitor.service import ROADMAP, Monitor
 
-    monitor = Monitor(registry)
+    monitor = Monitor(registry, os.environ.get("CRITFLOW_ROADMAP") or ROADMAP)
+    monitor.roadmap  # noqa: B018 (a roadmap file with mistakes stops the worker at start-up)
     registry.monitor = monitor
     return [monitor_api(monitor, errors, key_header), monitor_pages(monitor)]

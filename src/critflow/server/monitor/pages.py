@@ -133,7 +133,7 @@ def monitor_pages(monitor: Monitor) -> APIRouter:
                     else "<p>No projects yet (POST /api/monitor/projects).</p>"
                 )
             return (
-                f'<p class="note">{e(monitor.roadmap_name)} · you see '
+                f'<p class="note">{e(monitor.roadmap.title)} · you see '
                 f"{e(SIGHT_TEXT[sight(principal)])}.</p>"
                 "<table><tr><th>focus domain</th><th>title</th><th>KPIs</th></tr>"
                 + "".join(rows)

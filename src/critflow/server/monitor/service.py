@@ -126,7 +126,7 @@ class Monitor:
     def roadmap(self) -> Any:
         from critflow.monitor.roadmap import load_roadmap
 
-        return load_roadmap(name=self.roadmap_name)
+        return load_roadmap(self.roadmap_name)
 
     @cached_property
     def measures(self) -> dict[str, Measure]:
@@ -147,7 +147,7 @@ class Monitor:
         raise RegistryError(
             404,
             "No such focus domain",
-            f"'{domain_id[:40]}' is not a focus domain of {self.roadmap_name}; "
+            f"'{domain_id[:40]}' is not a focus domain of {self.roadmap.id}; "
             f"domains: {', '.join(self.domain_ids)}.",
         )
 
@@ -213,7 +213,7 @@ class Monitor:
             problems.append(
                 Problem(
                     "instrument",
-                    f"'{body['instrument']}' is not an instrument of {self.roadmap_name}",
+                    f"'{body['instrument']}' is not an instrument of {self.roadmap.id}",
                     f"{nearest(body['instrument'], list(instruments))} Instruments: "
                     f"{', '.join(instruments)}.".strip(),
                 )
@@ -223,7 +223,7 @@ class Monitor:
                 problems.append(
                     Problem(
                         f"domains[{index}]",
-                        f"'{domain}' is not a focus domain of {self.roadmap_name}",
+                        f"'{domain}' is not a focus domain of {self.roadmap.id}",
                         f"Focus domains: {', '.join(self.domain_ids)}.",
                     )
                 )
@@ -255,7 +255,7 @@ class Monitor:
             row = MonitorProject(
                 project_id=project_id,
                 title=body["title"],
-                roadmap=self.roadmap_name,
+                roadmap=self.roadmap.id[:60],
                 instrument=body["instrument"],
                 domains=json.dumps(list(dict.fromkeys(body["domains"]))),
                 partners=json.dumps(list(body.get("partners") or [])),
@@ -407,7 +407,7 @@ class Monitor:
                 problems.append(
                     Problem(
                         at("kpi"),
-                        f"'{str(item.get('kpi'))[:80]}' is not a KPI of {self.roadmap_name}",
+                        f"'{str(item.get('kpi'))[:80]}' is not a KPI of {self.roadmap.id}",
                         f"{nearest(str(item.get('kpi')), list(self.measures))} KPIs: "
                         f"{', '.join(self.measures)}.".strip(),
                     )
