@@ -27,6 +27,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "cryptography",
         "rfc8785",
         "segno",
+        "multipart",  # python-multipart: the monitor's forms and uploads
+        "python_multipart",
     ),
     "passport": ("basyx", "cryptography", "rfc8785", "segno"),
     "dask": ("distributed", "dask"),

@@ -29,7 +29,7 @@ def _fuzz(operation, issuer_key: str) -> None:
     def check(case):
         for headers in ({}, {"X-API-Key": issuer_key}):
             response = case.call(headers=headers)
-            where = (operation.method, operation.path, response.status_code, response.text[:300])
+            where = (operation.method, operation.path, response.status_code, response.content[:300])
             assert response.status_code < 500, where
             if response.status_code >= 400:
                 assert response.headers["content-type"][0].startswith("application/problem+json"), (

@@ -268,8 +268,8 @@ def unfc(
     out.print(summary)
 
 
-# `critflow monitor submit MODEL --project ID --year YEAR` (send a model's indicators and rule
-# verdicts to the monitor's server) belongs to the server side and is added to this group by the
-# server module (critflow.cli.server / the monitor server helper): register it here as
-#     monitor_app.command("submit")(submit)
-# with its imports kept inside the function, like the commands above.
+# `critflow monitor submit MODEL --project ID --year YEAR`: send a model's KPI values and rule
+# verdicts to the monitor's server (critflow.cli.monitor_submit; imports inside the function).
+from critflow.cli.monitor_submit import submit  # noqa: E402
+
+monitor_app.command("submit")(submit)

@@ -32,12 +32,15 @@ from critflow.passport.datapoints import by_field
 from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.server.auth import Limits, client_address, client_of, trusted_proxies
 from critflow.server.database import make_engine, upgrade
+from critflow.server.monitor import FORM_PATHS
+from critflow.server.monitor import routers as monitor_routers
 from critflow.server.problems import RegistryError
 from critflow.server.service import MAX_PAGE, Registry, check_json
 
 MAX_BODY = 1_000_000
 """Largest request body in bytes (a passport is a few kB; a bulk batch of 1,000 updates fits)."""
 PROBLEM = "application/problem+json"
+FORM_KINDS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def problem(
@@ -65,7 +68,8 @@ def _refusal(exc: RegistryError) -> JSONResponse:
 class RequestGuard:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): refuses NUL
     characters in URLs, bodies over MAX_BODY, bodies that are not JSON, NUL in JSON text, JSON
-    numbers outside what JSON allows and nesting deeper than the service accepts; and records
+    numbers outside what JSON allows and nesting deeper than the service accepts (HTML forms
+    and file uploads only on the roadmap monitor's FORM_PATHS); and records
     the client's address (see :func:`critflow.server.auth.client_of`) for the audit log."""
 
     def __init__(self, app, trusted: list | None = None) -> None:
@@ -108,7 +112,10 @@ class RequestGuard:
                 more = message.get("more_body", False)
             body = b"".join(chunks)
             kind = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip()
-            if refusal is None and b"\\u0000" in body:
+            form = kind in FORM_KINDS and scope.get("path", "").startswith(FORM_PATHS)
+            if refusal is None and form:
+                pass  # the monitor's forms and uploads: FastAPI parses and checks them
+            elif refusal is None and b"\\u0000" in body:
                 refusal = problem(
                     422, "Invalid text", "Text values may not contain NUL characters."
                 )
@@ -636,6 +643,8 @@ def create_app(
     app.include_router(passport_routes(registry))
     app.include_router(admin_routes(registry))
     app.include_router(page_routes(registry))
+    for router in monitor_routers(registry, ERRORS, KEY_HEADER):
+        app.include_router(router)
     return app
 
 

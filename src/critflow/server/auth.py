@@ -47,8 +47,12 @@ client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def key_audiences() -> tuple[str, ...]:
-    """Audiences a key can carry: the passport audiences (from data) and admin."""
-    return (*passport_audiences(), ADMIN)
+    """Audiences a key can carry: the passport and roadmap-monitor audiences (from data) and
+    admin."""
+    from critflow import data
+
+    monitor = data.table("monitor_access")["audience"]  # see critflow.server.monitor.access
+    return tuple(dict.fromkeys((*passport_audiences(), *map(str, monitor), ADMIN)))
 
 
 @dataclass(frozen=True)
