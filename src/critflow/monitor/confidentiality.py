@@ -24,6 +24,21 @@ each decision checks the whole published set, the final set is safe (greedy, not
 possible safe set). A suppressed aggregate says why and names the aggregates it would be combined
 with.
 
+Organisations are told apart by name after Unicode compatibility folding (NFKC), case
+folding, collapsing white space and dropping invisible format characters: "ACME NV", "acme  nv"
+and "ＡＣＭＥ NV" are one organisation (otherwise one organisation under two spellings would make
+up a "three-organisation" sum with a single other). Groups of one measure in different units are
+combined (an attacker can convert t to kt), so a measure's unknowns are shared across units.
+
+Over time: the published set must include what was published before. Pass the aggregates
+published earlier (``published_before``, as returned then): they stay public, so each new
+aggregate must be safe together with them — otherwise a fourth organisation joining a group
+later gives its value away as the new sum minus the old one. An aggregate whose sum is fixed by
+the published ones (same organisations) but whose value differs from what they imply (a value was
+revised) is suppressed too: the difference is the revision of fewer organisations than the rule
+protects. Give a revised value a new ``item`` (the submission id) to have it treated as a new
+unknown.
+
 Unknowns: by default each organisation has one value per measure (its contributions to a group
 are summed first). When one organisation contributes different values to different groups of
 the same measure (several projects), give each contribution an ``item`` (e.g. the project or
@@ -38,13 +53,17 @@ groups with one item per contribution (1,150 contributions, 574 unknowns) about 
 machine shared with other work).
 
 Not covered (state it where the aggregates are shown): dominance (one organisation making up
-most of a sum), values published elsewhere, and relations between measures (e.g. CO2-eq avoided
-computed from tonnes).
+most of a sum), values published elsewhere, relations between measures (e.g. CO2-eq avoided
+computed from tonnes), and coalitions: the rule protects against any one contributor (who knows
+its own value), not against two contributors to a three-organisation sum pooling their values to
+recover the third (``min_organisations=4`` protects against pairs).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +73,14 @@ import numpy as np
 from critflow.errors import CritflowError
 
 _TOL = 1e-9
+
+
+def organisation_key(name: object) -> str:
+    """The identity of an organisation name: NFKC-folded, case-folded, white space collapsed,
+    invisible format characters (zero-width space, BOM …) dropped."""
+    text = unicodedata.normalize("NFKC", str(name))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,9 @@ class Aggregate:
     published: bool
     reason: str = ""
     organisations: frozenset[str] = field(default_factory=frozenset, repr=False)
+    members: frozenset[tuple[str, Hashable]] = field(default_factory=frozenset, repr=False)
+    """The unknowns summed: (organisation key, item) pairs; programme staff only, kept to pass
+    the aggregate back as ``published_before``."""
 
     def public(self) -> dict[str, Any]:
         """What the public may see: key, unit, count, and sum and mean when published."""
@@ -124,11 +154,29 @@ def _as_contribution(item: Any, index: int) -> Contribution:
             f"a contribution's value is a finite number, got {value!r}",
             "Leave out a missing value instead of writing it as NaN.",
         )
-    if not str(contribution.organisation).strip():
+    if not organisation_key(contribution.organisation):
         raise CritflowError(
             f"contributions[{index}].organisation", "the organisation is empty", "Name it."
         )
     return contribution
+
+
+def _names(items: Iterable[Contribution]) -> dict[str, str]:
+    """The distinct organisations of ``items``: key (:func:`organisation_key`) -> first spelling."""
+    out: dict[str, str] = {}
+    for c in items:
+        out.setdefault(organisation_key(c.organisation), str(c.organisation))
+    return out
+
+
+def _members(items: Iterable[Contribution]) -> frozenset[tuple[str, Hashable]]:
+    """The unknowns of ``items``: (organisation key, item)."""
+    return frozenset((organisation_key(c.organisation), c.item) for c in items)
+
+
+def _old_members(old: Aggregate) -> frozenset[tuple[str, Hashable]]:
+    """The unknowns of an earlier aggregate (its organisations, item None, when it has no members)."""
+    return old.members or frozenset((organisation_key(o), None) for o in old.organisations)
 
 
 def _null_basis(matrix: np.ndarray) -> np.ndarray:
@@ -219,15 +267,24 @@ def _partners(
     return list(keys)
 
 
+def _implied(rows: list[np.ndarray], sums: list[float], row: np.ndarray) -> float:
+    """The sum that the published ``rows`` (with their ``sums``) imply for ``row`` (in their span)."""
+    coefficients = np.linalg.lstsq(np.vstack(rows).T, row, rcond=None)[0]
+    return float(coefficients @ np.array(sums))
+
+
 def public_aggregates(
     contributions: Iterable[Contribution | tuple],
     min_organisations: int = 3,
     measure: Callable[[Hashable], Hashable] | None = None,
+    published_before: Iterable[Aggregate] = (),
 ) -> list[Aggregate]:
     """The aggregate of every group of ``contributions``, published or suppressed by the rule
     of this module (see its docstring). ``measure`` maps a group key to what it measures; groups
     of one measure may be combined by an attacker (default: the key without its first part).
-    Contributions of one group must share a unit. Returns the aggregates sorted by key (as text)."""
+    ``published_before``: the aggregates published earlier (they stay public; new ones must be
+    safe together with them). Contributions of one group must share a unit. Returns the
+    aggregates sorted by key (as text)."""
     if min_organisations < 1:
         raise CritflowError(
             "min_organisations=", f"must be 1 or more, got {min_organisations}", "Use 3."
@@ -238,7 +295,18 @@ def public_aggregates(
         item = _as_contribution(raw, index)
         groups.setdefault(item.key, []).append(item)
     aggregates: dict[Hashable, Aggregate] = {}
-    by_measure: dict[tuple[Hashable, str], list[Hashable]] = {}
+    by_measure: dict[Hashable, list[Hashable]] = {}
+    before: dict[Hashable, list[Aggregate]] = {}
+    for index, old in enumerate(published_before):
+        if not isinstance(old, Aggregate):
+            raise CritflowError(
+                f"published_before[{index}]",
+                f"an earlier aggregate is an Aggregate (as public_aggregates returned it), "
+                f"got {type(old).__name__}",
+                "Keep the Aggregate objects (or rebuild them with key, organisations, members).",
+            )
+        if old.published:
+            before.setdefault(measure(old.key), []).append(old)
     for key, items in groups.items():
         units = {c.unit for c in items}
         if len(units) > 1:
@@ -248,8 +316,18 @@ def public_aggregates(
                 "Convert the values to one unit before aggregating.",
             )
         unit = units.pop()
-        organisations = frozenset(str(c.organisation) for c in items)
-        by_measure.setdefault((measure(key), unit), []).append(key)
+        organisations = _names(items)
+        try:
+            total = math.fsum(c.value for c in items)
+        except OverflowError:
+            total = math.inf
+        if not math.isfinite(total):
+            raise CritflowError(
+                f"contributions to {key!r}",
+                "their sum overflows (values near 1e308)",
+                "Give the values in a larger unit (kt instead of t) or check them for typos.",
+            )
+        by_measure.setdefault(measure(key), []).append(key)
         if len(organisations) < min_organisations:
             aggregates[key] = Aggregate(
                 key,
@@ -259,34 +337,71 @@ def public_aggregates(
                 None,
                 False,
                 f"fewer than {min_organisations} organisations contribute ({len(organisations)})",
-                organisations,
+                frozenset(organisations.values()),
+                _members(items),
             )
-    for (_, unit), keys in by_measure.items():
+    for measured, keys in by_measure.items():
         candidates = sorted(
             (k for k in keys if k not in aggregates),
-            key=lambda k: (-len({c.organisation for c in groups[k]}), repr(k)),
+            key=lambda k: (-len(_names(groups[k])), repr(k)),
         )
         unknowns: dict[tuple[str, Hashable], int] = {}
+        for old in before.get(measured, []):
+            for member in _old_members(old):
+                unknowns.setdefault(member, len(unknowns))
         for k in keys:
-            for c in groups[k]:
-                unknowns.setdefault((str(c.organisation), c.item), len(unknowns))
+            for member in _members(groups[k]):
+                unknowns.setdefault(member, len(unknowns))
         owners = [owner for owner, _ in unknowns]
         published: list[tuple[Hashable, np.ndarray]] = []
+        sums: list[float] = []
         basis = np.zeros((len(unknowns), 0))
-        for key in candidates:
+        for old in before.get(measured, []):
             row = np.zeros(len(unknowns))
-            for c in groups[key]:
-                row[unknowns[(str(c.organisation), c.item)]] = 1.0
-            organisations = frozenset(str(c.organisation) for c in groups[key])
+            for member in _old_members(old):
+                row[unknowns[member]] = 1.0
+            published.append((old.key, row))
+            sums.append(float(old.sum) if old.sum is not None else math.nan)
             extended = _extend(basis, row)
-            # a sum in the span of the published ones reveals nothing new
+            basis = basis if extended is None else extended
+        for key in candidates:
+            unit = groups[key][0].unit
+            members = _members(groups[key])
+            row = np.zeros(len(unknowns))
+            for member in members:
+                row[unknowns[member]] = 1.0
+            organisations = _names(groups[key])
+            total = math.fsum(c.value for c in groups[key])  # finite: checked above
+            extended = _extend(basis, row)
+            # a sum in the span of the published ones reveals nothing new — unless its value
+            # differs from what they imply (a value was revised since): that difference is news
+            revised = False
+            if extended is None and before.get(measured):
+                implied = _implied([r for _, r in published], sums, row)
+                scale = max([abs(x) for x in sums] + [abs(total), 1e-300])
+                revised = not math.isclose(implied, total, rel_tol=1e-9, abs_tol=1e-9 * scale)
             revealed = (
                 None if extended is None else _disclosing_set(extended, owners, min_organisations)
             )
+            if revised:
+                aggregates[key] = Aggregate(
+                    key,
+                    unit,
+                    len(organisations),
+                    None,
+                    None,
+                    False,
+                    "the published aggregates fix this sum, but its value differs from theirs "
+                    "(a value was revised): the difference would reveal the revision; give a "
+                    "revised value a new item",
+                    frozenset(organisations.values()),
+                    members,
+                )
+                continue
             if revealed is None:
                 published.append((key, row))
+                sums.append(total)
                 basis = basis if extended is None else extended
-                total = float(sum(c.value for c in groups[key]))
                 aggregates[key] = Aggregate(
                     key,
                     unit,
@@ -295,7 +410,8 @@ def public_aggregates(
                     total / len(organisations),
                     True,
                     "",
-                    organisations,
+                    frozenset(organisations.values()),
+                    members,
                 )
                 continue
             columns = [j for j, owner in enumerate(owners) if owner in revealed]
@@ -310,6 +426,7 @@ def public_aggregates(
                 f"with the published aggregate{'s' if len(partners) > 1 else ''} "
                 f"{', '.join(repr(p) for p in partners)} it would let the value of fewer than "
                 f"{min_organisations} organisations be recovered by subtraction",
-                organisations,
+                frozenset(organisations.values()),
+                members,
             )
     return sorted(aggregates.values(), key=lambda a: repr(a.key))
