@@ -220,11 +220,13 @@ def unfc(
         bool, typer.Option("--by-domain", help="Also split the totals by focus domain.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    roadmap: RoadmapOption = "materinex-2030",
 ) -> None:
     """Print each quantity's UNFC-2019 class and the tonnes per class and element."""
+    from critflow.monitor.roadmap import load_roadmap
     from critflow.monitor.unfc import load_classifications, quantities_by_class
 
-    quantities = load_classifications(classification)
+    quantities = load_classifications(classification, load_roadmap(roadmap))
     totals = quantities_by_class(quantities, by_domain=by_domain)
     if as_json:
         document = {
