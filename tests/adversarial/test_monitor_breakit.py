@@ -190,6 +190,39 @@ def test_the_same_organisation_under_two_projects_in_domain_and_sub_domain():
     single_insider_safe(result, contributions)
 
 
+def test_a_second_project_is_not_revealed_when_no_items_are_given():
+    """Without items: a's domain-1 value (8 = p1 3 + p2 5) and its 1.1 value (3); b and c have
+    one project in both. 10 - 5 = 5 would be a's second project. The truth has items; the
+    attacker's algebra runs on it."""
+    truth = [
+        Contribution(key("1"), "a", 3.0, item="p1"),
+        Contribution(key("1"), "a", 5.0, item="p2"),
+        Contribution(key("1.1"), "a", 3.0, item="p1"),
+    ] + [Contribution(key(d), o, 1.0, item=o) for o in "bc" for d in ("1", "1.1")]
+    without_items = [Contribution(c.key, c.organisation, c.value) for c in truth]
+    result = public_aggregates(without_items)
+    assert sum(a.published for a in result) == 1
+    by_key_ = {a.key: a for a in result}
+    true_members = {
+        k: frozenset((c.organisation, c.item) for c in truth if c.key == k) for k in by_key_
+    }
+    rebuilt = [
+        a.__class__(
+            a.key,
+            a.unit,
+            a.count,
+            a.sum,
+            a.mean,
+            a.published,
+            "",
+            a.organisations,
+            true_members[a.key],
+        )
+        for a in result
+    ]
+    single_insider_safe(rebuilt, truth)
+
+
 def test_two_colluders_recover_the_third_of_a_three_organisation_sum_documented_limit():
     """The rule protects against one insider; two pooling their values split a 3-sum. The
     module says so, and min_organisations=4 closes it."""
@@ -594,8 +627,7 @@ def test_hostile_proposals_exit_2_with_a_short_message(name, tmp_path):
     result = critflow_cli("monitor", "screen", path)
     assert result.returncode == 2, (result.stdout + result.stderr)[-500:]
     assert (
-        str(path) in (result.stdout + result.stderr)
-        and len(result.stdout + result.stderr) < 5_000
+        str(path) in (result.stdout + result.stderr) and len(result.stdout + result.stderr) < 5_000
     )
 
 

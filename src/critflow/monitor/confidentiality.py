@@ -44,9 +44,13 @@ are summed first). When one organisation contributes different values to differe
 the same measure (several projects), give each contribution an ``item`` (e.g. the project or
 submission id): then the unknowns are (organisation, item) and a contribution counted in several
 groups is the same unknown — which is what makes a domain and its sub-domain overlap. Without
-items, an organisation's contributions to different groups are treated as one value, which may
-suppress more than needed but never publishes a subtraction that reveals an organisation's value
-(except a difference between two of its own values, which items avoid).
+items, an organisation's contributions to different groups are treated as one value; when they
+differ (the organisation has a second project counted in the domain total but not in the
+sub-domain), a second model with one unknown per group also has to find nothing, so the
+difference between two of its values (the second project's value) is not published either. What
+neither model sees is a relation between the values of several such organisations across three
+or more groups (b's domain value = its 1.1 value + its 1.2 value, likewise for g): give items
+whenever organisations have several projects.
 
 Cost: 40 groups over 60 organisations, 9 KPI-years (5,000 contributions) take about 0.5 s; 40
 groups with one item per contribution (1,150 contributions, 574 unknowns) about 1.3 s (2-core
@@ -172,6 +176,30 @@ def _names(items: Iterable[Contribution]) -> dict[str, str]:
 def _members(items: Iterable[Contribution]) -> frozenset[tuple[str, Hashable]]:
     """The unknowns of ``items``: (organisation key, item)."""
     return frozenset((organisation_key(c.organisation), c.item) for c in items)
+
+
+def _split_organisations(keys: list[Hashable], groups: dict) -> set[str]:
+    """The organisations that, without items, give different values to groups of ``keys``."""
+    values: dict[str, set[float]] = {}
+    for k in keys:
+        per_group: dict[str, float] = {}
+        for c in groups[k]:
+            if c.item is None:
+                name = organisation_key(c.organisation)
+                per_group[name] = per_group.get(name, 0.0) + c.value
+        for name, value in per_group.items():
+            values.setdefault(name, set()).add(value)
+    return {name for name, seen in values.items() if len(seen) > 1}
+
+
+def _split(
+    members: frozenset[tuple[str, Hashable]], key: Hashable, split: set[str]
+) -> list[tuple[str, Hashable]]:
+    """``members`` with an organisation of ``split`` (item None) as one unknown per group."""
+    return [
+        (name, ("group", repr(key))) if item is None and name in split else (name, item)
+        for name, item in members
+    ]
 
 
 def _old_members(old: Aggregate) -> frozenset[tuple[str, Hashable]]:
@@ -356,6 +384,20 @@ def public_aggregates(
         published: list[tuple[Hashable, np.ndarray]] = []
         sums: list[float] = []
         basis = np.zeros((len(unknowns), 0))
+        # without items, an organisation whose values differ between groups has more than one
+        # value: a second model gives it one unknown per group, so a difference between two of
+        # its values (a second project counted in the domain but not the sub-domain) is caught
+        split = _split_organisations(keys, groups)
+        split_unknowns: dict[tuple[str, Hashable], int] = {}
+        for old in before.get(measured, []):
+            for member in _split(_old_members(old), old.key, split):
+                split_unknowns.setdefault(member, len(split_unknowns))
+        for k in keys:
+            for member in _split(_members(groups[k]), k, split):
+                split_unknowns.setdefault(member, len(split_unknowns))
+        split_owners = [owner for owner, _ in split_unknowns]
+        split_published: list[tuple[Hashable, np.ndarray]] = []
+        split_basis = np.zeros((len(split_unknowns), 0))
         for old in before.get(measured, []):
             row = np.zeros(len(unknowns))
             for member in _old_members(old):
@@ -364,6 +406,13 @@ def public_aggregates(
             sums.append(float(old.sum) if old.sum is not None else math.nan)
             extended = _extend(basis, row)
             basis = basis if extended is None else extended
+            if split:
+                split_row = np.zeros(len(split_unknowns))
+                for member in _split(_old_members(old), old.key, split):
+                    split_row[split_unknowns[member]] = 1.0
+                split_published.append((old.key, split_row))
+                split_extended = _extend(split_basis, split_row)
+                split_basis = split_basis if split_extended is None else split_extended
         for key in candidates:
             unit = groups[key][0].unit
             members = _members(groups[key])
@@ -383,6 +432,16 @@ def public_aggregates(
             revealed = (
                 None if extended is None else _disclosing_set(extended, owners, min_organisations)
             )
+            owners_seen, rows_seen, row_seen = owners, published, row
+            split_row = split_extended = None
+            if split:
+                split_row = np.zeros(len(split_unknowns))
+                for member in _split(members, key, split):
+                    split_row[split_unknowns[member]] = 1.0
+                split_extended = _extend(split_basis, split_row)
+                if revealed is None and split_extended is not None:
+                    revealed = _disclosing_set(split_extended, split_owners, min_organisations)
+                    owners_seen, rows_seen, row_seen = split_owners, split_published, split_row
             if revised:
                 aggregates[key] = Aggregate(
                     key,
@@ -402,6 +461,9 @@ def public_aggregates(
                 published.append((key, row))
                 sums.append(total)
                 basis = basis if extended is None else extended
+                if split_row is not None:
+                    split_published.append((key, split_row))
+                    split_basis = split_basis if split_extended is None else split_extended
                 aggregates[key] = Aggregate(
                     key,
                     unit,
@@ -414,8 +476,10 @@ def public_aggregates(
                     members,
                 )
                 continue
-            columns = [j for j, owner in enumerate(owners) if owner in revealed]
-            partners = _partners([r for _, r in published], [k for k, _ in published], row, columns)
+            columns = [j for j, owner in enumerate(owners_seen) if owner in revealed]
+            partners = _partners(
+                [r for _, r in rows_seen], [k for k, _ in rows_seen], row_seen, columns
+            )
             aggregates[key] = Aggregate(
                 key,
                 unit,
