@@ -237,6 +237,15 @@ def test_two_colluders_recover_the_third_of_a_three_organisation_sum_documented_
     assert not attack(safer, contributions, insiders=("a", "b"))
 
 
+def test_a_large_min_organisations_is_refused_quickly_not_a_hang():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(CritflowError, match="min_organisations=12"):
+        public_aggregates([(key("1"), f"o{i}", 1.0) for i in range(60)], min_organisations=12)
+    assert time.perf_counter() - start < 5
+
+
 def test_mean_and_count_leak_nothing_beyond_the_sum():
     result = public_aggregates(
         [(key("1.1"), o, v) for o, v in zip("abcd", [0, -2, 5, 1e6], strict=True)]

@@ -77,6 +77,8 @@ import numpy as np
 from critflow.errors import CritflowError
 
 _TOL = 1e-9
+_MAX_SETS = 200_000
+"""The most sets of three or more organisations checked one by one (min_organisations > 3)."""
 
 
 def organisation_key(name: object) -> str:
@@ -272,6 +274,15 @@ def _disclosing_set(
         index = np.r_[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]]
         if float(np.linalg.eigvalsh(projector[np.ix_(index, index)])[-1]) > 1 - 1e-9:
             return frozenset({names[i], names[j]})
+    sets = sum(math.comb(len(names), size) for size in range(3, min_organisations))
+    if sets > _MAX_SETS:
+        raise CritflowError(
+            f"min_organisations={min_organisations}",
+            f"checking every set of 3 to {min_organisations - 1} of {len(names)} organisations "
+            f"means {sets:,} sets; above {_MAX_SETS:,} the check would take hours",
+            "Use min_organisations=3 (single organisations and pairs are checked exactly and "
+            "fast), or fewer organisations per measure.",
+        )
     for size in range(3, min_organisations):
         for group in itertools.combinations(range(len(names)), size):
             index = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in group])
