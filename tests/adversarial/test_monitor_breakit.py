@@ -139,6 +139,22 @@ def test_non_finite_values_are_refused(value):
         public_aggregates([(key("1.1"), o, value if o == "a" else 1.0) for o in "abc"])
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (("1", KPI, 2027), "a", 1.0, "1", [1]),
+        (["1", KPI], "a", 1.0),
+        (("1", KPI, 2027), "a", "1.5"),
+        (("1", KPI, 2027), "a", True),
+        (("1", KPI, 2027), " \u200b ", 1.0),
+        (("1", KPI, 2027), "a", 1.0, None),
+    ],
+)
+def test_malformed_contributions_are_critflow_errors(bad):
+    with pytest.raises(CritflowError, match=r"contributions\[0\]"):
+        public_aggregates([bad, (("1", KPI, 2027), "b", 1.0), (("1", KPI, 2027), "c", 1.0)])
+
+
 def test_an_overflowing_sum_is_a_critflow_error_not_inf():
     with pytest.raises(CritflowError, match="overflow"):
         public_aggregates([(key("1.1"), o, 1e308) for o in "abc"])

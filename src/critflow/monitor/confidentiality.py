@@ -153,6 +153,22 @@ def _as_contribution(item: Any, index: int) -> Contribution:
             "Give a Contribution or a tuple such as (('1.1', '1.1-srm-from-recycling', 2027), "
             "'org-a', 0.12).",
         )
+    for name in ("key", "item"):
+        try:
+            hash(getattr(contribution, name))
+        except TypeError:
+            raise CritflowError(
+                f"contributions[{index}].{name}",
+                f"the {name} must be hashable (a text, number or tuple), "
+                f"got {type(getattr(contribution, name)).__name__}",
+                "Use a tuple instead of a list, e.g. ('1.1', 'kpi-id', 2027).",
+            ) from None
+    if not isinstance(contribution.unit, str):
+        raise CritflowError(
+            f"contributions[{index}].unit",
+            f"the unit is a text, got {contribution.unit!r}",
+            "Write '1' for a fraction, or a unit such as 't'.",
+        )
     value = contribution.value
     if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
         raise CritflowError(
