@@ -474,6 +474,29 @@ def test_research_groups_counted_as_distinct_groups(groups, counted):
     assert rule.passed is (counted >= 2)
 
 
+@pytest.mark.parametrize(
+    "name", ["VITO", "VITO NV", "vito  nv", "imec vzw", "Flanders Make, Lommel"]
+)
+def test_a_strategic_centre_with_a_legal_form_still_needs_another_centre(name):
+    partners = [
+        {"organisation": name, "kind": "research_group", "group": "G1"},
+        {"organisation": name, "kind": "research_group", "group": "G2"},
+    ]
+    s = screen({**BASE, "instrument": "csbo", "partners": partners}, ROADMAP)
+    (rule,) = [r for r in s.eligibility if r.rule == "csbo-strategic-centre-with-another"]
+    assert rule.passed is False
+    partners.append({"organisation": "VITOLAB", "kind": "research_centre"})  # not VITO
+    s = screen({**BASE, "instrument": "csbo", "partners": partners[2:]}, ROADMAP)
+    (rule,) = [r for r in s.eligibility if r.rule == "csbo-strategic-centre-with-another"]
+    assert rule.passed is True and "does not apply" in rule.reason
+
+
+def test_a_claim_before_the_start_is_a_mistake():
+    claim = {"kpi": KPI, "value": 0.2, "year": 2026}
+    with pytest.raises(CritflowError, match="before the project starts"):
+        screen({**BASE, "start_year": 2028, "claims": [claim]}, ROADMAP)
+
+
 TEXT = (
     st.lists(
         st.sampled_from([*"<>&\"'/=ab ", "<script>", "</td>", "\u202e", "é"]),

@@ -245,6 +245,15 @@ def _check_against(proposal: Proposal, roadmap: Roadmap, where) -> list[Problem]
                 )
             )
             continue
+        if claim.year is not None and claim.year < proposal.start_year:
+            problems.append(
+                Problem(
+                    where("claims", i, "year"),
+                    f"the claim is for {claim.year}, before the project starts "
+                    f"({proposal.start_year})",
+                    "Give the year the project reaches the value (its end, by default).",
+                )
+            )
         if claim.kpi in first_claim:
             problems.append(
                 Problem(
@@ -369,6 +378,12 @@ def _counts(partners: tuple[Partner, ...]) -> dict[str, tuple[int, str]]:
     }
 
 
+def _names_match(listed: str, name: str) -> bool:
+    """Whether partner ``name`` is the listed organisation (both keys): the same name, or the
+    name followed by a legal form or a site ('vito nv', 'imec vzw', 'flanders make, lommel')."""
+    return name == listed or (name.startswith(listed) and name[len(listed)] in " ,(-/")
+
+
 _COUNTED = {
     "min_research_groups": "research groups",
     "min_research_centres": "research centres (distinct organisations of the research partners)",
@@ -389,7 +404,8 @@ def eligibility(proposal: Proposal, instrument: Instrument) -> tuple[RuleCheck, 
             continue
         if rule.applies_if:
             listed = rule.applies_if.get("any_organisation_in", ())
-            hits = [o for o in listed if _key(o) in names]
+            # 'VITO NV', 'imec vzw', 'Flanders Make, Lommel' are the listed organisations
+            hits = [o for o in listed if any(_names_match(_key(o), n) for n in names)]
             if not hits:
                 out.append(
                     RuleCheck(
