@@ -5,8 +5,6 @@ classes and tonnes per class and element of a classification file.
 The library is :mod:`critflow.monitor`; this module parses options and prints.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated
