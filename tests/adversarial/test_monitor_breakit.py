@@ -713,3 +713,39 @@ def test_a_second_programme_roadmap_by_path(tmp_path):
     broken.write_text(text.replace("unit: t\n", "unit: tonnesss\n", 1))
     result = critflow_cli("monitor", "roadmap", "--roadmap", broken)
     assert result.returncode == 2 and "tonnesss" in (result.stdout + result.stderr)
+
+
+def _roadmap_variant(tmp_path, old, new, name="variant.yaml"):
+    text = (ROOT / "src/critflow/data/roadmap/materinex-2030.yaml").read_text()
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_a_filled_red_cell_makes_a_proposal_too_late_only_in_its_window(tmp_path):
+    path = _roadmap_variant(
+        tmp_path,
+        '"1.1":                     {"2024-2027": {SBO: unknown, ICON: unknown}, '
+        '"2028-2030": {SBO: unknown, ICON: unknown}}',
+        '"1.1":                     {"2024-2027": {SBO: unknown, ICON: green}, '
+        '"2028-2030": {SBO: unknown, ICON: red}}',
+    )
+    other = load_roadmap(path)
+    assert screen({**BASE, "start_year": 2027}, other).too_late is False
+    late = screen({**BASE, "start_year": 2028}, other)
+    assert late.too_late is True and late.colours[0].colour.code == "red"
+    assert "too late" in render_sheet_html(late)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("start: 2028, end: 2030", "start: 2029, end: 2030", "gap between windows"),
+        ("start: 2028, end: 2030", "start: 2027, end: 2030", "overlap"),
+        ("start: 2024, end: 2027", "start: 2024, end: 2020", "overlap|before it starts"),
+    ],
+)
+def test_roadmap_windows_with_a_gap_or_overlap_are_mistakes(tmp_path, old, new, match):
+    with pytest.raises(CritflowError, match=match):
+        load_roadmap(_roadmap_variant(tmp_path, old, new))

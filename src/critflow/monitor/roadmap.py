@@ -470,6 +470,23 @@ def _check(file: _RoadmapFile, domains: list[Domain], source: Any) -> list[Probl
                     f"windows {a.id} and {b.id} overlap or are out of order",
                 )
             )
+        elif b.start > a.end + 1:
+            problems.append(
+                Problem(
+                    source.where("windows"),
+                    f"there is a gap between windows {a.id} and {b.id} "
+                    f"({a.end + 1}-{b.start - 1} would be in the horizon but in no window)",
+                    "Let each window start the year after the previous one ends.",
+                )
+            )
+    for i, window in enumerate(file.windows):
+        if window.end < window.start:
+            problems.append(
+                Problem(
+                    source.where("windows", i, "end"),
+                    f"window {window.id} ends ({window.end}) before it starts ({window.start})",
+                )
+            )
     for domain_id, by_window in file.colours.cells.items():
         if domain_id not in seen_domains:
             problems.append(
