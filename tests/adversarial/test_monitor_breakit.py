@@ -662,6 +662,9 @@ HOSTILE = {
     "long-title": _proposal_text().replace("title: Selective", "title: " + "A" * 2_000_000),
     "long-partner": _proposal_text().replace("Solvent Supplier S", "S" * 100_000),
     "share-as-percent": _proposal_text().replace("value: 0.08", "value: 8"),
+    "terminal-escape": _proposal_text()
+    .replace("title: Selective", 'title: "\\e]0;pwned\\a\\e[2J Selective', 1)
+    .replace("residues\n", 'residues"\n', 1),
     "empty": "",
     "list": "- 1\n",
     "python-tag": "!!python/object/apply:os.system ['echo pwned']\n",

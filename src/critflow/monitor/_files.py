@@ -41,3 +41,20 @@ def _cut(problem: Any, limit: int) -> Any:
     if len(problem.what) <= limit:
         return problem
     return replace(problem, what=problem.what[:limit] + f"… ({len(problem.what):,} characters)")
+
+
+def no_control_characters(value: Any) -> Any:
+    """``value`` (a text, or a tuple of texts) unchanged; a ValueError when it holds control
+    characters (escape sequences could drive the reader's terminal: clear it, set its title)."""
+    import unicodedata
+
+    texts = value if isinstance(value, tuple | list) else (value,)
+    for text in texts:
+        if isinstance(text, str):
+            for ch in text:
+                if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
+                    raise ValueError(
+                        f"contains the control character U+{ord(ch):04X}; remove it "
+                        "(texts are plain text)"
+                    )
+    return value

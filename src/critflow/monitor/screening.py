@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from critflow.errors import CritflowError, Problem, suggest
+from critflow.monitor._files import no_control_characters
 from critflow.monitor.roadmap import Colour, Instrument, Kpi, Roadmap
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ class Partner(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value or ()
 
+    @field_validator("organisation", "group", "related_to")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
+
 
 class Claim(BaseModel):
     """A claimed KPI improvement: ``value`` in the KPI's own terms (a share 0.12, a relative
@@ -56,6 +62,11 @@ class Claim(BaseModel):
     value: float = Field(allow_inf_nan=False)
     year: int | None = Field(default=None, ge=2000, le=2100)
     note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("kpi", "note")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
 
 
 class Proposal(BaseModel):
@@ -73,6 +84,11 @@ class Proposal(BaseModel):
     partners: tuple[Partner, ...] = Field(min_length=1, max_length=200)
     claims: tuple[Claim, ...] = Field(default=(), max_length=200)
     summary: str | None = Field(default=None, max_length=10000)
+
+    @field_validator("title", "acronym", "instrument", "summary", "domains")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
 
     @field_validator("domains", mode="before")
     @classmethod

@@ -327,6 +327,15 @@ class ClassifiedQuantity(BaseModel):
     evaluator: str = Field(min_length=1)
     domain: str | None = None
 
+    @field_validator(
+        "project", "source", "element", "reference_point", "justification", "evaluator"
+    )
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        from critflow.monitor._files import no_control_characters
+
+        return no_control_characters(value)
+
     @field_validator("element")
     @classmethod
     def _element(cls, value: str) -> str:
