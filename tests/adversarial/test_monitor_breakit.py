@@ -752,3 +752,103 @@ def test_a_filled_red_cell_makes_a_proposal_too_late_only_in_its_window(tmp_path
 def test_roadmap_windows_with_a_gap_or_overlap_are_mistakes(tmp_path, old, new, match):
     with pytest.raises(CritflowError, match=match):
         load_roadmap(_roadmap_variant(tmp_path, old, new))
+
+
+JUNK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["icon", "csbo", "1.1", "company", "research_group", KPI, "E1.1", "F2"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "title": JUNK,
+            "instrument": JUNK,
+            "domains": JUNK,
+            "start_year": JUNK,
+            "duration_years": JUNK,
+            "partners": JUNK
+            | st.lists(
+                st.fixed_dictionaries(
+                    {"organisation": JUNK, "kind": JUNK},
+                    optional={"related_to": JUNK, "group": JUNK},
+                ),
+                max_size=4,
+            ),
+            "claims": JUNK
+            | st.lists(
+                st.fixed_dictionaries({"kpi": JUNK, "value": JUNK}, optional={"year": JUNK})
+            ),
+        },
+    )
+)
+def test_any_proposal_mapping_screens_or_is_a_critflow_error(fields):
+    proposal = {**BASE, **fields}
+    try:
+        result = screen(proposal, ROADMAP)
+    except CritflowError:
+        return
+    render_sheet_html(result)
+    result.as_dict()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            k: JUNK
+            for k in (
+                "source_type",
+                "element",
+                "tonnes",
+                "e",
+                "f",
+                "g",
+                "answers",
+                "domain",
+                "date",
+            )
+        },
+    )
+)
+def test_any_classification_entry_loads_or_is_a_critflow_error(fields):
+    import tempfile
+
+    import yaml
+
+    entry = {
+        "source": "pond",
+        "source_type": "tailings",
+        "element": "Zn",
+        "tonnes": 10,
+        "reference_point": "metal",
+        "e": "E1",
+        "f": "F1.1",
+        "g": "G1",
+        "justification": "j",
+        **fields,
+    }
+    document = {"project": "P", "evaluator": "x", "date": "2026-01-01", "quantities": [entry]}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        try:
+            path.write_text(yaml.safe_dump(document, allow_unicode=True))
+        except yaml.YAMLError:
+            return
+        try:
+            quantities = load_classifications(path, ROADMAP)
+        except CritflowError:
+            return
+        quantities_by_class(quantities, by_domain=True)
