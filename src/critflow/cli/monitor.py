@@ -127,11 +127,20 @@ def screen(
         run = Run.solve(load_model(model, allow_outside_files=allow_outside_files))
     result = screen_proposal(loaded, loaded_roadmap, run, model_file=model)
     if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".pdf":
-            out_path.write_bytes(render_sheet_pdf(result))
-        else:
-            out_path.write_text(render_sheet_html(result), encoding="utf-8")
+        content = (
+            render_sheet_pdf(result)
+            if suffix == ".pdf"
+            else render_sheet_html(result).encode("utf-8")
+        )
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_bytes(content)
+        except OSError as exc:
+            raise CritflowError(
+                f"--out {out_path}",
+                f"the screening sheet cannot be written there ({exc.strerror or exc})",
+                "Give the path of a file in a folder you can write to, e.g. --out sheet.html.",
+            ) from None
     if as_json:
         out.print_json(json.dumps(result.as_dict()))
     else:
@@ -209,11 +218,13 @@ def unfc(
         bool, typer.Option("--by-domain", help="Also split the totals by focus domain.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    roadmap: RoadmapOption = "materinex-2030",
 ) -> None:
     """Print each quantity's UNFC-2019 class and the tonnes per class and element."""
+    from critflow.monitor.roadmap import load_roadmap
     from critflow.monitor.unfc import load_classifications, quantities_by_class
 
-    quantities = load_classifications(classification)
+    quantities = load_classifications(classification, load_roadmap(roadmap))
     totals = quantities_by_class(quantities, by_domain=by_domain)
     if as_json:
         document = {

@@ -24,7 +24,8 @@ COLOUR_CODES = ("green", "blue", "orange", "red", "unknown")
 """The roadmap's four colours, and ``unknown`` for a cell its text does not give."""
 
 CHECK_KEYS = {
-    "min_research_groups": "partners of kind research_group",
+    "min_research_groups": "distinct research groups (centre and group name; one listed twice, "
+    "or unnamed groups of one centre, count once)",
     "min_research_centres": "distinct organisations among research groups and research centres",
     "min_companies": "partners of kind company",
     "min_unrelated_companies": "companies, related companies (related_to) counted once",
@@ -469,6 +470,23 @@ def _check(file: _RoadmapFile, domains: list[Domain], source: Any) -> list[Probl
                     f"windows {a.id} and {b.id} overlap or are out of order",
                 )
             )
+        elif b.start > a.end + 1:
+            problems.append(
+                Problem(
+                    source.where("windows"),
+                    f"there is a gap between windows {a.id} and {b.id} "
+                    f"({a.end + 1}-{b.start - 1} would be in the horizon but in no window)",
+                    "Let each window start the year after the previous one ends.",
+                )
+            )
+    for i, window in enumerate(file.windows):
+        if window.end < window.start:
+            problems.append(
+                Problem(
+                    source.where("windows", i, "end"),
+                    f"window {window.id} ends ({window.end}) before it starts ({window.start})",
+                )
+            )
     for domain_id, by_window in file.colours.cells.items():
         if domain_id not in seen_domains:
             problems.append(
@@ -550,7 +568,7 @@ def _shipped(name: str) -> Roadmap:
 
 
 def _load(name: str | Path) -> Roadmap:
-    from critflow.model.load import validate_as
+    from critflow.monitor._files import validate_short
 
     raw, source, shown = _read(name)
     if not isinstance(raw, dict):
@@ -558,7 +576,7 @@ def _load(name: str | Path) -> Roadmap:
     raw, problems = _with_kpi_domains(raw, source)
     if problems:
         raise CritflowError(problems)
-    file = validate_as(_RoadmapFile, raw, source)
+    file = validate_short(_RoadmapFile, raw, source)
     domains = list(file.domains)
     problems = _check(file, domains, source)
     if problems:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from critflow.errors import CritflowError, Problem, suggest
+from critflow.monitor._files import no_control_characters
 from critflow.monitor.roadmap import Colour, Instrument, Kpi, Roadmap
 
 if TYPE_CHECKING:
@@ -35,15 +36,20 @@ class Partner(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    organisation: str = Field(min_length=1)
+    organisation: str = Field(min_length=1, max_length=300)
     kind: Literal["company", "research_group", "research_centre"]
-    group: str | None = None
-    related_to: tuple[str, ...] = ()
+    group: str | None = Field(default=None, max_length=300)
+    related_to: tuple[str, ...] = Field(default=(), max_length=50)
 
     @field_validator("related_to", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value or ()
+
+    @field_validator("organisation", "group", "related_to")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
 
 
 class Claim(BaseModel):
@@ -52,10 +58,15 @@ class Claim(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kpi: str
+    kpi: str = Field(max_length=200)
     value: float = Field(allow_inf_nan=False)
     year: int | None = Field(default=None, ge=2000, le=2100)
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("kpi", "note")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
 
 
 class Proposal(BaseModel):
@@ -64,15 +75,20 @@ class Proposal(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: str = Field(min_length=1)
-    acronym: str | None = None
-    instrument: str
-    domains: tuple[str, ...] = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=500)
+    acronym: str | None = Field(default=None, max_length=60)
+    instrument: str = Field(max_length=200)
+    domains: tuple[str, ...] = Field(min_length=1, max_length=50)
     start_year: int = Field(ge=2000, le=2100)
     duration_years: int | None = Field(default=None, ge=1, le=20)
-    partners: tuple[Partner, ...] = Field(min_length=1)
-    claims: tuple[Claim, ...] = ()
-    summary: str | None = None
+    partners: tuple[Partner, ...] = Field(min_length=1, max_length=200)
+    claims: tuple[Claim, ...] = Field(default=(), max_length=200)
+    summary: str | None = Field(default=None, max_length=10000)
+
+    @field_validator("title", "acronym", "instrument", "summary", "domains")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        return no_control_characters(value)
 
     @field_validator("domains", mode="before")
     @classmethod
@@ -234,6 +250,7 @@ def _check_against(proposal: Proposal, roadmap: Roadmap, where) -> list[Problem]
                     suggest(domain, roadmap.domain_ids, "Focus domains"),
                 )
             )
+    first_claim: dict[str, int] = {}
     for i, claim in enumerate(proposal.claims):
         if claim.kpi not in roadmap.kpis:
             problems.append(
@@ -243,14 +260,58 @@ def _check_against(proposal: Proposal, roadmap: Roadmap, where) -> list[Problem]
                     suggest(claim.kpi, list(roadmap.kpis), "KPIs", limit=8),
                 )
             )
+            continue
+        if claim.year is not None and claim.year < proposal.start_year:
+            problems.append(
+                Problem(
+                    where("claims", i, "year"),
+                    f"the claim is for {claim.year}, before the project starts "
+                    f"({proposal.start_year})",
+                    "Give the year the project reaches the value (its end, by default).",
+                )
+            )
+        if claim.kpi in first_claim:
+            problems.append(
+                Problem(
+                    where("claims", i, "kpi"),
+                    f"KPI '{claim.kpi}' is claimed twice (first as claims[{first_claim[claim.kpi]}])",
+                    "Keep one claim per KPI (the one for the proposal's end).",
+                )
+            )
+        first_claim.setdefault(claim.kpi, i)
+        kpi = roadmap.kpis[claim.kpi]
+        if kpi.kind == "share" and not 0 <= claim.value <= 1:
+            problems.append(
+                Problem(
+                    where("claims", i, "value"),
+                    f"KPI '{kpi.id}' is a share, a fraction from 0 to 1; got {claim.value}",
+                    "Write 72 % as 0.72.",
+                )
+            )
+        elif kpi.kind == "relative_change" and claim.value < -1:
+            problems.append(
+                Problem(
+                    where("claims", i, "value"),
+                    f"KPI '{kpi.id}' is a change against {kpi.reference.year or 'the reference'} "
+                    f"as a fraction; {claim.value} would be a fall of more than 100 %",
+                    "Write a 15 % decrease as -0.15.",
+                )
+            )
+        elif kpi.kind == "absolute" and claim.value < 0:
+            problems.append(
+                Problem(
+                    where("claims", i, "value"),
+                    f"KPI '{kpi.id}' is a quantity in {kpi.unit}; got {claim.value}",
+                    "Give a quantity of 0 or more.",
+                )
+            )
     return problems
 
 
 def load_proposal(path: str | Path, roadmap: Roadmap | None = None) -> Proposal:
     """A proposal from a YAML (or JSON) file; mistakes — also references to domains, instruments
     or KPIs the roadmap does not have — are CritflowErrors naming file, line and field."""
-    from critflow.model.load import validate_as
-    from critflow.monitor._files import read_document
+    from critflow.monitor._files import read_document, validate_short
 
     raw, source = read_document(
         path,
@@ -263,7 +324,7 @@ def load_proposal(path: str | Path, roadmap: Roadmap | None = None) -> Proposal:
             "a proposal file is a mapping (title:, instrument:, domains:, partners:, …)",
             "See examples/monitor/proposal_icon_battery_recycling.yaml.",
         )
-    proposal = validate_as(Proposal, raw, source)
+    proposal = validate_short(Proposal, raw, source)
     if roadmap is not None:
         problems = _check_against(proposal, roadmap, source.where)
         if problems:
@@ -275,7 +336,10 @@ def load_proposal(path: str | Path, roadmap: Roadmap | None = None) -> Proposal:
 
 
 def _key(name: str) -> str:
-    return " ".join(name.casefold().split())
+    """An organisation's identity: NFKC, case and white space folded ('ACME  nv' = 'Ａｃｍｅ NV')."""
+    from critflow.monitor.confidentiality import organisation_key
+
+    return organisation_key(name)
 
 
 def _unrelated_companies(partners: tuple[Partner, ...]) -> list[list[str]]:
@@ -306,7 +370,12 @@ def _unrelated_companies(partners: tuple[Partner, ...]) -> list[list[str]]:
 
 
 def _counts(partners: tuple[Partner, ...]) -> dict[str, tuple[int, str]]:
-    groups = [p for p in partners if p.kind == "research_group"]
+    # one research group listed twice (or two unnamed groups of one centre) counts once
+    distinct: dict[tuple[str, str], Partner] = {}
+    for p in partners:
+        if p.kind == "research_group":
+            distinct.setdefault((_key(p.organisation), _key(p.group or "")), p)
+    groups = list(distinct.values())
     research = {_key(p.organisation): p.organisation for p in partners if p.kind != "company"}
     companies = {_key(p.organisation): p.organisation for p in partners if p.kind == "company"}
     related = _unrelated_companies(partners)
@@ -323,6 +392,12 @@ def _counts(partners: tuple[Partner, ...]) -> dict[str, tuple[int, str]]:
             or "none",
         ),
     }
+
+
+def _names_match(listed: str, name: str) -> bool:
+    """Whether partner ``name`` is the listed organisation (both keys): the same name, or the
+    name followed by a legal form or a site ('vito nv', 'imec vzw', 'flanders make, lommel')."""
+    return name == listed or (name.startswith(listed) and name[len(listed)] in " ,(-/")
 
 
 _COUNTED = {
@@ -345,7 +420,8 @@ def eligibility(proposal: Proposal, instrument: Instrument) -> tuple[RuleCheck, 
             continue
         if rule.applies_if:
             listed = rule.applies_if.get("any_organisation_in", ())
-            hits = [o for o in listed if _key(o) in names]
+            # 'VITO NV', 'imec vzw', 'Flanders Make, Lommel' are the listed organisations
+            hits = [o for o in listed if any(_names_match(_key(o), n) for n in names)]
             if not hits:
                 out.append(
                     RuleCheck(
@@ -461,7 +537,10 @@ def screen(
         try:
             proposal = Proposal.model_validate(dict(proposal))
         except ValidationError as exc:
-            raise CritflowError(validation_problems(exc.errors(), "proposal")) from None
+            from critflow.monitor._files import _cut
+
+            problems = validation_problems(exc.errors(), "proposal")
+            raise CritflowError([_cut(p, 300) for p in problems]) from None
     problems = _check_against(
         proposal, roadmap, lambda *path: "proposal: " + ".".join(str(p) for p in path)
     )
@@ -565,7 +644,7 @@ def _model_cell(t: TargetCheck) -> str:
         css = "ok" if statuses == ["pass"] else "no" if "fail" in statuses else "open"
         period = values[0].period
         lines.append(
-            f"{shown} <span class={css}>{e('/'.join(statuses))}</span>"
+            f"{e(shown)} <span class={css}>{e('/'.join(statuses))}</span>"
             f" <span class=small>{e(rule)}, {period}, {len(values)} scenario"
             f"{'s' if len(values) > 1 else ''}</span>"
         )
@@ -618,9 +697,9 @@ def render_sheet_html(screening: Screening) -> str:
         note = f" <span class=small>({e(t.note)})</span>" if t.note else ""
         target_rows.append(
             f"<tr><td class=kpi>{e(t.kpi.id)}{note}<br><span class=small>{e(t.kpi.name)}</span></td>"
-            f"<td class=num>{_fmt(t.kpi.target_2027, t.kpi)}</td>"
-            f"<td class=num>{_fmt(t.kpi.target_2030, t.kpi)}</td>"
-            f"<td class=num>{claimed}</td><td>{meets}</td><td>{_model_cell(t)}</td></tr>"
+            f"<td class=num>{e(_fmt(t.kpi.target_2027, t.kpi))}</td>"
+            f"<td class=num>{e(_fmt(t.kpi.target_2030, t.kpi))}</td>"
+            f"<td class=num>{e(claimed)}</td><td>{meets}</td><td>{_model_cell(t)}</td></tr>"
         )
     notes = "".join(f"<li>{e(n)}</li>" for n in screening.notes)
     if screening.model_name:

@@ -327,6 +327,24 @@ class ClassifiedQuantity(BaseModel):
     evaluator: str = Field(min_length=1)
     domain: str | None = None
 
+    @field_validator(
+        "project", "source", "element", "reference_point", "justification", "evaluator"
+    )
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        from critflow.monitor._files import no_control_characters
+
+        return no_control_characters(value)
+
+    @field_validator("element")
+    @classmethod
+    def _element(cls, value: str) -> str:
+        """' zn ' and 'ZN' are 'Zn': one element, one row in the totals per class."""
+        text = " ".join(value.split())
+        if not text:
+            raise ValueError("the element is empty; write its symbol, e.g. Zn")
+        return text.capitalize() if len(text) <= 2 and text.isalpha() else text
+
     @field_validator("source_type")
     @classmethod
     def _known_source_type(cls, value: str) -> str:
@@ -395,11 +413,20 @@ def quantities_by_class(
     return sorted(rows, key=lambda r: (order[r.class_name], r.element, r.domain or ""))
 
 
-def load_classifications(path: str | Path) -> list[ClassifiedQuantity]:
+def _same_code(value: Any, axis: str) -> str | None:
+    """``value`` as a normalised code of ``axis`` ('e 3.2' -> 'E3.2'); None when it is none."""
+    try:
+        return normalise(value, axis)
+    except CritflowError:
+        return None
+
+
+def load_classifications(path: str | Path, roadmap: Any = None) -> list[ClassifiedQuantity]:
     """Classified quantities from a YAML file: project-level keys (project, domain, evaluator,
     date) and ``quantities:``, each with source, source_type, element, tonnes, reference_point
     and either e/f/g with a justification or the questionnaire's ``answers`` (or both, which
-    must agree). Mistakes are CritflowErrors naming file, line and field."""
+    must agree). With ``roadmap`` (a :class:`~critflow.monitor.roadmap.Roadmap`), a ``domain``
+    it does not have is a mistake. Mistakes are CritflowErrors naming file, line and field."""
     from pydantic import ValidationError
 
     from critflow.model.load import describe_error
@@ -449,7 +476,7 @@ def load_classifications(path: str | Path) -> list[ClassifiedQuantity]:
                 problems.extend(exc.problems)
                 continue
             for axis, code in zip(("e", "f", "g"), (e, f, g), strict=True):
-                if axis in entry and str(entry[axis]).strip().upper() != code:
+                if axis in entry and _same_code(entry[axis], axis.upper()) != code:
                     problems.append(
                         Problem(
                             source.where(*where, axis),
@@ -467,6 +494,17 @@ def load_classifications(path: str | Path) -> list[ClassifiedQuantity]:
                     for s in steps
                 ),
             )
+        domain = entry.get("domain")
+        if roadmap is not None and domain is not None and str(domain) not in roadmap.domain_ids:
+            at = (*where, "domain") if "domain" in item else ("domain",)
+            problems.append(
+                Problem(
+                    source.where(*at),
+                    f"there is no focus domain '{domain}' in roadmap {roadmap.id}",
+                    suggest(str(domain), roadmap.domain_ids, "Focus domains"),
+                )
+            )
+            continue
         try:
             out.append(ClassifiedQuantity.model_validate(entry))
         except ValidationError as exc:
