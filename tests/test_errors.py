@@ -42,3 +42,11 @@ def test_nearest_ignores_case_when_nothing_closer_is_found():
     assert nearest("co", ["Co", "Ni", "Li"]) == "Did you mean 'Co'?"
     assert nearest("Co", ["co", "Co"]) == "Did you mean 'Co'?"  # an exact-case match first
     assert nearest("zzz", ["Co", "Ni"]) == ""
+
+
+def test_a_long_input_is_not_echoed_whole_in_a_validation_message():
+    from critflow.errors import validation_message
+
+    message = validation_message({"msg": "Value error, not a number", "input": "x" * 2_000_000})
+    assert len(message) < 200 and "2,000,000 characters" in message
+    assert validation_message({"msg": "not a number", "input": "abc"}) == "not a number (got 'abc')"

@@ -88,7 +88,10 @@ def validation_message(error: dict, with_input: bool = True) -> str:
     shown = error.get("input")
     scalar = shown is not None and not isinstance(shown, dict | list)
     if with_input and scalar and "got" not in message:
-        message += f" (got {shown!r})"
+        given = repr(shown)
+        if len(given) > 80:  # a 2 MB text is not repeated back: its start and its length
+            given = f"{given[:60]}… ({len(str(shown)):,} characters)"
+        message += f" (got {given})"
     return message
 
 
