@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from critflow.errors import CritflowError, Problem, known, nearest, validation_message
 from critflow.model.checks import check_model
 from critflow.model.core import Model
+from critflow.model.dimensions import expand, uses_dimensions
 from critflow.model.schema import ModelFile
 from critflow.model.series_files import resolve_series_files
 from critflow.model.source import (
@@ -211,7 +212,11 @@ def _finish(
     problems = _number_problems(resolved, source)
     if problems:
         raise CritflowError(problems)
+    expansion = None
+    if uses_dimensions(resolved):
+        resolved, source, expansion = expand(resolved, source)
     spec = validate_data(resolved, source)
+    spec._expansion = expansion
     model = Model(
         spec,
         source,
