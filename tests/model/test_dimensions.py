@@ -264,3 +264,53 @@ flows:
         "unit",
     ]
     assert list(results.to_dataset().flow_mass.dims) == ["scenario", "period", "element", "flow"]
+
+
+SPLIT_IMPORTS = """
+critflow: 1
+name: split imports
+time: {start: 2020, end: 2020}
+elements: [Li]
+dimensions:
+  region: {coordinates: [FL, EU-other, CN, CL, AR], groups: {EU: [FL, EU-other]}}
+processes:
+  - {id: world, kind: source}
+  - {id: recycling_in, kind: source, over: {region: [FL, EU-other]}}
+  - {id: market, kind: market, over: {region: [FL, EU-other]}, balancing: imports,
+     consumption: true}
+  - {id: use, kind: sink, over: {region: [FL, EU-other]}}
+flows:
+  - {id: imports, from: world, to: market, stage: refined,
+     origin_shares: {region: {CN: {region: {FL: 0.5, default: 0.6}}, CL: 0.3,
+                              AR: {region: {FL: 0.2, default: 0.1}}}}}
+  - {id: recycled, from: recycling_in, to: market, stage: scrap,
+     value: {region: {FL: 10, EU-other: 50}}}
+  - {id: demand, from: market, to: use, value: {region: {FL: 110, EU-other: 950}}}
+"""
+
+
+def test_balancing_import_split_by_origin_shares():
+    results = solve(model_from_text(SPLIT_IMPORTS))
+    table = results.flows()
+    imports = table[table.flow == "imports"].set_index(["from_region", "region"]).value
+    # FL imports 110 - 10 = 100: CN 0.5, CL 0.3, AR 0.2; EU-other 950 - 50 = 900: 0.6, 0.3, 0.1
+    expected = {
+        ("CN", "FL"): 50.0,
+        ("CL", "FL"): 30.0,
+        ("AR", "FL"): 20.0,
+        ("CN", "EU-other"): 540.0,
+        ("CL", "EU-other"): 270.0,
+        ("AR", "EU-other"): 90.0,
+    }
+    assert {k: pytest.approx(v) for k, v in expected.items()} == imports.to_dict()
+    # the generated split is no process of the tables: only markets and the system balance
+    assert set(results.balance().process) == {"market", "(system)"}
+    assert set(table["from"][table.flow == "imports"]) == {"world"}
+
+
+def test_origin_shares_not_summing_to_one_names_the_flow():
+    bad = SPLIT_IMPORTS.replace("CL: 0.3,", "CL: 0.4,")
+    with pytest.raises(CritflowError) as info:
+        solve(model_from_text(bad))
+    message = str(info.value)
+    assert "flows[0].origin_shares.region" in message and "region EU-other" in message
