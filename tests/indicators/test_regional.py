@@ -213,3 +213,40 @@ def test_shares_bounded_and_additive_over_regions(dom_frac, rec_frac, x_share, d
     a, b = demand[0], demand[1]
     assert shares[2] == pytest.approx((shares[0] * a + shares[1] * b) / (a + b))
     assert np.isfinite(shares).all()
+
+
+def test_example_eu_battery_materials_regions():
+    """The example's CRMA shares follow from its cited inputs (examples/data/regions/sources.csv):
+    processing Co = (0.62 Finland + 0.29 Belgium) x (1 - 0.22 EoL-RIR) = 0.7098, Ni = 0.17 x
+    (1 - 0.16) = 0.1428, Li = 0 (no EU refining in the study's sourcing); recycling = the EoL-RIR;
+    largest single third country: Li Chile 0.79, Co China 0.02 x 0.78 = 0.0156, Ni Russia 0.29 x
+    0.84 = 0.2436 (RoW, an aggregate of countries, is no single country)."""
+    from pathlib import Path
+
+    from critflow.model.load import load_model
+
+    path = Path(__file__).parents[2] / "examples" / "eu_battery_materials_regions.yaml"
+    model = load_model(path)
+    results = solve(model)
+    ctx = Context(model, results)
+    p = list(results.inputs.periods).index(2030)
+    expected = {
+        ("eu_processing_share", "Co"): 0.7098,
+        ("eu_processing_share", "Ni"): 0.1428,
+        ("eu_processing_share", "Li"): 0.0,
+        ("eu_recycling_share", "Co"): 0.22,
+        ("eu_recycling_share", "Ni"): 0.16,
+        ("largest_third_country_share", "Li"): 0.79,
+        ("largest_third_country_share", "Co"): 0.0156,
+        ("largest_third_country_share", "Ni"): 0.2436,
+    }
+    for (name, element), value in expected.items():
+        got = float(evaluate_indicator(ctx, name, element)[0, p])
+        assert got == pytest.approx(value, abs=1e-9), (name, element)
+    # Flanders' Li demand in 2030: 22000 t x 6774807 / 448387872 (population share)
+    table = results.flows()
+    fl = table[(table.flow == "demand") & (table.region == "FL") & (table.period == 2030)]
+    assert fl.set_index("element").value["Li"] == pytest.approx(22000 * 6774807 / 448387872)
+    rows = {r.rule: r for r in check(model, results, load_rule_sets(["crma"]), year=2030)}
+    assert rows["crma-diversification-2030"].status == "fail"  # Li from Chile, 79 % > 65 %
+    assert rows["crma-extraction-2030"].status == "not applicable"  # no EU extraction modelled

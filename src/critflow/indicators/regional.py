@@ -14,8 +14,8 @@ country at any relevant stage of processing. In a regional model these follow fr
   ``activity`` says so, in the Union;
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the Union and whose destination inside (a balancing import split by
-  ``origin_shares`` is traded too). Imports whose origin the model does not say are counted for
-  no country.
+  ``origin_shares`` is traded too). Imports whose origin the model does not say, and coordinates
+  the dimension lists as ``aggregates`` (RoW: several countries), are counted for no single country.
 
 Each share is per element; an indicator asked without an element is the worst over the strategic
 raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
@@ -56,9 +56,8 @@ class RegionalSystem:
     union: tuple[str, ...]
     consumption: np.ndarray
     production: dict[str, np.ndarray]
-    imports: dict[
-        tuple[str, str], np.ndarray
-    ]  # (stage, third country) → traded flows into the Union
+    imports: dict[tuple[str, str], np.ndarray]  # (stage, country) → traded flows into the Union
+    aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
 
 
 def regional_system(model: Model) -> RegionalSystem:
@@ -122,7 +121,10 @@ def regional_system(model: Model) -> RegionalSystem:
             continue
         key = (flow.stage, str(origin))
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
-    return RegionalSystem(dim, union_name, tuple(union), consumption, production, imports)
+    aggregates = tuple(labels.aggregates.get(dim, ()))
+    return RegionalSystem(
+        dim, union_name, tuple(union), consumption, production, imports, aggregates
+    )
 
 
 def _system(model: Model, results: FlowResults, cache: dict | None) -> RegionalSystem:
@@ -197,7 +199,12 @@ def largest_third_country_share(
 ) -> np.ndarray:
     """The largest share of Union consumption from one third country at one stage, (S, P); the
     largest over the chosen elements."""
-    shares = third_country_shares(model, results, element, cache)
+    aggregates = _system(model, results, cache).aggregates
+    shares = {
+        key: value
+        for key, value in third_country_shares(model, results, element, cache).items()
+        if key[1] not in aggregates
+    }
     consumption, _, _ = stage_masses(model, results, cache)
     chosen = _elements(model, element, DEPENDENCY_INDICATOR)
     if not shares:
@@ -248,7 +255,11 @@ def system_table(model: Model, results: FlowResults):
                 for activity in ACTIVITIES:
                     row[activity] = production[activity][s, p, e] / k
                     row[f"{activity}_share"] = production[activity][s, p, e] / c if c > 0 else None
-                best = max(imports.items(), key=lambda kv: kv[1][s, p, e], default=None)
+                best = max(
+                    ((key, m) for key, m in imports.items() if key[1] not in system.aggregates),
+                    key=lambda kv: kv[1][s, p, e],
+                    default=None,
+                )
                 if best is not None and c > 0:
                     (stage, country), m = best
                     row |= {

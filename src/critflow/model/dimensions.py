@@ -66,6 +66,7 @@ class Expansion:
     processes: tuple[ItemLabel, ...]
     flows: tuple[ItemLabel, ...]
     traded: tuple[str, ...]  # dimensions along which some flow is traded
+    aggregates: dict[str, tuple[str, ...]] = field(default_factory=dict)  # RoW and the like
 
     def flows_of(self, base: str) -> list[int]:
         """Positions of the expanded flows of the model file's flow ``base`` (helpers left out)."""
@@ -119,6 +120,7 @@ class _Expander:
         self.problems: list[Problem] = []
         self.dims: dict[str, tuple[str, ...]] = {}
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.aggregates: dict[str, tuple[str, ...]] = {}
 
     def problem(self, path: PathKey, what: str, fix: str) -> None:
         self.problems.append(Problem(self.source.where(path), what, fix))
@@ -151,6 +153,7 @@ class _Expander:
                 continue
             coords = spec.get("coordinates") if isinstance(spec, dict) else spec
             groups = spec.get("groups", {}) if isinstance(spec, dict) else {}
+            aggregates = spec.get("aggregates", []) if isinstance(spec, dict) else []
             if not isinstance(coords, list) or not coords:
                 self.problem(
                     at,
@@ -187,7 +190,24 @@ class _Expander:
                         )
                         continue
                     self.groups[name][str(g)] = tuple(members)
-            normal[name] = {"coordinates": list(coords), "groups": dict(groups or {})}
+            bad = (
+                [a for a in aggregates or [] if a not in coords]
+                if isinstance(aggregates, list)
+                else [aggregates]
+            )
+            if bad:
+                self.problem(
+                    (*at, "aggregates"),
+                    f"aggregates names {bad}, not coordinates of '{name}'",
+                    f"Coordinates of '{name}': {', '.join(coords)}.",
+                )
+                continue
+            self.aggregates[name] = tuple(aggregates or ())
+            normal[name] = {
+                "coordinates": list(coords),
+                "groups": dict(groups or {}),
+                "aggregates": list(aggregates or []),
+            }
         return normal
 
     def spans(self, item: dict[str, Any], at: PathKey) -> dict[str, tuple[str, ...]]:
@@ -518,6 +538,7 @@ class _Expander:
             tuple(proc_labels),
             tuple(flow_labels),
             tuple(d for d in self.dims if d in traded),
+            self.aggregates,
         )
         self.scenarios(expanded, expansion)
         self.indicators(expanded, expansion)
@@ -650,18 +671,20 @@ class _Expander:
                 origin_coords = {**dest, dim: str(origin)}
                 out_parts = [f"{origin}{PAIR}{t}" if d == dim else t for d, t in dest.items()]
                 out_id = expanded_id(base, out_parts)
-                transfer[out_id] = {
-                    DEFAULT: self.resolve(
-                        share,
-                        dest,
-                        {},
-                        at,
-                        ("transfer", out_id),
-                        ("origin_shares", dim, origin),
-                        split_sub,
-                        f"flow '{base}'",
-                    )
-                }
+                share_value = self.resolve(
+                    share,
+                    dest,
+                    {},
+                    at,
+                    ("transfer", out_id),
+                    ("origin_shares", dim, origin),
+                    split_sub,
+                    f"flow '{base}'",
+                )
+                # one share for every element, or shares per element {Li: 0.79, default: 0}
+                transfer[out_id] = (
+                    share_value if isinstance(share_value, dict) else {DEFAULT: share_value}
+                )
                 body_out = dict(body, id=out_id, to=dst, **{"from": split_id})
                 self.out.items[("flows", len(new_flows))] = (
                     at,

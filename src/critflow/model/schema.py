@@ -394,6 +394,11 @@ class Dimension(_Strict):
         description="named groups of coordinates, e.g. {EU: [FL, BE-other, EU-other]}; the group "
         "named by scope.region (EU by default) is the Union of the CRMA indicators",
     )
+    aggregates: list[str] = Field(
+        default_factory=list,
+        description="coordinates that stand for several countries (RoW): never 'a single third "
+        "country' in the largest third-country share",
+    )
 
 
 class _ProcessBase(_Strict):
