@@ -390,12 +390,14 @@ class _Expander:
         extra_procs: list[tuple[dict[str, Any], ItemLabel, dict[PathKey, PathKey]]] = []
         traded: set[str] = set()
 
+        instance_of = {
+            (str(processes[i].get("id")), tuple(c.values())): u for u, (i, c) in enumerate(instances)
+        }
+
         def instance_id(base: str, coords: dict[str, str]) -> str | None:
-            for u in by_base.get(base, []):
-                _, c = instances[u]
-                if all(coords.get(d) == v for d, v in c.items()):
-                    return proc_ids[u]
-            return None
+            """The expanded id of process ``base`` at ``coords`` (its dimensions, model order)."""
+            u = instance_of.get((base, tuple(coords.values())))
+            return None if u is None else proc_ids[u]
 
         for f, flow in enumerate(flows):
             at: PathKey = ("flows", f)
@@ -463,6 +465,7 @@ class _Expander:
         for k, (body, label) in enumerate(zip(new_flows, flow_labels, strict=True)):
             leaving.setdefault((body.get("from"), label.base), []).append(k)
             entering.setdefault((body.get("to"), label.base), []).append(k)
+        output_bases = {(label.from_base, label.base) for label in flow_labels}
         new_procs: list[dict[str, Any]] = []
         proc_labels: list[ItemLabel] = []
         for u, (i, coords) in enumerate(instances):
@@ -477,10 +480,7 @@ class _Expander:
                 new_transfer: dict[str, Any] = {}
                 for key, entry in transfer.items():
                     outs = leaving.get((proc_ids[u], str(key)), [])
-                    if not outs and any(
-                        lab.base == str(key) and lab.from_base == str(process.get("id"))
-                        for lab in flow_labels
-                    ):
+                    if not outs and (str(process.get("id")), str(key)) in output_bases:
                         continue  # an output of the process at other coordinates only
                     if not outs:  # not an output: check_model says so, under its own name
                         new_transfer[key] = self.resolve(
