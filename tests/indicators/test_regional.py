@@ -250,3 +250,21 @@ def test_example_eu_battery_materials_regions():
     rows = {r.rule: r for r in check(model, results, load_rule_sets(["crma"]), year=2030)}
     assert rows["crma-diversification-2030"].status == "fail"  # Li from Chile, 79 % > 65 %
     assert rows["crma-extraction-2030"].status == "not applicable"  # no EU extraction modelled
+
+
+def test_readme_regions_example():
+    """The model in the README's 'Regions and trade' section, by hand: Union Li consumption
+    0.05 x (500 + 4000 + 4000) = 425 t; EU processing is FL's 0.9 x 2 = 1.8 t; from CN: refined
+    0.3 x 20 + 0.5 x 20 = 16 t plus 0.6 of the imports (425 - 1.8 - 16 = 407.2 t) = 244.32 t."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Regions and trade") :]
+    text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    model = model_from_text(text)
+    results = solve(model)
+    assert _value(model, results, "eu_processing_share", "Li") == pytest.approx(1.8 / 425)
+    assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(
+        (16 + 0.6 * 407.2) / 425
+    )
