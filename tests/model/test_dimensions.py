@@ -314,3 +314,49 @@ def test_origin_shares_not_summing_to_one_names_the_flow():
         solve(model_from_text(bad))
     message = str(info.value)
     assert "flows[0].origin_shares.region" in message and "region EU-other" in message
+
+
+def test_stock_table_and_scenario_override_by_coordinate():
+    model = model_from_text(
+        """
+critflow: 1
+name: products
+time: {start: 2020, end: 2022}
+elements: [Li]
+dimensions: {product: [EV, portable]}
+processes:
+  - {id: sales, kind: source, over: [product]}
+  - {id: use, kind: stock, over: [product],
+     lifetime: {distribution: fixed, mean: {product: {EV: 3, portable: 1}}}}
+  - {id: eol, kind: sink}
+flows:
+  - {id: inflow, from: sales, to: use, value: {product: {EV: 10, portable: 2}}}
+  - {id: outflow, from: use, to: eol}
+scenarios:
+  baseline: {}
+  more_ev:
+    flows: {inflow: {value: {product: {EV: 20, default: 2}}}}
+"""
+    )
+    results = solve(model)
+    stocks = results.stock_table()
+    assert list(stocks.columns[:4]) == ["scenario", "period", "stock", "product"]
+    last = stocks[(stocks.period == 2022)].set_index(["scenario", "product"]).in_use
+    # EV: three cohorts of 10 (20 in more_ev) still in use at the end of 2022 (fixed 3-year life);
+    # portable: one cohort of 2 (each leaves after a year)
+    assert last[("baseline", "EV")] == pytest.approx(30.0)
+    assert last[("more_ev", "EV")] == pytest.approx(60.0)
+    assert last[("more_ev", "portable")] == pytest.approx(2.0)
+
+
+def test_model_indicator_names_every_coordinate_of_a_flow():
+    from critflow.indicators.catalogue import Context, evaluate_indicator
+
+    text = TWO_REGIONS + """
+indicators:
+  fl_refined_share: {numerator: [refined], denominator: [demand], element: Li}
+"""
+    model = model_from_text(text)
+    value = evaluate_indicator(Context(model, solve(model)), "fl_refined_share")[0, 0]
+    # refined: FL only, 1.8 t Li; demand: 25 + 200 t Li over both markets
+    assert value == pytest.approx(1.8 / 225)

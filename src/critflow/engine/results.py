@@ -154,11 +154,21 @@ class FlowResults:
         outflow = self.mass_kg[..., topo.stock_output] / k
         n_s, n_p, n_e, n_k = in_use.shape
         grid = np.indices((n_s, n_p, n_e, n_k)).reshape(4, -1)
+        names = np.array(topo.process_ids, dtype=object)[topo.stock_process]
+        dims: dict[str, np.ndarray] = {}
+        if topo.labels is not None:  # the stock's id as written, and a column per dimension
+            stocks = [topo.labels.processes[u] for u in topo.stock_process]
+            names = np.array([p.base for p in stocks], dtype=object)
+            dims = {
+                d: np.array([p.coords.get(d) for p in stocks], dtype=object)[grid[3]]
+                for d in topo.labels.dimensions
+            }
         return pd.DataFrame(
             {
                 "scenario": np.array(self.inputs.scenarios, dtype=object)[grid[0]],
                 "period": self.inputs.periods[grid[1]],
-                "stock": np.array(topo.process_ids, dtype=object)[topo.stock_process][grid[3]],
+                "stock": names[grid[3]],
+                **dims,
                 "element": np.array(topo.elements, dtype=object)[grid[2]],
                 "in_use": in_use.reshape(-1),
                 "inflow": inflow.reshape(-1),
@@ -167,7 +177,7 @@ class FlowResults:
                 "stock_change": (self.stocks.stock_change_kg() / k).reshape(-1),
                 "unit": f"{self.stock_unit} (in_use); {self.unit} (flows)",
             },
-            columns=STOCK_COLUMNS,
+            columns=STOCK_COLUMNS[:3] + list(dims) + STOCK_COLUMNS[3:],
         )
 
     def to_dataset(self) -> xr.Dataset:
