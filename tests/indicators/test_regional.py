@@ -268,3 +268,17 @@ def test_readme_regions_example():
     assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(
         (16 + 0.6 * 407.2) / 425
     )
+
+
+def test_traced_demand_shares_are_the_unions():
+    """Roadmap 1.1 (eol_recycling_input_rate) on the small system, with the scrap post-consumer:
+    EU: 16 t recycled / 200 t consumed = 8 %; with scope region FL: 16 / 60 (FL's demand); the
+    whole system without a Union would give the same 16 / 200 here, so FL shows the restriction."""
+    text = SYSTEM.replace("stage: scrap, value:", "stage: scrap, origin: post_consumer, value:")
+    model = model_from_text(text)
+    results = solve(model)
+    assert _value(model, results, "eol_recycling_input_rate", "Li") == pytest.approx(0.08)
+    flanders = model_from_text(text.replace("scope: {region: EU}", "scope: {region: FL}"))
+    assert _value(flanders, solve(flanders), "eol_recycling_input_rate", "Li") == pytest.approx(
+        16 / 60
+    )

@@ -88,14 +88,20 @@ def element_indices(model: Model, element: str, what: str) -> list[int]:
 def demand_flows(model: Model) -> np.ndarray:
     """(F,) mask of the flows that are the system's demand (consumption).
 
-    The inputs of the processes marked ``consumption: true``; without one, the outputs of the
+    The inputs of the processes marked ``consumption: true`` (in a regional model, those in the
+    Union that ``scope.region`` names, when it names one); without one, the outputs of the
     model's single market. A model with neither does not represent demand: the shares of supply
     from recycling are not defined for it (a plant's inputs are not a consumption).
     """
     processes = model.spec.processes
     marked = {p.id for p in processes if p.consumption}
     if marked:
-        return np.array([f.to in marked for f in model.spec.flows])
+        mask = np.array([f.to in marked for f in model.spec.flows])
+        if model.spec._expansion is not None:  # a regional model: the demand of its Union
+            from critflow.indicators.regional import union_consumption
+
+            mask = union_consumption(model, mask)
+        return mask
     markets = [p.id for p in processes if p.kind == "market"]
     if len(markets) == 1:
         return np.array([f.from_ == markets[0] for f in model.spec.flows])

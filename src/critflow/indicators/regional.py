@@ -127,6 +127,17 @@ def regional_system(model: Model) -> RegionalSystem:
     )
 
 
+def union_consumption(model: Model, mask: np.ndarray) -> np.ndarray:
+    """``mask`` (the flows into consumption processes) restricted to the Union's coordinates, so
+    the traced shares of demand (roadmap 1.1-1.3, secondary_supply_share) are the Union's or, with
+    ``scope: {region: FL}``, Flanders'; unchanged when the model names no Union."""
+    try:
+        system = regional_system(model)
+    except IndicatorNotAvailableError:
+        return mask
+    return mask & system.consumption
+
+
 def _system(model: Model, results: FlowResults, cache: dict | None) -> RegionalSystem:
     if cache is None:
         return regional_system(model)
