@@ -34,11 +34,11 @@ from critflow.indicators.flows import (
     element_indices,
     group_elements,
     ratio,
+    union_coordinates,
 )
 from critflow.model.core import Model
 
 ACTIVITIES = ("extraction", "processing", "recycling")
-DEFAULT_UNION = "EU"
 SHARE_INDICATORS = {
     "eu_extraction_share": "extraction",
     "eu_processing_share": "processing",
@@ -65,28 +65,7 @@ def regional_system(model: Model) -> RegionalSystem:
     :class:`IndicatorNotAvailableError` saying why for a model that is not regional."""
     spec = model.spec
     labels = spec._expansion
-    if labels is None or not labels.dimensions:
-        raise IndicatorNotAvailableError(
-            "the model has no region dimension: the CRMA benchmarks compare a region's capacity "
-            "with its consumption (declare dimensions: {region: …} with a group EU, or define "
-            "the indicator in the model's indicators: block)"
-        )
-    union_name = spec.scope.get("region", DEFAULT_UNION)
-    candidates = (
-        ["region", *labels.dimensions] if "region" in labels.dimensions else list(labels.dimensions)
-    )
-    for dim in candidates:
-        if union_name in labels.groups.get(dim, {}):
-            union = labels.groups[dim][union_name]
-            break
-        if union_name in labels.dimensions[dim]:
-            union = (union_name,)
-            break
-    else:
-        raise IndicatorNotAvailableError(
-            f"no dimension has a group or coordinate '{union_name}' (scope.region) to take as the "
-            f"Union: add groups: {{{union_name}: [...]}} to the region dimension"
-        )
+    dim, union_name, union = union_coordinates(model)
     inside = set(union)
     processes, flows = labels.processes, labels.flows
     proc_index = {p.id: u for u, p in enumerate(spec.processes)}
@@ -125,17 +104,6 @@ def regional_system(model: Model) -> RegionalSystem:
     return RegionalSystem(
         dim, union_name, tuple(union), consumption, production, imports, aggregates
     )
-
-
-def union_consumption(model: Model, mask: np.ndarray) -> np.ndarray:
-    """``mask`` (the flows into consumption processes) restricted to the Union's coordinates, so
-    the traced shares of demand (roadmap 1.1-1.3, secondary_supply_share) are the Union's or, with
-    ``scope: {region: FL}``, Flanders'; unchanged when the model names no Union."""
-    try:
-        system = regional_system(model)
-    except IndicatorNotAvailableError:
-        return mask
-    return mask & system.consumption
 
 
 def _system(model: Model, results: FlowResults, cache: dict | None) -> RegionalSystem:

@@ -391,7 +391,8 @@ class _Expander:
         traded: set[str] = set()
 
         instance_of = {
-            (str(processes[i].get("id")), tuple(c.values())): u for u, (i, c) in enumerate(instances)
+            (str(processes[i].get("id")), tuple(c.values())): u
+            for u, (i, c) in enumerate(instances)
         }
 
         def instance_id(base: str, coords: dict[str, str]) -> str | None:
