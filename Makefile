@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/montecarlo.py --reps 3
 	$(BIN)/python benchmarks/blend.py --clarabel
 	$(BIN)/python benchmarks/passport_bulk.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

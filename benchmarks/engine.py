@@ -34,6 +34,9 @@ from critflow.engine.compile import evaluate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header, interleaved, spread
 
+MIN_PROCESSES = 40
+"""The generated chain has 10 sources and 20 sinks; at least 10 units between them."""
+
 
 def generate(n_processes: int, n_elements: int, n_periods: int, seed: int) -> dict:
     """A layered value chain with recycle loops, as a model-file mapping."""
@@ -109,6 +112,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side")
     args = parser.parse_args()
+    if args.processes < MIN_PROCESSES:
+        parser.error(f"--processes must be at least {MIN_PROCESSES} (10 sources, 20 sinks, units)")
     header("balance engine: one sparse system per period, all elements at once", ["scipy", "numpy"])
 
     data = generate(args.processes, args.elements, args.periods, args.seed)

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import header, interleaved, spread
-from engine import generate
+from engine import MIN_PROCESSES, generate
 
 
 def timed(command: list[str]) -> tuple[float, float]:
@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=100)
     parser.add_argument("--excel", default="summary", help="summary, full or none")
     args = parser.parse_args()
+    if min(int(n) for n in args.sizes.split(",")) < MIN_PROCESSES:
+        parser.error(f"--sizes: every process count must be at least {MIN_PROCESSES}")
     sizes = [int(s) for s in args.sizes.split(",")]
 
     header("critflow run end to end (subprocess: wall time, peak RSS)", ["pandas", "pyarrow", "openpyxl"])

@@ -32,3 +32,13 @@ def test_pydantic_errors_become_problems_with_field_paths():
     ]
     assert field_path(("a", 1)) == "a.1"
     assert validation_message(errors[0], with_input=False) == "must be positive"
+
+
+def test_nearest_ignores_case_when_nothing_closer_is_found():
+    from critflow.errors import nearest
+
+    assert nearest("BATTERY", ["battery", "ndfeb", "pv"]) == "Did you mean 'battery'?"
+    assert nearest("NDFEB", ["battery", "ndfeb", "pv"]) == "Did you mean 'ndfeb'?"
+    assert nearest("co", ["Co", "Ni", "Li"]) == "Did you mean 'Co'?"
+    assert nearest("Co", ["co", "Co"]) == "Did you mean 'Co'?"  # an exact-case match first
+    assert nearest("zzz", ["Co", "Ni"]) == ""

@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"analysis"},  # Run: a model, its solved flows and everything computed from them, once
     {"report"},  # HTML report, tables, run folders
     {"plot"},  # plotly figures of a run for Python users (critflow.plot)
+    {"monitor"},  # the roadmap monitor's domain core: roadmap, confidentiality, UNFC, screening
     {"server"},  # the passport web service
     {"cli"},  # the command line: nothing imports it
 ]

@@ -46,7 +46,12 @@ def nearest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> st
     """A 'did you mean' phrase naming the candidate closest to ``name`` (empty when none is close)."""
     import difflib
 
-    match = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.5)
+    texts = [str(c) for c in candidates]
+    match = difflib.get_close_matches(str(name), texts, n=1, cutoff=0.5)
+    if not match:  # 'BATTERY' for 'battery', 'co' for 'Co': compare without case
+        lowered = {t.lower(): t for t in texts}
+        found = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.5)
+        match = [lowered[found[0]]] if found else []
     return f"Did you mean '{match[0]}'?" if match else ""
 
 

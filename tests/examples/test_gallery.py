@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import critflow
-from critflow.cli.demo import load_gallery
+from critflow.cli.demo import is_blend_problem, load_gallery
 from critflow.indicators.catalogue import Context, evaluate_indicator
 from tests.conftest import ROOT, critflow_cli
 
@@ -23,9 +23,23 @@ MODELS = sorted(
     if isinstance(doc := yaml.safe_load(p.read_text(encoding="utf-8")), dict) and "critflow" in doc
 )
 GALLERY = load_gallery(EXAMPLES)
+#: what a headline measures: an indicator (the default), a life-cycle cost, gross kg CO2-eq per kg
+#: of named elements recovered, or a scrap blend's outcome
+KINDS = ("indicator", "cost", "impact", "blend")
+
+
+def _what(h: dict) -> str:
+    kinds = [k for k in KINDS if k in h]
+    assert len(kinds) == 1, f"a headline names one of {KINDS}: {h}"
+    return f"{kinds[0]}={h[kinds[0]]}"
+
+
 HEADLINES = [
     pytest.param(
-        entry, h, id=f"{entry['name']}-{h['indicator']}-{h.get('element', '')}-{h['scenario']}"
+        entry,
+        h,
+        id=f"{entry['name']}-{_what(h)}-{h.get('element', '')}-{h.get('scenario', '')}"
+        + (f"-{h['confidence']}" if "confidence" in h else ""),
     )
     for entry in GALLERY
     for h in entry.get("headline", [])
@@ -43,7 +57,9 @@ def test_examples_are_found_and_the_gallery_names_only_models():
     names = {p.name for p in MODELS}
     assert {"battery_recycling_hydromet.yaml", "ndfeb_magnet_recycling.yaml"} <= names
     assert "aluminium_scrap_blending.yaml" not in names  # a blend problem, not a model
-    assert {e["file"] for e in GALLERY} <= names
+    blends = {p.name for p in EXAMPLES.glob("*.yaml") if is_blend_problem(p)}
+    assert "aluminium_scrap_blending.yaml" in blends
+    assert {e["file"] for e in GALLERY} <= names | blends
     assert all(e.get("headline") for e in GALLERY)
 
 
@@ -92,18 +108,67 @@ def test_every_example_validates_solves_and_closes_its_balances(path):
     assert (results.mass_kg >= -1e-9 * results.mass_kg.max()).all()  # no negative flow
 
 
-@pytest.mark.parametrize(("entry", "headline"), HEADLINES)
-def test_gallery_headline_answer(entry, headline):
-    model, results = _solved(EXAMPLES / entry["file"])
-    ctx = Context(model, results, headline.get("reference"))
-    values = np.asarray(evaluate_indicator(ctx, headline["indicator"], headline.get("element")))
+@cache
+def _blend(path: Path, confidence: float | None):
+    from critflow.blend import assess_blend, load_problem
+
+    return assess_blend(load_problem(path), None, confidence)
+
+
+def blend_answer(path: Path, what: str, confidence: float | None = None) -> float:
+    """A blend's cost, primary Cu saved against down-cycling (t; the problem's only critical raw
+    material is Cu, so its CRM tonnes are Cu tonnes), or the CRM-use change."""
+    outcome = _blend(path, confidence)
+    if what == "cost":
+        return outcome.totals["cost"]
+    if what == "cost_saved":
+        return outcome.baseline["cost"] - outcome.totals["cost"]
+    if what == "primary_cu_saved_t":
+        return outcome.baseline["crm_primary_t"] - outcome.totals["crm_primary_t"]
+    if what == "crm_use_change":
+        return outcome.crm_use_change
+    raise AssertionError(f"unknown blend answer {what}")
+
+
+def headline_value(entry: dict, headline: dict) -> float:
+    """Recompute one headline answer from the model (or blend problem) it names."""
+    path = EXAMPLES / entry["file"]
+    if "blend" in headline:
+        return blend_answer(path, headline["blend"], headline.get("confidence"))
+    model, results = _solved(path)
     s = list(results.inputs.scenarios).index(headline["scenario"])
     periods = [int(p) for p in results.inputs.periods]
     p = periods.index(headline["year"]) if "year" in headline else len(periods) - 1
-    got = float(values[s, p])
+    if "cost" in headline:  # levelised cost per tonne of feed (critflow impact, cost_project.csv)
+        return float(getattr(_run(path).costs, headline["cost"])[s])
+    if "impact" in headline:  # gross kg CO2-eq per kg of the named elements counted as recovered
+        assert headline["impact"] == "gross_per_kg_recovered"
+        from critflow.indicators.recovery import recycling_arrays
+
+        recycled, _ = recycling_arrays(model, results)
+        index = [model.spec.elements.index(e) for e in headline["elements"]]
+        return float(_run(path).impacts.total[s, p] / (recycled[s, p, index].sum()))
+    ctx = Context(
+        model, results, headline.get("reference"), reference_year=headline.get("reference_year")
+    )
+    values = np.asarray(evaluate_indicator(ctx, headline["indicator"], headline.get("element")))
+    return float(values[s, p])
+
+
+@cache
+def _run(path: Path):
+    from critflow.analysis import Run
+
+    model, results = _solved(path)
+    return Run(model, results)
+
+
+@pytest.mark.parametrize(("entry", "headline"), HEADLINES)
+def test_gallery_headline_answer(entry, headline):
+    got = headline_value(entry, headline)
     assert abs(got - headline["value"]) <= headline["tolerance"], (
-        f"{entry['name']}: {headline['indicator']} {headline.get('element', '')} "
-        f"({headline['scenario']}) is {got:.6g}, the README says {headline['value']} "
+        f"{entry['name']}: {_what(headline)} {headline.get('element', '')} "
+        f"({headline.get('scenario', '')}) is {got:.6g}, the README says {headline['value']} "
         f"± {headline['tolerance']}: explain the change in README 'Gallery' and update gallery.yaml"
     )
 
@@ -141,3 +206,71 @@ def test_demo_runs_a_gallery_model_like_run(tmp_path):
     recovery = pd.read_csv(tmp_path / "pv" / "material_recovery.csv")
     assert not recovery.empty
     assert (tmp_path / "pv" / "report.html").is_file()
+
+
+# -- P5-P95: the README's bands, recomputed with the gallery's fixed Monte Carlo (item of issue 24)
+_INDEX = yaml.safe_load((EXAMPLES / "gallery.yaml").read_text(encoding="utf-8"))
+MONTE_CARLO = _INDEX["monte_carlo"]
+BANDED = [pytest.param(entry, id=entry["name"]) for entry in GALLERY if entry.get("bands")]
+
+
+def _sampled_indicators(model, results) -> dict[str, np.ndarray]:
+    """What `critflow run --samples` computes per sample, plus the model's own indicators."""
+    from critflow.indicators.catalogue import model_indicator
+    from critflow.indicators.sampled import indicator_samples
+
+    out = indicator_samples(model, results)
+    ctx = Context(model, results)
+    for name in model.spec.indicators:
+        out[f"indicator:{name}"] = np.asarray(model_indicator(ctx, name), dtype=float)
+    return out
+
+
+@cache
+def _bands(path: Path):
+    """indicators_stats as `critflow run PATH --samples N --seed S` writes it (chunk as the CLI)."""
+    from critflow.engine.montecarlo import indicator_statistics, monte_carlo
+
+    model, results = _solved(path)
+    mc = monte_carlo(
+        model,
+        MONTE_CARLO["samples"],
+        MONTE_CARLO["seed"],
+        MONTE_CARLO["sampler"],
+        None,
+        1000,
+        _sampled_indicators,
+    )
+    return indicator_statistics(mc, results.inputs.periods), results
+
+
+def test_every_model_with_ranges_has_its_bands_in_the_gallery():
+    # a model carrying distributions must quote (and so test) at least one P5-P95 in the README
+    from critflow.model.uncertainty import collect
+
+    for entry in GALLERY:
+        path = EXAMPLES / entry["file"]
+        if is_blend_problem(path):
+            continue
+        if collect(critflow.load_model(path).spec):
+            assert entry.get("bands"), f"{entry['name']} carries ranges but quotes no P5-P95"
+
+
+@pytest.mark.parametrize("entry", BANDED)
+def test_gallery_p5_p95_bands_are_those_the_readme_quotes(entry):
+    stats, results = _bands(EXAMPLES / entry["file"])
+    last = int(results.inputs.periods[-1])
+    for band in entry["bands"]:
+        rows = stats[
+            (stats.indicator == band["indicator"])
+            & (stats.scenario == band["scenario"])
+            & (stats.period == band.get("year", last))
+            & (stats.element.fillna("") == band.get("element", ""))
+        ]
+        assert len(rows) == 1, band
+        row = rows.iloc[0]
+        for q in ("p5", "p95"):
+            assert abs(row[q] - band[q]) <= band["tolerance"] + 1e-12, (
+                f"{entry['name']}: {q} of {band['indicator']} {band.get('element', '')} "
+                f"({band['scenario']}) is {row[q]:.6g}, the README says {band[q]}"
+            )

@@ -115,6 +115,21 @@ def test_disallowed_expression():
     assert "expressions do not allow" in message
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "1 - " + " + ".join(["yield_co"] * 40) + " + ",  # 490 characters, a syntax error
+        " + ".join(["yield_co"] * 40) + ' + __import__("os")',  # allowed parts, then not
+        "1 - yield_co" + " " * 200 + "+ 10**400",
+    ],
+    ids=["syntax", "disallowed", "overflow"],
+)
+def test_a_long_bad_expression_is_shown_cut_in_its_message(expression):
+    message = bad("Co: 1 - yield_co}", f"Co: '{expression}'}}")
+    assert "…" in message and len(message) < 900, message  # not the whole 500-character text
+    assert "transfer" in message  # still says where
+
+
 def test_duplicate_ids():
     message = bad("{id: landfill, kind: sink}", "{id: refinery, kind: sink}")
     assert "the process id 'refinery' is used twice" in message

@@ -116,6 +116,28 @@ def test_a_mistake_names_sheet_row_column_and_header(tmp_path):
     assert "sheet 'flows', row 3, column C 'to'" in text and "Did you mean 'smelter'?" in text
 
 
+@pytest.mark.parametrize(
+    "sheet, cell, value",
+    [
+        ("transfer", "D2", "date"),  # a share typed as '3-1' becomes 1 March
+        ("model", "B4", "date"),  # any sheet: the model's own settings
+        ("flows", "F2", "time"),  # '12:30' becomes a time of day
+    ],
+)
+def test_a_date_or_time_in_a_cell_says_excel_made_it_one(tmp_path, sheet, cell, value):
+    import datetime as dt
+
+    path = write_model_data(starter_data(), tmp_path / "plant.xlsx")
+    book = openpyxl.load_workbook(path)
+    book[sheet][cell] = dt.datetime(2025, 3, 1) if value == "date" else dt.time(12, 30)
+    book.save(path)
+    with pytest.raises(CritflowError) as caught:
+        load_model(path)
+    text = str(caught.value)
+    assert f"sheet '{sheet}', row {cell[1:]}, column {cell[0]}" in text
+    assert "holds a date or time" in text and "Format the cell as Number" in text
+
+
 def test_a_row_that_names_an_unknown_process_is_refused(tmp_path):
     path = write_model_data(starter_data(), tmp_path / "plant.xlsx")
     book = openpyxl.load_workbook(path)

@@ -258,6 +258,11 @@ def test_report_command_plotly_modes(tmp_path):
     assert f"plotly.js v{version.group(1)}" in js[:500]
     assert "plotly.min.js" in json.loads((out / "run.json").read_text())["files"]
     assert critflow_run("run", model, "-o", out).returncode == 0  # the folder is still a run's
+    assert not (out / "plotly.min.js").exists()  # the inline report left no stale copy behind
+    (out / "other.html").write_text('<script src="plotly.min.js"></script>')
+    assert critflow_run("report", out, "--plotly", "directory").returncode == 0
+    assert critflow_run("report", out, "--plotly", "inline").returncode == 0
+    assert (out / "plotly.min.js").is_file()  # kept: another page in the folder still loads it
     bad = critflow_run("report", out, "--plotly", "web")
     assert bad.returncode == 2 and "--plotly" in bad.stderr and "inline" in bad.stderr
 

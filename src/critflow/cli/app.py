@@ -2,7 +2,7 @@
 mistake (:class:`~critflow.errors.CritflowError`) becomes a printed paragraph and exit code 2.
 
 Each command group lives in its own module (``run``, ``analyse``, ``rules``, ``reconcile``,
-``blend``, ``impact``, ``passport``, ``server``) and holds no domain logic: it parses options,
+``blend``, ``impact``, ``passport``, ``monitor``, ``server``) and holds no domain logic: it parses options,
 calls the library, and prints. Library errors name Python arguments (``samples=``); this module
 names the command-line flag instead (``--samples``) when it prints them.
 
@@ -24,6 +24,7 @@ from critflow.cli import (
     exchange,
     impact,
     init,
+    monitor,
     passport,
     reconcile,
     rules,
@@ -77,6 +78,7 @@ COMMAND_ORDER = (
     "blend",
     "criticality",
     "passport",
+    "monitor",
     "convert",
     "openlca",
     "flodym",
@@ -161,6 +163,8 @@ app.command("blend")(blend.blend)
 app.command("impact")(impact.impact)
 # passports and the passport registry
 app.add_typer(passport.passport_app, name="passport")
+# the roadmap monitor: screen, unfc (critflow.cli.monitor); the server side adds submit there
+app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(exchange.openlca_app, name="openlca")
 app.add_typer(exchange.flodym_app, name="flodym")
 app.command("serve")(server.serve)

@@ -91,6 +91,26 @@ def demo(
             f"'{name}' is not a model of the gallery",
             f"{nearest(name, names)} Models: {', '.join(names)} (critflow demo --list).".strip(),
         )
+    path = examples / chosen["file"]
+    if is_blend_problem(path):  # a scrap-blending problem (critflow_blend: 1), not a model
+        from critflow.cli.blend import blend
+
+        out_file = None
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            out_file = out_dir / "blend.json"
+        blend(path, None, None, None, out_file)
+        return
     from critflow.cli.run import run
 
-    run(examples / chosen["file"], out_dir=out_dir, samples=samples)
+    run(path, out_dir=out_dir, samples=samples)
+
+
+def is_blend_problem(path: Path) -> bool:
+    """True for a scrap-blending problem file (its first key is ``critflow_blend``)."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            text = line.split("#", 1)[0].strip()
+            if text:
+                return text.startswith("critflow_blend:")
+    return False

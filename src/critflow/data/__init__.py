@@ -67,3 +67,26 @@ def rule_set_text(name: str) -> str:
 def load_yaml(name: str) -> Any:
     """A shipped YAML file."""
     return yaml.safe_load(_ROOT.joinpath(name).read_text(encoding="utf-8"))
+
+
+def roadmap_names() -> list[str]:
+    """Names of the shipped roadmaps (files under ``roadmap/``, e.g. 'materinex-2030')."""
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in _ROOT.joinpath("roadmap").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def roadmap_text(name: str) -> str:
+    """The YAML text of a shipped roadmap (domains, KPIs, instruments, colour code; each entry
+    with its source). Raises FileNotFoundError for an unknown name (callers check
+    :func:`roadmap_names` first)."""
+    return _ROOT.joinpath("roadmap", f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def unfc_data(name: str) -> Any:
+    """A UNFC-2019 data file under ``unfc/`` ('categories', 'classes' or 'questionnaire'): the
+    axes with their categories and sub-categories, the class table, the questionnaire; each entry
+    with its source."""
+    return load_yaml(f"unfc/{name}.yaml")

@@ -22,6 +22,7 @@ number of samples or workers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,9 @@ class Statistics:
         n = values.shape[0]
         mean = values.mean(axis=0)
         m2 = ((values - mean) ** 2).sum(axis=0)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            # a quantity undefined in every sample (0/0) is NaN: no warning ("All-NaN slice")
+            warnings.simplefilter("ignore", RuntimeWarning)
             vmin, vmax = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
         if low is None or width is None:
             span = np.nan_to_num(vmax - vmin)

@@ -15,7 +15,7 @@ from critflow.errors import CritflowError
 from critflow.model.core import Model
 from critflow.model.expressions import parse_expression
 from critflow.model.uncertainty import Draws, Uncertain
-from critflow.units import looks_like_quantity, parse_mass_flow
+from critflow.units import looks_like_quantity, parse_mass_flow, shown
 
 
 def interpolate(series: dict[int, float], periods: np.ndarray) -> np.ndarray:
@@ -73,7 +73,9 @@ def _number(
         return parse_expression(value).evaluate(env) * (kg_per_unit or 1.0)
     except (ZeroDivisionError, FloatingPointError, OverflowError) as exc:
         raise CritflowError(
-            where, f"'{value}' cannot be evaluated ({exc})", "Check the parameters it uses."
+            where,
+            f"'{shown(str(value), 80)}' cannot be evaluated ({exc})",
+            "Check the parameters it uses.",
         ) from None
 
 

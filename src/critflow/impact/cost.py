@@ -63,7 +63,7 @@ class CostResults:
     discount_rate: float
     lifetime_a: int
     annual: dict[str, np.ndarray]  # name → (S, P) currency/a
-    input_t: np.ndarray  # (S, P) t/a of goods entering from sources
+    input_t: np.ndarray  # (S, P) t/a fed from sources (role feed: not fluxes, fuels, water)
     product_kg: np.ndarray  # (S, P) kg/a of products
     cash: np.ndarray  # (S, T + 1) project cash flows, year 0 first
     npv: np.ndarray  # (S,)
@@ -241,7 +241,10 @@ def assess_cost(
     )
     annual["margin"] = annual["revenue"] + annual["gate_fees"] - annual["annual_cost"]
 
-    input_t = mass_f[..., from_source].sum(axis=-1) / 1000.0
+    # per tonne of what is processed: the feed, not the fluxes, reductants or water added to it
+    # (role additive, fuel, ...), as the recycling efficiency's input fraction
+    fed = [f for f in from_source if (spec.flows[f].role or "feed") == "feed"] or from_source
+    input_t = mass_f[..., fed].sum(axis=-1) / 1000.0
     product_kg = impacts.product_mass_kg.sum(axis=-1)
     investment = np.zeros(years + 1)
     for c, n in zip(capex, life, strict=True):

@@ -100,11 +100,7 @@ def _magnitude_problems(
 
 
 def _flow_settings_problems(
-    model: Model,
-    settings: FlowSettings,
-    path: tuple[str | int, ...],
-    base: FlowSettings | None,
-    stock_ids: frozenset[str] | None = None,
+    model: Model, settings: FlowSettings, path: tuple[str | int, ...], base: FlowSettings | None
 ) -> list[Problem]:
     spec = model.spec
     elements = set(spec.elements)
@@ -169,10 +165,10 @@ def _flow_settings_problems(
                 "Keep one: per-element values already fix each element's mass.",
             )
         )
-    if stock_ids is None:
-        stock_ids = frozenset(p.id for p in model.spec.processes if p.kind == "stock")
     feeds_stock = (
-        base is None and path[0] == "flows" and model.spec.flows[int(path[1])].to in stock_ids
+        base is None
+        and path[0] == "flows"
+        and model.spec.flows[int(path[1])].to in model.stock_ids
     )
     if value is None and settings.composition is not None and base is None and not feeds_stock:
         problems.append(
@@ -231,7 +227,6 @@ def check_model(model: Model) -> None:
         problems += exc.problems
 
     processes = {p.id: p for p in spec.processes}
-    stock_ids = frozenset(p.id for p in spec.processes if p.kind == "stock")
     flows = {f.id: f for f in spec.flows}
     elements = set(spec.elements)
     parameters = set(spec.parameters)
@@ -259,7 +254,7 @@ def check_model(model: Model) -> None:
             outputs[flow.from_].append(flow.id)
         if flow.to in inputs:
             inputs[flow.to].append(flow.id)
-        problems += _flow_settings_problems(model, flow, ("flows", i), None, stock_ids)
+        problems += _flow_settings_problems(model, flow, ("flows", i), None)
         kind_from = processes[flow.from_].kind if flow.from_ in processes else None
         kind_to = processes[flow.to].kind if flow.to in processes else None
         if flow.fate is not None and kind_to not in (None, "sink"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from critflow.model.schema import ModelFile
@@ -22,6 +23,11 @@ class Model:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @cached_property
+    def stock_ids(self) -> frozenset[str]:
+        """Ids of the model's stock processes."""
+        return frozenset(p.id for p in self.spec.processes if p.kind == "stock")
 
     def where(self, *path: str | int) -> str:
         """Position of a field path in the model file, for error messages."""

@@ -27,6 +27,11 @@ class ExpressionError(ValueError):
     """An expression that is not valid; the message says why."""
 
 
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for a message (expressions run to 500)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 MAX_EXPRESSION = 500
 """Longest expression read, in characters (deeper syntax trees would exhaust the stack)."""
 
@@ -45,18 +50,18 @@ class Expression:
             tree = ast.parse(text.strip(), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             msg = getattr(exc, "msg", None) or type(exc).__name__
-            raise ExpressionError(f"'{text}' is not a valid expression ({msg})") from None
+            raise ExpressionError(f"'{_short(text)}' is not a valid expression ({msg})") from None
         self._body = tree.body
         self.names: frozenset[str] = frozenset(self._check(self._body))
 
     def _check(self, node: ast.AST) -> set[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             if isinstance(node.value, bool):
-                raise ExpressionError(f"'{self.text}': true/false is not a number")
+                raise ExpressionError(f"'{_short(self.text)}': true/false is not a number")
             value = node.value
             if abs(value) > 1e300 if isinstance(value, int) else not math.isfinite(value):
                 raise ExpressionError(
-                    f"'{self.text}' holds a number beyond the float range ({node.value}); "
+                    f"'{_short(self.text)}' holds a number beyond the float range ({_short(str(node.value), 40)}); "
                     "write finite numbers below 1e300"
                 )
             return set()
@@ -78,7 +83,7 @@ class Expression:
                 names |= self._check(arg)
             return names
         raise ExpressionError(
-            f"'{self.text}' uses '{ast.unparse(node)}', which expressions do not allow; use "
+            f"'{_short(self.text)}' uses '{_short(ast.unparse(node), 40)}', which expressions do not allow; use "
             "numbers, parameter names, + - * / **, parentheses and min(), max(), abs()"
         )
 

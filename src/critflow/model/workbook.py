@@ -29,6 +29,7 @@ model converts YAML → Excel → YAML unchanged; errors name the sheet, row, co
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import zipfile
@@ -219,6 +220,14 @@ def _value(cell: Any, where: str) -> Any:
         return cell
     if isinstance(cell, float) and cell.is_integer() and abs(cell) < 2**53:
         return cell  # keep 2.0 a float: Excel stores numbers as doubles
+    if isinstance(cell, dt.date | dt.time | dt.timedelta):
+        raise CritflowError(
+            where,
+            f"holds a date or time ({cell}), and no part of a model is one; Excel turns what is "
+            "typed as '3-1', '1/3' or '12:30' into a date, or the cell is formatted as a date",
+            "Format the cell as Number (or Text) and type the value again: a year as 2030, a "
+            "share as 0.95, a quantity as '12 kt/a'.",
+        )
     return cell
 
 

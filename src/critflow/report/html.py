@@ -120,6 +120,24 @@ def write_report(
     """Write ``report.html`` (or ``path``) and return its path; with ``plotly='directory'``, also
     plotly.min.js beside it."""
     path.write_text(render(run, info, plotly, extra), encoding="utf-8")
-    if plotly == "directory":
-        (path.parent / PLOTLY_FILE).write_text(_plotly_js(), encoding="utf-8")
+    place_plotly_file(path.parent, plotly)
     return path
+
+
+def place_plotly_file(folder: Path, plotly: str) -> None:
+    """Write plotly.min.js into ``folder`` for ``plotly='directory'``; otherwise remove one an
+    earlier report left there, unless another page in the folder still loads it."""
+    target = folder / PLOTLY_FILE
+    if plotly == "directory":
+        target.write_text(_plotly_js(), encoding="utf-8")
+        return
+    if not target.is_file():
+        return
+    tag = f'src="{PLOTLY_FILE}"'
+    for page in folder.glob("*.html"):
+        try:
+            if tag in page.read_text(encoding="utf-8", errors="replace"):
+                return
+        except OSError:
+            return
+    target.unlink(missing_ok=True)

@@ -90,7 +90,7 @@ def write_reconciled_report(model: Model, found: list, path: Path, plotly: str =
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
-    from critflow.report.html import PLOTLY_FILE, _plotly_js, _plotly_tag, check_plotly_mode
+    from critflow.report.html import _plotly_tag, check_plotly_mode, place_plotly_file
     from critflow.report.sankey import sankey_height
 
     check_plotly_mode(plotly)
@@ -106,6 +106,5 @@ def write_reconciled_report(model: Model, found: list, path: Path, plotly: str =
         data_json=Markup(json.dumps(data, separators=(",", ":")).replace("</", "<\\/")),
     )
     path.write_text(html, encoding="utf-8")
-    if plotly == "directory":
-        (path.parent / PLOTLY_FILE).write_text(_plotly_js(), encoding="utf-8")
+    place_plotly_file(path.parent, plotly)
     return path

@@ -590,6 +590,9 @@ def create_app(
     path = signing.key_path(key_file, engine)
     key = signing.load_registry_key(path)
     signing.attach(engine, key)
+    from critflow.units import registry as unit_registry
+
+    unit_registry()  # built at start-up (0.3-1 s), not inside the first request that checks a unit
     registry = Registry(engine, key, path, limits)
     app = FastAPI(
         title="critflow passport registry",
