@@ -134,3 +134,14 @@ def test_countries_and_mapping_errors(tmp_path):
             {"CL": "CL"},
         )
     assert "BE" in str(info.value) and "RU" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["battery", "magnet", "pgm"])
+def test_shipped_mappings_read_cleanly(name):
+    rows = read_mapping(data.data_path(f"trade_mapping_{name}.csv"))
+    assert rows and all(0 < r.content <= 1 and r.source for r in rows)
+    by_code: dict[str, float] = {}
+    for r in rows:
+        by_code[r.code] = by_code.get(r.code, 0.0) + r.content
+    assert all(total <= 1 for total in by_code.values())  # a code's elements fit in its goods
+    assert data.table(f"trade_mapping_{name}").source.notna().all()
