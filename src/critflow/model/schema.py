@@ -18,6 +18,7 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
@@ -29,9 +30,12 @@ FORMAT_VERSION = 1
 REMAINDER = "rest"
 """Name of the remainder element: goods mass = sum of all elements, 'rest' included."""
 
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*(\[[A-Za-z0-9_\-.,>]+\])?$")
-"""An id; the bracketed tail ('refining[FL]', 'refined[CN>FL]') is what a model with dimensions
-generates for each coordinate (critflow.model.dimensions), never written by hand."""
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+_EXPANDED_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*(\[[A-Za-z0-9_\-.,>]+\])?$")
+"""An id a model with dimensions generates for each coordinate ('refining[FL]', 'refined[CN>FL]',
+critflow.model.dimensions); accepted only when validating such an expanded model."""
+EXPANDED = "expanded"
+"""Validation context key: the data is a model expanded from its dimensions."""
 
 
 def _type_name(value: Any) -> str:
@@ -40,8 +44,9 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _check_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+def _check_id(value: Any, info: ValidationInfo) -> str:
+    pattern = _EXPANDED_ID if (info.context or {}).get(EXPANDED) else _ID
+    if not isinstance(value, str) or not pattern.match(value):
         raise ValueError(
             f"{value!r} is not a valid id: use letters, digits, '_', '-' or '.', "
             "starting with a letter or '_' (for example 'black_mass')"
@@ -860,7 +865,7 @@ class ModelFile(_Strict):
     )
     economics: Economics | None = Field(None, description="life-cycle costing settings")
     scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})
-    dimensions: dict[str, Dimension] = Field(
+    dimensions: dict[str, Dimension | list[str]] = Field(
         default_factory=dict,
         description="dimensions beyond element and period, e.g. {region: [FL, BE-other, EU-other, "
         "CN]} or {region: {coordinates: [...], groups: {EU: [...]}}}; processes span them with "
