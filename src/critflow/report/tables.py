@@ -200,10 +200,24 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
             for f in schema
         ]
     )
-    with pq.ParquetWriter(parquet, schema) as table, pacsv.CSVWriter(csv, plain) as text:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Arrow writes without holding the GIL: the CSV (the slower, text) is written on a second
+    # thread while this one writes the Parquet file and builds the next batch.
+    with (
+        pq.ParquetWriter(parquet, schema) as table,
+        pacsv.CSVWriter(csv, plain) as text,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-csv") as pool,
+    ):
+        pending = None
         for batch in batches:
+            as_text = batch.cast(plain) if plain != schema else batch
+            if pending is not None:
+                pending.result()  # one batch in flight: memory stays one batch
+            pending = pool.submit(text.write_batch, as_text)
             table.write_batch(batch)
-            text.write_batch(batch.cast(plain) if plain != schema else batch)
+        if pending is not None:
+            pending.result()
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
