@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/stocks_vs_flodym.py
+	$(BIN)/python benchmarks/regions.py
 	$(BIN)/python benchmarks/lca.py
 	$(BIN)/python benchmarks/montecarlo.py --reps 3
 	$(BIN)/python benchmarks/blend.py --clarabel

@@ -32,6 +32,19 @@ def table(name: str) -> pd.DataFrame:
     return frame
 
 
+@lru_cache(maxsize=8)
+def text_table(name: str) -> pd.DataFrame:
+    """A shipped CSV table with every cell read as text, nothing as missing (codes such as 'NA',
+    Namibia, or '056' keep their spelling)."""
+    with _ROOT.joinpath(f"{name}.csv").open(encoding="utf-8") as handle:
+        frame = pd.read_csv(
+            handle, comment="#", skipinitialspace=True, dtype=str, keep_default_na=False
+        )
+    if "source" not in frame.columns:
+        raise RuntimeError(f"shipped table {name}.csv has no source column")  # a packaging bug
+    return frame
+
+
 def table_names() -> list[str]:
     """Names of the shipped CSV tables (without '.csv')."""
     return sorted(p.name.removesuffix(".csv") for p in _ROOT.iterdir() if p.name.endswith(".csv"))

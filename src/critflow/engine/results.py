@@ -76,32 +76,61 @@ class FlowResults:
         import pyarrow as pa
 
         batches = [self.flow_batch(s) for s in range(self.mass_kg.shape[0])]
-        return pa.Table.from_batches(batches, flow_schema()).to_pandas()
+        return pa.Table.from_batches(batches, flow_schema(self.inputs.topology.labels)).to_pandas()
 
     def flow_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
         """The rows of :meth:`flows` of scenario ``s`` and the periods ``periods``, as an Arrow
-        record batch (what the run writes to Parquet and CSV a scenario at a time)."""
+        record batch (what the run writes to Parquet and CSV a scenario at a time).
+
+        A model with dimensions reports the flow and process ids as written in the model file,
+        then one column per dimension (where the flow arrives) and, per traded dimension,
+        ``from_<dimension>`` (where it leaves: the origin)."""
         import pyarrow as pa
 
         topo = self.inputs.topology
-        block = self.mass_kg[s, periods]  # (P', E, F)
+        labels = topo.labels
+        visible = (
+            slice(None)
+            if labels is None
+            else np.array([i for i, f in enumerate(labels.flows) if not f.hidden], dtype=np.int64)
+        )
+        block = self.mass_kg[s, periods][..., visible]  # (P', E, F')
         n_p, n_e, n_f = block.shape
         period_idx = np.arange(self.inputs.periods.size)[periods]
         flow_idx = np.tile(np.arange(n_f, dtype=np.int32), n_p * n_e)
         element_idx = np.tile(np.repeat(np.arange(n_e, dtype=np.int32), n_f), n_p)
         n = flow_idx.size
-        processes = pa.array(list(topo.process_ids), pa.string())
-        columns = [
+        head = [
             _dictionary(np.full(n, s, dtype=np.int32), list(self.inputs.scenarios)),
             pa.array(np.repeat(self.inputs.periods[period_idx], n_e * n_f).astype(np.int64)),
-            _dictionary(flow_idx, list(topo.flow_ids)),
-            processes.take(pa.array(topo.flow_from.astype(np.int32)[flow_idx])),
-            processes.take(pa.array(topo.flow_to.astype(np.int32)[flow_idx])),
+        ]
+        tail = [
             _dictionary(element_idx, list(topo.elements)),
             pa.array((block / self.inputs.kg_per_unit).reshape(-1)),
             _repeat(self.unit, n),
         ]
-        return pa.RecordBatch.from_arrays(columns, schema=flow_schema())
+        if labels is None:
+            processes = pa.array(list(topo.process_ids), pa.string())
+            middle = [
+                _dictionary(flow_idx, list(topo.flow_ids)),
+                processes.take(pa.array(topo.flow_from.astype(np.int32)[flow_idx])),
+                processes.take(pa.array(topo.flow_to.astype(np.int32)[flow_idx])),
+            ]
+        else:
+            shown = [labels.flows[i] for i in visible]
+            middle = [
+                _labels_column([f.base for f in shown], flow_idx),
+                _labels_column([f.from_base for f in shown], flow_idx).cast(pa.string()),
+                _labels_column([f.to_base for f in shown], flow_idx).cast(pa.string()),
+            ]
+            middle += [
+                _labels_column([f.coords.get(d) for f in shown], flow_idx)
+                for d in labels.dimensions
+            ]
+            middle += [
+                _labels_column([f.origin.get(d) for f in shown], flow_idx) for d in labels.traded
+            ]
+        return pa.RecordBatch.from_arrays(head + middle + tail, schema=flow_schema(labels))
 
     @property
     def stock_unit(self) -> str:
@@ -125,11 +154,21 @@ class FlowResults:
         outflow = self.mass_kg[..., topo.stock_output] / k
         n_s, n_p, n_e, n_k = in_use.shape
         grid = np.indices((n_s, n_p, n_e, n_k)).reshape(4, -1)
+        names = np.array(topo.process_ids, dtype=object)[topo.stock_process]
+        dims: dict[str, np.ndarray] = {}
+        if topo.labels is not None:  # the stock's id as written, and a column per dimension
+            stocks = [topo.labels.processes[u] for u in topo.stock_process]
+            names = np.array([p.base for p in stocks], dtype=object)
+            dims = {
+                d: np.array([p.coords.get(d) for p in stocks], dtype=object)[grid[3]]
+                for d in topo.labels.dimensions
+            }
         return pd.DataFrame(
             {
                 "scenario": np.array(self.inputs.scenarios, dtype=object)[grid[0]],
                 "period": self.inputs.periods[grid[1]],
-                "stock": np.array(topo.process_ids, dtype=object)[topo.stock_process][grid[3]],
+                "stock": names[grid[3]],
+                **dims,
                 "element": np.array(topo.elements, dtype=object)[grid[2]],
                 "in_use": in_use.reshape(-1),
                 "inflow": inflow.reshape(-1),
@@ -138,26 +177,53 @@ class FlowResults:
                 "stock_change": (self.stocks.stock_change_kg() / k).reshape(-1),
                 "unit": f"{self.stock_unit} (in_use); {self.unit} (flows)",
             },
-            columns=STOCK_COLUMNS,
+            columns=STOCK_COLUMNS[:3] + list(dims) + STOCK_COLUMNS[3:],
         )
 
     def to_dataset(self) -> xr.Dataset:
-        """xarray Dataset with ``flow_mass`` (scenario, period, element, flow) in the model's unit."""
+        """xarray Dataset with ``flow_mass`` (scenario, period, element, flow) in the model's unit.
+
+        In a model with dimensions, ``flow`` is a multi-index of ``flow_id`` (the id in the model
+        file), one level per dimension (where the flow arrives; '' where it spans none) and
+        ``from_<dimension>`` per traded dimension, so ``.sel(flow_id='refined', region='FL')``
+        and ``.groupby('region')`` work; ``from_process`` and ``to_process`` are the processes'
+        ids as written."""
         import xarray as xr
 
         topo = self.inputs.topology
-        process_ids = np.array(topo.process_ids, dtype=object)
-        data = xr.DataArray(
-            self.values,
-            dims=("scenario", "period", "element", "flow"),
-            coords={
-                "scenario": list(self.inputs.scenarios),
-                "period": self.inputs.periods,
-                "element": list(topo.elements),
+        labels = topo.labels
+        coords: dict = {
+            "scenario": list(self.inputs.scenarios),
+            "period": self.inputs.periods,
+            "element": list(topo.elements),
+        }
+        values = self.values
+        if labels is None:
+            process_ids = np.array(topo.process_ids, dtype=object)
+            coords |= {
                 "flow": list(topo.flow_ids),
                 "from_process": ("flow", process_ids[topo.flow_from]),
                 "to_process": ("flow", process_ids[topo.flow_to]),
-            },
+            }
+        else:
+            import pandas as pd
+
+            visible = [i for i, f in enumerate(labels.flows) if not f.hidden]
+            shown = [labels.flows[i] for i in visible]
+            values = values[..., visible]
+            levels = {"flow_id": [f.base for f in shown]}
+            levels |= {d: [f.coords.get(d, "") for f in shown] for d in labels.dimensions}
+            levels |= {f"from_{d}": [f.origin.get(d, "") for f in shown] for d in labels.traded}
+            index = pd.MultiIndex.from_arrays(list(levels.values()), names=list(levels))
+            coords |= xr.Coordinates.from_pandas_multiindex(index, "flow")
+            coords |= {
+                "from_process": ("flow", [f.from_base for f in shown]),
+                "to_process": ("flow", [f.to_base for f in shown]),
+            }
+        data = xr.DataArray(
+            values,
+            dims=("scenario", "period", "element", "flow"),
+            coords=coords,
             attrs={"units": self.unit, "long_name": "element mass flow"},
         )
         return xr.Dataset({"flow_mass": data})
@@ -193,7 +259,9 @@ class FlowResults:
         import pyarrow as pa
 
         batches = [self.balance_batch(s) for s in range(self.mass_kg.shape[0])]
-        return pa.Table.from_batches(batches, balance_schema()).to_pandas()
+        return pa.Table.from_batches(
+            batches, balance_schema(self.inputs.topology.labels)
+        ).to_pandas()
 
     def balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
         """Names and kinds of the balanced processes plus the system, and their input, output and
@@ -215,19 +283,43 @@ class FlowResults:
         return names, kind_names, inflow, outflow, change
 
     def balance_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
-        """The rows of :meth:`balance` of scenario ``s`` and the periods ``periods`` (Arrow)."""
+        """The rows of :meth:`balance` of scenario ``s`` and the periods ``periods`` (Arrow).
+
+        A model with dimensions reports each process by its id in the model file and one column
+        per dimension, after ``process``; generated helpers are left out."""
         import pyarrow as pa
 
+        topo = self.inputs.topology
+        labels = topo.labels
         names, kind_names, inflow, outflow, change = self.balance_parts()
         inflow, outflow, change = inflow[s, periods], outflow[s, periods], change[s, periods]
+        keep = np.arange(len(names))
+        if labels is not None:
+            kinds = np.array(topo.process_kinds)
+            inner = np.flatnonzero((kinds != "source") & (kinds != "sink"))
+            shown = [labels.processes[u] for u in inner]
+            keep = np.array(
+                [i for i, p in enumerate(shown) if not p.hidden] + [len(names) - 1], dtype=np.int64
+            )
+            shown = [shown[i] for i in keep[:-1]]
+            names = [p.base for p in shown] + [SYSTEM]
+            kind_names = [kind_names[i] for i in keep]
+            inflow, outflow, change = inflow[..., keep], outflow[..., keep], change[..., keep]
         n_p, n_e, n_u = inflow.shape
         period_idx = np.arange(self.inputs.periods.size)[periods]
         unit_idx = np.tile(np.arange(n_u, dtype=np.int32), n_p * n_e)
         n = unit_idx.size
+        dims = []
+        if labels is not None:
+            dims = [
+                _labels_column([p.coords.get(d) for p in shown] + [None], unit_idx)
+                for d in labels.dimensions
+            ]
         columns = [
             _repeat(self.inputs.scenarios[s], n),
             pa.array(np.repeat(self.inputs.periods[period_idx], n_e * n_u).astype(np.int64)),
             pa.array(names, pa.string()).take(pa.array(unit_idx)),
+            *dims,
             pa.array(kind_names, pa.string()).take(pa.array(unit_idx)),
             pa.array(list(self.inputs.topology.elements), pa.string()).take(
                 pa.array(np.tile(np.repeat(np.arange(n_e, dtype=np.int32), n_u), n_p))
@@ -238,7 +330,7 @@ class FlowResults:
             pa.array((inflow - outflow - change).reshape(-1)),
             _repeat(self.unit, n),
         ]
-        return pa.RecordBatch.from_arrays(columns, schema=balance_schema())
+        return pa.RecordBatch.from_arrays(columns, schema=balance_schema(labels))
 
     def max_relative_residual(self) -> float:
         """Largest |residual| / max(input, output) over all processes, elements and periods."""
@@ -278,14 +370,45 @@ def _schemas():
     return flows, balance
 
 
-def flow_schema():
-    """Arrow schema of the flow table (pyarrow loads when a table is asked for)."""
-    return _schemas()[0]
+def flow_schema(labels=None):
+    """Arrow schema of the flow table (pyarrow loads when a table is asked for); ``labels``
+    (the topology's, for a model with dimensions) adds a column per dimension and per traded
+    dimension ``from_<dimension>``, after ``to``."""
+    flows = _schemas()[0]
+    if labels is None:
+        return flows
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    extra = [pa.field(d, text) for d in labels.dimensions]
+    extra += [pa.field(f"from_{d}", text) for d in labels.traded]
+    return pa.schema(list(flows)[:5] + extra + list(flows)[5:])
 
 
-def balance_schema():
-    """Arrow schema of the balance table."""
-    return _schemas()[1]
+def balance_schema(labels=None):
+    """Arrow schema of the balance table; a column per dimension after ``process`` when
+    ``labels`` are given."""
+    balance = _schemas()[1]
+    if labels is None:
+        return balance
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    extra = [pa.field(d, text) for d in labels.dimensions]
+    return pa.schema(list(balance)[:3] + extra + list(balance)[3:])
+
+
+def _labels_column(values: list, codes: np.ndarray):
+    """A dictionary-encoded column of ``values[codes]`` (None stays null)."""
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(v for v in values if v is not None))
+    position = {v: i for i, v in enumerate(names)}
+    lookup = np.array([position.get(v, -1) for v in values], dtype=np.int32)
+    picked = lookup[codes] if lookup.size else np.zeros(0, np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(picked, pa.int32(), mask=picked < 0), pa.array(names, pa.string())
+    )
 
 
 def _dictionary(codes: np.ndarray, names: list[str]):

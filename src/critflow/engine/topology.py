@@ -6,6 +6,7 @@ Index order follows the model file; kernels in :mod:`critflow.engine` work on th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class Topology:
     stock_output: np.ndarray  # (K,) the flow leaving each stock (its end-of-life outflow)
     process_index: dict[str, int] = field(repr=False)
     flow_index: dict[str, int] = field(repr=False)
+    labels: Any = field(default=None, repr=False)  # Expansion of a model with dimensions
 
     @property
     def n_flows(self) -> int:
@@ -90,4 +92,5 @@ def build_topology(spec: ModelFile) -> Topology:
         stock_output=np.array(k_out, dtype=np.int64),
         process_index=process_index,
         flow_index=flow_index,
+        labels=spec._expansion,
     )

@@ -90,6 +90,10 @@ def series_n(
     """A value or time series evaluated over all samples and periods, shape (N or 1, P)."""
     if isinstance(value, dict):
         years = list(value)
+        numbers = list(value.values())
+        if all(type(v) is float for v in numbers):  # plain numbers: one interpolation, (1, P)
+            scaled = np.array(numbers) * (kg_per_unit or 1.0)
+            return np.interp(periods, np.array(years, dtype=float), scaled)[None, :]
         weights = interpolation_weights(years, periods)
         points = [
             np.asarray(_number(v, _at_year(env, w), kg_per_unit, where, draws), dtype=float)

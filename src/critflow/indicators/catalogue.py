@@ -338,13 +338,26 @@ def _relative(
 def _model_defined(name: str) -> Callable[[Context, str | None], np.ndarray]:
     def compute(ctx: Context, element: str | None) -> np.ndarray:
         definition = ctx.model.spec.indicators.get(name)
+        if definition is None and name in REGIONAL and ctx.model.spec._expansion is not None:
+            return _regional(ctx, name, element)
         if definition is None:
             raise IndicatorNotAvailableError(
                 f"the model does not define '{name}' in its indicators: block"
+                + (" and has no region dimension to compute it from" if name in REGIONAL else "")
             )
         return model_indicator(ctx, name)
 
     return compute
+
+
+def _regional(ctx: Context, name: str, element: str | None) -> np.ndarray:
+    """A CRMA benchmark computed from a regional model's labels (:mod:`.regional`)."""
+    from critflow.indicators import regional
+
+    if name == regional.DEPENDENCY_INDICATOR:
+        return regional.largest_third_country_share(ctx.model, ctx.results, element, ctx.cache)
+    activity = regional.SHARE_INDICATORS[name]
+    return regional.activity_share(ctx.model, ctx.results, activity, element, ctx.cache)
 
 
 def model_indicator(ctx: Context, name: str) -> np.ndarray:
@@ -472,8 +485,24 @@ MODEL_DEFINED = (
 )
 """Indicators rules may name that each model defines for itself (which flows are which)."""
 
+REGIONAL = (
+    "eu_extraction_share",
+    "eu_processing_share",
+    "eu_recycling_share",
+    "largest_third_country_share",
+)
+"""Model-defined indicators a model with a region dimension gets without defining them: Union
+output / Union consumption per activity, and the largest third-country share of consumption at any
+stage (each SRM's worst when no element is named)."""
+
 INDICATORS: dict[str, Indicator] = {i.name: i for i in _BUILT_IN} | {
-    name: Indicator(name, "defined by the model's indicators: block", _model_defined(name), "none")
+    name: Indicator(
+        name,
+        "defined by the model's indicators: block"
+        + (", or computed from a regional model (worst SRM)" if name in REGIONAL else ""),
+        _model_defined(name),
+        "optional" if name in REGIONAL else "none",
+    )
     for name in MODEL_DEFINED
 }
 

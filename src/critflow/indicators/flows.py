@@ -88,14 +88,26 @@ def element_indices(model: Model, element: str, what: str) -> list[int]:
 def demand_flows(model: Model) -> np.ndarray:
     """(F,) mask of the flows that are the system's demand (consumption).
 
-    The inputs of the processes marked ``consumption: true``; without one, the outputs of the
+    The inputs of the processes marked ``consumption: true`` (in a regional model, those in the
+    Union that ``scope.region`` names, when it names one); without one, the outputs of the
     model's single market. A model with neither does not represent demand: the shares of supply
     from recycling are not defined for it (a plant's inputs are not a consumption).
     """
     processes = model.spec.processes
     marked = {p.id for p in processes if p.consumption}
     if marked:
-        return np.array([f.to in marked for f in model.spec.flows])
+        mask = np.array([f.to in marked for f in model.spec.flows])
+        if model.spec._expansion is not None:  # a regional model: the demand of its Union
+            try:
+                dim, _, union = union_coordinates(model)
+            except IndicatorNotAvailableError:
+                return mask
+            index = {p.id: u for u, p in enumerate(processes)}
+            labels = model.spec._expansion.processes
+            mask &= np.array(
+                [labels[index[f.to]].coords.get(dim) in union for f in model.spec.flows]
+            )
+        return mask
     markets = [p.id for p in processes if p.kind == "market"]
     if len(markets) == 1:
         return np.array([f.from_ == markets[0] for f in model.spec.flows])
@@ -109,4 +121,35 @@ def demand_flows(model: Model) -> np.ndarray:
         "the model does not represent demand (no market, no process marked consumption: true): "
         "a share of supply from recycling of a plant's own inputs would say nothing (a "
         "recycling plant would show 100 %); mark the process whose inputs are the consumption"
+    )
+
+
+DEFAULT_UNION = "EU"
+"""The Union of a regional model when its scope names no region."""
+
+
+def union_coordinates(model: Model) -> tuple[str, str, tuple[str, ...]]:
+    """The dimension, name and coordinates of a regional model's Union: the group of the region
+    dimension named by ``scope.region`` (EU by default), or that one coordinate (FL). Raises
+    :class:`IndicatorNotAvailableError` for a model without such a dimension."""
+    labels = model.spec._expansion
+    if labels is None or not labels.dimensions:
+        raise IndicatorNotAvailableError(
+            "the model has no region dimension: the CRMA benchmarks compare a region's capacity "
+            "with its consumption (declare dimensions: {region: …} with a group EU, or define "
+            "the indicator in the model's indicators: block)"
+        )
+    name = model.spec.scope.get("region", DEFAULT_UNION)
+    dims = list(labels.dimensions)
+    if "region" in dims:
+        dims.remove("region")
+        dims.insert(0, "region")
+    for dim in dims:
+        if name in labels.groups.get(dim, {}):
+            return dim, name, tuple(labels.groups[dim][name])
+        if name in labels.dimensions[dim]:
+            return dim, name, (name,)
+    raise IndicatorNotAvailableError(
+        f"no dimension has a group or coordinate '{name}' (scope.region) to take as the Union: "
+        f"add groups: {{{name}: [...]}} to the region dimension"
     )

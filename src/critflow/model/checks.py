@@ -128,8 +128,9 @@ def _flow_settings_problems(
                         suggest(key, elements, "Elements"),
                     )
                 )
+    value_where = where((*path, "value")) if value is not None else ""
     for leaf in _values(value) if value is not None else []:
-        problems += _expression_problems(leaf, parameters, where((*path, "value")), True)
+        problems += _expression_problems(leaf, parameters, value_where, True)
     composition = (
         settings.composition
         if settings.composition is not None

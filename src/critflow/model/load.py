@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 from critflow.errors import CritflowError, Problem, known, nearest, validation_message
 from critflow.model.checks import check_model
 from critflow.model.core import Model
-from critflow.model.schema import ModelFile
+from critflow.model.dimensions import expand, uses_dimensions
+from critflow.model.schema import EXPANDED, ModelFile
 from critflow.model.series_files import resolve_series_files
 from critflow.model.source import (
     PathKey,
@@ -132,16 +133,18 @@ def describe_error(
     return Problem(source.where(path), validation_message(err), "")
 
 
-def validate_as(schema: type[BaseModel], raw: Any, source: SourceMap):
+def validate_as(schema: type[BaseModel], raw: Any, source: SourceMap, context: dict | None = None):
     """Validate ``raw`` against a pydantic schema; errors become a CritflowError with positions."""
     try:
-        return schema.model_validate(raw)
+        return schema.model_validate(raw, context=context)
     except ValidationError as exc:
         problems = [describe_error(err, source, schema) for err in exc.errors()]
         raise CritflowError(list(dict.fromkeys(problems))) from None
 
 
-def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
+def validate_data(
+    data: Any, source: SourceMap | None = None, *, expanded: bool = False
+) -> ModelFile:
     """Validate plain data against the schema; raise a CritflowError naming each mistake."""
     source = source or SourceMap()
     if not isinstance(data, dict):
@@ -150,7 +153,7 @@ def validate_data(data: Any, source: SourceMap | None = None) -> ModelFile:
             f"a model file must be a mapping of keys at the top level, got {type(data).__name__}",
             "Start the file with 'critflow: 1' and 'name: …'.",
         )
-    return validate_as(ModelFile, data, source)
+    return validate_as(ModelFile, data, source, {EXPANDED: True} if expanded else None)
 
 
 def _number_problems(data: Any, source: SourceMap) -> list[Problem]:
@@ -211,7 +214,11 @@ def _finish(
     problems = _number_problems(resolved, source)
     if problems:
         raise CritflowError(problems)
-    spec = validate_data(resolved, source)
+    expansion = None
+    if uses_dimensions(resolved):
+        resolved, source, expansion = expand(resolved, source)
+    spec = validate_data(resolved, source, expanded=expansion is not None)
+    spec._expansion = expansion
     model = Model(
         spec,
         source,

@@ -16,7 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
@@ -29,6 +31,11 @@ REMAINDER = "rest"
 """Name of the remainder element: goods mass = sum of all elements, 'rest' included."""
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+_EXPANDED_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*(\[[A-Za-z0-9_\-.,>]+\])?$")
+"""An id a model with dimensions generates for each coordinate ('refining[FL]', 'refined[CN>FL]',
+critflow.model.dimensions); accepted only when validating such an expanded model."""
+EXPANDED = "expanded"
+"""Validation context key: the data is a model expanded from its dimensions."""
 
 
 def _type_name(value: Any) -> str:
@@ -37,8 +44,9 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _check_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+def _check_id(value: Any, info: ValidationInfo) -> str:
+    pattern = _EXPANDED_ID if (info.context or {}).get(EXPANDED) else _ID
+    if not isinstance(value, str) or not pattern.match(value):
         raise ValueError(
             f"{value!r} is not a valid id: use letters, digits, '_', '-' or '.', "
             "starting with a letter or '_' (for example 'black_mass')"
@@ -376,6 +384,28 @@ class ProcessCost(_Strict):
     )
 
 
+Activity = Literal["extraction", "processing", "recycling"]
+"""Value-chain activities of Regulation (EU) 2024/1252 Art. 5(1)(a)."""
+Stage = Literal["ore", "concentrate", "refined", "intermediate", "product", "scrap"]
+"""Stages at which material is traded (CRMA Art. 5(1)(b): 'at any relevant stage of processing')."""
+
+
+class Dimension(_Strict):
+    """A dimension of a model beyond element and period: its coordinates and named groups."""
+
+    coordinates: list[str] = Field(min_length=1, description="coordinates, e.g. [FL, BE-other, CN]")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="named groups of coordinates, e.g. {EU: [FL, BE-other, EU-other]}; the group "
+        "named by scope.region (EU by default) is the Union of the CRMA indicators",
+    )
+    aggregates: list[str] = Field(
+        default_factory=list,
+        description="coordinates that stand for several countries (RoW): never 'a single third "
+        "country' in the largest third-country share",
+    )
+
+
 class _ProcessBase(_Strict):
     id: Id
     name: str | None = Field(None, description="display name")
@@ -393,6 +423,16 @@ class _ProcessBase(_Strict):
         "'output' (goods mass leaving, the default for sources) or the id of one flow",
     )
     cost: ProcessCost | None = None
+    over: list[str] | dict[str, list[str]] | None = Field(
+        None,
+        description="dimensions the process spans (a model with dimensions:): [region] for every "
+        "coordinate, or {region: [FL, BE-other]} for some; one process per coordinate",
+    )
+    activity: Activity | None = Field(
+        None,
+        description="what the process does in the CRMA's terms (extraction, processing, "
+        "recycling): its outputs other than losses count as that stage's production",
+    )
 
 
 class SourceProcess(_ProcessBase):
@@ -562,6 +602,22 @@ class Flow(FlowSettings):
     )
     gate_fee: PriceValue | None = Field(
         None, description="fee the plant is paid per mass received on a flow out of a source"
+    )
+    stage: Stage | None = Field(
+        None,
+        description="stage of the material (ore, concentrate, refined, intermediate, product, "
+        "scrap): a trade flow's stage, for the largest third-country share per stage",
+    )
+    trade: dict[str, dict[str, list[str]]] | None = Field(
+        None,
+        description="a flow between coordinates: {region: {CN: [FL, EU-other]}} joins the from "
+        "process in each origin (CN) with the to process in each destination; values may be keyed "
+        "by the pair {region: {CN>FL: 120}}",
+    )
+    origin_shares: dict[str, dict[str, Coefficient]] | None = Field(
+        None,
+        description="a market's balancing import split by origin: {region: {CN: 0.6, CL: 0.4}} "
+        "(shares summing to 1); the flow is a trade flow from a source",
     )
     displaces: str | Displacement | None = Field(
         None,
@@ -809,3 +865,12 @@ class ModelFile(_Strict):
     )
     economics: Economics | None = Field(None, description="life-cycle costing settings")
     scenarios: dict[str, Scenario] = Field(default_factory=lambda: {"baseline": Scenario()})
+    dimensions: dict[str, Dimension | list[str]] = Field(
+        default_factory=dict,
+        description="dimensions beyond element and period, e.g. {region: [FL, BE-other, EU-other, "
+        "CN]} or {region: {coordinates: [...], groups: {EU: [...]}}}; processes span them with "
+        "over:, values vary along them as {region: {FL: 0.9, default: 0.8}}",
+    )
+    _expansion: Any = PrivateAttr(None)
+    """The labels of a model with dimensions (critflow.model.dimensions.Expansion): what each
+    generated process and flow stands for. None for a model without dimensions."""

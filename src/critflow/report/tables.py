@@ -249,7 +249,7 @@ def _write(
     step("Writing flows.parquet and flows.csv")
     _stream(
         (results.flow_batch(s, p) for s, p in _period_blocks(results, n_e * n_f)),
-        flow_schema(),
+        flow_schema(topo.labels),
         paths["flows.parquet"],
         paths["flows.csv"],
     )
@@ -257,7 +257,7 @@ def _write(
     n_u = len(results.balance_parts()[0])
     _stream(
         (results.balance_batch(s, p) for s, p in _period_blocks(results, n_e * n_u)),
-        balance_schema(),
+        balance_schema(topo.labels),
         paths["balance.parquet"],
         paths["balance.csv"],
     )

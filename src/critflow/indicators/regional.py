@@ -1,0 +1,253 @@
+"""System-level CRMA indicators of a model with a region dimension.
+
+Regulation (EU) 2024/1252 Art. 5(1) compares Union capacity with annual Union consumption of each
+strategic raw material: extraction (a), processing (b) and recycling (c) output as shares of
+consumption (benchmarks 10, 40, 25 %), and no more than 65 % of consumption from a single third
+country at any relevant stage of processing. In a regional model these follow from its labels:
+
+* the **Union** is the group of the region dimension named by the model's ``scope.region`` (``EU``
+  by default; ``groups: {EU: [FL, BE-other, EU-other]}``), or that one coordinate (``FL``);
+* **consumption** is the element mass entering the processes marked ``consumption: true`` in the
+  Union's coordinates;
+* **extraction, processing, recycling output** is the element mass of the outputs that carry a
+  ``stage`` (material at a stage of the chain: not slag, tailings or losses) of the processes whose
+  ``activity`` says so, in the Union;
+* **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
+  lies outside the Union and whose destination inside (a balancing import split by
+  ``origin_shares`` is traded too). Imports whose origin the model does not say, and coordinates
+  the dimension lists as ``aggregates`` (RoW: several countries), are counted for no single country.
+
+Each share is per element; an indicator asked without an element is the worst over the strategic
+raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
+*each* SRM. A model without a region dimension gets "not available, because …".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from critflow.engine.results import FlowResults
+from critflow.indicators.flows import (
+    IndicatorNotAvailableError,
+    element_indices,
+    group_elements,
+    ratio,
+    union_coordinates,
+)
+from critflow.model.core import Model
+
+ACTIVITIES = ("extraction", "processing", "recycling")
+SHARE_INDICATORS = {
+    "eu_extraction_share": "extraction",
+    "eu_processing_share": "processing",
+    "eu_recycling_share": "recycling",
+}
+DEPENDENCY_INDICATOR = "largest_third_country_share"
+
+
+@dataclass(frozen=True)
+class RegionalSystem:
+    """Masks over a regional model's (expanded) flows, each (F,) bool."""
+
+    dimension: str
+    union_name: str
+    union: tuple[str, ...]
+    consumption: np.ndarray
+    production: dict[str, np.ndarray]
+    imports: dict[tuple[str, str], np.ndarray]  # (stage, country) → traded flows into the Union
+    aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
+
+
+def regional_system(model: Model) -> RegionalSystem:
+    """What a regional model's Union consumes, produces and imports; raises
+    :class:`IndicatorNotAvailableError` saying why for a model that is not regional."""
+    spec = model.spec
+    labels = spec._expansion
+    dim, union_name, union = union_coordinates(model)
+    inside = set(union)
+    processes, flows = labels.processes, labels.flows
+    proc_index = {p.id: u for u, p in enumerate(spec.processes)}
+    consumption = np.array(
+        [
+            spec.processes[proc_index[f.to]].consumption
+            and processes[proc_index[f.to]].coords.get(dim) in inside
+            for f in spec.flows
+        ]
+    )
+    if not consumption.any():
+        raise IndicatorNotAvailableError(
+            f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
+            "the Union's consumption is the input of those processes"
+        )
+    production = {}
+    for activity in ACTIVITIES:
+        production[activity] = np.array(
+            [
+                f.stage is not None
+                and spec.processes[proc_index[f.from_]].activity == activity
+                and processes[proc_index[f.from_]].coords.get(dim) in inside
+                for f in spec.flows
+            ]
+        )
+    imports: dict[tuple[str, str], np.ndarray] = {}
+    for k, (flow, label) in enumerate(zip(spec.flows, flows, strict=True)):
+        if flow.stage is None or dim not in label.traded or label.hidden:
+            continue
+        origin, destination = label.origin.get(dim), label.coords.get(dim)
+        if origin in inside or destination not in inside:
+            continue
+        key = (flow.stage, str(origin))
+        imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
+    aggregates = tuple(labels.aggregates.get(dim, ()))
+    return RegionalSystem(
+        dim, union_name, tuple(union), consumption, production, imports, aggregates
+    )
+
+
+def _system(model: Model, results: FlowResults, cache: dict | None) -> RegionalSystem:
+    if cache is None:
+        return regional_system(model)
+    if "regional" not in cache:
+        try:
+            cache["regional"] = regional_system(model)
+        except IndicatorNotAvailableError as exc:
+            cache["regional"] = exc
+    found = cache["regional"]
+    if isinstance(found, IndicatorNotAvailableError):
+        raise found
+    return found
+
+
+def stage_masses(
+    model: Model, results: FlowResults, cache: dict | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """Union consumption, output per activity and imports per (stage, third country), each
+    element mass in kg/year (S, P, E)."""
+    system = _system(model, results, cache)
+    mass = results.mass_kg
+    consumption = mass[..., system.consumption].sum(axis=-1)
+    production = {a: mass[..., m].sum(axis=-1) for a, m in system.production.items()}
+    imports = {key: mass[..., m].sum(axis=-1) for key, m in system.imports.items()}
+    return consumption, production, imports
+
+
+def _elements(model: Model, element: str | None, what: str) -> list[int]:
+    if element is not None:
+        return element_indices(model, element, what)
+    chosen = group_elements(model, "SRM")
+    if not chosen:
+        raise IndicatorNotAvailableError(
+            "the model carries none of the strategic raw materials (CRMA Annex I); name an element"
+        )
+    return chosen
+
+
+def activity_share(
+    model: Model,
+    results: FlowResults,
+    activity: str,
+    element: str | None,
+    cache: dict | None = None,
+) -> np.ndarray:
+    """Union output of ``activity`` / Union consumption, (S, P); the lowest over the chosen
+    elements (each SRM when ``element`` is None)."""
+    consumption, production, _ = stage_masses(model, results, cache)
+    if not _system(model, results, cache).production[activity].any():
+        raise IndicatorNotAvailableError(
+            f"no process with activity: {activity} has staged outputs in the Union"
+        )
+    chosen = _elements(model, element, f"eu_{activity}_share")
+    shares = ratio(production[activity][..., chosen], consumption[..., chosen])
+    return _worst(shares, np.nanmin)
+
+
+def third_country_shares(
+    model: Model, results: FlowResults, element: str | None, cache: dict | None = None
+) -> dict[tuple[str, str], np.ndarray]:
+    """Imports from each third country at each stage / Union consumption, (S, P, E') for the
+    chosen elements."""
+    consumption, _, imports = stage_masses(model, results, cache)
+    chosen = _elements(model, element, DEPENDENCY_INDICATOR)
+    return {key: ratio(m[..., chosen], consumption[..., chosen]) for key, m in imports.items()}
+
+
+def largest_third_country_share(
+    model: Model, results: FlowResults, element: str | None, cache: dict | None = None
+) -> np.ndarray:
+    """The largest share of Union consumption from one third country at one stage, (S, P); the
+    largest over the chosen elements."""
+    aggregates = _system(model, results, cache).aggregates
+    shares = {
+        key: value
+        for key, value in third_country_shares(model, results, element, cache).items()
+        if key[1] not in aggregates
+    }
+    consumption, _, _ = stage_masses(model, results, cache)
+    chosen = _elements(model, element, DEPENDENCY_INDICATOR)
+    if not shares:
+        zero = np.where(consumption[..., chosen] > 0, 0.0, np.nan)
+        return _worst(zero, np.nanmax)
+    stacked = np.stack(list(shares.values()))  # (K, S, P, E')
+    largest = _nan_pick(np.nanmax, stacked, 0)
+    return _worst(largest, np.nanmax)
+
+
+def _worst(values: np.ndarray, pick) -> np.ndarray:
+    """(S, P, E') → (S, P) by ``pick`` over elements; NaN where every element is undefined."""
+    return _nan_pick(pick, values, -1)
+
+
+def _nan_pick(pick, values: np.ndarray, axis: int) -> np.ndarray:
+    """``pick`` (np.nanmin or np.nanmax) over ``axis``, NaN where all are NaN, without numpy's
+    'All-NaN slice' warning: an undefined share stays undefined."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pick(values, axis=axis)
+
+
+def system_table(model: Model, results: FlowResults):
+    """Tidy table of the Union's balance per scenario, period and element (model unit):
+    consumption, output per activity and its share, and the largest third-country share with its
+    country and stage."""
+    import pandas as pd
+
+    consumption, production, imports = stage_masses(model, results)
+    system = regional_system(model)
+    k = results.inputs.kg_per_unit
+    rows = []
+    elements = results.inputs.topology.elements
+    for s, scenario in enumerate(results.inputs.scenarios):
+        for p, period in enumerate(results.inputs.periods):
+            for e, element in enumerate(elements):
+                c = consumption[s, p, e]
+                row = {
+                    "scenario": scenario,
+                    "period": int(period),
+                    "union": system.union_name,
+                    "element": element,
+                    "consumption": c / k,
+                }
+                for activity in ACTIVITIES:
+                    row[activity] = production[activity][s, p, e] / k
+                    row[f"{activity}_share"] = production[activity][s, p, e] / c if c > 0 else None
+                best = max(
+                    ((key, m) for key, m in imports.items() if key[1] not in system.aggregates),
+                    key=lambda kv: kv[1][s, p, e],
+                    default=None,
+                )
+                if best is not None and c > 0:
+                    (stage, country), m = best
+                    row |= {
+                        "largest_third_country_share": m[s, p, e] / c,
+                        "country": country,
+                        "stage": stage,
+                    }
+                else:
+                    row |= {"largest_third_country_share": None, "country": None, "stage": None}
+                row["unit"] = results.unit
+                rows.append(row)
+    return pd.DataFrame(rows)
