@@ -1,0 +1,51 @@
+"""Breaking regions and trade from outside (issue 23): each case once gave a wrong CRMA number, a
+traceback, a hang or a memory blow-up. Expected numbers are worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from critflow.engine import solve
+from critflow.indicators.catalogue import Context, evaluate_indicator
+from critflow.indicators.regional import system_table
+from critflow.model.load import model_from_text
+
+
+def _value(model, results, name, element=None):
+    return float(evaluate_indicator(Context(model, results), name, element)[0, 0])
+
+
+# Union EU = FL + EU-other. market[FL] takes 120 t from CN (its balancing import), keeps 60 for its
+# use, re-exports 40 to CN and passes 20 on to market[EU-other], which imports 80 more from CN for
+# its use of 100. Apparent consumption = imports - exports = 200 - 40 = 160 t (= use 60 + 100),
+# not the 220 t entering the markets. Of FL's imports 1/3 leave the Union again, so CN supplies
+# 120 * 2/3 + 80 = 160 t of the Union's consumption: 100 %, not 200/220 nor 200/160.
+REEXPORT = """
+critflow: 1
+name: re-export
+time: {start: 2030, end: 2030}
+elements: [Li]
+scope: {region: EU}
+dimensions:
+  region: {coordinates: [FL, EU-other, CN], groups: {EU: [FL, EU-other]}}
+processes:
+  - {id: world, kind: source}
+  - {id: market, kind: market, over: {region: [FL, EU-other]}, balancing: imports, consumption: true}
+  - {id: use, kind: sink, over: {region: [FL, EU-other]}}
+  - {id: abroad, kind: sink, over: {region: [CN]}}
+flows:
+  - {id: imports, from: world, to: market, stage: refined, origin_shares: {region: {CN: 1}}}
+  - {id: demand, from: market, to: use, value: {region: {FL: 60, EU-other: 100}}}
+  - {id: reexport, from: market, to: abroad, stage: refined, trade: {region: {FL: [CN]}}, value: 40}
+  - {id: intra, from: market, to: market, stage: refined, trade: {region: {FL: [EU-other]}},
+     value: 20}
+"""
+
+
+def test_reexported_imports_are_not_consumption():
+    model = model_from_text(REEXPORT)
+    results = solve(model)
+    table = system_table(model, results).iloc[0]
+    assert table["consumption"] == pytest.approx(160.0)
+    assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(1.0)
+    assert table["largest_third_country_share"] == pytest.approx(1.0)
