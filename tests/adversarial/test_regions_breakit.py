@@ -49,3 +49,43 @@ def test_reexported_imports_are_not_consumption():
     assert table["consumption"] == pytest.approx(160.0)
     assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(1.0)
     assert table["largest_third_country_share"] == pytest.approx(1.0)
+
+
+# A chain of two EU processing stages: 100 t concentrate → refinery[FL] (0.9 refined) → cathode[FL]
+# (all of it as cathode material) → market[FL]; 10 t more imported from CN for a use of 100 t.
+# Union processing output is the 90 t that leave the chain, not 90 + 90 = 180 t: 90 %.
+CHAIN = """
+critflow: 1
+name: chain
+time: {start: 2030, end: 2030}
+elements: [Li]
+scope: {region: EU}
+dimensions:
+  region: {coordinates: [FL, CN], groups: {EU: [FL]}}
+processes:
+  - {id: feed, kind: source}
+  - {id: refinery, kind: transfer, over: {region: [FL]}, activity: processing,
+     transfer: {refined: {default: 0.9}, slag: {default: 0.1}}}
+  - {id: cathode, kind: transfer, over: {region: [FL]}, activity: processing,
+     transfer: {cam: {default: 1.0}}}
+  - {id: world, kind: source}
+  - {id: market, kind: market, over: {region: [FL]}, balancing: imports, consumption: true}
+  - {id: use, kind: sink, over: {region: [FL]}}
+  - {id: waste, kind: sink}
+flows:
+  - {id: ore, from: feed, to: refinery, stage: concentrate, value: 100}
+  - {id: refined, from: refinery, to: cathode, stage: refined}
+  - {id: slag, from: refinery, to: waste}
+  - {id: cam, from: cathode, to: market, stage: intermediate}
+  - {id: imports, from: world, to: market, stage: intermediate, origin_shares: {region: {CN: 1}}}
+  - {id: demand, from: market, to: use, value: 100}
+"""
+
+
+def test_processing_chain_output_counted_once():
+    model = model_from_text(CHAIN)
+    results = solve(model)
+    assert _value(model, results, "eu_processing_share", "Li") == pytest.approx(0.9)
+    table = system_table(model, results).iloc[0]
+    assert table["processing"] == pytest.approx(90.0)
+    assert table["largest_third_country_share"] == pytest.approx(0.1)

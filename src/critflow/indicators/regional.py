@@ -13,7 +13,8 @@ country at any relevant stage of processing. In a regional model these follow fr
   processes at coordinates outside the Union (re-exports are not consumed);
 * **extraction, processing, recycling output** is the element mass of the outputs that carry a
   ``stage`` (material at a stage of the chain: not slag, tailings or losses) of the processes whose
-  ``activity`` says so, in the Union;
+  ``activity`` says so, in the Union, leaving out what goes on into another Union process of the
+  same activity (a chain refinery → cathode maker is counted once, at its end);
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the Union and whose destination inside (a balancing import split by
   ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
@@ -115,6 +116,11 @@ def regional_system(model: Model) -> RegionalSystem:
                 f.stage is not None
                 and spec.processes[a].activity == activity
                 and processes[a].coords.get(dim) in inside
+                # material going on to the next Union stage of the same activity is counted there
+                and not (
+                    spec.processes[b].activity == activity
+                    and processes[b].coords.get(dim) in inside
+                )
                 for f, (a, b) in zip(spec.flows, ends, strict=True)
             ],
             dtype=bool,
