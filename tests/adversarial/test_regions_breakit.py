@@ -89,3 +89,62 @@ def test_processing_chain_output_counted_once():
     table = system_table(model, results).iloc[0]
     assert table["processing"] == pytest.approx(90.0)
     assert table["largest_third_country_share"] == pytest.approx(0.1)
+
+
+def _eu_model(coordinates: str, group: str) -> str:
+    return f"""
+critflow: 1
+name: eu group
+time: {{start: 2030, end: 2030}}
+elements: [Li]
+dimensions:
+  region: {{coordinates: {coordinates}, groups: {{EU: {group}}}}}
+processes:
+  - {{id: world, kind: source}}
+  - {{id: use, kind: sink, over: [region]}}
+flows:
+  - {{id: supply, from: world, to: use, value: 1}}
+"""
+
+
+EU27 = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "group", "message"),
+    [
+        # a non-member inside the Union: Norway, the United Kingdom (Eurostat's UK), Switzerland
+        ("[FL, EU-other, NO, CN]", "[FL, EU-other, NO]", "holds NO, not a Member State"),
+        ("[DE, UK, EU-other, CN]", "[DE, UK, EU-other]", "holds UK (GB), not a Member State"),
+        ("[FR, CHE, EU-other]", "[FR, CHE, EU-other]", "holds CHE (CH), not a Member State"),
+        # a Member State outside the group would be counted as a third country
+        ("[FL, EU-other, DE, CN]", "[FL, EU-other]", "DE is an EU-27 Member State of 'region'"),
+        # every member by ISO code, one missing (Malta) and no coordinate for the rest
+        (
+            "[" + ", ".join(c for c in EU27 if c != "MT") + ", CN]",
+            "[" + ", ".join(c for c in EU27 if c != "MT") + "]",
+            "lacks MT (1 of the EU-27)",
+        ),
+    ],
+    ids=["norway", "uk", "switzerland-alpha3", "member-outside", "malta-missing"],
+)
+def test_eu_group_is_the_eu27(coordinates, group, message):
+    from critflow.errors import CritflowError
+
+    with pytest.raises(CritflowError) as caught:
+        model_from_text(_eu_model(coordinates, group))
+    text = str(caught.value)
+    assert message in text and "dimensions.region.groups.EU" in text, text
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "group"),
+    [
+        ("[FL, BE-other, EU-other, CN, CH]", "[FL, BE-other, EU-other]"),  # FL: no ISO code
+        ("[" + ", ".join(EU27) + ", CN]", "[" + ", ".join(EU27) + "]"),
+        ("[BE-VLG, BE-WAL, BE-BRU, EU-other, CN]", "[BE-VLG, BE-WAL, BE-BRU, EU-other]"),
+        ("[EL, DE, EU-other, US]", "[EL, DE, EU-other]"),  # Eurostat's EL for Greece
+    ],
+)
+def test_eu_group_accepted(coordinates, group):
+    model_from_text(_eu_model(coordinates, group))

@@ -32,6 +32,8 @@ PAIR = ">"
 """Separator of a trade pair's origin and destination ('CN>FL')."""
 _COORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+EU_GROUP_NAMES = frozenset({"EU", "EU27"})
+"""Group names (any case, '-' and '_2020' left out: EU-27, EU27_2020) that stand for the EU-27."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ class _Expander:
                         )
                         continue
                     self.groups[name][str(g)] = tuple(members)
+                    if str(g).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES:
+                        self.check_eu(name, str(g), members, coords, (*at, "groups", g))
             bad = (
                 [a for a in aggregates or [] if a not in coords]
                 if isinstance(aggregates, list)
@@ -250,6 +254,68 @@ class _Expander:
                 continue
             result[name] = tuple(subset)
         return {d: result[d] for d in self.dims if d in result}
+
+    def check_eu(
+        self, dim: str, group: str, members: list[str], coords: list[str], at: PathKey
+    ) -> None:
+        """A group named EU must be the EU-27: no coordinate that is a non-member's ISO 3166 code,
+        every Member State listed by its code (or a coordinate standing for the rest, EU-other)
+        and no Member State outside it (its trade would count as a third country's)."""
+        from critflow.model.trade_tables import EU27, Countries
+
+        countries = Countries.load()
+
+        def country(code: str) -> tuple[str | None, bool]:
+            """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part ('BE',
+            'BE-VLG'; 'EU-other' stands for part of the EU), and whether wholly."""
+            found = countries.resolve(code)
+            if found is not None:
+                return found, True
+            head = code.split("-", 1)[0] if "-" in code else ""
+            return (countries.resolve(head) if head else None), False
+
+        outside_eu = []
+        whole = set()
+        for member in members:
+            found, full = country(member)
+            if found is not None and found != EU27 and found not in countries.eu27:
+                outside_eu.append(f"{member} ({found})" if found != member else member)
+            else:  # a Member State, the EU (EU-other) or a coordinate of its own (FL)
+                whole.add(found)
+        if outside_eu:
+            self.problem(
+                at,
+                f"group '{group}' holds {', '.join(outside_eu)}, not "
+                f"{'a Member State' if len(outside_eu) == 1 else 'Member States'} of the EU-27",
+                f"Take {'it' if len(outside_eu) == 1 else 'them'} out of '{group}' "
+                "(a third country), or name the group otherwise.",
+            )
+        in_group = set(members)
+        stray = [
+            c
+            for c in coords
+            if c not in in_group
+            and (found := country(c)[0]) is not None
+            and found in countries.eu27
+        ]
+        if stray:
+            verb = "is an EU-27 Member State" if len(stray) == 1 else "are EU-27 Member States"
+            self.problem(
+                at,
+                f"{', '.join(stray)} {verb} of '{dim}' outside group '{group}': its trade would "
+                "count as a third country's",
+                f"Add {', '.join(stray)} to '{group}'.",
+            )
+        if whole and None not in whole and EU27 not in whole:
+            missing = sorted(countries.eu27 - whole)
+            if missing:
+                self.problem(
+                    at,
+                    f"group '{group}' lists Member States by ISO code but lacks "
+                    f"{', '.join(missing)} ({len(missing)} of the EU-27)",
+                    f"Add them, or a coordinate for the rest of the Union (EU-other) to "
+                    f"'{dim}' and to '{group}'.",
+                )
 
     # -- values ----------------------------------------------------------------------------
     def resolve(
