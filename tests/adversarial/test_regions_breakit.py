@@ -148,3 +148,41 @@ def test_eu_group_is_the_eu27(coordinates, group, message):
 )
 def test_eu_group_accepted(coordinates, group):
     model_from_text(_eu_model(coordinates, group))
+
+
+TIE = """
+critflow: 1
+name: tie
+time: {start: 2030, end: 2030}
+elements: [Li]
+scope: {region: EU}
+dimensions:
+  region: {coordinates: [FL, CN, CL], groups: {EU: [FL]}}
+processes:
+  - {id: world, kind: source}
+  - {id: market, kind: market, over: {region: [FL]}, balancing: imports, consumption: true}
+  - {id: use, kind: sink, over: {region: [FL]}}
+flows:
+  - {id: imports, from: world, to: market, stage: refined,
+     origin_shares: {region: {CN: 0.5, CL: 0.5}}}
+  - {id: demand, from: market, to: use, value: 100}
+"""
+
+
+def test_largest_supplier_tie_is_named_whole():
+    # CN and CL supply 50 t each of 100 t: both are the largest third country, at 50 %
+    model = model_from_text(TIE)
+    results = solve(model)
+    row = system_table(model, results).iloc[0]
+    assert row["largest_third_country_share"] == pytest.approx(0.5)
+    assert row["country"] == "CL, CN" and row["stage"] == "refined"
+
+
+def test_largest_supplier_tie_in_supply_shares():
+    import pandas as pd
+
+    from critflow.indicators.criticality import largest_third_country_share
+
+    shares = pd.Series({"China": 0.4, "Chile": 0.4, "Germany": 0.2})
+    assert largest_third_country_share(shares) == ("Chile, China", 0.4)
+    assert largest_third_country_share(pd.Series({"Chile": 0.3, "China": 0.4})) == ("China", 0.4)

@@ -266,7 +266,8 @@ def _nan_pick(pick, values: np.ndarray, axis: int) -> np.ndarray:
 def system_table(model: Model, results: FlowResults):
     """Tidy table of the Union's balance per scenario, period and element (model unit):
     consumption, output per activity and its share, and the largest third-country share with its
-    country and stage."""
+    country and stage (every country and stage at that share, comma-separated, when several tie;
+    none when no third country supplies)."""
     import pandas as pd
 
     consumption, production, imports = stage_masses(model, results)
@@ -288,17 +289,19 @@ def system_table(model: Model, results: FlowResults):
                 for activity in ACTIVITIES:
                     row[activity] = production[activity][s, p, e] / k
                     row[f"{activity}_share"] = production[activity][s, p, e] / c if c > 0 else None
-                best = max(
-                    ((key, m) for key, m in imports.items() if key[1] not in system.aggregates),
-                    key=lambda kv: kv[1][s, p, e],
-                    default=None,
-                )
-                if best is not None and c > 0:
-                    (stage, country), m = best
+                candidates = {
+                    key: m[s, p, e] for key, m in imports.items() if key[1] not in system.aggregates
+                }
+                top = max(candidates.values(), default=0.0)
+                if c > 0:
+                    # every country (and stage) at the largest share is named: a tie is no choice
+                    tied = [
+                        key for key, v in candidates.items() if top > 0 and v >= top * (1 - 1e-12)
+                    ]
                     row |= {
-                        "largest_third_country_share": m[s, p, e] / c,
-                        "country": country,
-                        "stage": stage,
+                        "largest_third_country_share": top / c,
+                        "country": ", ".join(sorted({k[1] for k in tied})) or None,
+                        "stage": ", ".join(sorted({k[0] for k in tied})) or None,
                     }
                 else:
                     row |= {"largest_third_country_share": None, "country": None, "stage": None}
