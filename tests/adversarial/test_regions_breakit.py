@@ -265,3 +265,42 @@ def test_trade_matrix_solves_lean_and_right(n_regions, years):
     share = np.array([0.5] + [0.9] * 9)
     expected = ramp * (n_regions * share * (1.0 + np.arange(10)))[None, :]
     np.testing.assert_allclose(refined, np.repeat(expected[..., None], n_regions, -1), rtol=1e-9)
+
+
+def test_model_past_the_size_limit_is_refused_at_once():
+    """1,000 regions × 1,000 products of one process and one flow: 2 million items; expanding it
+    took minutes and gigabytes. It is refused, naming the items and the limit, before expansion."""
+    import time
+
+    from critflow.errors import CritflowError
+    from critflow.model.dimensions import MAX_ITEMS
+    from critflow.model.load import model_from_dict
+
+    model = {
+        "critflow": 1,
+        "name": "too big",
+        "time": {"start": 2030, "end": 2030},
+        "elements": ["Li"],
+        "dimensions": {
+            "region": [f"R{i}" for i in range(1000)],
+            "product": [f"P{i}" for i in range(1000)],
+        },
+        "processes": [
+            {"id": "sales", "kind": "source", "over": ["region", "product"]},
+            {"id": "use", "kind": "sink"},
+        ],
+        "flows": [{"id": "inflow", "from": "sales", "to": "use", "value": 1}],
+    }
+    start = time.perf_counter()
+    with pytest.raises(CritflowError) as caught:
+        model_from_dict(model)
+    assert time.perf_counter() - start < 10
+    text = str(caught.value)
+    assert "2,000,001 items" in text and f"{MAX_ITEMS:,}" in text, text
+    assert "process 'sales' × 1,000,000" in text and "processes[0]" in text, text
+    # under the limit it loads (a model of 240,000 items loads in about 45 s, linearly)
+    model["dimensions"] = {
+        "region": [f"R{i}" for i in range(50)],
+        "product": [f"P{i}" for i in range(40)],
+    }
+    assert len(model_from_dict(model).spec.flows) == 2000

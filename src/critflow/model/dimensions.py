@@ -19,6 +19,7 @@ column or coordinate. Error messages name the field path in the model file as wr
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ PAIR = ">"
 """Separator of a trade pair's origin and destination ('CN>FL')."""
 _COORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ITEMS = 250_000
+"""Most expanded items (processes and flows, each × its coordinates, × elements) a model may
+have: beyond it a model is refused before it is expanded, never left to exhaust memory."""
 EU_GROUP_NAMES = frozenset({"EU", "EU27"})
 """Group names (any case, '-' and '_2020' left out: EU-27, EU27_2020) that stand for the EU-27."""
 
@@ -265,19 +269,19 @@ class _Expander:
 
         countries = Countries.load()
 
-        def country(code: str) -> tuple[str | None, bool]:
+        def country(code: str) -> str | None:
             """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part ('BE',
-            'BE-VLG'; 'EU-other' stands for part of the EU), and whether wholly."""
+            'BE-VLG'; 'EU-other' stands for part of the EU)."""
             found = countries.resolve(code)
             if found is not None:
-                return found, True
+                return found
             head = code.split("-", 1)[0] if "-" in code else ""
-            return (countries.resolve(head) if head else None), False
+            return countries.resolve(head) if head else None
 
         outside_eu = []
         whole = set()
         for member in members:
-            found, full = country(member)
+            found = country(member)
             if found is not None and found != EU27 and found not in countries.eu27:
                 outside_eu.append(f"{member} ({found})" if found != member else member)
             else:  # a Member State, the EU (EU-other) or a coordinate of its own (FL)
@@ -294,9 +298,7 @@ class _Expander:
         stray = [
             c
             for c in coords
-            if c not in in_group
-            and (found := country(c)[0]) is not None
-            and found in countries.eu27
+            if c not in in_group and (found := country(c)) is not None and found in countries.eu27
         ]
         if stray:
             verb = "is an EU-27 Member State" if len(stray) == 1 else "are EU-27 Member States"
@@ -316,6 +318,49 @@ class _Expander:
                     f"Add them, or a coordinate for the rest of the Union (EU-other) to "
                     f"'{dim}' and to '{group}'.",
                 )
+
+    def check_size(self, processes: list[dict], flows: list[dict], spans: list[dict]) -> None:
+        """Refuse, before anything is built, a model that expands past :data:`MAX_ITEMS`."""
+        span_of = {str(p.get("id")): s for p, s in zip(processes, spans, strict=True)}
+        counts: list[tuple[int, PathKey, str]] = []
+        for i, span in enumerate(spans):
+            counts.append((math.prod(len(c) for c in span.values()), ("processes", i), "process"))
+        for f, flow in enumerate(flows):
+            a = span_of.get(str(flow.get("from")), {})
+            b = span_of.get(str(flow.get("to")), {})
+            trade = flow.get("trade") if isinstance(flow.get("trade"), dict) else {}
+            n = 1
+            for d in self.dims:
+                if d in trade and isinstance(trade[d], dict):
+                    n *= sum(len(t) if isinstance(t, list) else 1 for t in trade[d].values())
+                elif d in a and d in b:
+                    n *= len(set(a[d]) & set(b[d]))
+                elif d in a or d in b:
+                    n *= len(a.get(d) or b[d])
+            shares = flow.get("origin_shares")
+            if isinstance(shares, dict) and len(shares) == 1:
+                by_origin = next(iter(shares.values()))
+                n *= 2 + (len(by_origin) if isinstance(by_origin, dict) else 0)
+            counts.append((n, ("flows", f), "flow"))
+        elements = max(1, len(self.data.get("elements") or []))
+        total = sum(n for n, _, _ in counts) * elements
+        if total <= MAX_ITEMS:
+            return
+        largest = sorted(counts, key=lambda c: -c[0])[:3]
+        names = ", ".join(
+            f"{kind} '{(processes if kind == 'process' else flows)[at[1]].get('id')}' × {n:,}"
+            for n, at, kind in largest
+        )
+        sizes = ", ".join(f"{d} {len(c):,}" for d, c in self.dims.items())
+        raise CritflowError(
+            self.source.where(largest[0][1]),
+            f"the model expands to {total:,} items (processes and flows at each coordinate × "
+            f"{elements} element{'s' if elements != 1 else ''}), more than critflow's limit of "
+            f"{MAX_ITEMS:,}; the largest: {names} (dimensions: {sizes})",
+            "Aggregate coordinates (fewer regions or products, a RoW coordinate), let processes "
+            "span fewer dimensions (over: {region: [FL, CN]}), list fewer trade routes, or split "
+            "the model.",
+        )
 
     # -- values ----------------------------------------------------------------------------
     def resolve(
@@ -438,6 +483,7 @@ class _Expander:
                         "Use letters, digits, '_', '-' or '.'.",
                     )
         spans = [self.spans(p, ("processes", i)) for i, p in enumerate(processes)]
+        self.check_size(processes, flows, spans)
         # process instances: (original index, coordinates)
         instances: list[tuple[int, dict[str, str]]] = []
         by_base: dict[str, list[int]] = {}
