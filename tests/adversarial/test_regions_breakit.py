@@ -107,7 +107,7 @@ flows:
 """
 
 
-EU27 = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
+EU27 = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()  # noqa: SIM905
 
 
 @pytest.mark.parametrize(
@@ -304,3 +304,117 @@ def test_model_past_the_size_limit_is_refused_at_once():
         "product": [f"P{i}" for i in range(40)],
     }
     assert len(model_from_dict(model).spec.flows) == 2000
+
+
+# -- fuzzing the dimensions and trade fields ---------------------------------------------------
+
+_JUNK = [
+    None, 0, -1, 1.5, float("nan"), "", "x", "FL", "CN>FL", "default", [], [None], [[]], {},
+    {"a": 1}, {"FL": None}, {"region": None}, {"region": 5}, {"region": []}, [{"x": 1}], True,
+    ["FL", "FL"], {"coordinates": 5}, {"groups": 3}, {"coordinates": ["A"], "groups": {"EU": 5}},
+    {"coordinates": ["A"], "groups": {"EU": [["A"]]}}, {"coordinates": ["A"], "groups": [1]},
+    {"coordinates": [{"a": 1}]}, {"CN": 5}, {"CN": [5]}, {5: [1]}, {"region": {"CN": "abc"}},
+    {"region": {"CN": {"Li": [1]}}}, {"region": {"CN": {"FL": 1}}}, {"region": {"CN": 0.5, 3: 1}},
+]  # fmt: skip
+
+
+def _paths(node, path=()):
+    if path:
+        yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, (*path, i))
+
+
+def _fuzz_base():
+    import yaml
+
+    from tests.indicators.test_regional import SYSTEM
+
+    base = yaml.safe_load(SYSTEM)
+    paths = [p for p in _paths(base) if p[0] in ("dimensions", "processes", "flows", "scope")]
+    return base, paths
+
+
+_BASE, _PATHS = _fuzz_base()
+_FIELDS = ["over", "trade", "origin_shares", "groups", "aggregates", "coordinates", "from", "to"]
+
+
+def _mutate(data, path, value, add_field):
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    if add_field is not None and isinstance(node, dict):
+        node[add_field] = value
+    else:
+        node[path[-1]] = value
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_PATHS),
+            st.sampled_from(_JUNK),
+            st.one_of(st.none(), st.sampled_from(_FIELDS)),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_fuzzed_dimensions_and_trade_give_messages(changes):
+    """Junk anywhere in a regional model's dimensions, spans, trades and origin shares: a
+    CritflowError naming a field path, never a traceback (unhashable coordinates, non-list groups,
+    over: [{…}], over: {region: []}, processes: 1.5, from: {…} all raised TypeError or KeyError)."""
+    import copy
+
+    import yaml
+
+    from critflow.errors import CritflowError
+
+    data = copy.deepcopy(_BASE)
+    for path, value, field in changes:
+        try:
+            _mutate(data, path, copy.deepcopy(value), field)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change removed the path
+    try:
+        model = model_from_text(yaml.safe_dump(data))
+        solve(model)
+    except CritflowError as exc:
+        assert all(p.where for p in exc.problems)
+        assert "line" in str(exc) or "model" in str(exc), str(exc)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ((("dimensions", "region", "groups"), [1], None), "groups is a mapping"),
+        ((("dimensions", "region", "groups", "EU"), 5, None), "group 'EU' names [5]"),
+        ((("dimensions", "region", "coordinates", 0), {"a": 1}, None), "cannot be a coordinate"),
+        ((("processes", 0, "over"), [{"a": 1}], None), "over is a list of dimensions"),
+        ((("processes", 0, "over"), {"region": []}, None), "lists no coordinates of 'region'"),
+        ((("flows", 0, "from"), {"a": 1}, None), "flows[0].from): no process {'a': 1}"),
+        ((("flows", 0, "from"), "mien", None), "flows[0].from): no process 'mien'. Did you mean"),
+        ((("flows", 7, "origin_shares"), 5, None), "origin_shares names one dimension"),
+    ],
+)
+def test_fuzz_findings_name_the_field(change, message):
+    import copy
+
+    import yaml
+
+    from critflow.errors import CritflowError
+
+    data = copy.deepcopy(_BASE)
+    _mutate(data, *change)
+    with pytest.raises(CritflowError) as caught:
+        model_from_text(yaml.safe_dump(data))
+    assert message in str(caught.value), str(caught.value)

@@ -127,6 +127,7 @@ class _Expander:
         self.dims: dict[str, tuple[str, ...]] = {}
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
         self.aggregates: dict[str, tuple[str, ...]] = {}
+        self.coordinate_sets: dict[str, frozenset[str]] = {}
 
     def problem(self, path: PathKey, what: str, fix: str) -> None:
         self.problems.append(Problem(self.source.where(path), what, fix))
@@ -178,17 +179,28 @@ class _Expander:
                         "'default' is reserved.",
                     )
                     ok = False
-            if len(set(coords)) != len(coords):
+            if ok and len(set(coords)) != len(coords):
                 self.problem(at, f"dimension '{name}' lists a coordinate twice", "List each once.")
                 ok = False
             if not ok:
                 continue
+            if not isinstance(groups, dict) and groups is not None:
+                self.problem(
+                    (*at, "groups"),
+                    "groups is a mapping {group: [coordinates]}",
+                    "Write groups: {EU: [FL, BE-other, EU-other]}.",
+                )
+                groups = {}
             self.dims[name] = tuple(coords)
             self.groups[name] = {}
             if isinstance(groups, dict):
                 for g, members in groups.items():
-                    bad = [m for m in members or [] if m not in coords]
-                    if bad or not isinstance(members, list):
+                    bad = (
+                        [m for m in members if m not in coords]
+                        if isinstance(members, list)
+                        else [members]
+                    )
+                    if bad or not isinstance(members, list) or not members:
                         self.problem(
                             (*at, "groups", g),
                             f"group '{g}' names {bad or members!r}, not coordinates of '{name}'",
@@ -223,6 +235,8 @@ class _Expander:
         over = item.get("over")
         if over is None:
             return {}
+        if isinstance(over, list) and not all(isinstance(d, str) for d in over):
+            over = None
         chosen: dict[str, Any] = (
             dict.fromkeys(over)
             if isinstance(over, list)
@@ -231,7 +245,11 @@ class _Expander:
             else {}
         )
         if not isinstance(over, list | dict):
-            self.problem((*at, "over"), "over is a list of dimensions", "Write over: [region].")
+            self.problem(
+                (*at, "over"),
+                "over is a list of dimensions (or {dimension: [coordinates]})",
+                "Write over: [region] or over: {region: [FL, CN]}.",
+            )
         result: dict[str, tuple[str, ...]] = {}
         for name, subset in chosen.items():
             if name not in self.dims:
@@ -246,13 +264,15 @@ class _Expander:
                 continue
             bad = (
                 [c for c in subset if c not in self.dims[name]]
-                if isinstance(subset, list)
+                if isinstance(subset, list) and subset
                 else [subset]
             )
             if bad:
                 self.problem(
                     (*at, "over", name),
-                    f"{bad} {'is' if len(bad) == 1 else 'are'} not coordinates of '{name}'",
+                    f"lists no coordinates of '{name}'"
+                    if subset == []
+                    else f"{bad} {'is' if len(bad) == 1 else 'are'} not coordinates of '{name}'",
                     f"Coordinates of '{name}': {', '.join(self.dims[name])}.",
                 )
                 continue
@@ -336,7 +356,7 @@ class _Expander:
                 elif d in a and d in b:
                     n *= len(set(a[d]) & set(b[d]))
                 elif d in a or d in b:
-                    n *= len(a.get(d) or b[d])
+                    n *= len(a[d] if d in a else b[d])
             shares = flow.get("origin_shares")
             if isinstance(shares, dict) and len(shares) == 1:
                 by_origin = next(iter(shares.values()))
@@ -406,9 +426,10 @@ class _Expander:
         what: str,
     ) -> Any:
         coords = self.dims[dim]
+        known = self.coordinate_sets.setdefault(dim, frozenset(coords))
         for key in values:
             a, _, b = str(key).partition(PAIR)
-            if (key != DEFAULT and a not in coords) or (b and b not in coords):
+            if (key != DEFAULT and a not in known) or (b and b not in known):
                 self.problem(
                     (*at, *orig, key),
                     f"'{key}' is not a coordinate of '{dim}'"
@@ -468,6 +489,10 @@ class _Expander:
     def run(self) -> tuple[dict[str, Any], Expansion]:
         data = self.data
         normal = self.read_dimensions()
+        if not all(isinstance(data.get(k) or [], list) for k in ("processes", "flows")):
+            if self.problems:
+                raise CritflowError(list(dict.fromkeys(self.problems)))
+            return data, Expansion({}, {}, (), (), ())  # the schema names what is wrong
         processes = [p for p in data.get("processes") or [] if isinstance(p, dict)]
         flows = [f for f in data.get("flows") or [] if isinstance(f, dict)]
         if len(processes) != len(data.get("processes") or []) or len(flows) != len(
@@ -515,7 +540,16 @@ class _Expander:
         for f, flow in enumerate(flows):
             at: PathKey = ("flows", f)
             start, end = str(flow.get("from")), str(flow.get("to"))
-            if start not in span_of or end not in span_of:  # check_model names the process
+            if start not in span_of or end not in span_of:
+                for key in ("from", "to"):
+                    name = flow.get(key)
+                    if str(name) not in span_of:
+                        # named here: its values keyed by a dimension would mislead otherwise
+                        self.problem(
+                            (*at, key),
+                            f"no process {name!r}",
+                            suggest(str(name), list(span_of), "Processes"),
+                        )
                 self.plain(flow, at, new_flows, flow_labels, f)
                 continue
             a, b = span_of[start], span_of[end]
@@ -523,7 +557,7 @@ class _Expander:
             shares = flow.get("origin_shares")
             if shares is not None:
                 self.origin_split(flow, f, a, b, new_flows, flow_labels, extra_procs, instance_id)
-                traded.update(d for d in shares if isinstance(shares, dict))
+                traded.update(shares if isinstance(shares, dict) else ())
                 continue
             pairs_by_dim: dict[str, list[tuple[str, str]]] = {}
             if trade is not None:
@@ -537,7 +571,7 @@ class _Expander:
                 elif d in a and d in b:
                     axes.append([(c, c) for c in a[d] if c in b[d]])
                 else:
-                    axes.append([(c, c) for c in (a.get(d) or b[d])])
+                    axes.append([(c, c) for c in (a[d] if d in a else b[d])])
             for combo in itertools.product(*axes):
                 origin = {d: o for d, (o, _) in zip(names, combo, strict=True) if d in a}
                 dest = {d: t for d, (_, t) in zip(names, combo, strict=True)}
@@ -576,8 +610,8 @@ class _Expander:
         leaving: dict[tuple[str | None, str], list[int]] = {}
         entering: dict[tuple[str | None, str], list[int]] = {}
         for k, (body, label) in enumerate(zip(new_flows, flow_labels, strict=True)):
-            leaving.setdefault((body.get("from"), label.base), []).append(k)
-            entering.setdefault((body.get("to"), label.base), []).append(k)
+            leaving.setdefault((_hashable(body.get("from")), label.base), []).append(k)
+            entering.setdefault((_hashable(body.get("to")), label.base), []).append(k)
         output_bases = {(label.from_base, label.base) for label in flow_labels}
         new_procs: list[dict[str, Any]] = []
         proc_labels: list[ItemLabel] = []
@@ -661,7 +695,7 @@ class _Expander:
 
     def plain(self, flow, at, new_flows, flow_labels, f) -> None:
         sub: dict[PathKey, PathKey] = {}
-        body = self.item(flow, {"trade", "origin_shares"}, {}, {}, at, "this flow", sub)
+        body = {k: v for k, v in flow.items() if k not in ("trade", "origin_shares")}
         self.out.items[("flows", len(new_flows))] = (at, sub, "")
         new_flows.append(body)
         flow_labels.append(
@@ -892,6 +926,11 @@ class _Expander:
                         )
             new_block[name] = definition
         expanded["indicators"] = new_block
+
+
+def _hashable(value: Any) -> str | None:
+    """An id as a key; a malformed one (a mapping, a list) is None: the schema names it."""
+    return value if isinstance(value, str) else None
 
 
 def _note(names: list[str], combo: Any, traded: dict[str, Any]) -> str:
