@@ -418,3 +418,109 @@ def test_fuzz_findings_name_the_field(change, message):
     with pytest.raises(CritflowError) as caught:
         model_from_text(yaml.safe_dump(data))
     assert message in str(caught.value), str(caught.value)
+
+
+# -- trade tables (Comtrade, Eurostat) and mapping files ----------------------------------------
+
+_H = "refYear,reporterISO,partnerISO,flowCode,cmdCode,netWgt\n"
+_OK = "2022,BEL,CHL,M,283691,1000\n"
+_TSV = "freq,reporter,partner,product,flow,indicators\\TIME_PERIOD\t2022 \n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # each once read silently wrong (NaN and 'inf' dropped as flags, 1e308 kept, 1e307 x 100
+        # became inf) or raised a traceback (years, encodings, short rows, a missing file)
+        ((_H + "2022,BEL,CHL,M,283691,nan\n").encode(), "line 2, netWgt: 'nan' is no mass"),
+        ((_H + "2022,BEL,CHL,M,283691,inf\n").encode(), "line 2, netWgt: 'inf' is no mass"),
+        ((_H + _OK + "2022,BEL,CHL,M,283691,1e308\n").encode(), "line 3, netWgt: '1e308' is no"),
+        ((_TSV + "A,BE,CL,28369100,1,QUANTITY_IN_100KG\t1e307 \n").encode(), "line 2, 2022"),
+        ((_H + "2022,BEL,CHL,M,283691,-5\n").encode(), "line 2, netWgt: the mass -5.0 is negative"),
+        ((_H + "abcd,BEL,CHL,M,283691,5\n").encode(), "line 2, refYear: 'abcd' is not a year"),
+        ((_TSV.replace("2022", "abc") + "A,BE,CL,1,1,QUANTITY_IN_100KG\t1\n").encode(), "line 1"),
+        ((_H + "2022,BEL,CHL,M\n").encode(), "line 2: the row has 4 values, the header 6"),
+        ((_H + '2022,BEL,CHL,M,283691,"Lithium, carbonate",5\n').encode(), "7 values, the header"),
+        ((_H + "2022,BEL,CHL,M,,5\n").encode(), "line 2, cmdCode: '' is no commodity code"),
+        ((_H + "2022,BEL,XXX,M,283691,5\n").encode(), "line 2, partnerISO: 'XXX' is no ISO 3166"),
+        (_H.encode() + _OK.encode() + "2022,BEL,CHL,M,283691,caf\xe9\n".encode("latin-1"), "line 3"),
+        (b"PK\x03\x04\x00\x00binary", "line 1: the trade table holds NUL bytes"),
+        (b"freq,partner\\TIME_PERIOD\t2022 \nA,CL\t10 \n", "not a Eurostat Comext"),
+        ((_TSV + "A,BE,CL,28369100,1\t10 \n").encode(), "line 2: the line has 5 labels"),
+        (
+            b"DATAFLOW,freq,reporter,partner,product,flow,indicators,TIME_PERIOD,OBS_VALUE\n"
+            b"X,A,BE,CL,28369100,1,QUANTITY_IN_100KG,20x2,12\n",
+            "line 2, TIME_PERIOD: '20x2' is not a year",
+        ),
+    ],
+    ids=[
+        "nan", "inf", "1e308", "tsv-overflow", "negative", "year", "tsv-year", "short-row",
+        "unquoted-comma", "no-code", "unknown-country", "latin-1", "binary", "tsv-columns",
+        "tsv-ragged", "eurostat-csv-year",
+    ],
+)  # fmt: skip
+def test_trade_table_errors_name_file_and_line(tmp_path, content, message):
+    from critflow.errors import CritflowError
+    from critflow.model.trade_tables import read_trade_table
+
+    path = tmp_path / "table.csv"
+    path.write_bytes(content)
+    with pytest.raises(CritflowError) as caught:
+        read_trade_table(path)
+    text = str(caught.value)
+    assert str(path) in text and message in text, text
+
+
+def test_trade_table_encodings_files_and_size(tmp_path, monkeypatch):
+    from critflow.errors import CritflowError
+    from critflow.model import trade_tables
+    from critflow.model.trade_tables import read_trade_table
+
+    for encoding, prefix in (("utf-16", b""), ("utf-8", b"\xef\xbb\xbf")):  # Excel's two exports
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(prefix + (_H + _OK).encode(encoding))
+        assert read_trade_table(path)[0].goods_kg == 1000.0
+    for path, message in ((tmp_path / "none.csv", "no such trade table"), (tmp_path, "folder")):
+        with pytest.raises(CritflowError, match=message):
+            read_trade_table(path)
+    # a huge file is refused by its size, before it is read
+    monkeypatch.setattr(trade_tables, "MAX_TABLE_BYTES", 1000)
+    path = tmp_path / "huge.csv"
+    path.write_text(_H + _OK * 100)
+    with pytest.raises(CritflowError, match="MiB, more than critflow reads"):
+        read_trade_table(path)
+    monkeypatch.undo()
+    # a million bad rows: the first 50 are named, the rest counted (not a 1,000,000-line message)
+    path.write_text(_H + "2022,BEL,CHL,M,283691,-1\n" * 20000)
+    with pytest.raises(CritflowError) as caught:
+        read_trade_table(path)
+    assert len(caught.value.problems) == 51
+    assert "and 19,950 more bad values" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # comment lines shifted every line number after them
+        ("# a note\n# another\n283691,imports,refined,Li,abc,,src\n", "line 4: code 283691"),
+        # the same code mapped twice to one flow and element: its mass counted twice
+        (
+            "283691,imports,refined,Li,,Li2CO3,a\n283691,imports,refined,Li,,Li2CO3,b\n",
+            "line 3: code 283691 maps to imports Li again (line 2 did)",
+        ),
+        ("283691,,refined,Li,0.1,,src\n", "line 2: code 283691 names no flow"),
+        ("283691,imports,refined,Xx,0.1,,src\n", "'Xx' is not an element symbol"),
+        ("283691,imports,refined,Li,0.1\n", "the row has 5 values, the header 7"),
+    ],
+)
+def test_mapping_file_errors(tmp_path, rows, message):
+    from critflow.errors import CritflowError
+    from critflow.model.trade_tables import read_mapping
+
+    path = tmp_path / "mapping.csv"
+    path.write_text("code,flow,stage,element,content,compound,source\n" + rows, encoding="utf-8")
+    with pytest.raises(CritflowError) as caught:
+        read_mapping(path)
+    assert f"{path}, {message}" in str(caught.value) or message in str(caught.value), str(
+        caught.value
+    )
