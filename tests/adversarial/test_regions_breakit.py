@@ -524,3 +524,19 @@ def test_mapping_file_errors(tmp_path, rows, message):
     assert f"{path}, {message}" in str(caught.value) or message in str(caught.value), str(
         caught.value
     )
+
+
+def test_schema_message_names_the_path_as_written():
+    """An unknown key in a process spanning a dimension named the expanded model's index in its
+    text ('unknown key in processes[3].lifetime' for the file's processes[2])."""
+    from critflow.errors import CritflowError
+
+    text = REEXPORT.replace(
+        "  - {id: abroad,",
+        "  - {id: stock, kind: stock, over: [region], lifetime: {distribution: fixed, value: 5}}\n"
+        "  - {id: abroad,",
+    )
+    with pytest.raises(CritflowError) as caught:
+        model_from_text(text)
+    message = str(caught.value)
+    assert "(processes[3].lifetime.value, region FL): unknown key 'value' in processes[3]" in message
