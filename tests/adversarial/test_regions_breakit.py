@@ -539,4 +539,40 @@ def test_schema_message_names_the_path_as_written():
     with pytest.raises(CritflowError) as caught:
         model_from_text(text)
     message = str(caught.value)
-    assert "(processes[3].lifetime.value, region FL): unknown key 'value' in processes[3]" in message
+    assert (
+        "(processes[3].lifetime.value, region FL): unknown key 'value' in processes[3]" in message
+    )
+
+
+@pytest.mark.parametrize(
+    ("ore", "message"),
+    [
+        ("{id: ore, from: mine, to: market, value: 100}", "'mine' (CN) and 'market' (FL) share no"),
+        ("{id: ore, from: mine, to: market, value: 100, trade: {region: {}}}", "lists no route"),
+    ],
+)
+def test_flow_between_disjoint_coordinates_is_refused(ore, message):
+    """A flow from a process at CN only to one at FL only expanded to no flow at all: its 100 t
+    vanished and the model solved without it."""
+    from critflow.errors import CritflowError
+
+    text = f"""
+critflow: 1
+name: empty join
+time: {{start: 2030, end: 2030}}
+elements: [Li]
+dimensions:
+  region: {{coordinates: [FL, CN]}}
+processes:
+  - {{id: mine, kind: source, over: {{region: [CN]}}}}
+  - {{id: market, kind: market, over: {{region: [FL]}}, balancing: supply}}
+  - {{id: world, kind: source}}
+  - {{id: use, kind: sink, over: {{region: [FL]}}}}
+flows:
+  - {ore}
+  - {{id: supply, from: world, to: market}}
+  - {{id: demand, from: market, to: use, value: 50}}
+"""
+    with pytest.raises(CritflowError) as caught:
+        model_from_text(text)
+    assert "flows[0]" in str(caught.value) and message in str(caught.value), str(caught.value)

@@ -572,6 +572,25 @@ class _Expander:
                     axes.append([(c, c) for c in a[d] if c in b[d]])
                 else:
                     axes.append([(c, c) for c in (a[d] if d in a else b[d])])
+            empty = [d for d, axis in zip(names, axes, strict=True) if not axis]
+            if empty:
+                d = empty[0]
+                ends = (
+                    f"'{start}' ({', '.join(a.get(d, ()))}) and '{end}' ({', '.join(b.get(d, ()))})"
+                )
+                self.problem(
+                    (*at, "trade") if d in pairs_by_dim else at,
+                    f"the flow would exist at no coordinate of '{d}': "
+                    + (
+                        "its trade lists no route"
+                        if d in pairs_by_dim
+                        else f"{ends} share no coordinate"
+                    ),
+                    f"Make it a trade (trade: {{{d}: {{origin: [destinations]}}}}) or let both "
+                    "processes span a common coordinate; a flow that carries nothing is left out "
+                    "of the model file, not kept silently empty.",
+                )
+                continue
             for combo in itertools.product(*axes):
                 origin = {d: o for d, (o, _) in zip(names, combo, strict=True) if d in a}
                 dest = {d: t for d, (_, t) in zip(names, combo, strict=True)}
