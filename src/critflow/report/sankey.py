@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from critflow.engine.results import FlowResults
+from critflow.engine.topology import equal_pairs
 from critflow.model.schema import fate_of
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
@@ -109,7 +110,7 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     n = flat.shape[0]
     element_of_row = np.broadcast_to(np.arange(classes.shape[0]), lead).reshape(-1)
     passes = classes[element_of_row] < 0  # (N, F): flows into a process that passes mass on
-    enters, leaves = np.nonzero(topology.flow_to[:, None] == topology.flow_from[None, :])
+    enters, leaves = equal_pairs(topology.flow_to, topology.flow_from)
     x = np.zeros((n, n_f, n_c))
     # The rows' systems are independent: a chunk of them is solved as one block-diagonal sparse
     # system (each block has a nonzero per pair of flows in and out of a process, not F²).
