@@ -650,3 +650,25 @@ def test_many_processes_solve_without_a_dense_process_by_flow_matrix():
     np.testing.assert_allclose(mass[outs], 1.5)  # 2 t × 0.75 in every region and product
     # every mid takes 2 t in and the sink takes its 1.5 + 0.5 t: 4 t per region and product
     np.testing.assert_allclose(into[0, 0, 0].sum() / results.inputs.kg_per_unit, 4 * n * n)
+
+
+def test_many_bad_coordinates_are_counted_not_listed():
+    """10,000 numeric coordinates (HS codes written unquoted) gave 10,000 paragraphs; the first 50
+    are named, with how to write them, and the rest counted."""
+    from critflow.errors import CritflowError
+    from critflow.model.load import model_from_dict
+
+    model = {
+        "critflow": 1,
+        "name": "numeric coordinates",
+        "time": {"start": 2030, "end": 2030},
+        "elements": ["Li"],
+        "dimensions": {"product": list(range(280000, 290000))},
+        "processes": [{"id": "a", "kind": "source", "over": ["product"]}],
+        "flows": [],
+    }
+    with pytest.raises(CritflowError) as caught:
+        model_from_dict(model)
+    problems = caught.value.problems
+    assert len(problems) == 51 and "and 9,951 more problems" in problems[-1].what
+    assert "Quote it: '280000'" in problems[0].fix

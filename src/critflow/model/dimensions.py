@@ -33,6 +33,8 @@ PAIR = ">"
 """Separator of a trade pair's origin and destination ('CN>FL')."""
 _COORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_REPORTED = 50
+"""Most problems of an expansion named one by one; the rest are counted."""
 MAX_ITEMS = 250_000
 """Most expanded items (processes and flows, each × its coordinates, × elements) a model may
 have: beyond it a model is refused before it is expanded, never left to exhaust memory."""
@@ -129,6 +131,22 @@ class _Expander:
         self.aggregates: dict[str, tuple[str, ...]] = {}
         self.coordinate_sets: dict[str, frozenset[str]] = {}
 
+    def error(self) -> CritflowError:
+        """The problems found, the first :data:`MAX_REPORTED` named and the rest counted (10,000
+        bad coordinates are one mistake repeated, not 10,000 paragraphs)."""
+        problems = list(dict.fromkeys(self.problems))
+        if len(problems) > MAX_REPORTED:
+            rest = len(problems) - MAX_REPORTED
+            problems = [
+                *problems[:MAX_REPORTED],
+                Problem(
+                    problems[MAX_REPORTED].where,
+                    f"and {rest:,} more problem{'s' if rest != 1 else ''} after these",
+                    "Fix the ones above; most often one mistake repeats.",
+                ),
+            ]
+        return CritflowError(problems)
+
     def problem(self, path: PathKey, what: str, fix: str) -> None:
         self.problems.append(Problem(self.source.where(path), what, fix))
 
@@ -175,8 +193,12 @@ class _Expander:
                     self.problem(
                         (*at, i) if isinstance(spec, list) else (*at, "coordinates", i),
                         f"{c!r} cannot be a coordinate",
-                        "Use letters, digits, '_', '-' or '.' (FL, BE-other, EU-27); "
-                        "'default' is reserved.",
+                        (
+                            f"Quote it: '{c}' (a coordinate is a text; YAML reads {c} as a number)."
+                            if isinstance(c, int | float) and not isinstance(c, bool)
+                            else "Use letters, digits, '_', '-' or '.' (FL, BE-other, EU-27); "
+                            "'default' is reserved."
+                        ),
                     )
                     ok = False
             if ok and len(set(coords)) != len(coords):
@@ -491,7 +513,7 @@ class _Expander:
         normal = self.read_dimensions()
         if not all(isinstance(data.get(k) or [], list) for k in ("processes", "flows")):
             if self.problems:
-                raise CritflowError(list(dict.fromkeys(self.problems)))
+                raise self.error()
             return data, Expansion({}, {}, (), (), ())  # the schema names what is wrong
         processes = [p for p in data.get("processes") or [] if isinstance(p, dict)]
         flows = [f for f in data.get("flows") or [] if isinstance(f, dict)]
@@ -709,7 +731,7 @@ class _Expander:
         self.scenarios(expanded, expansion)
         self.indicators(expanded, expansion)
         if self.problems:
-            raise CritflowError(list(dict.fromkeys(self.problems)))
+            raise self.error()
         return expanded, expansion
 
     def plain(self, flow, at, new_flows, flow_labels, f) -> None:
