@@ -91,7 +91,7 @@ class ExpandedSource(SourceMap):
     paths of the model file as written, with the coordinate they stand for."""
 
     def __init__(self, base: SourceMap) -> None:
-        super().__init__(base.file, base.positions, base.labels)
+        super().__init__(base.file, base._positions, base.labels, json_text=base._json_text)
         self.base = base
         # expanded item path → (original item path, {expanded sub-path: original sub-path}, note)
         self.items: dict[PathKey, tuple[PathKey, dict[PathKey, PathKey], str]] = {}
