@@ -101,7 +101,7 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     over u's outflows g. The processes are taken downstream first, a recycle loop (a strongly
     connected group of processes) as one small linear system; every step is vectorised over the
     scenarios, periods and elements. Mass caught in a closed loop with no way out ends nowhere
-    (its shares are the least-squares solution, 0 where nothing leaves)."""
+    (its shares are 0)."""
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
@@ -165,40 +165,35 @@ def _solve_group(
     exits = out[~stays]
     # b (k, N, C): the mass of each process that ends outside the group, by class
     b = np.einsum("gk,gn,gnc->knc", leaves_of, split[exits], x[exits], optimize=True)
+    exit_share = np.einsum("gk,gn->nk", leaves_of, split[exits])
     if stays.any():
         inner = out[stays]
         a = np.zeros((x.shape[1], k, k))  # (N, k, k): split from process i to process j
         for i, j, f in zip(src[stays], back[stays], inner, strict=True):
             a[:, i, j] += split[f]
-        y = _loop_shares(a, b.transpose(1, 0, 2)).transpose(1, 0, 2)
+        y = _loop_shares(a, b.transpose(1, 0, 2), exit_share).transpose(1, 0, 2)
     else:
         y = b
     into = np.nonzero(position[flow_to] >= 0)[0]
     x[into] = y[position[flow_to[into]]]
 
 
-def _loop_shares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.ndarray:
     """y = a y + b for each row of (N, k, k) ``a`` and (N, k, C) ``b``: the shares of the
-    processes of a recycle loop. Where the loop holds a closed circuit with no way out, the mass
-    in it ends nowhere: the smallest non-negative solution, the sum Σ aⁿ b (taken by doubling,
-    aⁿ stays bounded as a's rows sum to at most 1)."""
+    processes of a recycle loop, where ``exit_share`` (N, k) is the share of each process's
+    outflow that leaves the loop. A process from which no path of non-zero flows leads out holds
+    mass that ends nowhere: its shares are 0 (the smallest non-negative solution), and the rest
+    of the system is regular."""
+    reaches = exit_share > 0
+    linked = a > 0
+    for _ in range(a.shape[1]):  # a path to a way out, one more step each time
+        more = reaches | (linked & reaches[:, None, :]).any(axis=2)
+        if (more == reaches).all():
+            break
+        reaches = more
+    a = np.where(reaches[:, :, None] & reaches[:, None, :], a, 0.0)
     with np.errstate(all="ignore"):
-        try:
-            y = np.linalg.solve(np.eye(a.shape[1]) - a, b)
-            bad = ~np.all(np.isfinite(y) & (y > -1e-9), axis=(1, 2))
-            bad |= ~np.all(y.sum(axis=2) < 1.0 + 1e-9, axis=1)
-        except np.linalg.LinAlgError:  # exactly singular somewhere: sum the series everywhere
-            y, bad = b.copy(), np.ones(len(a), dtype=bool)
-        if bad.any():
-            total, power = b[bad].copy(), a[bad]
-            for _ in range(64):  # Σ_{n < 2^64} aⁿ b, to the last digit
-                step = power @ total
-                if not (step > 1e-18).any():
-                    break
-                total += step
-                power = np.minimum(power @ power, 1.0)  # its entries are shares: rounding only
-            y[bad] = total
-    return y
+        return np.linalg.solve(np.eye(a.shape[1]) - a, np.where(reaches[..., None], b, 0.0))
 
 
 def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
