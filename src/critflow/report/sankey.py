@@ -164,8 +164,11 @@ def _solve_group(
     leaves_of = np.eye(k)[src[~stays]]  # (G, k) one-hot: which process each flow leaves
     exits = out[~stays]
     # b (k, N, C): the mass of each process that ends outside the group, by class
-    b = np.einsum("gk,gn,gnc->knc", leaves_of, split[exits], x[exits], optimize=True)
-    exit_share = np.einsum("gk,gn->nk", leaves_of, split[exits])
+    carried = split[exits][:, :, None] * x[exits]  # (G, N, C)
+    b = (leaves_of.T @ carried.reshape(len(exits), x.shape[1] * x.shape[2])).reshape(
+        k, *x.shape[1:]
+    )
+    exit_share = (leaves_of.T @ split[exits]).T  # (N, k)
     if stays.any():
         inner = out[stays]
         a = np.zeros((x.shape[1], k, k))  # (N, k, k): split from process i to process j
