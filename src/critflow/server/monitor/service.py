@@ -5,7 +5,9 @@ Who sees what (:mod:`critflow.server.monitor.access`): programme staff every pro
 company its own organisation's, the public nothing but aggregates. Every aggregate — on a page,
 in the API, in an Excel export, for every role — comes from :meth:`Monitor.aggregates`, which
 hands the stored values to :func:`critflow.monitor.confidentiality.public_aggregates`, the one
-place of the rule (at least three organisations; nothing recoverable by subtraction).
+place of the rule (at least three organisations; nothing recoverable by subtraction), together
+with every aggregate shown before (table ``monitor_published``: what was public stays public, so
+a later aggregate must be safe with it — across restarts and workers).
 
 A refused request changes nothing: every item of a batch is checked first, every problem is
 reported with its field path (or its cell), and only a batch without problems is written, in one
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,7 @@ from critflow.server.models import Organisation
 from critflow.server.monitor.access import sight
 from critflow.server.monitor.models import (
     MonitorProject,
+    MonitorPublished,
     MonitorQuantity,
     MonitorValue,
     MonitorVerdict,
@@ -932,7 +935,82 @@ class Monitor:
                     ("unfc", entry["row"].id),
                 )
             )
-        return public_aggregates(contributions, measure=self._measure_of)
+        # what was published before stays public: each new aggregate must be safe together
+        # with all of it (an organisation joining a group later is not its difference). The
+        # rule runs outside the write lock; the new aggregates are recorded only if nobody
+        # recorded others meanwhile (else the rule runs again with them)
+        for _attempt in range(5):
+            before, last = self._published_before()
+            found = public_aggregates(
+                contributions, measure=self._measure_of, published_before=before
+            )
+            if self._record_published(found, before, last):
+                return found
+        raise RegistryError(  # pragma: no cover - only under a storm of concurrent publishers
+            503, "Aggregates busy", "Other workers kept publishing aggregates; try again."
+        )
+
+    def _published_before(self) -> tuple[list[Any], int]:
+        """The aggregates published so far (table ``monitor_published``) as the rule's
+        ``published_before``, and the largest row id read."""
+        from critflow.monitor.confidentiality import Aggregate
+
+        with self.registry.sessions() as session:
+            rows = session.scalars(select(MonitorPublished).order_by(MonitorPublished.id)).all()
+        result = []
+        for row in rows:
+            members = frozenset(
+                (str(name), _tupled(item)) for name, item in json.loads(row.members)
+            )
+            organisations = frozenset(name for name, _item in members)
+            result.append(
+                Aggregate(
+                    _tupled(json.loads(row.key)),
+                    row.unit,
+                    len(organisations),
+                    row.value,
+                    row.value / max(len(organisations), 1),
+                    True,
+                    "",
+                    organisations,
+                    members,
+                )
+            )
+        return result, (rows[-1].id if rows else 0)
+
+    def _record_published(self, found: list[Any], before: list[Any], last: int) -> bool:
+        """Record the aggregates of ``found`` published for the first time (key, members and
+        sum not among ``before``), in one transaction; False (nothing recorded) when another
+        worker recorded aggregates after row ``last`` was read."""
+        known = {(a.key, a.members, a.sum) for a in before}
+        new = [a for a in found if a.published and (a.key, a.members, a.sum) not in known]
+        if not new:
+            return True
+        with self.registry.writing() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("LOCK TABLE monitor_published IN SHARE ROW EXCLUSIVE MODE"))
+            newest = session.scalar(select(func.max(MonitorPublished.id))) or 0
+            if newest != last:
+                session.rollback()
+                return False
+            stamp = dt.datetime.now(dt.UTC)
+            for aggregate in new:
+                session.add(
+                    MonitorPublished(
+                        key=json.dumps(list(aggregate.key)),
+                        unit=aggregate.unit,
+                        members=json.dumps(
+                            sorted(
+                                ([name, item] for name, item in aggregate.members),
+                                key=json.dumps,
+                            )
+                        ),
+                        value=aggregate.sum,
+                        published_at=stamp,
+                    )
+                )
+            session.commit()
+        return True
 
     def aggregate_dict(self, aggregate: Any) -> dict[str, Any]:
         """A published aggregate as the public sees it: the sum for quantities that add up
@@ -1039,6 +1117,13 @@ class Monitor:
 def _summary(problems: list[Problem]) -> str:
     shown = "; ".join(str(p) for p in problems[:5])
     return shown + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def _tupled(value: Any) -> Any:
+    """A JSON value with its lists as tuples again (group keys and items are tuples)."""
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
 
 
 def _latest(values: Iterable[MonitorValue]) -> list[MonitorValue]:
