@@ -56,6 +56,34 @@ FIRST_YEAR, LAST_YEAR = 2023, 2035
 its horizon 2030 (a project's effect is followed after it ends)."""
 MAX_ITEMS = 5000
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
+RESERVED_PROJECT_IDS = frozenset(
+    {
+        "aggregate",  # the public aggregate's line on every chart (a project so named replaced it)
+        "aggregates",
+        PROGRAMME,  # the group of the programme totals
+        "public",
+        "reference",
+        "target",
+        "targets",
+        "total",
+        "totals",
+        "all",
+        "new",
+        "template",  # monitor pages and API paths
+        "export",
+        "upload",
+        "uploads",
+        "screening",
+        "login",
+        "logout",
+        "domains",
+        "projects",
+        "submissions",
+        "roadmap",
+    }
+)
+"""Words the monitor itself uses for a series, a group or a path: no project may be called so
+(compared case-folded)."""
 _CO2 = re.compile(r"\s*CO2[- ]?eq\.?\s*", re.IGNORECASE)
 
 
@@ -200,6 +228,15 @@ class Monitor:
                     "project_id",
                     f"'{project_id[:60]}' is not a project id",
                     "Use 1-60 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                )
+            )
+        elif project_id.casefold() in RESERVED_PROJECT_IDS:
+            problems.append(
+                Problem(
+                    "project_id",
+                    f"'{project_id}' is a word the monitor uses itself (for the public "
+                    "aggregate, the programme totals or a page)",
+                    "Choose another id, e.g. with the instrument and year: ICON-2025-07.",
                 )
             )
         organisation = body.get("organisation") or principal.organisation
