@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from critflow.server.monitor.models import MonitorProject
+from critflow.server.monitor.models import MonitorProject, MonitorValue
 from tests.server import conftest as server_fixtures
 from tests.server.monitor import conftest as monitor_fixtures
-from tests.server.monitor.conftest import headers
+from tests.server.monitor.conftest import headers, new_project, submit, value
 
 # the registry's fixtures (SQLite and PostgreSQL) and the monitor's keys
 database_url = server_fixtures.database_url
@@ -57,3 +57,100 @@ def test_a_project_may_not_take_a_word_the_monitor_uses(monitor, reserved):
     (problem,) = response.json()["problems"]
     assert problem["where"] == "project_id" and "uses itself" in problem["what"]
     assert _count(app, MonitorProject) == 0
+
+
+def _ranges() -> dict[str, tuple[float, float]]:
+    """The ranges as the data file states them, read with the csv module (not critflow)."""
+    import csv
+
+    from critflow import data
+
+    with open(data.data_path("monitor_value_ranges.csv"), encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(line for line in handle if not line.startswith("#"))]
+    assert all(r["source"].strip() for r in rows)
+    return {r["applies_to"]: (float(r["minimum"]), float(r["maximum"])) for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("kpi", "number", "unit", "words"),
+    [
+        (SHARE, 150, "%", "above the plausible range"),  # a share beyond 100 %
+        (SHARE, -0.01, "1", "below the plausible range"),
+        (SHARE, 15, "1", "0 to 1 (as a fraction)"),  # 15 % written with unit '1'
+        (MASS_11, -5, "t", "below"),  # negative tonnes
+        (MASS_11, 1e308, "t", "above"),
+        (MASS_11, 1e306, "kt", "above"),  # 1e309 t after conversion: infinite
+        (MASS_11, 2e8, "t", "0 to 1e+08 t"),
+        ("2.1-crm-use-change", -20, "1", "-1 to 10 (as a fraction)"),  # -20 % written as -20
+        ("2.1-crm-use-change", -250, "%", "-100 to 1000 %"),
+    ],
+)
+def test_values_outside_their_kpi_range_are_refused(monitor, kpi, number, unit, words):
+    """A share of 150 %, negative tonnes and 1e308 t were stored (three organisations' 1e308 t
+    made every page with an aggregate fail: the sum overflowed)."""
+    client, keys, app = monitor
+    domain = kpi.split("-")[0]
+    new_project(client, keys.a, "A-1", domains=(domain,))
+    refused = submit(
+        client,
+        keys.a,
+        [value("A-1", kpi, 2027, 0.1, unit), value("A-1", kpi, 2028, number, unit)],
+        status=422,
+    )
+    (problem,) = refused["problems"]
+    assert problem["where"] == "values[1].value"
+    assert words in problem["what"] and kpi in problem["what"], problem
+    assert _count(app, MonitorValue) == 0  # nothing of the batch, not even its valid first row
+
+
+def test_the_range_bounds_themselves_are_accepted_and_aggregates_stay_finite(monitor):
+    client, keys, _app = monitor
+    low, high = _ranges()["kind:absolute"]
+    for name, key in (("A", keys.a), ("B", keys.b), ("C", keys.c)):
+        new_project(client, key, f"{name}-1")
+        submit(
+            client,
+            key,
+            [
+                value(f"{name}-1", MASS_11, 2027, high, "t"),
+                value(f"{name}-1", MASS_11, 2028, low, "t"),
+            ],
+        )
+        submit(
+            client,
+            key,
+            [value(f"{name}-1", SHARE, 2027, 100, "%"), value(f"{name}-1", SHARE, 2028, 0, "%")],
+        )
+    response = client.get("/api/monitor/aggregates")
+    assert response.status_code == 200, response.text
+    shown = {(a["kpi"], a["year"]): a["value"] for a in response.json()["aggregates"]}
+    assert shown[(MASS_11, 2027)] == 3 * high and shown[(SHARE, 2027)] == 1.0
+
+
+def test_unfc_tonnes_outside_their_range_are_refused(monitor):
+    client, keys, _app = monitor
+    new_project(client, keys.a, "A-1", domains=("1.2",))
+    quantity = {
+        "source": "tailings pond",
+        "source_type": "tailings",
+        "element": "Zn",
+        "tonnes": 1e308,
+        "reference_point": "zinc metal in concentrate",
+        "e": "E2",
+        "f": "F2.1",
+        "g": "G2",
+        "justification": "offtake agreement signed",
+        "date": "2026-03-15",
+        "evaluator": "J. Peeters",
+    }
+    response = client.post(
+        "/api/monitor/projects/A-1/quantities",
+        json={"quantities": [{**quantity, "tonnes": 12.5}, quantity]},
+        headers=headers(keys.a),
+    )
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert (
+        problem["where"] == "quantities[1].tonnes"
+        and "above the plausible range" in problem["what"]
+    )

@@ -121,6 +121,40 @@ def convert_unit(value: float, unit: str, expected: str, co2: bool = False) -> f
     return value * unit_factor(given, wanted)
 
 
+@dataclass(frozen=True)
+class ValueRange:
+    """The plausible values of a KPI in its unit (``monitor_value_ranges.csv``) and why."""
+
+    minimum: float
+    maximum: float
+    unit: str
+    source: str
+
+    def problem(
+        self, where: str, what: str, value: float, given: float, unit: str
+    ) -> Problem | None:
+        """A problem naming ``where`` when ``value`` (in :attr:`unit`; ``given`` in ``unit``
+        as sent) is outside the range; None when it is inside."""
+        if self.minimum <= value <= self.maximum:
+            return None
+        side = "below" if value < self.minimum else "above"
+        shown = f"{self.minimum:g} to {self.maximum:g} " + (
+            "(as a fraction)" if self.unit.strip() == "1" else self.unit
+        )
+        if unit.strip() != self.unit.strip():
+            try:
+                low = convert_unit(self.minimum, self.unit, unit, True)
+                high = convert_unit(self.maximum, self.unit, unit, True)
+                shown += f" ({low:g} to {high:g} {unit})"
+            except ValueError:
+                pass
+        return Problem(
+            where,
+            f"{given:g} {unit} is {side} the plausible range of {what}, {shown}",
+            f"Check the value and its unit ({self.source}).",
+        )
+
+
 @dataclass
 class ValueItem:
     """One value to store, after checking: where it came from (field path or cell)."""
@@ -166,6 +200,52 @@ class Monitor:
             kpi.id: Measure(kpi.id, kpi.name, kpi.unit, (kpi.domain,), kpi)
             for kpi in self.roadmap.kpis.values()
         }
+
+    @cached_property
+    def ranges(self) -> dict[str, ValueRange]:
+        """The plausible range of every KPI (``monitor_value_ranges.csv``: the KPI's own row,
+        else its kind's, else 'any'; a row in another unit converted to the KPI's) and of UNFC
+        tonnes (key ``unfc:tonnes``)."""
+        from critflow import data
+
+        rows: dict[str, Any] = {
+            str(row.applies_to).strip(): row
+            for row in data.table("monitor_value_ranges").itertuples(index=False)
+        }
+
+        def resolved(names: list[str], unit: str, co2: bool) -> ValueRange | None:
+            for name in names:
+                row = rows.get(name)
+                if row is None:
+                    continue
+                given = "" if pd_missing(row.unit) else str(row.unit).strip()
+                try:
+                    low, high = (
+                        (float(row.minimum), float(row.maximum))
+                        if not given
+                        else (
+                            convert_unit(float(row.minimum), given, unit, co2),
+                            convert_unit(float(row.maximum), given, unit, co2),
+                        )
+                    )
+                except ValueError:
+                    continue  # a row in a unit of another kind: the next one applies
+                return ValueRange(low, high, unit, str(row.source))
+            return None
+
+        result = {}
+        for measure in self.measures.values():
+            found = resolved(
+                [measure.id, f"kind:{getattr(measure.kpi, 'kind', '')}", "any"],
+                measure.unit,
+                measure.co2,
+            )
+            if found is not None:
+                result[measure.id] = found
+        tonnes = resolved(["unfc:tonnes"], "t", False)
+        if tonnes is not None:
+            result["unfc:tonnes"] = tonnes
+        return result
 
     @cached_property
     def domain_ids(self) -> list[str]:
@@ -494,6 +574,18 @@ class Monitor:
                             )
                         )
             if (
+                measure is not None
+                and converted is not None
+                and value is not None
+                and measure.id in self.ranges
+            ):
+                outside = self.ranges[measure.id].problem(
+                    at("value"), measure.id, converted, float(value), unit
+                )
+                if outside is not None:
+                    problems.append(outside)
+                    converted = None
+            if (
                 found is not None
                 and measure is not None
                 and measure.kpi is not None
@@ -732,7 +824,19 @@ class Monitor:
                                 for s in steps
                             ),
                         )
-                    quantities.append(ClassifiedQuantity.model_validate(entry))
+                    quantity = ClassifiedQuantity.model_validate(entry)
+                    limit = self.ranges.get("unfc:tonnes")
+                    outside = limit and limit.problem(
+                        f"{where}.tonnes",
+                        "a classified quantity",
+                        quantity.tonnes,
+                        quantity.tonnes,
+                        "t",
+                    )
+                    if outside:
+                        problems.append(outside)
+                        continue
+                    quantities.append(quantity)
                 except CritflowError as exc:
                     problems.extend(exc.problems)
                 except ValidationError as exc:
@@ -1154,6 +1258,11 @@ class Monitor:
 def _summary(problems: list[Problem]) -> str:
     shown = "; ".join(str(p) for p in problems[:5])
     return shown + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def pd_missing(value: Any) -> bool:
+    """Whether a cell of a shipped table is empty (pandas reads it as NaN)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _tupled(value: Any) -> Any:
