@@ -6,6 +6,8 @@ refusal (a problem document naming the field path), changes nothing and leaks no
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -154,3 +156,103 @@ def test_unfc_tonnes_outside_their_range_are_refused(monitor):
         problem["where"] == "quantities[1].tonnes"
         and "above the plausible range" in problem["what"]
     )
+
+
+def _post_raw(client, key, path, raw: bytes):
+    return client.post(
+        path, content=raw, headers={**headers(key), "Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "words"),
+    [
+        # a misspelt field was ignored: the value went in without its unit check
+        (
+            {"values": [{**value("A-1", SHARE, 2027, 0.1, "1"), "unitt": "%"}]},
+            "values[0].unitt",
+            "not a field",
+        ),
+        (
+            {"values": [value("A-1", SHARE, 2027, 0.1, "1")], "model_sha": "x"},
+            "model_sha",
+            "not a field",
+        ),
+        # a year as text, a number as text, a boolean as a number were converted
+        (
+            {"values": [{**value("A-1", SHARE, 2027, 0.1, "1"), "year": "2027"}]},
+            "values[0].year",
+            "got text",
+        ),
+        (
+            {"values": [{**value("A-1", SHARE, 2027, 0.1, "1"), "value": "0.1"}]},
+            "values[0].value",
+            "got text",
+        ),
+        (
+            {"values": [{**value("A-1", SHARE, 2027, 0.1, "1"), "value": True}]},
+            "values[0].value",
+            "got true/false",
+        ),
+        (
+            {"values": [{**value("A-1", SHARE, 2027, 0.1, "1"), "year": 2027.0}]},
+            "values[0].year",
+            "got number",
+        ),
+        ({"values": {"0": value("A-1", SHARE, 2027, 0.1, "1")}}, "values", "list"),
+    ],
+)
+def test_submission_bodies_are_taken_as_sent(monitor, body, where, words):
+    client, keys, app = monitor
+    new_project(client, keys.a, "A-1")
+    response = client.post("/api/monitor/submissions", json=body, headers=headers(keys.a))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    problems = response.json()["problems"]
+    assert problems[0]["where"] == where and words in problems[0]["what"], problems
+    assert _count(app, MonitorValue) == 0
+
+
+def test_project_bodies_are_taken_as_sent(monitor):
+    client, keys, app = monitor
+    for body, where in (
+        (_project_body("A-1", organization="Beta Metals BV"), "organization"),  # US spelling
+        (_project_body("A-1", start_year="2024"), "start_year"),
+        (_project_body("A-1", domains="1.1"), "domains"),
+    ):
+        response = client.post("/api/monitor/projects", json=body, headers=headers(keys.a))
+        assert response.status_code == 422, response.text
+        assert response.json()["problems"][0]["where"] == where
+    assert _count(app, MonitorProject) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        # Python's parser keeps the last of two keys, others the first: which value counts?
+        (
+            b'{"values": [{"project": "A-1", "kpi": "%s", "year": 2027, "value": 0.1, "value": 0.9, "unit": "1"}]}'
+            % SHARE.encode(),
+            "values[0].value",
+        ),
+        (
+            b'{"values": [], "values": [{"project": "A-1", "kpi": "%s", "year": 2027, "value": 0.1, "unit": "1"}]}'
+            % SHARE.encode(),
+            "values",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused(monitor, raw, where):
+    client, keys, app = monitor
+    new_project(client, keys.a, "A-1")
+    response = _post_raw(client, keys.a, "/api/monitor/submissions", raw)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert problem["where"] == where and "twice" in problem["what"]
+    assert _count(app, MonitorValue) == 0
+    # the same key in two objects is fine
+    ok = json.dumps(
+        {"values": [value("A-1", SHARE, 2027, 0.1, "1"), value("A-1", SHARE, 2028, 0.2, "1")]}
+    ).encode()
+    assert _post_raw(client, keys.a, "/api/monitor/submissions", ok).status_code == 201
+
