@@ -315,3 +315,47 @@ def test_the_excel_export_writes_texts_as_text_never_as_formulas(monitor):
             assert HOSTILE_TEXTS[0] in found, path
             if path.endswith("export.xlsx"):
                 assert name in found
+
+
+def test_a_value_given_twice_in_one_batch_refuses_the_batch(monitor):
+    """Two values for one project, KPI and year in a batch were both stored, and the later one
+    silently counted."""
+    import io
+
+    from openpyxl import Workbook
+
+    client, keys, app = monitor
+    new_project(client, keys.a, "A-1")
+    refused = submit(
+        client,
+        keys.a,
+        [
+            value("A-1", SHARE, 2027, 0.1, "1"),
+            value("A-1", SHARE, 2028, 0.2, "1"),
+            value("A-1", SHARE, 2027, 90, "%"),
+        ],
+        status=422,
+    )
+    (problem,) = refused["problems"]
+    assert problem["where"] == "values[2]" and "first at values[0]" in problem["what"]
+    assert _count(app, MonitorValue) == 0
+    # the same in an Excel upload: the row is named
+    book = Workbook()
+    book.active.title = "values"
+    book.active.append(["project", "year", "kpi", "value", "unit"])
+    book.active.append(["A-1", 2027, SHARE, 0.1, "1"])
+    book.active.append(["A-1", 2027, SHARE, 0.2, "1"])
+    raw = io.BytesIO()
+    book.save(raw)
+    response = client.post(
+        "/api/monitor/uploads", files={"file": ("v.xlsx", raw.getvalue())}, headers=headers(keys.a)
+    )
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert problem["where"].endswith("row 3") and "row 2" in problem["what"]
+    assert _count(app, MonitorValue) == 0
+    # two years, or two KPIs, in one batch are fine
+    submit(
+        client, keys.a, [value("A-1", SHARE, 2027, 0.1, "1"), value("A-1", SHARE, 2028, 0.2, "1")]
+    )
+    assert _count(app, MonitorValue) == 2

@@ -485,8 +485,26 @@ class Monitor:
         label = {**{k: k for k in ("project", "year", "kpi", "value", "unit")}, **(labels or {})}
         projects = {p.project_id: (p, org) for p, org in self._projects(session)}
         checked = Checked()
+        first_at: dict[tuple[str, str, Any], str] = {}
         for where, item in items:
             problems = checked.problems
+            # one value per project, KPI and year in a batch: which of two would count?
+            try:
+                once = (str(item.get("project")), str(item.get("kpi")), item.get("year"))
+                earlier = first_at.setdefault(once, where)
+            except TypeError:  # an unhashable year: refused as not a year below
+                earlier = where
+            if earlier != where:
+                problems.append(
+                    Problem(
+                        where,
+                        f"project '{once[0][:60]}', {once[1][:80]}, {once[2]} is given a second "
+                        f"time in this batch (first at {earlier})",
+                        "Give each project, KPI and year once per batch; send a correction in "
+                        "a later batch (it supersedes the earlier value).",
+                    )
+                )
+                continue
 
             def at(name: str, _where: str = where) -> str:
                 return f"{_where}, {label[name]}" if labels else f"{_where}.{label[name]}"
@@ -618,8 +636,21 @@ class Monitor:
         self, session: Session, principal: Principal, items: list[dict[str, Any]], checked: Checked
     ) -> None:
         projects = {p.project_id: (p, org) for p, org in self._projects(session)}
+        first_at: dict[tuple[str, int, str], str] = {}
         for index, item in enumerate(items):
             where = f"verdicts[{index}]"
+            earlier = first_at.setdefault((item["project"], item["year"], item["rule"]), where)
+            if earlier != where:
+                checked.problems.append(
+                    Problem(
+                        where,
+                        f"the verdict of rule {item['rule'][:120]} for project "
+                        f"'{item['project'][:60]}', {item['year']} is given a second time in "
+                        f"this batch (first at {earlier})",
+                        "Send each rule's verdict for a project and year once per batch.",
+                    )
+                )
+                continue
             found = projects.get(item["project"])
             if found is None or not self.may_write(principal, found[1]):
                 checked.problems.append(
