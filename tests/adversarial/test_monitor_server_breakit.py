@@ -359,3 +359,123 @@ def test_a_value_given_twice_in_one_batch_refuses_the_batch(monitor):
         client, keys.a, [value("A-1", SHARE, 2027, 0.1, "1"), value("A-1", SHARE, 2028, 0.2, "1")]
     )
     assert _count(app, MonitorValue) == 2
+
+
+# --- the submit client against a hostile server ----------------------------------------------
+class _Hostile:
+    """An HTTP server on a free port answering every request with ``answer(handler)``; records
+    the requests it got (path and headers)."""
+
+    def __init__(self, answer):
+        import http.server
+        import threading
+
+        from tests.conftest import free_port
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                seen.append(
+                    (self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                )
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status, head, body = answer(self)
+                self.send_response(status)
+                for name, text in head.items():
+                    self.send_header(name, text)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _any  # noqa: N815 (http.server's names)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def hostile():
+    made = []
+
+    def make(answer):
+        made.append(_Hostile(answer))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def _cli_submit(url: str, project: str = "A-1"):
+    from tests.conftest import ROOT, critflow_cli
+
+    model = ROOT / "examples" / "battery_recycling_hydromet.yaml"
+    return critflow_cli(
+        "monitor", "submit", model, "--project", project, "--year", "2027", "--server", url,
+        "--key", "secret-key-123",
+    )  # fmt: skip
+
+
+def test_the_submit_client_follows_no_redirect(hostile):
+    """The client followed a redirect to another host and sent the API key along."""
+    elsewhere = hostile(lambda h: (200, {"Content-Type": "application/json"}, b"{}"))
+    server = hostile(lambda h: (302, {"Location": elsewhere.url + h.path}, b""))
+    result = _cli_submit(server.url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "redirect" in result.stderr and "Traceback" not in result.stderr
+    assert elsewhere.seen == []  # the key never left for the other host
+    assert server.seen[0][2]["x-api-key"] == "secret-key-123"
+
+
+ESC = "\x1b]0;pwned\x07\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (200, b"<html>login</html>", "not JSON"),
+        (200, b"[1, 2, 3]", "not what a critflow monitor sends"),
+        (200, b'{"project_id": "A-1", "domains": 5}', "not what a critflow monitor sends"),
+        (200, b'{"project_id": "A-1", "domains": ["9.9"]}', "not what a critflow monitor sends"),
+        (200, b'{"project_id": "B-7", "domains": ["1.1"]}', "not what a critflow monitor sends"),
+        (200, b"[" * 100_000, "not JSON"),  # a parser's recursion limit
+        (404, b"[]", "404"),  # a problem document that is not an object
+        (404, b'{"problems": "x"}', "404"),
+        (404, b'{"problems": [1, null]}', "404"),
+        (422, json.dumps({"problems": [{"where": ESC, "what": ESC * 50}]}).encode(), "server:"),
+        (500, ESC.encode() * 10, "500"),
+    ],
+)
+def test_the_submit_client_survives_a_hostile_answer(hostile, status, body, words):
+    server = hostile(lambda h: (status, {"Content-Type": "application/json"}, body))
+    result = _cli_submit(server.url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert words in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr) < 5000
+
+
+def test_the_submit_client_checks_the_answer_to_a_submission(hostile):
+    """A server answering the submission with junk: a message, not a KeyError; the hash printed
+    is the client's own."""
+    project = json.dumps({"project_id": "A-1", "domains": ["1.1"]}).encode()
+
+    def answer(handler):
+        if handler.command == "GET":
+            return 200, {"Content-Type": "application/json"}, project
+        return 201, {"Content-Type": "application/json"}, b'{"batch": "[red]x[/red]"}'
+
+    result = _cli_submit(hostile(answer).url)
+    assert result.returncode == 2 and "not what a critflow monitor sends" in result.stderr
