@@ -18,6 +18,11 @@ class Problem:
     what: str
     fix: str = ""
 
+    def __post_init__(self) -> None:
+        resolve = getattr(self.where, "resolve", None)  # a place whose line is looked up late
+        if resolve is not None:
+            object.__setattr__(self, "where", resolve())  # frozen: set once, here
+
     def __str__(self) -> str:
         text = f"{self.where}: {self.what}" if self.where else self.what
         if self.fix:

@@ -250,3 +250,44 @@ def test_scenario_with_unknown_parameter():
     message = error_text(BASE + "scenarios:\n  better: {parameters: {yield_c: 0.99}}\n")
     assert "scenario 'better' sets 'yield_c'" in message
     assert "Did you mean 'yield_co'?" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("to: shredder", "to: shreder", "flows[0].to"),  # a check of the loaded model
+        ("Co: 1 - yield_co", "Co: 1 - yield_cobalt", "processes[1].transfer.foils.Co"),
+        ("value: 1000", "value: -1000", "flows[0].value"),  # found while solving
+    ],
+)
+def test_a_json_model_names_the_line_of_a_problem_found_late(tmp_path, old, new, field):
+    """A JSON model's line numbers are looked up only when a problem is raised (valid models do
+    not pay for it); every problem, from the checks or the solve, still names its line."""
+    import json
+
+    import yaml
+
+    import critflow
+    from critflow.errors import CritflowError
+
+    data = yaml.safe_load(BASE.replace(old, new, 1))
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(CritflowError) as caught:
+        critflow.solve(critflow.load_model(path))
+    places = [p.where for p in caught.value.problems]
+    assert any(field in w and ", line " in w for w in places), places
+
+
+def test_a_valid_json_model_never_looks_its_lines_up(tmp_path):
+    import json
+
+    import yaml
+
+    import critflow
+
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(yaml.safe_load(BASE)))
+    model = critflow.load_model(path)
+    critflow.solve(model)
+    assert model.source.lines_pending  # no YAML pass over the file was made

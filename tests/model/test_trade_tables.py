@@ -97,7 +97,7 @@ def test_eurostat_tsv_and_csv(tmp_path, mapping):
     assert intra[0]["origin_group"] == "EU27" and intra[0]["destination_group"] == "EU27"
     with pytest.raises(CritflowError) as info:
         read_trade_table(_write(tmp_path, "bad.csv", EUROSTAT_CSV))
-    assert "row 3, partner" in str(info.value) and "'XX' is no ISO 3166" in str(info.value)
+    assert "line 3, partner" in str(info.value) and "'XX' is no ISO 3166" in str(info.value)
     good = EUROSTAT_CSV.splitlines()[:2]
     records = read_trade_table(_write(tmp_path, "good.csv", "\n".join(good) + "\n"))
     assert records[0].goods_kg == 1200.0
@@ -122,7 +122,14 @@ def test_countries_and_mapping_errors(tmp_path):
     with pytest.raises(CritflowError) as info:
         read_mapping(bad)
     message = str(info.value)
-    for expected in ("row 3", "row 4", "row 5", "Ni is not in Co(OH)2", "row 6", "gives no source"):
+    for expected in (
+        "line 3",
+        "line 4",
+        "line 5",
+        "Ni is not in Co(OH)2",
+        "line 6",
+        "gives no source",
+    ):
         assert expected in message
     with pytest.raises(CritflowError) as info:
         model_values(

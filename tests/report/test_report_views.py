@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import critflow
 from critflow import plot
@@ -99,6 +101,81 @@ def test_fate_shares_carry_every_source_flow_to_where_it_leaves(example_run):
             recycled, rel=1e-6
         )
         assert carried[0, -1, e, FATE_CLASSES.index("lost")] == pytest.approx(lost, rel=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_fate_shares_equal_one_dense_solve_per_row_on_generated_graphs(data):
+    """On random process graphs (recycle loops, self-loops, closed loops with no way out, zero
+    flows), the downstream-first group solve equals the plain dense system x = b + M x solved
+    row by row, with the mass that can never leave the system ending nowhere."""
+    from types import SimpleNamespace
+
+    n_p = data.draw(st.integers(2, 9))
+    kinds = data.draw(
+        st.lists(
+            st.sampled_from(["source", "transfer", "market", "sink", "stock"]),
+            min_size=n_p,
+            max_size=n_p,
+        )
+    )
+    n_f = data.draw(st.integers(1, 16))
+    pairs = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, n_p - 1), st.integers(0, n_p - 1)), min_size=n_f, max_size=n_f
+        )
+    )
+    pairs = [(a, b) for a, b in pairs if kinds[a] not in ("sink", "stock")] or [(0, 0)]
+    kinds[pairs[0][0]] = (
+        "transfer" if kinds[pairs[0][0]] in ("sink", "stock") else kinds[pairs[0][0]]
+    )
+    n_f = len(pairs)
+    topo = SimpleNamespace(
+        process_kinds=tuple(kinds),
+        flow_from=np.array([a for a, _ in pairs]),
+        flow_to=np.array([b for _, b in pairs]),
+    )
+    n_e = data.draw(st.integers(1, 3))
+    amount = st.one_of(st.just(0.0), st.floats(1e-3, 1e3))
+    values = np.array(
+        data.draw(st.lists(amount, min_size=2 * n_e * n_f, max_size=2 * n_e * n_f))
+    ).reshape(2, n_e, n_f)
+    classes = np.array(
+        data.draw(
+            st.lists(st.integers(0, len(FATE_CLASSES) - 1), min_size=n_e * n_f, max_size=n_e * n_f)
+        )
+    ).reshape(n_e, n_f)
+    passes = np.array([kinds[b] not in ("sink", "stock") for _, b in pairs])
+    classes[:, passes] = -1
+    shares = downstream_shares(values, topo, classes)
+    for row in np.ndindex(2, n_e):
+        v = values[row]
+        outflow = np.zeros(n_p)
+        np.add.at(outflow, topo.flow_from, v)
+        split = np.divide(
+            v, outflow[topo.flow_from], out=np.zeros(n_f), where=outflow[topo.flow_from] > 0
+        )
+        m = np.zeros((n_f, n_f))  # x_f = Σ_g m[f, g] x_g for f into a passing process
+        b = np.zeros((n_f, len(FATE_CLASSES)))
+        for f in range(n_f):
+            if passes[f]:
+                for g in range(n_f):
+                    if topo.flow_from[g] == topo.flow_to[f]:
+                        m[f, g] += split[g]
+            else:
+                b[f, classes[row[1], f]] = 1.0
+        # mass that can never reach a flow out of the system ends nowhere (share 0); the
+        # rest is the plain linear system on the flows that can
+        reaches = ~passes
+        while True:
+            more = reaches | ((m > 0) & reaches[None, :]).any(axis=1)
+            if (more == reaches).all():
+                break
+            reaches = more
+        expected = np.zeros_like(b)
+        r = np.nonzero(reaches)[0]
+        expected[r] = np.linalg.solve(np.eye(len(r)) - m[np.ix_(r, r)], b[r])
+        np.testing.assert_allclose(shares[row], expected, atol=1e-9)
 
 
 def test_targets_matrix_cells_equal_the_rules_check(example_run):

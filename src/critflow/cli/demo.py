@@ -97,8 +97,7 @@ def demo(
 
         out_file = None
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            out_file = out_dir / "blend.json"
+            out_file = _blend_out_file(out_dir)
         blend(path, None, None, None, out_file)
         return
     from critflow.cli.run import run
@@ -114,3 +113,48 @@ def is_blend_problem(path: Path) -> bool:
             if text:
                 return text.startswith("critflow_blend:")
     return False
+
+
+BLEND_FILE = "blend.json"
+#: keys of a ``critflow blend --format json`` document (how a folder of an earlier blend demo is known)
+_BLEND_KEYS = {"problem", "objective", "totals", "recipe"}
+
+
+def _blend_out_file(out_dir: Path) -> Path:
+    """Where ``critflow demo BLEND --out DIR`` writes: DIR/blend.json. As for a run (``critflow
+    run --out``), a file, a folder under a file, or a folder holding anything but the blend.json
+    of an earlier blend demo is refused before anything is written (the folder is made only when
+    blend.json is written, after the blend is solved)."""
+    import json
+
+    blocker = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise CritflowError(
+            str(out_dir),
+            "is a file, not a folder"
+            if blocker == out_dir
+            else f"{blocker} is a file, not a folder",
+            "Give a folder with --out.",
+        )
+    target = out_dir / BLEND_FILE
+    if out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name != BLEND_FILE)
+        if target.exists():
+            try:
+                earlier = json.loads(target.read_text(encoding="utf-8"))
+                ours = isinstance(earlier, dict) and set(earlier) >= _BLEND_KEYS
+            except (OSError, ValueError):
+                ours = False
+            if not ours:
+                foreign.insert(0, BLEND_FILE)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise CritflowError(
+                str(out_dir),
+                f"holds files that are not the output of a critflow blend demo ({shown}); "
+                f"they would be lost or mixed with {BLEND_FILE}",
+                "Give a new or empty folder with --out, or move those files out first.",
+            )
+    return target

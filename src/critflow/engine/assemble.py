@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from critflow.engine.topology import Topology
+from critflow.engine.topology import Topology, equal_pairs
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,15 @@ def build_structure(topology: Topology) -> Structure:
     entries = [np.full(n_transfer, -1)]
     consts = [np.ones(n_transfer)]
     # -tau * x[i] for every input i of the process of entry j
-    jj, ii = np.nonzero(topology.flow_to[None, :] == t_proc[:, None])
+    jj, ii = equal_pairs(t_proc, topology.flow_to)
     rows.append(jj)
     cols.append(ii)
     entries.append(jj)
     consts.append(np.zeros(jj.size))
     # market balances: +1 inputs, -1 outputs
     m_proc = topology.market_process
-    mm_in, fi = np.nonzero(topology.flow_to[None, :] == m_proc[:, None])
-    mm_out, fo = np.nonzero(topology.flow_from[None, :] == m_proc[:, None])
+    mm_in, fi = equal_pairs(m_proc, topology.flow_to)
+    mm_out, fo = equal_pairs(m_proc, topology.flow_from)
     for mm, ff, sign in ((mm_in, fi, 1.0), (mm_out, fo, -1.0)):
         rows.append(n_transfer + mm)
         cols.append(ff)

@@ -100,9 +100,17 @@ def _shared_blocks(tau: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _solve_shared(structure, tau, mask, given, representative, inverse, timings) -> np.ndarray:
-    """Factorise each distinct block once, solve for every flow's response to each given value,
-    and give every block its own values: (B·F, P) for ``given`` (B, P, F)."""
+    """Factorise each distinct block once and give every block its own values: (B·F, P) for
+    ``given`` (B, P, F).
+
+    Two ways, whichever solves fewer right-hand-side columns: the response of every flow to each
+    given value (G columns, then one small product per distinct block: cheap for many periods and
+    few given values), or every block's own right-hand sides side by side (m·P columns, m the most
+    blocks sharing one matrix: cheap for many given values, as a trade matrix has). Nothing of
+    size blocks × flows × given values is ever built (a 60-region trade model took 1.3 GB so)."""
     n_b, n_f = mask.shape
+    n_p = given.shape[1]
+    n_u = representative.size
     start = time.perf_counter()
     sub_mask = mask[representative]
     matrix = assemble_matrix(structure, tau[representative], sub_mask)
@@ -111,25 +119,46 @@ def _solve_shared(structure, tau, mask, given, representative, inverse, timings)
     lu = spla.splu(matrix)
     timings["factorise"] += time.perf_counter() - start
     start = time.perf_counter()
-    rhs = unit_rhs(structure, sub_mask)
-    response = lu.solve(rhs)  # (U·F, G)
-    residual = np.abs(matrix @ response - rhs).max(initial=0.0)
-    if not np.isfinite(response).all() or residual > 1e-8 * max(
-        np.abs(response).max(initial=0.0), 1.0
+    counts = np.bincount(inverse, minlength=n_u)
+    rank = np.zeros(n_b, dtype=np.int64)  # the position of each block among those of its matrix
+    order = np.argsort(inverse, kind="stable")
+    rank[order] = np.arange(n_b) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_given = int(mask[representative].sum(axis=1).max(initial=0))
+    solution = np.empty((n_b, n_f, n_p))
+    if int(counts.max()) * n_p <= n_given:
+        per_block = assemble_rhs(structure, mask, given).reshape(n_b, n_f, n_p)
+        rhs = np.zeros((n_u, n_f, int(counts.max()), n_p))
+        rhs[inverse, :, rank, :] = per_block
+        del per_block
+        rhs = rhs.reshape(n_u * n_f, -1)
+        found = lu.solve(rhs)
+        _check_shared(matrix, found, rhs)
+        solution[:] = found.reshape(n_u, n_f, -1, n_p)[inverse, :, rank, :]
+    else:
+        rhs = unit_rhs(structure, sub_mask)
+        response = lu.solve(rhs)  # (U·F, G)
+        _check_shared(matrix, response, rhs)
+        g_block, g_flow, g_rank = given_positions(mask)
+        values = np.zeros((n_b, n_given, n_p))
+        values[g_block, g_rank] = given[g_block, :, g_flow]
+        response = response.reshape(n_u, n_f, n_given)
+        for u in range(n_u):
+            blocks = np.flatnonzero(inverse == u)
+            solution[blocks] = np.matmul(response[u], values[blocks])
+    timings["solve"] += time.perf_counter() - start
+    return solution.reshape(n_b * n_f, n_p)
+
+
+def _check_shared(matrix, found: np.ndarray, rhs: np.ndarray) -> None:
+    residual = np.abs(matrix @ found - rhs).max(initial=0.0)
+    if not np.isfinite(found).all() or residual > 1e-8 * max(
+        np.abs(found).max(initial=0.0), np.abs(rhs).max(initial=0.0), 1.0
     ):
         raise CritflowError(
             "model",
             "the balance equations are singular (numerically) for some blocks",
             "Check for loops whose recycle shares are 1 or extremely close to 1.",
         )
-    n_given = rhs.shape[1]
-    g_block, g_flow, g_rank = given_positions(mask)
-    values = np.zeros((n_b, n_given, given.shape[1]))
-    values[g_block, g_rank] = given[g_block, :, g_flow]
-    per_block = response.reshape(representative.size, n_f, n_given)[inverse]  # (B, F, G)
-    solution = np.matmul(per_block, values).reshape(n_b * n_f, -1)
-    timings["solve"] += time.perf_counter() - start
-    return solution
 
 
 def solve_flows(

@@ -250,6 +250,8 @@ def _derived_mass(results, seed: np.ndarray, blocked: np.ndarray) -> np.ndarray:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
+    from critflow.engine.topology import equal_pairs
+
     topo = results.inputs.topology
     mass = results.mass_kg
     n_f = topo.n_flows
@@ -257,9 +259,9 @@ def _derived_mass(results, seed: np.ndarray, blocked: np.ndarray) -> np.ndarray:
     n_blocks = blocks.shape[0]
     kinds = np.array(topo.process_kinds)
     boundary = np.isin(kinds[topo.flow_from], ("source", "stock")) | blocked[topo.flow_from]
-    f_idx, i_idx = np.nonzero(
-        (topo.flow_from[:, None] == topo.flow_to[None, :]) & ~boundary[:, None]
-    )
+    f_idx, i_idx = equal_pairs(topo.flow_from, topo.flow_to)
+    keep = ~boundary[f_idx]
+    f_idx, i_idx = f_idx[keep], i_idx[keep]
     into = np.zeros((n_blocks, len(topo.process_ids)))
     np.add.at(into, (slice(None), topo.flow_to), blocks)
     throughput = into[:, topo.flow_from[f_idx]]

@@ -338,13 +338,16 @@ def single_country_limit(
 
 
 def largest_third_country_share(shares: pd.Series) -> tuple[str | None, float]:
-    """Largest single supplier outside the EU-27 (CRMA Art. 5(1)(b)) of a country → share series."""
+    """Largest single supplier outside the EU-27 (CRMA Art. 5(1)(b)) of a country → share series;
+    countries that tie at the largest share are all named, comma-separated."""
     member_states = set(data.table("eu_member_states")["country"])
     outside = shares[[c not in member_states for c in shares.index]]
     if outside.empty:
         return None, 0.0
-    country = str(outside.idxmax())
-    return country, float(outside.max())
+    top = float(outside.max())
+    # a tie is named whole, never broken by the order of the table
+    tied = sorted(str(c) for c, v in outside.items() if v >= top * (1 - 1e-12))
+    return ", ".join(tied), top
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,15 +7,20 @@ country at any relevant stage of processing. In a regional model these follow fr
 
 * the **Union** is the group of the region dimension named by the model's ``scope.region`` (``EU``
   by default; ``groups: {EU: [FL, BE-other, EU-other]}``), or that one coordinate (``FL``);
-* **consumption** is the element mass entering the processes marked ``consumption: true`` in the
-  Union's coordinates;
+* **consumption** is apparent consumption: the element mass entering the processes marked
+  ``consumption: true`` in the Union's coordinates from anywhere but another such process (material
+  passed from one Union market to another is consumed once), less what those processes send to
+  processes at coordinates outside the Union (re-exports are not consumed);
 * **extraction, processing, recycling output** is the element mass of the outputs that carry a
   ``stage`` (material at a stage of the chain: not slag, tailings or losses) of the processes whose
-  ``activity`` says so, in the Union;
+  ``activity`` says so, in the Union, leaving out what goes on into another Union process of the
+  same activity (a chain refinery → cathode maker is counted once, at its end);
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the Union and whose destination inside (a balancing import split by
-  ``origin_shares`` is traded too). Imports whose origin the model does not say, and coordinates
-  the dimension lists as ``aggregates`` (RoW: several countries), are counted for no single country.
+  ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
+  only its retained part (the process mixes: its exports have its inputs' origins in proportion).
+  Imports whose origin the model does not say, and coordinates the dimension lists as
+  ``aggregates`` (RoW: several countries), are counted for no single country.
 
 Each share is per element; an indicator asked without an element is the worst over the strategic
 raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
@@ -54,10 +59,26 @@ class RegionalSystem:
     dimension: str
     union_name: str
     union: tuple[str, ...]
-    consumption: np.ndarray
+    consumption: np.ndarray  # flows into the Union's consumption processes from elsewhere
+    exports: np.ndarray  # flows from them to processes outside the Union
     production: dict[str, np.ndarray]
     imports: dict[tuple[str, str], np.ndarray]  # (stage, country) → traded flows into the Union
     aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
+    consumer: np.ndarray | None = None  # (F,) the Union consumption process a flow enters, or -1
+    leaving: np.ndarray | None = None  # (F,) the Union consumption process it leaves, or -1
+
+    def retained(self, mass: np.ndarray) -> np.ndarray:
+        """(…, C): the share of each Union consumption process's input that stays in the Union
+        (1 where it takes nothing)."""
+        n = int(max(self.consumer.max(initial=-1), self.leaving.max(initial=-1))) + 1
+        into, out = np.zeros((*mass.shape[:-1], n)), np.zeros((*mass.shape[:-1], n))
+        k = np.flatnonzero(self.consumer >= 0)
+        np.add.at(np.moveaxis(into, -1, 0), self.consumer[k], np.moveaxis(mass[..., k], -1, 0))
+        k = np.flatnonzero(self.exports)
+        np.add.at(np.moveaxis(out, -1, 0), self.leaving[k], np.moveaxis(mass[..., k], -1, 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(into > 0, 1.0 - out / into, 1.0)
+        return np.clip(share, 0.0, 1.0)
 
 
 def regional_system(model: Model) -> RegionalSystem:
@@ -69,14 +90,21 @@ def regional_system(model: Model) -> RegionalSystem:
     inside = set(union)
     processes, flows = labels.processes, labels.flows
     proc_index = {p.id: u for u, p in enumerate(spec.processes)}
-    consumption = np.array(
-        [
-            spec.processes[proc_index[f.to]].consumption
-            and processes[proc_index[f.to]].coords.get(dim) in inside
-            for f in spec.flows
-        ]
-    )
-    if not consumption.any():
+    consumer_of = {}  # process index → number of the Union consumption process
+    for u, process in enumerate(spec.processes):
+        if process.consumption and processes[u].coords.get(dim) in inside:
+            consumer_of[u] = len(consumer_of)
+    ends = [(proc_index[f.from_], proc_index[f.to]) for f in spec.flows]
+    consumer = np.array([consumer_of.get(b, -1) for _, b in ends], dtype=np.int64)
+    leaving = np.array([consumer_of.get(a, -1) for a, _ in ends], dtype=np.int64)
+    consumption = (consumer >= 0) & (leaving < 0)
+
+    def outside(u: int) -> bool:
+        coordinate = processes[u].coords.get(dim)
+        return coordinate is not None and coordinate not in inside
+
+    exports = np.array([leaving[k] >= 0 and outside(b) for k, (_, b) in enumerate(ends)], bool)
+    if not (consumer >= 0).any():
         raise IndicatorNotAvailableError(
             f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
             "the Union's consumption is the input of those processes"
@@ -86,10 +114,16 @@ def regional_system(model: Model) -> RegionalSystem:
         production[activity] = np.array(
             [
                 f.stage is not None
-                and spec.processes[proc_index[f.from_]].activity == activity
-                and processes[proc_index[f.from_]].coords.get(dim) in inside
-                for f in spec.flows
-            ]
+                and spec.processes[a].activity == activity
+                and processes[a].coords.get(dim) in inside
+                # material going on to the next Union stage of the same activity is counted there
+                and not (
+                    spec.processes[b].activity == activity
+                    and processes[b].coords.get(dim) in inside
+                )
+                for f, (a, b) in zip(spec.flows, ends, strict=True)
+            ],
+            dtype=bool,
         )
     imports: dict[tuple[str, str], np.ndarray] = {}
     for k, (flow, label) in enumerate(zip(spec.flows, flows, strict=True)):
@@ -102,7 +136,16 @@ def regional_system(model: Model) -> RegionalSystem:
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
     aggregates = tuple(labels.aggregates.get(dim, ()))
     return RegionalSystem(
-        dim, union_name, tuple(union), consumption, production, imports, aggregates
+        dim,
+        union_name,
+        tuple(union),
+        consumption,
+        exports,
+        production,
+        imports,
+        aggregates,
+        consumer,
+        leaving,
     )
 
 
@@ -127,9 +170,20 @@ def stage_masses(
     element mass in kg/year (S, P, E)."""
     system = _system(model, results, cache)
     mass = results.mass_kg
-    consumption = mass[..., system.consumption].sum(axis=-1)
+    consumption = mass[..., system.consumption].sum(axis=-1) - mass[..., system.exports].sum(
+        axis=-1
+    )
     production = {a: mass[..., m].sum(axis=-1) for a, m in system.production.items()}
-    imports = {key: mass[..., m].sum(axis=-1) for key, m in system.imports.items()}
+    retained = system.retained(mass) if system.exports.any() else None
+    imports = {}
+    for key, m in system.imports.items():
+        k = np.flatnonzero(m)
+        part = mass[..., k]
+        if retained is not None:
+            into = system.consumer[k]
+            weight = np.where(into >= 0, retained[..., np.maximum(into, 0)], 1.0)
+            part = part * weight
+        imports[key] = part.sum(axis=-1)
     return consumption, production, imports
 
 
@@ -212,7 +266,8 @@ def _nan_pick(pick, values: np.ndarray, axis: int) -> np.ndarray:
 def system_table(model: Model, results: FlowResults):
     """Tidy table of the Union's balance per scenario, period and element (model unit):
     consumption, output per activity and its share, and the largest third-country share with its
-    country and stage."""
+    country and stage (every country and stage at that share, comma-separated, when several tie;
+    none when no third country supplies)."""
     import pandas as pd
 
     consumption, production, imports = stage_masses(model, results)
@@ -234,17 +289,19 @@ def system_table(model: Model, results: FlowResults):
                 for activity in ACTIVITIES:
                     row[activity] = production[activity][s, p, e] / k
                     row[f"{activity}_share"] = production[activity][s, p, e] / c if c > 0 else None
-                best = max(
-                    ((key, m) for key, m in imports.items() if key[1] not in system.aggregates),
-                    key=lambda kv: kv[1][s, p, e],
-                    default=None,
-                )
-                if best is not None and c > 0:
-                    (stage, country), m = best
+                candidates = {
+                    key: m[s, p, e] for key, m in imports.items() if key[1] not in system.aggregates
+                }
+                top = max(candidates.values(), default=0.0)
+                if c > 0:
+                    # every country (and stage) at the largest share is named: a tie is no choice
+                    tied = [
+                        key for key, v in candidates.items() if top > 0 and v >= top * (1 - 1e-12)
+                    ]
                     row |= {
-                        "largest_third_country_share": m[s, p, e] / c,
-                        "country": country,
-                        "stage": stage,
+                        "largest_third_country_share": top / c,
+                        "country": ", ".join(sorted({k[1] for k in tied})) or None,
+                        "stage": ", ".join(sorted({k[0] for k in tied})) or None,
                     }
                 else:
                     row |= {"largest_third_country_share": None, "country": None, "stage": None}

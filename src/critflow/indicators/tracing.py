@@ -28,6 +28,7 @@ import scipy.sparse.linalg as spla
 
 from critflow import data
 from critflow.engine.results import FlowResults
+from critflow.engine.topology import equal_pairs
 from critflow.model.core import Model
 from critflow.model.schema import AS_ENTERED, Origin, Role
 
@@ -214,7 +215,9 @@ def _solve(
     kinds = np.array(topo.process_kinds)
     mixing = np.isin(kinds[topo.flow_from], ("transfer", "market")) & ~fixed
     # pairs (f, i): flow f leaves the (mixing) process that flow i enters
-    f_idx, i_idx = np.nonzero((topo.flow_from[:, None] == topo.flow_to[None, :]) & mixing[:, None])
+    f_idx, i_idx = equal_pairs(topo.flow_from, topo.flow_to)
+    keep = mixing[f_idx]
+    f_idx, i_idx = f_idx[keep], i_idx[keep]
     into = np.zeros((n_blocks, len(topo.process_ids)))
     np.add.at(into, (slice(None), topo.flow_to), blocks)
     throughput = into[:, topo.flow_from[f_idx]]  # (N, pairs)

@@ -19,6 +19,7 @@ column or coordinate. Error messages name the field path in the model file as wr
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,13 @@ PAIR = ">"
 """Separator of a trade pair's origin and destination ('CN>FL')."""
 _COORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_REPORTED = 50
+"""Most problems of an expansion named one by one; the rest are counted."""
+MAX_ITEMS = 250_000
+"""Most expanded items (processes and flows, each × its coordinates, × elements) a model may
+have: beyond it a model is refused before it is expanded, never left to exhaust memory."""
+EU_GROUP_NAMES = frozenset({"EU", "EU27"})
+"""Group names (any case, '-' and '_2020' left out: EU-27, EU27_2020) that stand for the EU-27."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class ExpandedSource(SourceMap):
     paths of the model file as written, with the coordinate they stand for."""
 
     def __init__(self, base: SourceMap) -> None:
-        super().__init__(base.file, base.positions, base.labels)
+        super().__init__(base.file, base._positions, base.labels, json_text=base._json_text)
         self.base = base
         # expanded item path → (original item path, {expanded sub-path: original sub-path}, note)
         self.items: dict[PathKey, tuple[PathKey, dict[PathKey, PathKey], str]] = {}
@@ -121,6 +129,23 @@ class _Expander:
         self.dims: dict[str, tuple[str, ...]] = {}
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
         self.aggregates: dict[str, tuple[str, ...]] = {}
+        self.coordinate_sets: dict[str, frozenset[str]] = {}
+
+    def error(self) -> CritflowError:
+        """The problems found, the first :data:`MAX_REPORTED` named and the rest counted (10,000
+        bad coordinates are one mistake repeated, not 10,000 paragraphs)."""
+        problems = list(dict.fromkeys(self.problems))
+        if len(problems) > MAX_REPORTED:
+            rest = len(problems) - MAX_REPORTED
+            problems = [
+                *problems[:MAX_REPORTED],
+                Problem(
+                    problems[MAX_REPORTED].where,
+                    f"and {rest:,} more problem{'s' if rest != 1 else ''} after these",
+                    "Fix the ones above; most often one mistake repeats.",
+                ),
+            ]
+        return CritflowError(problems)
 
     def problem(self, path: PathKey, what: str, fix: str) -> None:
         self.problems.append(Problem(self.source.where(path), what, fix))
@@ -168,21 +193,36 @@ class _Expander:
                     self.problem(
                         (*at, i) if isinstance(spec, list) else (*at, "coordinates", i),
                         f"{c!r} cannot be a coordinate",
-                        "Use letters, digits, '_', '-' or '.' (FL, BE-other, EU-27); "
-                        "'default' is reserved.",
+                        (
+                            f"Quote it: '{c}' (a coordinate is a text; YAML reads {c} as a number)."
+                            if isinstance(c, int | float) and not isinstance(c, bool)
+                            else "Use letters, digits, '_', '-' or '.' (FL, BE-other, EU-27); "
+                            "'default' is reserved."
+                        ),
                     )
                     ok = False
-            if len(set(coords)) != len(coords):
+            if ok and len(set(coords)) != len(coords):
                 self.problem(at, f"dimension '{name}' lists a coordinate twice", "List each once.")
                 ok = False
             if not ok:
                 continue
+            if not isinstance(groups, dict) and groups is not None:
+                self.problem(
+                    (*at, "groups"),
+                    "groups is a mapping {group: [coordinates]}",
+                    "Write groups: {EU: [FL, BE-other, EU-other]}.",
+                )
+                groups = {}
             self.dims[name] = tuple(coords)
             self.groups[name] = {}
             if isinstance(groups, dict):
                 for g, members in groups.items():
-                    bad = [m for m in members or [] if m not in coords]
-                    if bad or not isinstance(members, list):
+                    bad = (
+                        [m for m in members if m not in coords]
+                        if isinstance(members, list)
+                        else [members]
+                    )
+                    if bad or not isinstance(members, list) or not members:
                         self.problem(
                             (*at, "groups", g),
                             f"group '{g}' names {bad or members!r}, not coordinates of '{name}'",
@@ -190,6 +230,8 @@ class _Expander:
                         )
                         continue
                     self.groups[name][str(g)] = tuple(members)
+                    if str(g).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES:
+                        self.check_eu(name, str(g), members, coords, (*at, "groups", g))
             bad = (
                 [a for a in aggregates or [] if a not in coords]
                 if isinstance(aggregates, list)
@@ -215,6 +257,8 @@ class _Expander:
         over = item.get("over")
         if over is None:
             return {}
+        if isinstance(over, list) and not all(isinstance(d, str) for d in over):
+            over = None
         chosen: dict[str, Any] = (
             dict.fromkeys(over)
             if isinstance(over, list)
@@ -223,7 +267,11 @@ class _Expander:
             else {}
         )
         if not isinstance(over, list | dict):
-            self.problem((*at, "over"), "over is a list of dimensions", "Write over: [region].")
+            self.problem(
+                (*at, "over"),
+                "over is a list of dimensions (or {dimension: [coordinates]})",
+                "Write over: [region] or over: {region: [FL, CN]}.",
+            )
         result: dict[str, tuple[str, ...]] = {}
         for name, subset in chosen.items():
             if name not in self.dims:
@@ -238,18 +286,123 @@ class _Expander:
                 continue
             bad = (
                 [c for c in subset if c not in self.dims[name]]
-                if isinstance(subset, list)
+                if isinstance(subset, list) and subset
                 else [subset]
             )
             if bad:
                 self.problem(
                     (*at, "over", name),
-                    f"{bad} {'is' if len(bad) == 1 else 'are'} not coordinates of '{name}'",
+                    f"lists no coordinates of '{name}'"
+                    if subset == []
+                    else f"{bad} {'is' if len(bad) == 1 else 'are'} not coordinates of '{name}'",
                     f"Coordinates of '{name}': {', '.join(self.dims[name])}.",
                 )
                 continue
             result[name] = tuple(subset)
         return {d: result[d] for d in self.dims if d in result}
+
+    def check_eu(
+        self, dim: str, group: str, members: list[str], coords: list[str], at: PathKey
+    ) -> None:
+        """A group named EU must be the EU-27: no coordinate that is a non-member's ISO 3166 code,
+        every Member State listed by its code (or a coordinate standing for the rest, EU-other)
+        and no Member State outside it (its trade would count as a third country's)."""
+        from critflow.model.trade_tables import EU27, Countries
+
+        countries = Countries.load()
+
+        def country(code: str) -> str | None:
+            """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part ('BE',
+            'BE-VLG'; 'EU-other' stands for part of the EU)."""
+            found = countries.resolve(code)
+            if found is not None:
+                return found
+            head = code.split("-", 1)[0] if "-" in code else ""
+            return countries.resolve(head) if head else None
+
+        outside_eu = []
+        whole = set()
+        for member in members:
+            found = country(member)
+            if found is not None and found != EU27 and found not in countries.eu27:
+                outside_eu.append(f"{member} ({found})" if found != member else member)
+            else:  # a Member State, the EU (EU-other) or a coordinate of its own (FL)
+                whole.add(found)
+        if outside_eu:
+            self.problem(
+                at,
+                f"group '{group}' holds {', '.join(outside_eu)}, not "
+                f"{'a Member State' if len(outside_eu) == 1 else 'Member States'} of the EU-27",
+                f"Take {'it' if len(outside_eu) == 1 else 'them'} out of '{group}' "
+                "(a third country), or name the group otherwise.",
+            )
+        in_group = set(members)
+        stray = [
+            c
+            for c in coords
+            if c not in in_group and (found := country(c)) is not None and found in countries.eu27
+        ]
+        if stray:
+            verb = "is an EU-27 Member State" if len(stray) == 1 else "are EU-27 Member States"
+            self.problem(
+                at,
+                f"{', '.join(stray)} {verb} of '{dim}' outside group '{group}': its trade would "
+                "count as a third country's",
+                f"Add {', '.join(stray)} to '{group}'.",
+            )
+        if whole and None not in whole and EU27 not in whole:
+            missing = sorted(countries.eu27 - whole)
+            if missing:
+                self.problem(
+                    at,
+                    f"group '{group}' lists Member States by ISO code but lacks "
+                    f"{', '.join(missing)} ({len(missing)} of the EU-27)",
+                    f"Add them, or a coordinate for the rest of the Union (EU-other) to "
+                    f"'{dim}' and to '{group}'.",
+                )
+
+    def check_size(self, processes: list[dict], flows: list[dict], spans: list[dict]) -> None:
+        """Refuse, before anything is built, a model that expands past :data:`MAX_ITEMS`."""
+        span_of = {str(p.get("id")): s for p, s in zip(processes, spans, strict=True)}
+        counts: list[tuple[int, PathKey, str]] = []
+        for i, span in enumerate(spans):
+            counts.append((math.prod(len(c) for c in span.values()), ("processes", i), "process"))
+        for f, flow in enumerate(flows):
+            a = span_of.get(str(flow.get("from")), {})
+            b = span_of.get(str(flow.get("to")), {})
+            trade = flow.get("trade") if isinstance(flow.get("trade"), dict) else {}
+            n = 1
+            for d in self.dims:
+                if d in trade and isinstance(trade[d], dict):
+                    n *= sum(len(t) if isinstance(t, list) else 1 for t in trade[d].values())
+                elif d in a and d in b:
+                    n *= len(set(a[d]) & set(b[d]))
+                elif d in a or d in b:
+                    n *= len(a[d] if d in a else b[d])
+            shares = flow.get("origin_shares")
+            if isinstance(shares, dict) and len(shares) == 1:
+                by_origin = next(iter(shares.values()))
+                n *= 2 + (len(by_origin) if isinstance(by_origin, dict) else 0)
+            counts.append((n, ("flows", f), "flow"))
+        elements = max(1, len(self.data.get("elements") or []))
+        total = sum(n for n, _, _ in counts) * elements
+        if total <= MAX_ITEMS:
+            return
+        largest = sorted(counts, key=lambda c: -c[0])[:3]
+        names = ", ".join(
+            f"{kind} '{(processes if kind == 'process' else flows)[at[1]].get('id')}' × {n:,}"
+            for n, at, kind in largest
+        )
+        sizes = ", ".join(f"{d} {len(c):,}" for d, c in self.dims.items())
+        raise CritflowError(
+            self.source.where(largest[0][1]),
+            f"the model expands to {total:,} items (processes and flows at each coordinate × "
+            f"{elements} element{'s' if elements != 1 else ''}), more than critflow's limit of "
+            f"{MAX_ITEMS:,}; the largest: {names} (dimensions: {sizes})",
+            "Aggregate coordinates (fewer regions or products, a RoW coordinate), let processes "
+            "span fewer dimensions (over: {region: [FL, CN]}), list fewer trade routes, or split "
+            "the model.",
+        )
 
     # -- values ----------------------------------------------------------------------------
     def resolve(
@@ -295,9 +448,10 @@ class _Expander:
         what: str,
     ) -> Any:
         coords = self.dims[dim]
+        known = self.coordinate_sets.setdefault(dim, frozenset(coords))
         for key in values:
             a, _, b = str(key).partition(PAIR)
-            if (key != DEFAULT and a not in coords) or (b and b not in coords):
+            if (key != DEFAULT and a not in known) or (b and b not in known):
                 self.problem(
                     (*at, *orig, key),
                     f"'{key}' is not a coordinate of '{dim}'"
@@ -357,6 +511,10 @@ class _Expander:
     def run(self) -> tuple[dict[str, Any], Expansion]:
         data = self.data
         normal = self.read_dimensions()
+        if not all(isinstance(data.get(k) or [], list) for k in ("processes", "flows")):
+            if self.problems:
+                raise self.error()
+            return data, Expansion({}, {}, (), (), ())  # the schema names what is wrong
         processes = [p for p in data.get("processes") or [] if isinstance(p, dict)]
         flows = [f for f in data.get("flows") or [] if isinstance(f, dict)]
         if len(processes) != len(data.get("processes") or []) or len(flows) != len(
@@ -372,6 +530,7 @@ class _Expander:
                         "Use letters, digits, '_', '-' or '.'.",
                     )
         spans = [self.spans(p, ("processes", i)) for i, p in enumerate(processes)]
+        self.check_size(processes, flows, spans)
         # process instances: (original index, coordinates)
         instances: list[tuple[int, dict[str, str]]] = []
         by_base: dict[str, list[int]] = {}
@@ -403,7 +562,16 @@ class _Expander:
         for f, flow in enumerate(flows):
             at: PathKey = ("flows", f)
             start, end = str(flow.get("from")), str(flow.get("to"))
-            if start not in span_of or end not in span_of:  # check_model names the process
+            if start not in span_of or end not in span_of:
+                for key in ("from", "to"):
+                    name = flow.get(key)
+                    if str(name) not in span_of:
+                        # named here: its values keyed by a dimension would mislead otherwise
+                        self.problem(
+                            (*at, key),
+                            f"no process {name!r}",
+                            suggest(str(name), list(span_of), "Processes"),
+                        )
                 self.plain(flow, at, new_flows, flow_labels, f)
                 continue
             a, b = span_of[start], span_of[end]
@@ -411,7 +579,7 @@ class _Expander:
             shares = flow.get("origin_shares")
             if shares is not None:
                 self.origin_split(flow, f, a, b, new_flows, flow_labels, extra_procs, instance_id)
-                traded.update(d for d in shares if isinstance(shares, dict))
+                traded.update(shares if isinstance(shares, dict) else ())
                 continue
             pairs_by_dim: dict[str, list[tuple[str, str]]] = {}
             if trade is not None:
@@ -425,7 +593,26 @@ class _Expander:
                 elif d in a and d in b:
                     axes.append([(c, c) for c in a[d] if c in b[d]])
                 else:
-                    axes.append([(c, c) for c in (a.get(d) or b[d])])
+                    axes.append([(c, c) for c in (a[d] if d in a else b[d])])
+            empty = [d for d, axis in zip(names, axes, strict=True) if not axis]
+            if empty:
+                d = empty[0]
+                ends = (
+                    f"'{start}' ({', '.join(a.get(d, ()))}) and '{end}' ({', '.join(b.get(d, ()))})"
+                )
+                self.problem(
+                    (*at, "trade") if d in pairs_by_dim else at,
+                    f"the flow would exist at no coordinate of '{d}': "
+                    + (
+                        "its trade lists no route"
+                        if d in pairs_by_dim
+                        else f"{ends} share no coordinate"
+                    ),
+                    f"Make it a trade (trade: {{{d}: {{origin: [destinations]}}}}) or let both "
+                    "processes span a common coordinate; a flow that carries nothing is left out "
+                    "of the model file, not kept silently empty.",
+                )
+                continue
             for combo in itertools.product(*axes):
                 origin = {d: o for d, (o, _) in zip(names, combo, strict=True) if d in a}
                 dest = {d: t for d, (_, t) in zip(names, combo, strict=True)}
@@ -464,8 +651,8 @@ class _Expander:
         leaving: dict[tuple[str | None, str], list[int]] = {}
         entering: dict[tuple[str | None, str], list[int]] = {}
         for k, (body, label) in enumerate(zip(new_flows, flow_labels, strict=True)):
-            leaving.setdefault((body.get("from"), label.base), []).append(k)
-            entering.setdefault((body.get("to"), label.base), []).append(k)
+            leaving.setdefault((_hashable(body.get("from")), label.base), []).append(k)
+            entering.setdefault((_hashable(body.get("to")), label.base), []).append(k)
         output_bases = {(label.from_base, label.base) for label in flow_labels}
         new_procs: list[dict[str, Any]] = []
         proc_labels: list[ItemLabel] = []
@@ -544,12 +731,12 @@ class _Expander:
         self.scenarios(expanded, expansion)
         self.indicators(expanded, expansion)
         if self.problems:
-            raise CritflowError(list(dict.fromkeys(self.problems)))
+            raise self.error()
         return expanded, expansion
 
     def plain(self, flow, at, new_flows, flow_labels, f) -> None:
         sub: dict[PathKey, PathKey] = {}
-        body = self.item(flow, {"trade", "origin_shares"}, {}, {}, at, "this flow", sub)
+        body = {k: v for k, v in flow.items() if k not in ("trade", "origin_shares")}
         self.out.items[("flows", len(new_flows))] = (at, sub, "")
         new_flows.append(body)
         flow_labels.append(
@@ -780,6 +967,11 @@ class _Expander:
                         )
             new_block[name] = definition
         expanded["indicators"] = new_block
+
+
+def _hashable(value: Any) -> str | None:
+    """An id as a key; a malformed one (a mapping, a list) is None: the schema names it."""
+    return value if isinstance(value, str) else None
 
 
 def _note(names: list[str], combo: Any, traded: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,14 +31,59 @@ def format_path(path: PathKey) -> str:
     return text
 
 
-@dataclass
+class PendingWhere(str):
+    """A field path's place in a JSON model, named without its line: a :class:`Problem` made
+    with it asks the source map for the line (``resolve``), so valid models never pay for it."""
+
+    def __new__(cls, text: str, source: SourceMap, path: tuple) -> PendingWhere:
+        where = super().__new__(cls, text)
+        where._source, where._path = source, path
+        return where
+
+    def __reduce__(self):  # pickled (sent to a worker) as the plain text
+        return (str, (str(self),))
+
+    def resolve(self) -> str:
+        """The place with its line and column."""
+        self._source.positions  # noqa: B018 - looks the lines up
+        return self._source.where(self._path)
+
+
 class SourceMap:
     """Where each field path of a model stands in its file (1-based line and column), or — for a
-    model workbook — a label that names the sheet, row, column and header."""
+    model workbook — a label that names the sheet, row, column and header.
 
-    file: str = "<model>"
-    positions: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    labels: dict[PathKey, str] = field(default_factory=dict)
+    A JSON model's positions are found only when a message first asks for one (``json_text``):
+    finding them takes the YAML reader, ten times the time of reading the JSON."""
+
+    def __init__(
+        self,
+        file: str = "<model>",
+        positions: dict[PathKey, tuple[int, int]] | None = None,
+        labels: dict[PathKey, str] | None = None,
+        *,
+        json_text: str | None = None,
+    ) -> None:
+        self.file = file
+        self._positions = positions if positions is not None else {}
+        self.labels = labels if labels is not None else {}
+        self._json_text = json_text
+
+    @property
+    def lines_pending(self) -> bool:
+        """True while the line numbers of a JSON model have not been looked up."""
+        return self._json_text is not None
+
+    @property
+    def positions(self) -> dict[PathKey, tuple[int, int]]:
+        """Field path → (line, column)."""
+        if self._json_text is not None:
+            text, self._json_text = self._json_text, None
+            try:  # JSON is YAML: the YAML reader gives the line numbers
+                self._positions = _parse_yaml(text, self.file)[1]
+            except CritflowError:
+                self._positions = {}
+        return self._positions
 
     def where(self, *path: str | int | PathKey) -> str:
         """'file, line L, column C (path)' for the deepest known ancestor of a field path.
@@ -54,6 +98,8 @@ class SourceMap:
                 probe = probe[:-1]
             text = self.labels.get(probe, self.file)
             return text + (f" ({format_path(path)})" if path else "")
+        if self._json_text is not None:  # the line is looked up only if a problem is raised
+            return PendingWhere(self.file + (f" ({format_path(path)})" if path else ""), self, path)
         while probe and probe not in self.positions:
             probe = probe[:-1]
         position = self.positions.get(probe)
@@ -405,11 +451,7 @@ def parse_text(text: str, file: str = "<model>", fmt: str = "yaml") -> tuple[Any
             depth = _depth(data)
         if depth > MAX_DEPTH:
             raise _too_deep(file)
-        try:  # JSON is YAML: reuse the YAML parser for line numbers only
-            positions = _parse_yaml(text, file)[1]
-        except CritflowError:
-            positions = {}
-        return data, SourceMap(file, positions)
+        return data, SourceMap(file, json_text=text)
     data, positions = _parse_yaml(text, file)
     return data, SourceMap(file, positions)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,72 @@ _GROUPS = {
 _EUROSTAT_ALIASES = {"EL": "GR", "UK": "GB"}
 """Eurostat writes Greece EL and (until 2020) the United Kingdom UK."""
 _UNITS_KG = {"kg": 1.0, "t": 1000.0, "100kg": 100.0, "quantity_in_100kg": 100.0}
+MAX_TABLE_BYTES = 256 * 1024 * 1024
+"""Largest trade table or mapping file read (256 MiB): a larger one is refused with a message."""
+MAX_GOODS_KG = 1e15
+"""Largest goods mass of one row, kg (a million Mt: ten years of all the material the world
+extracts); a larger one is a unit or typing mistake."""
+MAX_REPORTED = 50
+"""Most bad rows named one by one; the rest are counted."""
+
+
+def _read_text(path: Path, what: str) -> str:
+    """The text of a table: UTF-8 (with or without BOM) or UTF-16 with its BOM; refused with a
+    message naming the file (and the line of an undecodable byte) when missing, a folder, binary,
+    too large or in another encoding."""
+    if not path.exists():
+        raise CritflowError(str(path), f"no such {what}", "Give the path of the downloaded file.")
+    if not path.is_file():
+        raise CritflowError(str(path), "is not a file but a folder", f"Give the {what} itself.")
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise CritflowError(
+            str(path),
+            f"the {what} has {size / 2**20:,.0f} MiB, more than critflow reads "
+            f"({MAX_TABLE_BYTES / 2**20:,.0f} MiB)",
+            "Download a narrower extract (the commodity codes of the mapping, the years and "
+            "reporters of the model) or split it by year.",
+        )
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CritflowError(
+            f"{path}, line {line}",
+            f"the {what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start})",
+            "Save it as UTF-8 (Excel: 'CSV UTF-8'); Comtrade and Eurostat downloads are UTF-8.",
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise CritflowError(
+            f"{path}, line {line}",
+            f"the {what} holds NUL bytes: a binary file (a spreadsheet or an archive?), not CSV",
+            "Export the table as CSV (UTF-8), or unzip the download first.",
+        )
+    return text
+
+
+def _capped(problems: list[Problem]) -> CritflowError:
+    """The error of a table's bad rows: the first :data:`MAX_REPORTED` named, the rest counted."""
+    if len(problems) <= MAX_REPORTED:
+        return CritflowError(problems)
+    rest = len(problems) - MAX_REPORTED
+    return CritflowError(
+        [
+            *problems[:MAX_REPORTED],
+            Problem(
+                problems[MAX_REPORTED].where,
+                f"and {rest:,} more bad value{'s' if rest != 1 else ''} after these",
+                "Fix the ones above; most often one mistake repeats (a column, a unit).",
+            ),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -97,11 +164,14 @@ class MappingRow:
 def read_mapping(path: str | Path) -> list[MappingRow]:
     """Read a mapping file (CSV: code, flow, element, content or compound, source; stage
     optional). Raises a CritflowError naming the line of each bad row."""
+    import periodictable
+
     from critflow.model.compound import parse_compound
 
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    text = _read_text(path, "mapping file")
+    # comment lines are blanked, not removed, so that the reader's line numbers stay the file's
+    lines = ["" if line.lstrip().startswith("#") else line for line in text.splitlines()]
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     need = {"code", "flow", "element", "source"}
     missing = need - set(reader.fieldnames or [])
@@ -113,8 +183,12 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
         )
     rows: list[MappingRow] = []
     problems: list[Problem] = []
-    for n, row in enumerate(reader, start=2):
-        where = f"{path}, row {n}"
+    seen: dict[tuple[str, str, str], int] = {}
+    for row in reader:
+        n = reader.line_num
+        where = f"{path}, line {n}"
+        if _ragged(row, reader, where, problems):
+            continue
         code = re.sub(r"[\s.]", "", row.get("code") or "")
         if not code.isdigit():
             problems.append(
@@ -131,6 +205,34 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
             )
             continue
         element = (row.get("element") or "").strip()
+        flow = (row.get("flow") or "").strip()
+        if not flow:
+            problems.append(
+                Problem(where, f"code {code} names no flow", "Write the model's flow id (imports).")
+            )
+            continue
+        try:
+            periodictable.elements.symbol(element)
+        except ValueError:
+            problems.append(
+                Problem(
+                    where,
+                    f"code {code}: {element!r} is not an element symbol",
+                    "Write the symbol of the element the content is of (Li, Co, Ni).",
+                )
+            )
+            continue
+        earlier = seen.setdefault((code, flow, element), n)
+        if earlier != n:
+            problems.append(
+                Problem(
+                    where,
+                    f"code {code} maps to {flow} {element} again (line {earlier} did): its "
+                    "mass would be counted twice",
+                    "Keep one row per code, flow and element.",
+                )
+            )
+            continue
         content_text = (row.get("content") or "").strip()
         compound = (row.get("compound") or "").strip()
         try:
@@ -162,7 +264,7 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
         rows.append(
             MappingRow(
                 code,
-                (row.get("flow") or "").strip(),
+                flow,
                 (row.get("stage") or "").strip() or None,
                 element,
                 content,
@@ -170,7 +272,7 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
             )
         )
     if problems:
-        raise CritflowError(problems)
+        raise _capped(problems)
     return rows
 
 
@@ -221,7 +323,7 @@ def read_trade_table(path: str | Path, countries: Countries | None = None) -> li
     kg (Comtrade netWgt) or Eurostat QUANTITY_IN_100KG × 100."""
     path = Path(path)
     countries = countries or Countries.load()
-    text = path.read_text(encoding="utf-8-sig")
+    text = _read_text(path, "trade table")
     first = text.splitlines()[0] if text else ""
     if "\\" in first.split("\t")[0]:
         return _eurostat_tsv(path, text, countries)
@@ -246,18 +348,60 @@ def _country(countries: Countries, code: str, where: str, problems: list[Problem
 
 def _mass(value: str, where: str, problems: list[Problem], factor: float = 1.0) -> float | None:
     text = value.strip().replace(",", "") if value else ""
-    text = re.sub(r"\s*[a-z]+$", "", text)  # Eurostat flags: '123 p'
+    text = re.sub(r"(?<=[\d.])\s*[a-z]+$", "", text)  # Eurostat flags after a number: '123 p'
     if text in ("", ":", "NA", "n/a"):
         return None
     try:
-        number = float(text) * factor
+        given = float(text)
     except ValueError:
         problems.append(Problem(where, f"{value!r} is not a mass", "Write a number (net weight)."))
+        return None
+    number = given * factor
+    if not math.isfinite(given) or not abs(number) <= MAX_GOODS_KG:
+        why = (
+            "not a finite number"
+            if not math.isfinite(given)
+            else f"{number:.3g} kg is more than {MAX_GOODS_KG:.0e} kg"
+        )
+        problems.append(
+            Problem(
+                where,
+                f"{value.strip()!r} is no mass of goods ({why})",
+                "Write the net weight as a number; leave it empty or ':' where it is missing.",
+            )
+        )
         return None
     if number < 0:
         problems.append(Problem(where, f"the mass {number} is negative", "Masses are ≥ 0."))
         return None
     return number
+
+
+def _year(value: Any, where: str, problems: list[Problem]) -> int | None:
+    text = str(value or "").strip()
+    if re.match(r"^(19|20|21)\d\d", text):
+        return int(text[:4])
+    problems.append(
+        Problem(where, f"{text!r} is not a year", "Write the year (2022, or a period 2022M01).")
+    )
+    return None
+
+
+def _ragged(row: dict, reader: csv.DictReader, where: str, problems: list[Problem]) -> bool:
+    """True (and a problem) for a row with more or fewer values than the header: an unquoted
+    comma in a description shifts every column after it."""
+    if None not in row and None not in row.values():
+        return False
+    count = len(reader.fieldnames or []) + len(row.get(None) or []) - list(row.values()).count(None)
+    problems.append(
+        Problem(
+            where,
+            f"the row has {count} values, the header {len(reader.fieldnames or [])}",
+            'Quote a value that holds a comma ("Lithium oxide, hydroxide"); give every column '
+            "(empty is fine).",
+        )
+    )
+    return True
 
 
 def _comtrade(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
@@ -267,15 +411,17 @@ def _comtrade(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
     missing = [key for key, column in columns.items() if column is None]
     if missing:
         raise CritflowError(
-            str(path),
+            f"{path}, line 1",
             f"not a UN Comtrade table: no column for {', '.join(missing)}",
             "Download from comtradeplus.un.org as CSV with refYear, reporterISO, partnerISO, "
             "flowCode, cmdCode and netWgt (or a Eurostat SDMX-CSV / TSV extract).",
         )
     records: list[TradeRecord] = []
     problems: list[Problem] = []
-    for n, row in enumerate(reader, start=2):
-        where = f"{path}, row {n}"
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        if _ragged(row, reader, where, problems):
+            continue
         direction = _DIRECTIONS.get((row[columns["direction"]] or "").strip().lower())
         if direction is None:
             continue  # re-imports, re-exports: not the trade of the goods' origin
@@ -285,30 +431,53 @@ def _comtrade(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
         partner = _country(
             countries, row[columns["partner"]] or "", f"{where}, {columns['partner']}", problems
         )
+        year = _year(row[columns["year"]], f"{where}, {columns['year']}", problems)
+        code = _code(row[columns["code"]], f"{where}, {columns['code']}", problems)
         mass = _mass(row[columns["mass"]], f"{where}, {columns['mass']}", problems)
-        if reporter is None or partner is None or mass is None:
+        if None in (reporter, partner, mass, year, code):
             continue
-        records.append(
-            TradeRecord(
-                int(str(row[columns["year"]])[:4]),
-                reporter,
-                partner,
-                direction,
-                re.sub(r"\D", "", row[columns["code"]]),
-                mass,
-            )
-        )
+        records.append(TradeRecord(year, reporter, partner, direction, code, mass))
     if problems:
-        raise CritflowError(problems)
+        raise _capped(problems)
     return records
+
+
+def _code(value: str, where: str, problems: list[Problem]) -> str | None:
+    code = re.sub(r"\D", "", value or "")
+    if code:
+        return code
+    problems.append(
+        Problem(where, f"{value!r} is no commodity code", "Write the HS/CN code (283691).")
+    )
+    return None
+
+
+_EUROSTAT_KEYS = ("reporter", "partner", "product", "flow")
+
+
+def _eurostat_columns(path: Path, keys: list[str], times: bool) -> None:
+    missing = [k for k in _EUROSTAT_KEYS if k not in keys]
+    if not ({"indicators", "unit"} & set(keys)):
+        missing.append("indicators (or unit)")
+    if missing:
+        raise CritflowError(
+            f"{path}, line 1",
+            f"not a Eurostat Comext extract: no column for {', '.join(missing)}",
+            "Download DS-045409 (or alike) as SDMX-CSV or TSV with the reporter, partner, "
+            "product, flow and indicators dimensions"
+            + (" and TIME_PERIOD, OBS_VALUE." if not times else "."),
+        )
 
 
 def _eurostat_csv(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
     reader = csv.DictReader(io.StringIO(text))
+    _eurostat_columns(path, list(reader.fieldnames or []), False)
     records: list[TradeRecord] = []
     problems: list[Problem] = []
-    for n, row in enumerate(reader, start=2):
-        where = f"{path}, row {n}"
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        if _ragged(row, reader, where, problems):
+            continue
         unit = (row.get("indicators") or row.get("unit") or "").strip().lower()
         if unit not in _UNITS_KG:
             continue  # values in euro, supplementary units: not a mass
@@ -324,20 +493,38 @@ def _eurostat_csv(path: Path, text: str, countries: Countries) -> list[TradeReco
         if record is not None:
             records.append(record)
     if problems:
-        raise CritflowError(problems)
+        raise _capped(problems)
     return records
 
 
 def _eurostat_tsv(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
     lines = text.splitlines()
     head = lines[0].split("\t")
-    keys = head[0].split("\\")[0].split(",")
+    keys = [k.strip() for k in head[0].split("\\")[0].split(",")]
+    _eurostat_columns(path, keys, True)
     years = [h.strip() for h in head[1:]]
-    records: list[TradeRecord] = []
     problems: list[Problem] = []
+    for i, year in enumerate(years):
+        _year(year, f"{path}, line 1, column {i + 2}", problems)
+    if problems:
+        raise _capped(problems)
+    records: list[TradeRecord] = []
     for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
         cells = line.split("\t")
-        row = dict(zip(keys, cells[0].split(","), strict=False))
+        labels = cells[0].split(",")
+        if len(labels) != len(keys) or len(cells) > len(years) + 1:
+            problems.append(
+                Problem(
+                    f"{path}, line {n}",
+                    f"the line has {len(labels)} labels and {len(cells) - 1} values, the header "
+                    f"{len(keys)} and {len(years)}",
+                    "Keep the TSV as downloaded: labels joined by ',', values by tabs.",
+                )
+            )
+            continue
+        row = dict(zip(keys, labels, strict=True))
         unit = (row.get("indicators") or row.get("unit") or "").strip().lower()
         if unit not in _UNITS_KG:
             continue
@@ -348,7 +535,7 @@ def _eurostat_tsv(path: Path, text: str, countries: Countries) -> list[TradeReco
             if record is not None:
                 records.append(record)
     if problems:
-        raise CritflowError(problems)
+        raise _capped(problems)
     return records
 
 
@@ -366,16 +553,11 @@ def _eurostat_record(row, year, value, factor, where, countries, problems) -> Tr
     reporter = _country(countries, row.get("reporter", ""), f"{where}, reporter", problems)
     partner = _country(countries, row.get("partner", ""), f"{where}, partner", problems)
     mass = _mass(value, f"{where}, value", problems, factor)
-    if reporter is None or partner is None or mass is None:
+    number = _year(year, f"{where}, TIME_PERIOD", problems)
+    code = _code(row.get("product", ""), f"{where}, product", problems)
+    if None in (reporter, partner, mass, number, code):
         return None
-    return TradeRecord(
-        int(str(year).strip()[:4]),
-        reporter,
-        partner,
-        direction,
-        re.sub(r"\D", "", row.get("product", "")),
-        mass,
-    )
+    return TradeRecord(number, reporter, partner, direction, code, mass)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ that loads plotly.js from its CDN or from a ``plotly.min.js`` beside it (``--plo
 
 from __future__ import annotations
 
+import contextlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,34 @@ PLOTLY_MODES = ("inline", "cdn", "directory")
 """How the report gets plotly.js: embedded (about 4.7 MB, opens offline), from cdn.plot.ly (needs
 the network when opened), or from plotly.min.js in the report's folder (written next to it)."""
 PLOTLY_FILE = "plotly.min.js"
+
+
+def templates() -> Environment:
+    """The report templates, HTML-escaped; compiled templates are kept in Jinja's per-user cache
+    folder (a private folder in the temporary directory), which saves compiling them (0.3 s) on
+    every run."""
+    from jinja2 import FileSystemBytecodeCache
+
+    class QuietCache(FileSystemBytecodeCache):
+        """A cache that cannot be read or written (disk full, removed) is no cache."""
+
+        def load_bytecode(self, bucket) -> None:
+            with contextlib.suppress(OSError):
+                super().load_bytecode(bucket)
+
+        def dump_bytecode(self, bucket) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    try:
+        cache = QuietCache()
+    except (OSError, RuntimeError):  # no private temporary folder: compile every time
+        cache = None
+    return Environment(
+        loader=PackageLoader("critflow.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        bytecode_cache=cache,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -95,10 +124,7 @@ def render(run: Run, info: RunInfo, plotly: str = "inline", extra: dict | None =
     from critflow.report.sankey import human, sankey_height
 
     check_plotly_mode(plotly)
-    env = Environment(
-        loader=PackageLoader("critflow.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
+    env = templates()
     env.filters["num"] = human
     content = build(run, info) | {"uncertainty": None, "sensitivity": None} | (extra or {})
     template = env.get_template("report.html.j2")

@@ -87,18 +87,14 @@ def link_labels(data: dict, case: str, element: str) -> list[str]:
 
 def write_reconciled_report(model: Model, found: list, path: Path, plotly: str = "inline") -> Path:
     """Write the reconciled Sankey as one HTML file (plotly.js as ``plotly`` says)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
-    from critflow.report.html import _plotly_tag, check_plotly_mode, place_plotly_file
+    from critflow.report.html import _plotly_tag, check_plotly_mode, place_plotly_file, templates
     from critflow.report.sankey import sankey_height
 
     check_plotly_mode(plotly)
     data = reconciled_data(model, found)
-    env = Environment(
-        loader=PackageLoader("critflow.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
+    env = templates()
     html = env.get_template("reconciled.html.j2").render(
         data=data,
         plotly_tag=_plotly_tag(plotly),

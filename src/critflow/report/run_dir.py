@@ -28,7 +28,7 @@ from critflow.errors import CritflowError
 from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
-from critflow.report.tables import ExcelChoice, write_tables
+from critflow.report.tables import ExcelChoice, not_writable, write_bulk_tables, write_tables
 
 RUN_FILE = "run.json"
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".xlsx", ".html", ".yaml", ".yml", ".json", ".svg", ".png")
@@ -48,8 +48,33 @@ def write_run(
     """Write every output of a run into ``out_dir``; return their paths (report.html first).
     ``excel`` chooses the workbook (a summary by default); ``step`` is told what is being
     written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if step is not None:
+        step("Writing flows and balance (Parquet and CSV) beside the rest")
+    # the full tables go to disk on a second thread (Arrow releases the GIL) while this one
+    # computes the indicators and writes the workbook and the report; should this one fail,
+    # leaving the block waits for the thread before the error goes on
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-tables") as pool:
+        bulk = pool.submit(write_bulk_tables, run.results, out_dir)
+        paths, report = _write_the_rest(run, out_dir, info, excel, step)
+        try:
+            paths |= bulk.result()
+        except OSError as exc:
+            raise not_writable(out_dir, exc) from None
+    return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
+
+
+def _write_the_rest(
+    run: Run,
+    out_dir: Path,
+    info: RunInfo,
+    excel: ExcelChoice | None,
+    step: Callable[[str], None] | None,
+) -> tuple[dict[str, Path], Path]:
     model, results = run.model, run.results
-    paths = write_tables(run, out_dir, excel, step)
+    paths = write_tables(run, out_dir, excel, step, bulk=False)
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
@@ -69,7 +94,7 @@ def write_run(
     if step is not None:
         step("Writing report.html")
     report = write_report(run, info, out_dir / "report.html")
-    return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
+    return paths, report
 
 
 def copy_data_files(model_path: Path, out_dir: Path) -> list[Path]:

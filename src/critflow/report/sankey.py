@@ -97,47 +97,106 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
 
     ``values`` (..., E, F) element masses, ``classes`` (E, F) from :func:`exit_classes`; returns
     (..., E, F, C). For a flow into a sink or stock the share is 1 for its own class; for a flow
-    into a transfer or market process u, x_f = Σ_g (v_g / Σ_{g' out of u} v_g') · x_g over u's
-    outflows g — one linear system per scenario, period and element (recycle loops included)."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
-
+    into a transfer or market process u it is u's share y_u = Σ_g (v_g / Σ_{g' out of u} v_g') · x_g
+    over u's outflows g. The processes are taken downstream first, a recycle loop (a strongly
+    connected group of processes) as one small linear system; every step is vectorised over the
+    scenarios, periods and elements. Mass caught in a closed loop with no way out ends nowhere
+    (its shares are 0)."""
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
     flat = values.reshape(-1, n_f)  # (N, F): N = … · E
     n = flat.shape[0]
     element_of_row = np.broadcast_to(np.arange(classes.shape[0]), lead).reshape(-1)
-    passes = classes[element_of_row] < 0  # (N, F): flows into a process that passes mass on
-    enters, leaves = np.nonzero(topology.flow_to[:, None] == topology.flow_from[None, :])
-    x = np.zeros((n, n_f, n_c))
-    # The rows' systems are independent: a chunk of them is solved as one block-diagonal sparse
-    # system (each block has a nonzero per pair of flows in and out of a process, not F²).
-    step = max(1, 200_000 // n_f)
-    for start in range(0, n, step):
-        rows = slice(start, min(n, start + step))
-        v, own = flat[rows], passes[rows]
-        n_r = v.shape[0]
-        outflow = np.zeros((n_r, len(topology.process_ids)))
-        np.add.at(outflow.T, topology.flow_from, v.T)
-        leaving = outflow[:, topology.flow_from]  # (R, G) outflow of the process g leaves
-        split = np.divide(v, leaving, out=np.zeros_like(v), where=leaving > 0)
-        m = split[:, leaves] * own[:, enters]  # (R, K): M[r, f, g] for the pairs (f, g)
-        offset = (np.arange(n_r) * n_f)[:, None]
-        matrix = sp.identity(n_r * n_f, format="csc") - sp.csc_matrix(
-            (m.reshape(-1), ((offset + enters).reshape(-1), (offset + leaves).reshape(-1))),
-            shape=(n_r * n_f, n_r * n_f),
-        )
-        b = np.zeros((n_r, n_f, n_c))
-        r, f = np.nonzero(~own)
-        b[r, f, classes[element_of_row[rows][r], f]] = 1.0
-        try:
-            x[rows] = splu(matrix).solve(b.reshape(-1, n_c)).reshape(n_r, n_f, n_c)
-        except RuntimeError:  # a closed loop without a way out: its mass ends nowhere
-            dense = np.eye(n_f)[None] - np.zeros((n_r, n_f, n_f))
-            dense[:, enters, leaves] -= m
-            x[rows] = np.einsum("nfg,ngc->nfc", np.linalg.pinv(dense), b)
-    return np.clip(x, 0.0, 1.0).reshape(*lead, n_f, n_c)
+    kinds = np.asarray(topology.process_kinds)
+    passes = ~np.isin(kinds, ("sink", "stock"))  # (P,): processes that pass mass on
+    flow_from, flow_to = np.asarray(topology.flow_from), np.asarray(topology.flow_to)
+    x = np.zeros((n_f, n, n_c))  # flows first: a flow's shares are one contiguous block
+    ends = np.nonzero(~passes[flow_to])[0]  # flows into a sink or a stock: their own class
+    x[ends[:, None], np.arange(n)[None, :], classes[element_of_row][:, ends].T] = 1.0
+    if passes[flow_to].any():
+        outflow = np.zeros((len(kinds), n))
+        np.add.at(outflow, flow_from, flat.T)
+        leaving = outflow[flow_from]  # (F, N): outflow of the process each flow leaves
+        split = np.divide(flat.T, leaving, out=np.zeros_like(leaving), where=leaving > 0)
+        for group in _downstream_first(flow_from, flow_to, passes):
+            _solve_group(group, len(kinds), x, split, flow_from, flow_to)
+    np.clip(x, 0.0, 1.0, out=x)
+    return np.moveaxis(x, 0, 1).reshape(*lead, n_f, n_c)
+
+
+def _downstream_first(flow_from: np.ndarray, flow_to: np.ndarray, passes: np.ndarray):
+    """The processes that pass mass on, in groups (strongly connected: a recycle loop, or one
+    process), each group after every group its outflows reach."""
+    from graphlib import TopologicalSorter
+
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    inner = passes[flow_from] & passes[flow_to]
+    n_p = len(passes)
+    graph = sp.csr_matrix(
+        (np.ones(int(inner.sum())), (flow_from[inner], flow_to[inner])), shape=(n_p, n_p)
+    )
+    _, label = connected_components(graph, directed=True, connection="strong")
+    members: dict[int, list[int]] = {}
+    for p in np.nonzero(passes)[0]:
+        members.setdefault(int(label[p]), []).append(int(p))
+    after: dict[int, set[int]] = {g: set() for g in members}  # a group after those it feeds
+    for a, b in zip(label[flow_from[inner]], label[flow_to[inner]], strict=True):
+        if a != b:
+            after[int(a)].add(int(b))
+    return [members[g] for g in TopologicalSorter(after).static_order()]
+
+
+def _solve_group(
+    group: list[int], n_processes: int, x: np.ndarray, split: np.ndarray, flow_from, flow_to
+) -> None:
+    """Set the shares ``x`` (F, N, C) of the flows into the processes of ``group``, whose
+    outflows outside the group are all known; ``split`` (F, N) is each flow's share of the
+    outflow of the process it leaves."""
+    k = len(group)
+    position = np.full(n_processes, -1)
+    position[group] = np.arange(k)
+    out = np.nonzero(position[flow_from] >= 0)[0]  # flows leaving the group's processes
+    src, back = position[flow_from[out]], position[flow_to[out]]
+    stays = back >= 0  # the flow goes to a process of the group
+    leaves_of = np.eye(k)[src[~stays]]  # (G, k) one-hot: which process each flow leaves
+    exits = out[~stays]
+    # b (k, N, C): the mass of each process that ends outside the group, by class
+    carried = split[exits][:, :, None] * x[exits]  # (G, N, C)
+    b = (leaves_of.T @ carried.reshape(len(exits), x.shape[1] * x.shape[2])).reshape(
+        k, *x.shape[1:]
+    )
+    exit_share = (leaves_of.T @ split[exits]).T  # (N, k)
+    if stays.any():
+        inner = out[stays]
+        a = np.zeros((x.shape[1], k, k))  # (N, k, k): split from process i to process j
+        for i, j, f in zip(src[stays], back[stays], inner, strict=True):
+            a[:, i, j] += split[f]
+        y = _loop_shares(a, b.transpose(1, 0, 2), exit_share).transpose(1, 0, 2)
+    else:
+        y = b
+    into = np.nonzero(position[flow_to] >= 0)[0]
+    x[into] = y[position[flow_to[into]]]
+
+
+def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.ndarray:
+    """y = a y + b for each row of (N, k, k) ``a`` and (N, k, C) ``b``: the shares of the
+    processes of a recycle loop, where ``exit_share`` (N, k) is the share of each process's
+    outflow that leaves the loop. A process from which no path of non-zero flows leads out holds
+    mass that ends nowhere: its shares are 0 (the smallest non-negative solution), and the rest
+    of the system is regular."""
+    reaches = exit_share > 0
+    linked = a > 0
+    for _ in range(a.shape[1]):  # a path to a way out, one more step each time
+        more = reaches | (linked & reaches[:, None, :]).any(axis=2)
+        if (more == reaches).all():
+            break
+        reaches = more
+    a = np.where(reaches[:, :, None] & reaches[:, None, :], a, 0.0)
+    with np.errstate(all="ignore"):
+        return np.linalg.solve(np.eye(a.shape[1]) - a, np.where(reaches[..., None], b, 0.0))
 
 
 def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:

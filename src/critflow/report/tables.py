@@ -93,10 +93,11 @@ def write_tables(
     out_dir: Path,
     excel: ExcelChoice | None = None,
     step: Callable[[str], None] | None = None,
+    bulk: bool = True,
 ) -> dict[str, Path]:
     """Write flows.parquet/.csv, balance.parquet/.csv, the stock and indicator tables and
     results.xlsx (see the module docstring); return their paths. ``step`` is told what is being
-    written (for a progress display)."""
+    written (for a progress display); ``bulk`` False leaves out the flow and balance files."""
     excel = excel or ExcelChoice()
     if excel.mode not in EXCEL_MODES:
         raise CritflowError(
@@ -104,13 +105,18 @@ def write_tables(
         )
     period = summary_period(run.results.inputs.periods, excel.period)
     try:
-        return _write(run, out_dir, excel.mode, period, step or (lambda _: None))
+        return _write(run, out_dir, excel.mode, period, step or (lambda _: None), bulk)
     except OSError as exc:
-        raise CritflowError(
-            str(out_dir),
-            f"the output tables cannot be written there ({exc.strerror or exc}: {exc.filename or out_dir})",
-            "Choose a folder you can write to with --out, and close any of its files open in Excel.",
-        ) from None
+        raise not_writable(out_dir, exc) from None
+
+
+def not_writable(out_dir: Path, exc: OSError) -> CritflowError:
+    """The message for an output table that cannot be written."""
+    return CritflowError(
+        str(out_dir),
+        f"the output tables cannot be written there ({exc.strerror or exc}: {exc.filename or out_dir})",
+        "Choose a folder you can write to with --out, and close any of its files open in Excel.",
+    )
 
 
 def summary_period(periods: np.ndarray, period: int | str | None) -> int | None:
@@ -195,10 +201,7 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
     import pyarrow.parquet as pq
 
     plain = pa.schema(
-        [
-            pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
-            for f in schema
-        ]
+        [pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema]
     )
     from concurrent.futures import ThreadPoolExecutor
 
@@ -235,10 +238,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     pacsv.write_csv(table.cast(plain), path)
 
 
-def _write(
-    run: Run, out_dir: Path, mode: str, period: int | None, step: Callable[[str], None]
-) -> dict[str, Path]:
-    results = run.results
+def write_bulk_tables(results: FlowResults, out_dir: Path) -> dict[str, Path]:
+    """flows.parquet/.csv and balance.parquet/.csv: every scenario, period, element and flow,
+    streamed a block of periods at a time (Arrow writes them without holding the GIL, so a run
+    writes them on a second thread while it builds the workbook and the report)."""
     topo = results.inputs.topology
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -246,14 +249,12 @@ def _write(
         for name in ("flows.parquet", "flows.csv", "balance.parquet", "balance.csv")
     }
     n_e, n_f = topo.n_elements, topo.n_flows
-    step("Writing flows.parquet and flows.csv")
     _stream(
         (results.flow_batch(s, p) for s, p in _period_blocks(results, n_e * n_f)),
         flow_schema(topo.labels),
         paths["flows.parquet"],
         paths["flows.csv"],
     )
-    step("Writing balance.parquet and balance.csv")
     n_u = len(results.balance_parts()[0])
     _stream(
         (results.balance_batch(s, p) for s, p in _period_blocks(results, n_e * n_u)),
@@ -261,6 +262,25 @@ def _write(
         paths["balance.parquet"],
         paths["balance.csv"],
     )
+    return paths
+
+
+def _write(
+    run: Run,
+    out_dir: Path,
+    mode: str,
+    period: int | None,
+    step: Callable[[str], None],
+    bulk: bool = True,
+) -> dict[str, Path]:
+    """Every table of :func:`write_tables`; ``bulk`` False leaves out the flow and balance files
+    (:func:`write_bulk_tables`, which the caller writes itself)."""
+    results = run.results
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    if bulk:
+        step("Writing flows and balance (Parquet and CSV)")
+        paths |= write_bulk_tables(results, out_dir)
     step("Computing the indicator tables")
     tables = indicator_tables(run)
     if results.stocks is not None:
@@ -366,9 +386,7 @@ def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> Non
     book.save(path)
 
 
-def _summary_workbook(
-    run: Run, tables: dict[str, pd.DataFrame], p: int | None, path: Path
-) -> None:
+def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, path: Path) -> None:
     """KPIs, balance per process and flows of period ``p`` (None: totals over all periods), the
     small tables whole and the long ones for one period; the run sheet says what is where."""
     from openpyxl import Workbook
@@ -492,8 +510,7 @@ def summary_stocks(results: FlowResults, p: int | None) -> pd.DataFrame:
         f"inflow [{flow_unit}]": _in_period(results.mass_kg[..., topo.stock_input], p) / k,
         f"outflow [{flow_unit}]": _in_period(results.mass_kg[..., topo.stock_output], p) / k,
         f"retired [{flow_unit}]": _in_period(results.stocks.retired_kg, p) / k,
-        f"stock_change [{results.stock_unit}]": _in_period(results.stocks.stock_change_kg(), p)
-        / k,
+        f"stock_change [{results.stock_unit}]": _in_period(results.stocks.stock_change_kg(), p) / k,
     }
     n_s, n_e, n_k = parts[f"in_use [{results.stock_unit}]"].shape
     grid = np.indices((n_s, n_e, n_k)).reshape(3, -1)
