@@ -488,23 +488,6 @@ class Monitor:
         first_at: dict[tuple[str, str, Any], str] = {}
         for where, item in items:
             problems = checked.problems
-            # one value per project, KPI and year in a batch: which of two would count?
-            try:
-                once = (str(item.get("project")), str(item.get("kpi")), item.get("year"))
-                earlier = first_at.setdefault(once, where)
-            except TypeError:  # an unhashable year: refused as not a year below
-                earlier = where
-            if earlier != where:
-                problems.append(
-                    Problem(
-                        where,
-                        f"project '{once[0][:60]}', {once[1][:80]}, {once[2]} is given a second "
-                        f"time in this batch (first at {earlier})",
-                        "Give each project, KPI and year once per batch; send a correction in "
-                        "a later batch (it supersedes the earlier value).",
-                    )
-                )
-                continue
 
             def at(name: str, _where: str = where) -> str:
                 return f"{_where}, {label[name]}" if labels else f"{_where}.{label[name]}"
@@ -627,6 +610,20 @@ class Monitor:
                 and isinstance(year, int)
                 and FIRST_YEAR <= year <= LAST_YEAR
             ):
+                # one value per project, KPI and year in a batch: which of two would count?
+                once = (found[0].project_id, measure.id, year)
+                earlier = first_at.setdefault(once, where)
+                if earlier != where:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"project '{once[0]}', {once[1]}, {once[2]} is given a second time "
+                            f"in this batch (first at {earlier})",
+                            "Give each project, KPI and year once per batch; send a correction "
+                            "in a later batch (it supersedes the earlier value).",
+                        )
+                    )
+                    continue
                 checked.values.append(
                     ValueItem(where, found[0], year, measure, converted, float(value), unit)
                 )
