@@ -27,12 +27,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
-from critflow.errors import CritflowError, validation_problems
+from critflow.errors import CritflowError, Problem, validation_message, validation_problems
 from critflow.passport.datapoints import by_field
 from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.server.auth import Limits, client_address, client_of, trusted_proxies
 from critflow.server.database import make_engine, upgrade
-from critflow.server.monitor import FORM_PATHS
+from critflow.server.monitor import API_PREFIX as MONITOR_API
+from critflow.server.monitor import FORM_PATHS, duplicate_key
+from critflow.server.monitor import field_path as monitor_path
 from critflow.server.monitor import routers as monitor_routers
 from critflow.server.problems import RegistryError
 from critflow.server.service import MAX_PAGE, Registry, check_json
@@ -63,6 +65,32 @@ def problem(
 
 def _refusal(exc: RegistryError) -> JSONResponse:
     return problem(exc.status, exc.title, exc.detail, exc.problems, exc.headers or None)
+
+
+def _monitor_message(error: dict) -> str:
+    """A validation error of a monitor body in words: what is wrong, with the type given."""
+    kind = error.get("type", "")
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        return "is not a field of this request"
+    if kind == "missing":
+        return "is missing"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        shown = type(given).__name__ if given is not None else "null"
+        names = {"str": "text", "int": "whole number", "float": "number", "bool": "true/false"}
+        return f"{validation_message(error, with_input=False)} (got {names.get(shown, shown)})"
+    return validation_message(error, with_input=False)
+
+
+def _monitor_fix(error: dict) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "Leave it out (misspelt? the fields are in the schema at /docs)."
+    if kind == "missing":
+        return "Give it (the fields are in the schema at /docs)."
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return "Send the JSON type the schema at /docs names (a number unquoted, a year as 2027)."
+    return "See the request schema at /docs."
 
 
 class RequestGuard:
@@ -125,6 +153,8 @@ class RequestGuard:
                 )
             elif refusal is None and body:
                 refusal = self._check_body(body)
+                if refusal is None and scope.get("path", "").startswith(MONITOR_API):
+                    refusal = self._check_duplicates(body)
             if refusal is None:
                 sent = False
 
@@ -141,6 +171,21 @@ class RequestGuard:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check_duplicates(body: bytes) -> JSONResponse | None:
+        """A key given twice in one JSON object of a monitor body is a problem naming it."""
+        found = duplicate_key(body)
+        if found is None:
+            return None
+        where, key = found
+        what = f"the key '{key[:60]}' is given twice in one object"
+        return problem(
+            422,
+            "Duplicate key",
+            f"{where[:200]}: {what}",
+            [Problem(where[:200], what, "Give each field once.")],
+        )
 
     @staticmethod
     def _check_body(body: bytes) -> JSONResponse | None:
@@ -622,9 +667,21 @@ def create_app(
         return _refusal(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return problem(400, "Malformed JSON", "The request body is not valid JSON.")
+        if request.url.path.startswith(MONITOR_API):  # the monitor's field paths, listed
+            found = [
+                Problem(monitor_path(e.get("loc", ())), _monitor_message(e), _monitor_fix(e))
+                for e in list(exc.errors())[:20]
+            ]
+            found = list(dict.fromkeys(found))
+            return problem(
+                422,
+                "Invalid request",
+                "; ".join(f"{p.where}: {p.what}" for p in found[:10]),
+                found,
+            )
         details = "; ".join(
             str(p) for p in validation_problems(list(exc.errors())[:10], with_input=False)
         )

@@ -1,5 +1,5 @@
-"""Migration 0003 creates the monitor's tables exactly as the models declare them (SQLite and
-PostgreSQL), and a registry database at 0002 upgrades to it."""
+"""Migrations 0003 and 0004 create the monitor's tables exactly as the models declare them
+(SQLite and PostgreSQL), and a registry database at 0002 upgrades to them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from critflow.server.database import MIGRATIONS, make_engine, upgrade
 from critflow.server.models import Base
 
 
-def test_0003_matches_the_models(database_url):
+def test_the_monitor_migrations_match_the_models(database_url):
     engine = make_engine(database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -24,7 +24,7 @@ def test_0003_matches_the_models(database_url):
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert (
-            connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+            connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
         )
     engine.dispose()
     ours = [d for d in differences if "monitor_" in repr(d)]

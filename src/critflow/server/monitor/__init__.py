@@ -15,6 +15,60 @@ FORM_PATHS = ("/monitor/", "/api/monitor/uploads")
 """Paths that take HTML forms and file uploads (form or multipart bodies) instead of JSON."""
 
 
+API_PREFIX = "/api/monitor"
+"""The monitor's JSON API: its bodies are strict (no unknown field, no duplicate key, no type
+coerced) and its validation errors name the field path as the monitor does (values[0].year)."""
+
+
+def duplicate_key(body: bytes) -> tuple[str, str] | None:
+    """The first key that a JSON object of ``body`` holds twice, as (field path, key) — a
+    duplicate is ambiguous (RFC 8259 leaves it to the parser which one counts; Python keeps the
+    last, others the first); None when there is none or ``body`` is not JSON."""
+    import json
+
+    class Pairs(dict):
+        duplicate: str | None = None
+
+    def pairs(items: list[tuple[str, Any]]) -> Pairs:
+        result = Pairs()
+        for key, value in items:
+            if key in result and result.duplicate is None:
+                result.duplicate = key
+            result[key] = value
+        return result
+
+    try:
+        parsed = json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, str]] = [(parsed, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, Pairs):
+            if value.duplicate is not None:
+                return (f"{where}.{value.duplicate}" if where else value.duplicate), value.duplicate
+            stack.extend(
+                (item, f"{where}.{key}" if where else key)
+                for key, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def field_path(loc: tuple | list) -> str:
+    """A FastAPI error location as the monitor names fields: ('body', 'values', 0, 'year') ->
+    'values[0].year'."""
+    parts = list(loc)[1:] if loc and loc[0] == "body" else list(loc)
+    where = ""
+    for part in parts:
+        if isinstance(part, int):
+            where += f"[{part}]"
+        else:
+            where += f".{part}" if where else str(part)
+    return where or "(body)"
+
+
 def routers(registry: Any, errors: dict, key_header: Any) -> list[APIRouter]:
     """The monitor's API and page routers over ``registry``; the roadmap is the shipped
     materinex-2030, or ``CRITFLOW_ROADMAP`` (a shipped name or the path of another programme's

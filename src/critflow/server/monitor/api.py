@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, File, Query, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from critflow.server.monitor import excel
 from critflow.server.monitor.access import sight
@@ -18,7 +18,15 @@ MAX_UPLOAD = 900_000
 about 150 kB)."""
 
 
-class ProjectIn(BaseModel):
+class _Strict(BaseModel):
+    """A request body taken as sent: an unknown (misspelt) field, or a value of another JSON type
+    (a year as "2027", a number as text), is refused with its field path, not ignored or
+    converted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ProjectIn(_Strict):
     """A project of the roadmap's programme."""
 
     project_id: str = Field(
@@ -39,7 +47,7 @@ class ProjectIn(BaseModel):
     )
 
 
-class ValueIn(BaseModel):
+class ValueIn(_Strict):
     """A KPI value of a project in a year."""
 
     project: str = Field(max_length=60)
@@ -49,7 +57,7 @@ class ValueIn(BaseModel):
     unit: str = Field(max_length=40, description="a unit of the KPI's kind (pint); converted")
 
 
-class VerdictIn(BaseModel):
+class VerdictIn(_Strict):
     """A rule verdict a model computed (``critflow monitor submit``)."""
 
     project: str = Field(max_length=60)
@@ -64,7 +72,7 @@ class VerdictIn(BaseModel):
     margin: float | None = None
 
 
-class SubmissionIn(BaseModel):
+class SubmissionIn(_Strict):
     """A batch of values (and verdicts): stored whole, or not at all."""
 
     values: list[ValueIn] = Field(default_factory=list, max_length=5000)
@@ -77,7 +85,7 @@ class SubmissionIn(BaseModel):
     model_name: str | None = Field(None, max_length=200, description="the model file's name")
 
 
-class ClassificationIn(BaseModel):
+class ClassificationIn(_Strict):
     """UNFC-2019 classified quantities of one project."""
 
     quantities: list[dict[str, Any]] = Field(

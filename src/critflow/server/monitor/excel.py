@@ -24,6 +24,24 @@ MAX_UPLOAD_ROWS = 5000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell's text starts when a spreadsheet could take it for a formula (OWASP, CSV
+injection): such a text is written as text with Excel's quote prefix."""
+
+
+def _texts_as_text(book: Workbook) -> None:
+    """Every text of ``book`` stays text: openpyxl writes a text starting with '=' as a formula
+    (a project title '=HYPERLINK(…)' became a live link in the reader's Excel), and Excel
+    evaluates one starting with '=', '+', '-' or '@' once the cell is edited. Such cells are
+    typed as text and get the quote prefix (shown as typed, never evaluated)."""
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                    cell.data_type = "s"
+                    cell.quotePrefix = True
+
+
 def _bold_header(sheet: Any, headers: list[str]) -> None:
     sheet.append(headers)
     for cell in sheet[1]:
@@ -76,6 +94,7 @@ def template(monitor: Monitor, principal: Principal) -> bytes:
     ):
         readme.append([line])
     buffer = io.BytesIO()
+    _texts_as_text(book)
     book.save(buffer)
     return buffer.getvalue()
 
@@ -366,5 +385,6 @@ def export(monitor: Monitor, principal: Principal) -> bytes:
                     ]
                 )
     buffer = io.BytesIO()
+    _texts_as_text(book)
     book.save(buffer)
     return buffer.getvalue()

@@ -116,3 +116,18 @@ class MonitorSession(Base):
     key_id: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MonitorPublished(Base):
+    """An aggregate the monitor has published (shown to anyone): its group key (JSON), unit,
+    the unknowns it sums (JSON list of [organisation key, item]) and its sum. Rows are only
+    ever added: every later set of aggregates must be safe together with all of them
+    (``published_before`` of the confidentiality rule), across restarts and workers."""
+
+    __tablename__ = "monitor_published"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), index=True)  # JSON: [domain, kpi, year]
+    unit: Mapped[str] = mapped_column(String(40))
+    members: Mapped[str] = mapped_column(Text)  # JSON: [[organisation key, item], …]
+    value: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now)

@@ -439,7 +439,11 @@ def _domain_body(monitor: Monitor, view: dict[str, Any]) -> str:
         parts.append("<p>The roadmap sets no KPI for this domain.</p>")
     for kpi in view["kpis"]:
         series = {"aggregate": {a["year"]: a["value"] for a in kpi["aggregate"]}}
-        series.update({p: dict(v) for p, v in kpi["projects"].items()})
+        # a project may not take the aggregate's line (ids so named are refused; older ones
+        # are shown as 'project aggregate')
+        series.update(
+            {(f"project {p}" if p in series else p): dict(v) for p, v in kpi["projects"].items()}
+        )
         parts.append(
             f'<section class="kpi" id="kpi-{e(kpi["id"])}"><h2>{e(kpi["name"])} '
             f"<small>({e(kpi['id'])}, {e(kpi['unit'])})</small></h2>"

@@ -5,7 +5,9 @@ Who sees what (:mod:`critflow.server.monitor.access`): programme staff every pro
 company its own organisation's, the public nothing but aggregates. Every aggregate — on a page,
 in the API, in an Excel export, for every role — comes from :meth:`Monitor.aggregates`, which
 hands the stored values to :func:`critflow.monitor.confidentiality.public_aggregates`, the one
-place of the rule (at least three organisations; nothing recoverable by subtraction).
+place of the rule (at least three organisations; nothing recoverable by subtraction), together
+with every aggregate shown before (table ``monitor_published``: what was public stays public, so
+a later aggregate must be safe with it — across restarts and workers).
 
 A refused request changes nothing: every item of a batch is checked first, every problem is
 reported with its field path (or its cell), and only a batch without problems is written, in one
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,7 @@ from critflow.server.models import Organisation
 from critflow.server.monitor.access import sight
 from critflow.server.monitor.models import (
     MonitorProject,
+    MonitorPublished,
     MonitorQuantity,
     MonitorValue,
     MonitorVerdict,
@@ -53,6 +56,34 @@ FIRST_YEAR, LAST_YEAR = 2023, 2035
 its horizon 2030 (a project's effect is followed after it ends)."""
 MAX_ITEMS = 5000
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
+RESERVED_PROJECT_IDS = frozenset(
+    {
+        "aggregate",  # the public aggregate's line on every chart (a project so named replaced it)
+        "aggregates",
+        PROGRAMME,  # the group of the programme totals
+        "public",
+        "reference",
+        "target",
+        "targets",
+        "total",
+        "totals",
+        "all",
+        "new",
+        "template",  # monitor pages and API paths
+        "export",
+        "upload",
+        "uploads",
+        "screening",
+        "login",
+        "logout",
+        "domains",
+        "projects",
+        "submissions",
+        "roadmap",
+    }
+)
+"""Words the monitor itself uses for a series, a group or a path: no project may be called so
+(compared case-folded)."""
 _CO2 = re.compile(r"\s*CO2[- ]?eq\.?\s*", re.IGNORECASE)
 
 
@@ -88,6 +119,40 @@ def convert_unit(value: float, unit: str, expected: str, co2: bool = False) -> f
         raise ValueError(f"'{given}' is a CO2-equivalent, but the KPI is measured in {wanted}")
     given, wanted = _CO2.sub(" ", given).strip() or "1", _CO2.sub(" ", wanted).strip() or "1"
     return value * unit_factor(given, wanted)
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The plausible values of a KPI in its unit (``monitor_value_ranges.csv``) and why."""
+
+    minimum: float
+    maximum: float
+    unit: str
+    source: str
+
+    def problem(
+        self, where: str, what: str, value: float, given: float, unit: str
+    ) -> Problem | None:
+        """A problem naming ``where`` when ``value`` (in :attr:`unit`; ``given`` in ``unit``
+        as sent) is outside the range; None when it is inside."""
+        if self.minimum <= value <= self.maximum:
+            return None
+        side = "below" if value < self.minimum else "above"
+        shown = f"{self.minimum:g} to {self.maximum:g} " + (
+            "(as a fraction)" if self.unit.strip() == "1" else self.unit
+        )
+        if unit.strip() != self.unit.strip():
+            try:
+                low = convert_unit(self.minimum, self.unit, unit, True)
+                high = convert_unit(self.maximum, self.unit, unit, True)
+                shown += f" ({low:g} to {high:g} {unit})"
+            except ValueError:
+                pass
+        return Problem(
+            where,
+            f"{given:g} {unit} is {side} the plausible range of {what}, {shown}",
+            f"Check the value and its unit ({self.source}).",
+        )
 
 
 @dataclass
@@ -135,6 +200,52 @@ class Monitor:
             kpi.id: Measure(kpi.id, kpi.name, kpi.unit, (kpi.domain,), kpi)
             for kpi in self.roadmap.kpis.values()
         }
+
+    @cached_property
+    def ranges(self) -> dict[str, ValueRange]:
+        """The plausible range of every KPI (``monitor_value_ranges.csv``: the KPI's own row,
+        else its kind's, else 'any'; a row in another unit converted to the KPI's) and of UNFC
+        tonnes (key ``unfc:tonnes``)."""
+        from critflow import data
+
+        rows: dict[str, Any] = {
+            str(row.applies_to).strip(): row
+            for row in data.table("monitor_value_ranges").itertuples(index=False)
+        }
+
+        def resolved(names: list[str], unit: str, co2: bool) -> ValueRange | None:
+            for name in names:
+                row = rows.get(name)
+                if row is None:
+                    continue
+                given = "" if pd_missing(row.unit) else str(row.unit).strip()
+                try:
+                    low, high = (
+                        (float(row.minimum), float(row.maximum))
+                        if not given
+                        else (
+                            convert_unit(float(row.minimum), given, unit, co2),
+                            convert_unit(float(row.maximum), given, unit, co2),
+                        )
+                    )
+                except ValueError:
+                    continue  # a row in a unit of another kind: the next one applies
+                return ValueRange(low, high, unit, str(row.source))
+            return None
+
+        result = {}
+        for measure in self.measures.values():
+            found = resolved(
+                [measure.id, f"kind:{getattr(measure.kpi, 'kind', '')}", "any"],
+                measure.unit,
+                measure.co2,
+            )
+            if found is not None:
+                result[measure.id] = found
+        tonnes = resolved(["unfc:tonnes"], "t", False)
+        if tonnes is not None:
+            result["unfc:tonnes"] = tonnes
+        return result
 
     @cached_property
     def domain_ids(self) -> list[str]:
@@ -197,6 +308,15 @@ class Monitor:
                     "project_id",
                     f"'{project_id[:60]}' is not a project id",
                     "Use 1-60 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                )
+            )
+        elif project_id.casefold() in RESERVED_PROJECT_IDS:
+            problems.append(
+                Problem(
+                    "project_id",
+                    f"'{project_id}' is a word the monitor uses itself (for the public "
+                    "aggregate, the programme totals or a page)",
+                    "Choose another id, e.g. with the instrument and year: ICON-2025-07.",
                 )
             )
         organisation = body.get("organisation") or principal.organisation
@@ -365,6 +485,7 @@ class Monitor:
         label = {**{k: k for k in ("project", "year", "kpi", "value", "unit")}, **(labels or {})}
         projects = {p.project_id: (p, org) for p, org in self._projects(session)}
         checked = Checked()
+        first_at: dict[tuple[str, str, Any], str] = {}
         for where, item in items:
             problems = checked.problems
 
@@ -454,6 +575,18 @@ class Monitor:
                             )
                         )
             if (
+                measure is not None
+                and converted is not None
+                and value is not None
+                and measure.id in self.ranges
+            ):
+                outside = self.ranges[measure.id].problem(
+                    at("value"), measure.id, converted, float(value), unit
+                )
+                if outside is not None:
+                    problems.append(outside)
+                    converted = None
+            if (
                 found is not None
                 and measure is not None
                 and measure.kpi is not None
@@ -477,6 +610,20 @@ class Monitor:
                 and isinstance(year, int)
                 and FIRST_YEAR <= year <= LAST_YEAR
             ):
+                # one value per project, KPI and year in a batch: which of two would count?
+                once = (found[0].project_id, measure.id, year)
+                earlier = first_at.setdefault(once, where)
+                if earlier != where:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"project '{once[0]}', {once[1]}, {once[2]} is given a second time "
+                            f"in this batch (first at {earlier})",
+                            "Give each project, KPI and year once per batch; send a correction "
+                            "in a later batch (it supersedes the earlier value).",
+                        )
+                    )
+                    continue
                 checked.values.append(
                     ValueItem(where, found[0], year, measure, converted, float(value), unit)
                 )
@@ -486,8 +633,21 @@ class Monitor:
         self, session: Session, principal: Principal, items: list[dict[str, Any]], checked: Checked
     ) -> None:
         projects = {p.project_id: (p, org) for p, org in self._projects(session)}
+        first_at: dict[tuple[str, int, str], str] = {}
         for index, item in enumerate(items):
             where = f"verdicts[{index}]"
+            earlier = first_at.setdefault((item["project"], item["year"], item["rule"]), where)
+            if earlier != where:
+                checked.problems.append(
+                    Problem(
+                        where,
+                        f"the verdict of rule {item['rule'][:120]} for project "
+                        f"'{item['project'][:60]}', {item['year']} is given a second time in "
+                        f"this batch (first at {earlier})",
+                        "Send each rule's verdict for a project and year once per batch.",
+                    )
+                )
+                continue
             found = projects.get(item["project"])
             if found is None or not self.may_write(principal, found[1]):
                 checked.problems.append(
@@ -692,7 +852,19 @@ class Monitor:
                                 for s in steps
                             ),
                         )
-                    quantities.append(ClassifiedQuantity.model_validate(entry))
+                    quantity = ClassifiedQuantity.model_validate(entry)
+                    limit = self.ranges.get("unfc:tonnes")
+                    outside = limit and limit.problem(
+                        f"{where}.tonnes",
+                        "a classified quantity",
+                        quantity.tonnes,
+                        quantity.tonnes,
+                        "t",
+                    )
+                    if outside:
+                        problems.append(outside)
+                        continue
+                    quantities.append(quantity)
                 except CritflowError as exc:
                     problems.extend(exc.problems)
                 except ValidationError as exc:
@@ -932,7 +1104,82 @@ class Monitor:
                     ("unfc", entry["row"].id),
                 )
             )
-        return public_aggregates(contributions, measure=self._measure_of)
+        # what was published before stays public: each new aggregate must be safe together
+        # with all of it (an organisation joining a group later is not its difference). The
+        # rule runs outside the write lock; the new aggregates are recorded only if nobody
+        # recorded others meanwhile (else the rule runs again with them)
+        for _attempt in range(5):
+            before, last = self._published_before()
+            found = public_aggregates(
+                contributions, measure=self._measure_of, published_before=before
+            )
+            if self._record_published(found, before, last):
+                return found
+        raise RegistryError(  # pragma: no cover - only under a storm of concurrent publishers
+            503, "Aggregates busy", "Other workers kept publishing aggregates; try again."
+        )
+
+    def _published_before(self) -> tuple[list[Any], int]:
+        """The aggregates published so far (table ``monitor_published``) as the rule's
+        ``published_before``, and the largest row id read."""
+        from critflow.monitor.confidentiality import Aggregate
+
+        with self.registry.sessions() as session:
+            rows = session.scalars(select(MonitorPublished).order_by(MonitorPublished.id)).all()
+        result = []
+        for row in rows:
+            members = frozenset(
+                (str(name), _tupled(item)) for name, item in json.loads(row.members)
+            )
+            organisations = frozenset(name for name, _item in members)
+            result.append(
+                Aggregate(
+                    _tupled(json.loads(row.key)),
+                    row.unit,
+                    len(organisations),
+                    row.value,
+                    row.value / max(len(organisations), 1),
+                    True,
+                    "",
+                    organisations,
+                    members,
+                )
+            )
+        return result, (rows[-1].id if rows else 0)
+
+    def _record_published(self, found: list[Any], before: list[Any], last: int) -> bool:
+        """Record the aggregates of ``found`` published for the first time (key, members and
+        sum not among ``before``), in one transaction; False (nothing recorded) when another
+        worker recorded aggregates after row ``last`` was read."""
+        known = {(a.key, a.members, a.sum) for a in before}
+        new = [a for a in found if a.published and (a.key, a.members, a.sum) not in known]
+        if not new:
+            return True
+        with self.registry.writing() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("LOCK TABLE monitor_published IN SHARE ROW EXCLUSIVE MODE"))
+            newest = session.scalar(select(func.max(MonitorPublished.id))) or 0
+            if newest != last:
+                session.rollback()
+                return False
+            stamp = dt.datetime.now(dt.UTC)
+            for aggregate in new:
+                session.add(
+                    MonitorPublished(
+                        key=json.dumps(list(aggregate.key)),
+                        unit=aggregate.unit,
+                        members=json.dumps(
+                            sorted(
+                                ([name, item] for name, item in aggregate.members),
+                                key=json.dumps,
+                            )
+                        ),
+                        value=aggregate.sum,
+                        published_at=stamp,
+                    )
+                )
+            session.commit()
+        return True
 
     def aggregate_dict(self, aggregate: Any) -> dict[str, Any]:
         """A published aggregate as the public sees it: the sum for quantities that add up
@@ -1039,6 +1286,18 @@ class Monitor:
 def _summary(problems: list[Problem]) -> str:
     shown = "; ".join(str(p) for p in problems[:5])
     return shown + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def pd_missing(value: Any) -> bool:
+    """Whether a cell of a shipped table is empty (pandas reads it as NaN)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _tupled(value: Any) -> Any:
+    """A JSON value with its lists as tuples again (group keys and items are tuples)."""
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
 
 
 def _latest(values: Iterable[MonitorValue]) -> list[MonitorValue]:
