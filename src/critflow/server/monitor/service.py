@@ -422,6 +422,22 @@ class Monitor:
             ).all()
         ]
 
+    def _visible_project(
+        self, session: Session, principal: Principal, project_id: str
+    ) -> tuple[MonitorProject, str]:
+        """A project and its organisation's name; 404 when the caller may not see it (as if
+        absent)."""
+        found = session.execute(
+            select(MonitorProject, Organisation.name)
+            .join(Organisation, Organisation.id == MonitorProject.organisation_id)
+            .where(MonitorProject.project_id == project_id)
+        ).first()
+        if found is None or not self.may_see(principal, found[1]):
+            raise RegistryError(
+                404, "No such project", f"No project '{project_id[:60]}' visible to this key."
+            )
+        return found[0], found[1]
+
     def projects(self, principal: Principal) -> list[dict[str, Any]]:
         """The projects whose values ``principal`` may see."""
         self.require_key(principal)
@@ -437,16 +453,7 @@ class Monitor:
         verdicts and UNFC quantities; 404 when the caller may not see it (as if absent)."""
         self.require_key(principal)
         with self.registry.sessions() as session:
-            found = session.execute(
-                select(MonitorProject, Organisation.name)
-                .join(Organisation, Organisation.id == MonitorProject.organisation_id)
-                .where(MonitorProject.project_id == project_id)
-            ).first()
-            if found is None or not self.may_see(principal, found[1]):
-                raise RegistryError(
-                    404, "No such project", f"No project '{project_id[:60]}' visible to this key."
-                )
-            row, organisation = found
+            row, organisation = self._visible_project(session, principal, project_id)
             values = _latest(
                 session.scalars(
                     select(MonitorValue)
@@ -794,16 +801,7 @@ class Monitor:
             raise RegistryError(413, "Batch too large", f"At most {MAX_ITEMS} quantities.")
         batch = uuid.uuid4().hex
         with self.registry.writing() as session:
-            found = session.execute(
-                select(MonitorProject, Organisation.name)
-                .join(Organisation, Organisation.id == MonitorProject.organisation_id)
-                .where(MonitorProject.project_id == project_id)
-            ).first()
-            if found is None or not self.may_see(principal, found[1]):
-                raise RegistryError(
-                    404, "No such project", f"No project '{project_id[:60]}' visible to this key."
-                )
-            project, organisation = found
+            project, organisation = self._visible_project(session, principal, project_id)
             if not self.may_write(principal, organisation):
                 raise RegistryError(
                     403, "Not your project", f"Project '{project_id}' belongs to '{organisation}'."
