@@ -25,6 +25,7 @@ from critflow.errors import CritflowError, Problem, suggest
 from critflow.model.core import Model
 from critflow.model.expressions import parse_expression
 from critflow.model.schema import REMAINDER, FlowSettings, TransferProcess, is_per_element
+from critflow.model.source import SourceMap
 from critflow.model.uncertainty import Draws, Uncertain
 from critflow.units import LARGEST, mass_flow_factor
 
@@ -48,6 +49,7 @@ class ModelInputs:
     unit: str  # the model's reporting unit
     kg_per_unit: float  # kg/year in one `unit`
     stocks: tuple[StockInputs, ...] = ()  # stock processes, in model order
+    source: SourceMap | None = None  # where the model's fields stand in its file, for messages
 
     @property
     def base_scenarios(self) -> tuple[str, ...]:
@@ -591,4 +593,5 @@ def evaluate(
         unit=spec.unit,
         kg_per_unit=evaluator.model_kg_per_unit,
         stocks=stock_inputs,
+        source=model.source,
     )

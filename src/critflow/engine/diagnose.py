@@ -189,9 +189,12 @@ def negative_flows(
                 "is wrong; check the values and shares around "
                 f"'{topo.process_ids[topo.flow_from[f]]}' and '{topo.process_ids[topo.flow_to[f]]}'."
             )
-        problems.append(
-            Problem(f"flow '{flow}'", f"carries {value} of {topo.elements[e]}{context}", fix)
-        )
+        what = f"carries {value} of {topo.elements[e]}{context}"
+        if inputs.source is None:
+            problems.append(Problem(f"flow '{flow}'", what, fix))
+        else:  # its place in the model file: the line (and coordinate) of the flow
+            where = inputs.source.where("flows", int(f))
+            problems.append(Problem(where, f"flow '{flow}' {what}", fix))
         if len(problems) >= MAX_REPORTED:
             break
     return CritflowError(problems)
