@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critflow.errors import CritflowError, Problem
+from critflow.errors import CritflowError, Problem, capped
 
 EU27 = "EU27"
 """Group label of the EU-27 Member States (Eurostat EU27_2020; the model's Union)."""
@@ -56,8 +56,6 @@ MAX_TABLE_BYTES = 256 * 1024 * 1024
 MAX_GOODS_KG = 1e15
 """Largest goods mass of one row, kg (a million Mt: ten years of all the material the world
 extracts); a larger one is a unit or typing mistake."""
-MAX_REPORTED = 50
-"""Most bad rows named one by one; the rest are counted."""
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -103,19 +101,11 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def _capped(problems: list[Problem]) -> CritflowError:
-    """The error of a table's bad rows: the first :data:`MAX_REPORTED` named, the rest counted."""
-    if len(problems) <= MAX_REPORTED:
-        return CritflowError(problems)
-    rest = len(problems) - MAX_REPORTED
-    return CritflowError(
-        [
-            *problems[:MAX_REPORTED],
-            Problem(
-                problems[MAX_REPORTED].where,
-                f"and {rest:,} more bad value{'s' if rest != 1 else ''} after these",
-                "Fix the ones above; most often one mistake repeats (a column, a unit).",
-            ),
-        ]
+    """The error of a table's bad rows: the first :data:`critflow.errors.MAX_REPORTED` named, the rest counted."""
+    return capped(
+        problems,
+        "bad value",
+        "Fix the ones above; most often one mistake repeats (a column, a unit).",
     )
 
 
