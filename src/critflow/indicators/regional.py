@@ -36,6 +36,7 @@ import numpy as np
 from critflow.engine.results import FlowResults
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
+    at_top,
     element_indices,
     group_elements,
     ratio,
@@ -286,12 +287,9 @@ def system_table(model: Model, results: FlowResults):
                 candidates = {
                     key: m[s, p, e] for key, m in imports.items() if key[1] not in system.aggregates
                 }
-                top = max(candidates.values(), default=0.0)
-                if c > 0:
-                    # every country (and stage) at the largest share is named: a tie is no choice
-                    tied = [
-                        key for key, v in candidates.items() if top > 0 and v >= top * (1 - 1e-12)
-                    ]
+                tied, top = at_top(candidates)
+                if c > 0:  # every country (and stage) at the largest share is named
+                    tied = tied if top > 0 else []
                     row |= {
                         "largest_third_country_share": top / c,
                         "country": ", ".join(sorted({k[1] for k in tied})) or None,
