@@ -47,6 +47,29 @@ class CritflowError(Exception):
         return "\n\n".join(str(p) for p in self.problems)
 
 
+MAX_REPORTED = 50
+"""Most problems of one input named one by one (:func:`capped`); the rest are counted."""
+
+
+def capped(problems: list[Problem], noun: str = "problem", fix: str = "") -> CritflowError:
+    """The error of many problems: the first :data:`MAX_REPORTED` named, the rest counted in one
+    more ("and 9,950 more problems after these"): 10,000 bad rows are one mistake repeated, not
+    10,000 paragraphs. ``noun`` names what is counted."""
+    if len(problems) <= MAX_REPORTED:
+        return CritflowError(problems)
+    rest = len(problems) - MAX_REPORTED
+    return CritflowError(
+        [
+            *problems[:MAX_REPORTED],
+            Problem(
+                problems[MAX_REPORTED].where,
+                f"and {rest:,} more {noun}{'s' if rest != 1 else ''} after these",
+                fix or "Fix the ones above; most often one mistake repeats.",
+            ),
+        ]
+    )
+
+
 def nearest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
     """A 'did you mean' phrase naming the candidate closest to ``name`` (empty when none is close)."""
     import difflib

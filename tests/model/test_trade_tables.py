@@ -152,3 +152,19 @@ def test_shipped_mappings_read_cleanly(name):
         by_code[r.code] = by_code.get(r.code, 0.0) + r.content
     assert all(total <= 1 for total in by_code.values())  # a code's elements fit in its goods
     assert data.table(f"trade_mapping_{name}").source.notna().all()
+
+
+def test_a_device_or_pipe_is_named_not_called_a_folder(tmp_path):
+    import os
+
+    import pytest
+
+    from critflow.errors import CritflowError
+    from critflow.model.trade_tables import read_mapping, read_trade_table
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    for path, kind in (("/dev/zero", "a device"), (pipe, "a named pipe")):
+        for read in (read_trade_table, read_mapping):
+            with pytest.raises(CritflowError, match=kind):  # once: "is not a file but a folder"
+                read(path)

@@ -123,7 +123,7 @@ def _solve_shared(structure, tau, mask, given, representative, inverse, timings)
     rank = np.zeros(n_b, dtype=np.int64)  # the position of each block among those of its matrix
     order = np.argsort(inverse, kind="stable")
     rank[order] = np.arange(n_b) - np.repeat(np.cumsum(counts) - counts, counts)
-    n_given = int(mask[representative].sum(axis=1).max(initial=0))
+    n_given = int(sub_mask.sum(axis=1).max(initial=0))
     solution = np.empty((n_b, n_f, n_p))
     if int(counts.max()) * n_p <= n_given:
         per_block = assemble_rhs(structure, mask, given).reshape(n_b, n_f, n_p)
@@ -142,8 +142,8 @@ def _solve_shared(structure, tau, mask, given, representative, inverse, timings)
         values = np.zeros((n_b, n_given, n_p))
         values[g_block, g_rank] = given[g_block, :, g_flow]
         response = response.reshape(n_u, n_f, n_given)
-        for u in range(n_u):
-            blocks = np.flatnonzero(inverse == u)
+        # the blocks of each matrix, from the sort above (not one scan of all blocks per matrix)
+        for u, blocks in enumerate(np.split(order, np.cumsum(counts)[:-1])):
             solution[blocks] = np.matmul(response[u], values[blocks])
     timings["solve"] += time.perf_counter() - start
     return solution.reshape(n_b * n_f, n_p)

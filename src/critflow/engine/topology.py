@@ -109,3 +109,23 @@ def build_topology(spec: ModelFile) -> Topology:
         flow_index=flow_index,
         labels=spec._expansion,
     )
+
+
+def pass_on_shares(
+    topology: Topology, blocks: np.ndarray, passes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs (f, i), flow f leaving the process that flow i enters, for the flows f marked in
+    ``passes`` (F,), and each pair's share (N, pairs) in N blocks of flow masses (N, F): f's part of
+    all that enters its process (0 where nothing enters). What a mixing process passes on through
+    f is that share of what each of its inputs i brings (tracing, circularity)."""
+    f_idx, i_idx = equal_pairs(topology.flow_from, topology.flow_to)
+    keep = passes[f_idx]
+    f_idx, i_idx = f_idx[keep], i_idx[keep]
+    into = np.zeros((blocks.shape[0], len(topology.process_ids)))
+    np.add.at(into, (slice(None), topology.flow_to), blocks)
+    throughput = into[:, topology.flow_from[f_idx]]  # (N, pairs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(
+            throughput > 0, blocks[:, f_idx] / np.where(throughput > 0, throughput, 1.0), 0.0
+        )
+    return f_idx, i_idx, share

@@ -250,7 +250,7 @@ def _derived_mass(results, seed: np.ndarray, blocked: np.ndarray) -> np.ndarray:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from critflow.engine.topology import equal_pairs
+    from critflow.engine.topology import pass_on_shares
 
     topo = results.inputs.topology
     mass = results.mass_kg
@@ -259,16 +259,7 @@ def _derived_mass(results, seed: np.ndarray, blocked: np.ndarray) -> np.ndarray:
     n_blocks = blocks.shape[0]
     kinds = np.array(topo.process_kinds)
     boundary = np.isin(kinds[topo.flow_from], ("source", "stock")) | blocked[topo.flow_from]
-    f_idx, i_idx = equal_pairs(topo.flow_from, topo.flow_to)
-    keep = ~boundary[f_idx]
-    f_idx, i_idx = f_idx[keep], i_idx[keep]
-    into = np.zeros((n_blocks, len(topo.process_ids)))
-    np.add.at(into, (slice(None), topo.flow_to), blocks)
-    throughput = into[:, topo.flow_from[f_idx]]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(
-            throughput > 0, blocks[:, f_idx] / np.where(throughput > 0, throughput, 1.0), 0.0
-        )
+    f_idx, i_idx, share = pass_on_shares(topo, blocks, ~boundary)
     offset = (np.arange(n_blocks) * n_f)[:, None]
     size = n_blocks * n_f
     keep = share != 0

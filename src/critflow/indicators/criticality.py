@@ -33,6 +33,7 @@ import pandas as pd
 
 from critflow import data
 from critflow.errors import CritflowError, known, nearest
+from critflow.indicators.flows import at_top
 from critflow.model.tables import read_csv_file
 
 
@@ -344,10 +345,8 @@ def largest_third_country_share(shares: pd.Series) -> tuple[str | None, float]:
     outside = shares[[c not in member_states for c in shares.index]]
     if outside.empty:
         return None, 0.0
-    top = float(outside.max())
-    # a tie is named whole, never broken by the order of the table
-    tied = sorted(str(c) for c, v in outside.items() if v >= top * (1 - 1e-12))
-    return ", ".join(tied), top
+    tied, top = at_top(dict(outside.items()))
+    return ", ".join(sorted(str(c) for c in tied)), top
 
 
 # ---------------------------------------------------------------------------------------------

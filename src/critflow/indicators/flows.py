@@ -153,3 +153,10 @@ def union_coordinates(model: Model) -> tuple[str, str, tuple[str, ...]]:
         f"no dimension has a group or coordinate '{name}' (scope.region) to take as the Union: "
         f"add groups: {{{name}: [...]}} to the region dimension"
     )
+
+
+def at_top(values: dict) -> tuple[list, float]:
+    """The keys whose value is the largest (to 1e-12, relative), and that value: a tie is named
+    whole, never broken by the order of a table."""
+    top = float(max(values.values(), default=0.0))
+    return [key for key, v in values.items() if v >= top * (1 - 1e-12)], top

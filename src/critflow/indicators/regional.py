@@ -36,6 +36,7 @@ import numpy as np
 from critflow.engine.results import FlowResults
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
+    at_top,
     element_indices,
     group_elements,
     ratio,
@@ -59,13 +60,17 @@ class RegionalSystem:
     dimension: str
     union_name: str
     union: tuple[str, ...]
-    consumption: np.ndarray  # flows into the Union's consumption processes from elsewhere
+    consumer: np.ndarray  # (F,) the Union consumption process a flow enters, or -1
+    leaving: np.ndarray  # (F,) the Union consumption process it leaves, or -1
     exports: np.ndarray  # flows from them to processes outside the Union
     production: dict[str, np.ndarray]
     imports: dict[tuple[str, str], np.ndarray]  # (stage, country) → traded flows into the Union
     aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
-    consumer: np.ndarray | None = None  # (F,) the Union consumption process a flow enters, or -1
-    leaving: np.ndarray | None = None  # (F,) the Union consumption process it leaves, or -1
+
+    @property
+    def consumption(self) -> np.ndarray:
+        """Flows into the Union's consumption processes from elsewhere (not from another)."""
+        return (self.consumer >= 0) & (self.leaving < 0)
 
     def retained(self, mass: np.ndarray) -> np.ndarray:
         """(…, C): the share of each Union consumption process's input that stays in the Union
@@ -97,7 +102,6 @@ def regional_system(model: Model) -> RegionalSystem:
     ends = [(proc_index[f.from_], proc_index[f.to]) for f in spec.flows]
     consumer = np.array([consumer_of.get(b, -1) for _, b in ends], dtype=np.int64)
     leaving = np.array([consumer_of.get(a, -1) for a, _ in ends], dtype=np.int64)
-    consumption = (consumer >= 0) & (leaving < 0)
 
     def outside(u: int) -> bool:
         coordinate = processes[u].coords.get(dim)
@@ -136,16 +140,7 @@ def regional_system(model: Model) -> RegionalSystem:
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
     aggregates = tuple(labels.aggregates.get(dim, ()))
     return RegionalSystem(
-        dim,
-        union_name,
-        tuple(union),
-        consumption,
-        exports,
-        production,
-        imports,
-        aggregates,
-        consumer,
-        leaving,
+        dim, union_name, tuple(union), consumer, leaving, exports, production, imports, aggregates
     )
 
 
@@ -292,12 +287,9 @@ def system_table(model: Model, results: FlowResults):
                 candidates = {
                     key: m[s, p, e] for key, m in imports.items() if key[1] not in system.aggregates
                 }
-                top = max(candidates.values(), default=0.0)
-                if c > 0:
-                    # every country (and stage) at the largest share is named: a tie is no choice
-                    tied = [
-                        key for key, v in candidates.items() if top > 0 and v >= top * (1 - 1e-12)
-                    ]
+                tied, top = at_top(candidates)
+                if c > 0:  # every country (and stage) at the largest share is named
+                    tied = tied if top > 0 else []
                     row |= {
                         "largest_third_country_share": top / c,
                         "country": ", ".join(sorted({k[1] for k in tied})) or None,

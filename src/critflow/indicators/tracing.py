@@ -28,7 +28,7 @@ import scipy.sparse.linalg as spla
 
 from critflow import data
 from critflow.engine.results import FlowResults
-from critflow.engine.topology import equal_pairs
+from critflow.engine.topology import pass_on_shares
 from critflow.model.core import Model
 from critflow.model.schema import AS_ENTERED, Origin, Role
 
@@ -215,16 +215,7 @@ def _solve(
     kinds = np.array(topo.process_kinds)
     mixing = np.isin(kinds[topo.flow_from], ("transfer", "market")) & ~fixed
     # pairs (f, i): flow f leaves the (mixing) process that flow i enters
-    f_idx, i_idx = equal_pairs(topo.flow_from, topo.flow_to)
-    keep = mixing[f_idx]
-    f_idx, i_idx = f_idx[keep], i_idx[keep]
-    into = np.zeros((n_blocks, len(topo.process_ids)))
-    np.add.at(into, (slice(None), topo.flow_to), blocks)
-    throughput = into[:, topo.flow_from[f_idx]]  # (N, pairs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(
-            throughput > 0, blocks[:, f_idx] / np.where(throughput > 0, throughput, 1.0), 0.0
-        )
+    f_idx, i_idx, share = pass_on_shares(topo, blocks, mixing)
     rhs = (blocks[:, :, None] * onehot[None, :, :]).copy()  # (N, F, G)
     if stock_terms is not None and stock_out.size:
         p0, carried = stock_terms

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from critflow.errors import CritflowError, Problem, suggest
+from critflow.errors import CritflowError, Problem, capped, suggest
 from critflow.model.source import PathKey, PendingWhere, SourceMap
 
 DEFAULT = "default"
@@ -33,8 +33,6 @@ PAIR = ">"
 """Separator of a trade pair's origin and destination ('CN>FL')."""
 _COORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_REPORTED = 50
-"""Most problems of an expansion named one by one; the rest are counted."""
 MAX_ITEMS = 250_000
 """Most expanded items (processes and flows, each × its coordinates, × elements) a model may
 have: beyond it a model is refused before it is expanded, never left to exhaust memory."""
@@ -139,20 +137,9 @@ class _Expander:
         self.coordinate_sets: dict[str, frozenset[str]] = {}
 
     def error(self) -> CritflowError:
-        """The problems found, the first :data:`MAX_REPORTED` named and the rest counted (10,000
-        bad coordinates are one mistake repeated, not 10,000 paragraphs)."""
-        problems = list(dict.fromkeys(self.problems))
-        if len(problems) > MAX_REPORTED:
-            rest = len(problems) - MAX_REPORTED
-            problems = [
-                *problems[:MAX_REPORTED],
-                Problem(
-                    problems[MAX_REPORTED].where,
-                    f"and {rest:,} more problem{'s' if rest != 1 else ''} after these",
-                    "Fix the ones above; most often one mistake repeats.",
-                ),
-            ]
-        return CritflowError(problems)
+        """The problems found (each once), the first :data:`critflow.errors.MAX_REPORTED` named
+        and the rest counted."""
+        return capped(list(dict.fromkeys(self.problems)))
 
     def problem(self, path: PathKey, what: str, fix: str) -> None:
         self.problems.append(Problem(self.source.where(path), what, fix))

@@ -89,13 +89,6 @@ def _resolve(
     return tuple(path), holder
 
 
-def _as_written(source: SourceMap, path: tuple) -> tuple:
-    """A field path of the model file as written (an expanded model's processes[3] is the model
-    file's processes[2] at a coordinate)."""
-    translate = getattr(source, "translate", None)
-    return tuple(translate(tuple(path))[0]) if translate else tuple(path)
-
-
 def describe_error(
     err: dict[str, Any], source: SourceMap, root: type[BaseModel] = ModelFile
 ) -> Problem:
@@ -109,14 +102,14 @@ def describe_error(
         hint = nearest(str(key), valid)
         return Problem(
             source.where(path),
-            f"unknown key '{key}' in {format_path(_as_written(source, parent)) or 'the top level'}",
+            f"unknown key '{key}' in {format_path(source.translate(parent)[0]) or 'the top level'}",
             (hint + " " if hint else "") + (f"Valid keys here: {known(valid)}." if valid else ""),
         )
     if kind == "missing":
         return Problem(
             source.where(path),
             f"the required key '{key}' is missing",
-            f"Add '{key}:' to {format_path(_as_written(source, path[:-1])) or 'the top level'}.",
+            f"Add '{key}:' to {format_path(source.translate(path[:-1])[0]) or 'the top level'}.",
         )
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})

@@ -85,6 +85,12 @@ class SourceMap:
                 self._positions = {}
         return self._positions
 
+    def translate(self, path: PathKey) -> tuple[PathKey, str]:
+        """The field path as written in the model file, and the coordinate it stands for: the
+        path itself here; an expanded model's map (``ExpandedSource``) maps processes[3] back to
+        the file's processes[2] at 'region FL'."""
+        return tuple(path), ""
+
     def where(self, *path: str | int | PathKey) -> str:
         """'file, line L, column C (path)' for the deepest known ancestor of a field path.
 

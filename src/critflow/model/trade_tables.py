@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critflow.errors import CritflowError, Problem
+from critflow.errors import CritflowError, Problem, capped
+from critflow.model.source import decode_utf8, read_limited
 
 EU27 = "EU27"
 """Group label of the EU-27 Member States (Eurostat EU27_2020; the model's Union)."""
@@ -56,19 +57,15 @@ MAX_TABLE_BYTES = 256 * 1024 * 1024
 MAX_GOODS_KG = 1e15
 """Largest goods mass of one row, kg (a million Mt: ten years of all the material the world
 extracts); a larger one is a unit or typing mistake."""
-MAX_REPORTED = 50
-"""Most bad rows named one by one; the rest are counted."""
 
 
 def _read_text(path: Path, what: str) -> str:
     """The text of a table: UTF-8 (with or without BOM) or UTF-16 with its BOM; refused with a
-    message naming the file (and the line of an undecodable byte) when missing, a folder, binary,
-    too large or in another encoding."""
+    message naming the file (and the line of an undecodable byte) when missing, not a regular
+    file, binary, too large or in another encoding."""
     if not path.exists():
         raise CritflowError(str(path), f"no such {what}", "Give the path of the downloaded file.")
-    if not path.is_file():
-        raise CritflowError(str(path), "is not a file but a folder", f"Give the {what} itself.")
-    size = path.stat().st_size
+    size = path.stat().st_size if path.is_file() else 0
     if size > MAX_TABLE_BYTES:
         raise CritflowError(
             str(path),
@@ -77,21 +74,14 @@ def _read_text(path: Path, what: str) -> str:
             "Download a narrower extract (the commodity codes of the mapping, the years and "
             "reporters of the model) or split it by year.",
         )
-    raw = path.read_bytes()
+    # the reader of every file critflow reads: a folder, device or pipe is named and refused
+    raw = read_limited(path, MAX_TABLE_BYTES, missing_fix="Give the path of the downloaded file.")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError:
             pass
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CritflowError(
-            f"{path}, line {line}",
-            f"the {what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start})",
-            "Save it as UTF-8 (Excel: 'CSV UTF-8'); Comtrade and Eurostat downloads are UTF-8.",
-        ) from None
+    text = decode_utf8(raw, str(path))
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise CritflowError(
@@ -103,19 +93,11 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def _capped(problems: list[Problem]) -> CritflowError:
-    """The error of a table's bad rows: the first :data:`MAX_REPORTED` named, the rest counted."""
-    if len(problems) <= MAX_REPORTED:
-        return CritflowError(problems)
-    rest = len(problems) - MAX_REPORTED
-    return CritflowError(
-        [
-            *problems[:MAX_REPORTED],
-            Problem(
-                problems[MAX_REPORTED].where,
-                f"and {rest:,} more bad value{'s' if rest != 1 else ''} after these",
-                "Fix the ones above; most often one mistake repeats (a column, a unit).",
-            ),
-        ]
+    """The error of a table's bad rows: the first :data:`critflow.errors.MAX_REPORTED` named, the rest counted."""
+    return capped(
+        problems,
+        "bad value",
+        "Fix the ones above; most often one mistake repeats (a column, a unit).",
     )
 
 
