@@ -59,14 +59,10 @@ def duplicate_key(body: bytes) -> tuple[str, str] | None:
 def field_path(loc: tuple | list) -> str:
     """A FastAPI error location as the monitor names fields: ('body', 'values', 0, 'year') ->
     'values[0].year'."""
-    parts = list(loc)[1:] if loc and loc[0] == "body" else list(loc)
-    where = ""
-    for part in parts:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        else:
-            where += f".{part}" if where else str(part)
-    return where or "(body)"
+    from critflow.model.source import format_path
+
+    parts = tuple(loc)[1:] if loc and loc[0] == "body" else tuple(loc)
+    return format_path(parts) or "(body)"
 
 
 def routers(registry: Any, errors: dict, key_header: Any) -> list[APIRouter]:
