@@ -9,7 +9,10 @@ wait4; Linux counts the benchmark's own ~60 MB before exec into it, a floor only
 min / median / max, the ratio run / validate of the medians, and the growth
 exponent b of run time ≈ a·processesᵇ fitted on the medians (least squares in log-log).
 
-    python benchmarks/run.py [--sizes 50,100,200,400] [--repeats 3] [--excel summary]
+    python benchmarks/run.py [--sizes 50,100,200,400] [--repeats 3] [--excel summary] [--phases]
+
+``--phases`` also times the parts of one run of the largest size in a fresh process, the full
+tables written on the caller's thread (in `critflow run` they go beside the rest on a second one).
 """
 
 from __future__ import annotations
@@ -46,6 +49,38 @@ def timed(command: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss * 1024.0  # Linux: kB
 
 
+PHASES = """
+import sys, time
+from pathlib import Path
+start = time.perf_counter()
+import openpyxl, pandas, pyarrow
+from critflow.analysis import Run
+from critflow.engine import solve
+from critflow.model.load import load_model
+from critflow.report import html, sankey, tables
+from critflow.report.content import RunInfo
+parts = {"imports": time.perf_counter() - start}
+def part(name, work):
+    begin = time.perf_counter()
+    result = work()
+    parts[name] = time.perf_counter() - begin
+    return result
+model = part("read and check the model", lambda: load_model(sys.argv[1]))
+results = part("solve", lambda: solve(model))
+run, out = Run(model, results), Path(sys.argv[2])
+part("flows and balance, Parquet and CSV", lambda: tables.write_bulk_tables(results, out))
+found = part("indicator tables", lambda: tables.indicator_tables(run))
+workbook = out / "results.xlsx"
+shown = tables.summary_period(results.inputs.periods, None)
+part("summary workbook", lambda: tables._summary_workbook(run, found, shown, workbook))
+info = RunInfo(model_file=sys.argv[1], sha256="-", ran_at="-", version="-")
+part("report (fate shares included)", lambda: html.write_report(run, info, out / "report.html"))
+part("of it: fate shares", lambda: sankey.fate_arrays(results, model.spec))
+for name, seconds in parts.items():
+    print(f"  {name:40} {seconds:6.2f}")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50,100,200,400", help="process counts")
@@ -53,6 +88,7 @@ def main() -> None:
     parser.add_argument("--elements", type=int, default=30)
     parser.add_argument("--periods", type=int, default=100)
     parser.add_argument("--excel", default="summary", help="summary, full or none")
+    parser.add_argument("--phases", action="store_true", help="time the parts of the largest run")
     args = parser.parse_args()
     if min(int(n) for n in args.sizes.split(",")) < MIN_PROCESSES:
         parser.error(f"--sizes: every process count must be at least {MIN_PROCESSES}")
@@ -80,6 +116,12 @@ def main() -> None:
             cases[("validate", n)] = lambda m=model: timed([*cli, "validate", str(m)])
         timed([*cli, "validate", str(work / f"chain{sizes[0]}.json")])  # warm the caches
         found = interleaved(cases, args.repeats)
+        if args.phases:
+            largest = work / f"chain{max(sizes)}.json"
+            print(f"\nparts of one run of {max(sizes)} processes (fresh process, seconds):")
+            subprocess.run(
+                [sys.executable, "-c", PHASES, str(largest), str(work / "phases")], check=True
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -291,3 +291,25 @@ def test_a_valid_json_model_never_looks_its_lines_up(tmp_path):
     model = critflow.load_model(path)
     critflow.solve(model)
     assert model.source.lines_pending  # no YAML pass over the file was made
+
+
+def test_a_json_model_with_dimensions_names_the_line_and_the_coordinate(tmp_path):
+    """An expanded (regional) JSON model: the place of a problem keeps both its line and the
+    coordinate it stands for, though lines are looked up late."""
+    import json
+
+    import critflow
+    from critflow.errors import CritflowError
+    from critflow.model.source import parse_text
+    from tests.conftest import EXAMPLE
+
+    text = (EXAMPLE.parent / "eu_battery_materials_regions.yaml").read_text(encoding="utf-8")
+    data, _ = parse_text(text, "regions.yaml")
+    demand = next(f for f in data["flows"] if f["id"] == "demand")
+    demand["value"]["region"]["FL"]["Co"] = "co_demand_eu * nosuch"
+    path = tmp_path / "regions.json"
+    path.write_text(json.dumps(data, indent=1))
+    with pytest.raises(CritflowError) as caught:
+        critflow.solve(critflow.load_model(path))
+    where = caught.value.problems[0].where
+    assert ", line " in where and "region FL" in where, where

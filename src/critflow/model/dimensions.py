@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from critflow.errors import CritflowError, Problem, suggest
-from critflow.model.source import PathKey, SourceMap
+from critflow.model.source import PathKey, PendingWhere, SourceMap
 
 DEFAULT = "default"
 """Key of a keyed value that applies to every coordinate not listed."""
@@ -115,9 +115,16 @@ class ExpandedSource(SourceMap):
             path = path[0]
         original, note = self.translate(tuple(path))
         text = self.base.where(original)
-        if note:
-            text = text[:-1] + f", {note})" if text.endswith(")") else f"{text} ({note})"
-        return text
+        if not note:
+            return text
+        if isinstance(text, PendingWhere):  # a JSON model: the line is looked up on a problem
+            return PendingWhere(_with_note(text, note), lambda: _with_note(text.resolve(), note))
+        return _with_note(text, note)
+
+
+def _with_note(text: str, note: str) -> str:
+    """'file, line L (path)' with the coordinate note inside the brackets: '(path, region FL)'."""
+    return text[:-1] + f", {note})" if text.endswith(")") else f"{text} ({note})"
 
 
 class _Expander:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,11 +34,11 @@ def format_path(path: PathKey) -> str:
 
 class PendingWhere(str):
     """A field path's place in a JSON model, named without its line: a :class:`Problem` made
-    with it asks the source map for the line (``resolve``), so valid models never pay for it."""
+    with it calls ``resolve`` for the line, so valid models never pay for looking lines up."""
 
-    def __new__(cls, text: str, source: SourceMap, path: tuple) -> PendingWhere:
+    def __new__(cls, text: str, locate: Callable[[], str]) -> PendingWhere:
         where = super().__new__(cls, text)
-        where._source, where._path = source, path
+        where._locate = locate
         return where
 
     def __reduce__(self):  # pickled (sent to a worker) as the plain text
@@ -45,8 +46,7 @@ class PendingWhere(str):
 
     def resolve(self) -> str:
         """The place with its line and column."""
-        self._source.positions  # noqa: B018 - looks the lines up
-        return self._source.where(self._path)
+        return self._locate()
 
 
 class SourceMap:
@@ -99,7 +99,12 @@ class SourceMap:
             text = self.labels.get(probe, self.file)
             return text + (f" ({format_path(path)})" if path else "")
         if self._json_text is not None:  # the line is looked up only if a problem is raised
-            return PendingWhere(self.file + (f" ({format_path(path)})" if path else ""), self, path)
+            text = self.file + (f" ({format_path(path)})" if path else "")
+            return PendingWhere(text, lambda: self._located(path))
+        return self._located(path)
+
+    def _located(self, path: PathKey) -> str:
+        probe = tuple(path)
         while probe and probe not in self.positions:
             probe = probe[:-1]
         position = self.positions.get(probe)
