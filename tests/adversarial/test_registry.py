@@ -339,6 +339,25 @@ def test_prefixes_are_registered_by_administrators_only(env):
     assert "admin:register" in denied
 
 
+def test_a_key_given_twice_in_a_passport_body_gets_422_naming_the_field(env):
+    """The request guard refuses a duplicate key in every JSON body, not only the monitor's:
+    which of the two values counts depends on the parser (RFC 8259), and nothing is stored."""
+    document = sample_battery("ev", "DUP-1")
+    text = json.dumps(document).replace('"value": 450.0', '"value": 450.0, "value": 1.0', 1)
+    before = _state(env)
+    found = _problem(
+        env.client.post(
+            "/api/passports",
+            content=text,
+            headers=env.h(env.issuer, **{"content-type": "application/json"}),
+        ),
+        422,
+    )
+    assert found["problems"][0]["where"] == "data.battery_mass.value"
+    assert "twice" in found["problems"][0]["what"]
+    assert _state(env) == before
+
+
 # --- numbers JSON has not, cursors that overflow -------------------------------------------------
 @pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN", "1e999", "-1e999"])
 def test_non_finite_numbers_get_422_naming_the_field(env, literal):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -421,6 +421,39 @@ def _same_code(value: Any, axis: str) -> str | None:
         return None
 
 
+def apply_answers(
+    entry: dict[str, Any], answers: Any, where: Callable[[str], str]
+) -> list[Problem]:
+    """Fill ``entry``'s e, f, g, steps and (unless given) justification from the questionnaire's
+    ``answers`` — the one resolution of answers, for classification files and the server. Answers
+    that are not a mapping, or an unknown question or answer, raise a CritflowError; the codes of
+    ``entry`` that disagree with the answers are returned as problems. ``where(key)`` names the
+    place of ``key`` ('answers', 'e', …) of this entry."""
+    if not isinstance(answers, Mapping):
+        raise CritflowError(where("answers"), "answers is a mapping question -> answer")
+    e, f, g, steps = categorise(answers, where=where("answers"))
+    problems = []
+    for axis, code in zip(("e", "f", "g"), (e, f, g), strict=True):
+        if axis in entry and _same_code(entry[axis], axis.upper()) != code:
+            problems.append(
+                Problem(
+                    where(axis),
+                    f"{axis} is {entry[axis]} but the answers lead to {code}",
+                    "Correct the code or the answers (or give only one of them).",
+                )
+            )
+        entry[axis] = code
+    entry["steps"] = steps
+    entry.setdefault(
+        "justification",
+        "; ".join(
+            f"{s.question}: {s.answer}" + (f" ({s.justification})" if s.justification else "")
+            for s in steps
+        ),
+    )
+    return problems
+
+
 def load_classifications(path: str | Path, roadmap: Any = None) -> list[ClassifiedQuantity]:
     """Classified quantities from a YAML file: project-level keys (project, domain, evaluator,
     date) and ``quantities:``, each with source, source_type, element, tonnes, reference_point
@@ -462,38 +495,15 @@ def load_classifications(path: str | Path, roadmap: Any = None) -> list[Classifi
             continue
         entry = {**shared, **item}
         if "answers" in entry:
-            answers = entry.pop("answers")
-            if not isinstance(answers, dict):
-                problems.append(
-                    Problem(
-                        source.where(*where, "answers"), "answers is a mapping question -> answer"
+            try:
+                problems.extend(
+                    apply_answers(
+                        entry, entry.pop("answers"), lambda key, at=where: source.where(*at, key)
                     )
                 )
-                continue
-            try:
-                e, f, g, steps = categorise(answers, where=source.where(*where, "answers"))
             except CritflowError as exc:
                 problems.extend(exc.problems)
                 continue
-            for axis, code in zip(("e", "f", "g"), (e, f, g), strict=True):
-                if axis in entry and _same_code(entry[axis], axis.upper()) != code:
-                    problems.append(
-                        Problem(
-                            source.where(*where, axis),
-                            f"{axis} is {entry[axis]} but the answers lead to {code}",
-                            "Correct the code or the answers (or give only one of them).",
-                        )
-                    )
-                entry[axis] = code
-            entry["steps"] = steps
-            entry.setdefault(
-                "justification",
-                "; ".join(
-                    f"{s.question}: {s.answer}"
-                    + (f" ({s.justification})" if s.justification else "")
-                    for s in steps
-                ),
-            )
         domain = entry.get("domain")
         if roadmap is not None and domain is not None and str(domain) not in roadmap.domain_ids:
             at = (*where, "domain") if "domain" in item else ("domain",)

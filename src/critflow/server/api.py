@@ -33,7 +33,7 @@ from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.server.auth import Limits, client_address, client_of, trusted_proxies
 from critflow.server.database import make_engine, upgrade
 from critflow.server.monitor import API_PREFIX as MONITOR_API
-from critflow.server.monitor import FORM_PATHS, duplicate_key
+from critflow.server.monitor import FORM_PATHS
 from critflow.server.monitor import field_path as monitor_path
 from critflow.server.monitor import routers as monitor_routers
 from critflow.server.problems import RegistryError
@@ -153,8 +153,6 @@ class RequestGuard:
                 )
             elif refusal is None and body:
                 refusal = self._check_body(body)
-                if refusal is None and scope.get("path", "").startswith(MONITOR_API):
-                    refusal = self._check_duplicates(body)
             if refusal is None:
                 sent = False
 
@@ -173,26 +171,26 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _check_duplicates(body: bytes) -> JSONResponse | None:
-        """A key given twice in one JSON object of a monitor body is a problem naming it."""
-        found = duplicate_key(body)
-        if found is None:
-            return None
-        where, key = found
-        what = f"the key '{key[:60]}' is given twice in one object"
-        return problem(
-            422,
-            "Duplicate key",
-            f"{where[:200]}: {what}",
-            [Problem(where[:200], what, "Give each field once.")],
-        )
-
-    @staticmethod
     def _check_body(body: bytes) -> JSONResponse | None:
-        """NaN, Infinity, 1e999 and deep nesting get a problem naming the field path; text that
-        is not JSON at all is left to the application (400 Malformed JSON)."""
+        """NaN, Infinity, 1e999, deep nesting and a key given twice in one object get a problem
+        naming the field path; text that is not JSON at all is left to the application (400
+        Malformed JSON). The body is parsed once, for all of these checks."""
+        duplicates: list[bool] = []
+
+        def pairs(items: list[tuple[str, Any]]) -> _Object:
+            result = _Object(items)
+            if len(result) < len(items):
+                seen: set[str] = set()
+                for key, _value in items:
+                    if key in seen:
+                        result.duplicate = key
+                        break
+                    seen.add(key)
+                duplicates.append(True)
+            return result
+
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(body, object_pairs_hook=pairs)
         except RecursionError:
             return problem(422, "Nested too deeply", "The JSON body nests too deeply.")
         except ValueError:
@@ -201,7 +199,40 @@ class RequestGuard:
             check_json(parsed)
         except RegistryError as exc:
             return _refusal(exc)
+        if duplicates:
+            where, key = _first_duplicate(parsed)
+            what = f"the key '{key[:60]}' is given twice in one object"
+            return problem(
+                422,
+                "Duplicate key",
+                f"{where[:200]}: {what}",
+                [Problem(where[:200], what, "Give each field once.")],
+            )
         return None
+
+
+class _Object(dict):
+    """A JSON object of a request body; ``duplicate`` is its first key given twice (RFC 8259
+    leaves to the parser which one counts: Python keeps the last, others the first)."""
+
+    duplicate: str | None = None
+
+
+def _first_duplicate(parsed: Any) -> tuple[str, str]:
+    """The field path and key of the first key given twice in ``parsed`` (which holds one)."""
+    stack: list[tuple[Any, str]] = [(parsed, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, _Object):
+            if value.duplicate is not None:
+                return (f"{where}.{value.duplicate}" if where else value.duplicate), value.duplicate
+            stack.extend(
+                (item, f"{where}.{key}" if where else key)
+                for key, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in reversed(list(enumerate(value))))
+    raise AssertionError("no duplicate key")  # pragma: no cover - called only with one
 
 
 class PassportReads:

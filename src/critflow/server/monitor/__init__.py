@@ -16,57 +16,18 @@ FORM_PATHS = ("/monitor/", "/api/monitor/uploads")
 
 
 API_PREFIX = "/api/monitor"
-"""The monitor's JSON API: its bodies are strict (no unknown field, no duplicate key, no type
-coerced) and its validation errors name the field path as the monitor does (values[0].year)."""
-
-
-def duplicate_key(body: bytes) -> tuple[str, str] | None:
-    """The first key that a JSON object of ``body`` holds twice, as (field path, key) — a
-    duplicate is ambiguous (RFC 8259 leaves it to the parser which one counts; Python keeps the
-    last, others the first); None when there is none or ``body`` is not JSON."""
-    import json
-
-    class Pairs(dict):
-        duplicate: str | None = None
-
-    def pairs(items: list[tuple[str, Any]]) -> Pairs:
-        result = Pairs()
-        for key, value in items:
-            if key in result and result.duplicate is None:
-                result.duplicate = key
-            result[key] = value
-        return result
-
-    try:
-        parsed = json.loads(body, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):
-        return None
-    stack: list[tuple[Any, str]] = [(parsed, "")]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, Pairs):
-            if value.duplicate is not None:
-                return (f"{where}.{value.duplicate}" if where else value.duplicate), value.duplicate
-            stack.extend(
-                (item, f"{where}.{key}" if where else key)
-                for key, item in reversed(list(value.items()))
-            )
-        elif isinstance(value, list):
-            stack.extend((item, f"{where}[{i}]") for i, item in reversed(list(enumerate(value))))
-    return None
+"""The monitor's JSON API: its bodies are strict (no unknown field, no type coerced; a key given
+twice is refused in every JSON body, by the request guard) and its validation errors name the
+field path as the monitor does (values[0].year)."""
 
 
 def field_path(loc: tuple | list) -> str:
     """A FastAPI error location as the monitor names fields: ('body', 'values', 0, 'year') ->
     'values[0].year'."""
-    parts = list(loc)[1:] if loc and loc[0] == "body" else list(loc)
-    where = ""
-    for part in parts:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        else:
-            where += f".{part}" if where else str(part)
-    return where or "(body)"
+    from critflow.model.source import format_path
+
+    parts = tuple(loc)[1:] if loc and loc[0] == "body" else tuple(loc)
+    return format_path(parts) or "(body)"
 
 
 def routers(registry: Any, errors: dict, key_header: Any) -> list[APIRouter]:

@@ -787,7 +787,7 @@ class Monitor:
         from pydantic import ValidationError
 
         from critflow.errors import CritflowError, validation_problems
-        from critflow.monitor.unfc import ClassifiedQuantity, categorise
+        from critflow.monitor.unfc import ClassifiedQuantity, apply_answers
 
         self.require_writer(principal)
         if not items:
@@ -828,28 +828,11 @@ class Monitor:
                 answers = entry.pop("answers", None)
                 try:
                     if answers is not None:
-                        if not isinstance(answers, dict):
-                            raise CritflowError(
-                                f"{where}.answers", "is a mapping question -> answer", ""
-                            )
-                        e, f, g, steps = categorise(answers, where=f"{where}.answers")
-                        for axis, code in zip(("e", "f", "g"), (e, f, g), strict=True):
-                            if axis in entry and str(entry[axis]).strip().upper() != code:
-                                raise CritflowError(
-                                    f"{where}.{axis}",
-                                    f"{axis} is {entry[axis]} but the answers lead to {code}",
-                                    "Correct the code or the answers (or give only one of them).",
-                                )
-                            entry[axis] = code
-                        entry["steps"] = steps
-                        entry.setdefault(
-                            "justification",
-                            "; ".join(
-                                f"{s.question}: {s.answer}"
-                                + (f" ({s.justification})" if s.justification else "")
-                                for s in steps
-                            ),
+                        mismatched = apply_answers(
+                            entry, answers, lambda key, at=where: f"{at}.{key}"
                         )
+                        if mismatched:
+                            raise CritflowError(mismatched)
                     quantity = ClassifiedQuantity.model_validate(entry)
                     limit = self.ranges.get("unfc:tonnes")
                     outside = limit and limit.problem(
