@@ -267,7 +267,13 @@ class FlowResults:
 
     def balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
         """Names and kinds of the balanced processes plus the system, and their input, output and
-        stock change in the model's unit, each (S, P, E, U') — the numbers of :meth:`balance`."""
+        stock change in the model's unit, each (S, P, E, U') — the numbers of :meth:`balance`.
+        Computed once (the report, the workbook and each block of the balance table read them);
+        the arrays are read-only."""
+        return self._balance_parts
+
+    @cached_property
+    def _balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
         topo = self.inputs.topology
         into, out, stock = self.balance_arrays()
         kinds = np.array(topo.process_kinds)
@@ -282,6 +288,8 @@ class FlowResults:
         change = np.concatenate([stock[..., inner], system_stock], axis=-1) / k
         names = [topo.process_ids[u] for u in inner] + [SYSTEM]
         kind_names = [topo.process_kinds[u] for u in inner] + ["system"]
+        for array in (inflow, outflow, change):
+            array.setflags(write=False)
         return names, kind_names, inflow, outflow, change
 
     def balance_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
@@ -336,6 +344,10 @@ class FlowResults:
 
     def max_relative_residual(self) -> float:
         """Largest |residual| / max(input, output) over all processes, elements and periods."""
+        return self._max_relative_residual
+
+    @cached_property
+    def _max_relative_residual(self) -> float:
         into, out, stock = self.balance_arrays()
         kinds = np.array(self.inputs.topology.process_kinds)
         inner = (kinds != "source") & (kinds != "sink")
@@ -411,6 +423,32 @@ def _labels_column(values: list, codes: np.ndarray):
     return pa.DictionaryArray.from_arrays(
         pa.array(picked, pa.int32(), mask=picked < 0), pa.array(names, pa.string())
     )
+
+
+def text_column(names, codes: np.ndarray):
+    """``names[codes]`` as a pandas string column (None stays missing): taken in Arrow, not built
+    from millions of Python strings, where pandas keeps strings in Arrow (pandas 3); the object
+    array where it keeps them as objects."""
+    import pandas as pd
+
+    names = list(names)
+    dtype = _pandas_text()
+    if getattr(dtype, "kind", "") == "O" or all(
+        n is None for n in names
+    ):  # no strings: pandas keeps objects
+        return np.asarray(names or [None], dtype=object)[codes]
+    import pyarrow as pa
+
+    taken = pa.array(names, pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.array(taken, dtype=dtype)
+
+
+@cache
+def _pandas_text():
+    """The dtype pandas gives a column of strings."""
+    import pandas as pd
+
+    return pd.Series(["text"]).dtype
 
 
 def _dictionary(codes: np.ndarray, names: list[str]):

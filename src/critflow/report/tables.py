@@ -4,9 +4,10 @@ The full tables (every scenario, period, element and flow) go to Parquet and CSV
 Arrow a scenario (and a block of periods) at a time, so memory does not grow with the table. The
 Excel workbook is by default a summary a person reads — KPIs per scenario, the balance per process,
 the flows of one chosen period (or their total over all periods) with one column per element — and
-says on its ``run`` sheet what each sheet holds. ``excel="full"`` writes every row instead (in
-openpyxl's write-only mode, continued on further sheets past Excel's row limit); ``"none"`` skips
-the workbook.
+says on its ``run`` sheet what each sheet holds. ``excel="full"`` writes every row instead
+(streamed, continued on further sheets past Excel's row limit); ``"none"`` skips the workbook.
+Workbooks are written by :mod:`critflow.report.xlsx` (the cells openpyxl's write-only mode writes,
+about twenty times faster), by openpyxl for a value that writer leaves to it.
 """
 
 from __future__ import annotations
@@ -352,12 +353,36 @@ class _Sheets:
             self.rows += 1
 
 
-def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> None:
-    """Every row of every table (openpyxl write-only: rows go to disk as they are appended)."""
-    from openpyxl import Workbook
+def _save_book(path: Path, fill: Callable[[Any], None]) -> None:
+    """Write a workbook: ``fill(book)`` creates its sheets and appends their rows, in
+    :mod:`critflow.report.xlsx` (fast) or, for a value it does not write as openpyxl does (a date,
+    a string openpyxl takes for a formula), in openpyxl's write-only mode."""
+    from critflow.report.xlsx import Book, UnsupportedValueError
 
+    book = Book(path)
+    try:
+        fill(book)
+    except UnsupportedValueError:
+        book.abandon()
+        from openpyxl import Workbook
+
+        slow = Workbook(write_only=True)
+        fill(slow)
+        slow.save(path)
+        return
+    except BaseException:
+        book.abandon()
+        raise
+    book.save()
+
+
+def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> None:
+    """Every row of every table (rows go to disk as they are appended)."""
+    _save_book(path, lambda book: _fill_full(book, run, tables))
+
+
+def _fill_full(book, run: Run, tables: dict[str, pd.DataFrame]) -> None:
     results = run.results
-    book = Workbook(write_only=True)
     _append(book, "run", run_info(run))
     n_e, n_f = results.inputs.topology.n_elements, results.inputs.topology.n_flows
     flows = None
@@ -383,14 +408,11 @@ def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> Non
         balance.append(block)
     for name, table in tables.items():
         _append(book, name, table)
-    book.save(path)
 
 
 def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, path: Path) -> None:
     """KPIs, balance per process and flows of period ``p`` (None: totals over all periods), the
     small tables whole and the long ones for one period; the run sheet says what is where."""
-    from openpyxl import Workbook
-
     results = run.results
     periods = results.inputs.periods
     shown = "all periods (totals)" if p is None else str(periods[p])
@@ -419,7 +441,6 @@ def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, 
         else:
             cut = table[table["period"] == one]
             sheets[name] = (cut, f"{name}.csv for {one} only ({len(table):,} rows in the CSV)")
-    book = Workbook(write_only=True)
     info = run_info(run)
     contents = [("period shown", shown)] + [
         (f"sheet {name}", what) for name, (_, what) in sheets.items()
@@ -432,10 +453,13 @@ def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, 
         )
     )
     info = pd.concat([info, pd.DataFrame(contents, columns=["item", "value"])], ignore_index=True)
-    _append(book, "run", info)
-    for name, (table, _) in sheets.items():
-        _append(book, name, table)
-    book.save(path)
+
+    def fill(book) -> None:
+        _append(book, "run", info)
+        for name, (table, _) in sheets.items():
+            _append(book, name, table)
+
+    _save_book(path, fill)
 
 
 def _period_label(results: FlowResults, p: int | None) -> Any:
