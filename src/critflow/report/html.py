@@ -94,8 +94,8 @@ def _packed_sankey(sankey: dict) -> tuple[dict, dict[str, bytes]]:
     blocks[_BLOCK.format(0)] = b64(values, "<f8")
     document |= {"values": None, "packed": _BLOCK.format(0), "shape": list(values.shape)}
     if "share_block" in sankey:
-        shares = np.clip(sankey["share_block"], 0.0, 1.0)
-        shares *= 10_000
+        shares = sankey["share_block"] * 10_000  # clip(share, 0, 1) · 10,000 in one array
+        np.clip(shares, 0.0, 10_000.0, out=shares)
         np.rint(shares, out=shares)
         blocks[_BLOCK.format(1)] = b64(shares, "<u2")
         del shares

@@ -102,6 +102,12 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     connected group of processes) as one small linear system; every step is vectorised over the
     scenarios, periods and elements. Mass caught in a closed loop with no way out ends nowhere
     (its shares are 0)."""
+    x = _shares_by_flow(values, topology, classes)
+    return np.moveaxis(x, 0, 1).reshape(*values.shape, x.shape[-1])
+
+
+def _shares_by_flow(values: np.ndarray, topology, classes: np.ndarray) -> np.ndarray:
+    """:func:`downstream_shares` as (F, N, C), N = the leading axes of ``values`` flattened."""
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
@@ -122,7 +128,7 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
         for group in _downstream_first(flow_from, flow_to, passes):
             _solve_group(group, len(kinds), x, split, flow_from, flow_to)
     np.clip(x, 0.0, 1.0, out=x)
-    return np.moveaxis(x, 0, 1).reshape(*lead, n_f, n_c)
+    return x
 
 
 def _downstream_first(flow_from: np.ndarray, flow_to: np.ndarray, passes: np.ndarray):
@@ -262,23 +268,29 @@ def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
     leaving the system in each class, (S, P, 1 + E, C), in the model's unit."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
+    n_s, n_p, n_e, n_f = values.shape
+    n_c = len(FATE_CLASSES)
     classes = exit_classes(spec, topo)
-    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
+    # the elements' shares go straight into the block behind the goods (one copy of the largest
+    # array of the report, not three)
+    block = np.empty((n_s, n_p, 1 + n_e, n_f, n_c))
+    shares = block[:, :, 1:]
+    by_flow = _shares_by_flow(values, topo, classes).reshape(n_f, n_s, n_p, n_e, n_c)
+    shares[...] = np.moveaxis(by_flow, 0, 3)
+    del by_flow
     goods = values.sum(axis=2)  # (S, P, F)
     with np.errstate(invalid="ignore", divide="ignore"):
-        goods_shares = np.where(
+        block[:, :, 0] = np.where(
             goods[..., None] > 0,
             np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
             0.0,
         )
-    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
-    for e in range(topo.n_elements):
-        for f in np.nonzero(classes[e] >= 0)[0]:
-            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
-    return (
-        np.concatenate([goods_shares[:, :, None], shares], axis=2),
-        np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2),
-    )
+    # mass leaving in each class: each element's outputs added up by their class, flow by flow
+    leaving = np.zeros((n_s, n_p, n_e, n_c))  # (S, P, E, C)
+    for f in np.flatnonzero((classes >= 0).any(axis=0)):
+        into = np.flatnonzero(classes[:, f] >= 0)  # the elements: each once
+        leaving[:, :, into, classes[into, f]] += values[:, :, into, f]
+    return block, np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2)
 
 
 def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:

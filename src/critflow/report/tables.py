@@ -208,8 +208,11 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
 
     # Arrow writes without holding the GIL: the CSV (the slower, text) is written on a second
     # thread while this one writes the Parquet file and builds the next batch.
+    # dictionary pages for the text and integer columns; the floats (a distinct value a row) go
+    # straight to plain pages rather than filling a dictionary Arrow then gives up on
+    encoded = [f.name for f in schema if not pa.types.is_floating(f.type)]
     with (
-        pq.ParquetWriter(parquet, schema) as table,
+        pq.ParquetWriter(parquet, schema, use_dictionary=encoded) as table,
         pacsv.CSVWriter(csv, plain) as text,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-csv") as pool,
     ):
