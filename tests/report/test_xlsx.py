@@ -120,3 +120,24 @@ def test_run_workbook_same_as_openpyxl(tmp_path, mode, monkeypatch):
     assert list(fast) == list(slow)
     assert fast == slow
     assert len(fast["flows"]) > 10
+
+
+def test_columns_same_as_rows(tmp_path):
+    """Rows given column by column (a column of floats formatted in one pass) are the rows
+    appended one by one."""
+    columns = [
+        [0.1, 1 / 3, float("inf"), -0.0, 1e300, 2.0],
+        ["a", None, "  b", "c & d", "", "e"],
+        [1, 2, 3, True, None, 2.5],
+        [None] * 6,
+    ]
+    rows = [list(r) for r in zip(*columns, strict=True)]
+    _write_openpyxl(tmp_path / "slow.xlsx", {"s": [["h1", "h2", "h3", "h4"], *rows]})
+    book = Book(tmp_path / "fast.xlsx")
+    sheet = book.create_sheet("s")
+    sheet.append(["h1", "h2", "h3", "h4"])
+    sheet.extend(columns)
+    sheet.extend(columns)  # the row numbers go on
+    book.save()
+    slow = _cells(tmp_path / "slow.xlsx")["s"]
+    assert _cells(tmp_path / "fast.xlsx")["s"] == slow + slow[1:]

@@ -311,6 +311,11 @@ def _write(
 
 def _cells(frame: pd.DataFrame) -> Iterator[tuple]:
     """Rows of a table as Excel cell values (missing numbers as empty cells)."""
+    return zip(*_cell_columns(frame), strict=True)
+
+
+def _cell_columns(frame: pd.DataFrame) -> list[list]:
+    """The columns of a table as lists of Excel cell values (missing numbers as None)."""
     columns = []
     for name in frame.columns:
         column = frame[name]
@@ -324,7 +329,7 @@ def _cells(frame: pd.DataFrame) -> Iterator[tuple]:
         else:
             values = column.tolist()
         columns.append(values)
-    return zip(*columns, strict=True)
+    return columns
 
 
 def _append(book, name: str, frame: pd.DataFrame, header: bool = True) -> None:
@@ -333,7 +338,11 @@ def _append(book, name: str, frame: pd.DataFrame, header: bool = True) -> None:
         sheet = book.create_sheet(name if sheets == 1 else f"{name}_{sheets}"[:31])
         if header:
             sheet.append([str(c) for c in frame.columns])
-        for row in _cells(frame.iloc[start : start + EXCEL_MAX_ROWS]):
+        part = frame.iloc[start : start + EXCEL_MAX_ROWS]
+        if hasattr(sheet, "extend"):  # critflow.report.xlsx: a column at a time
+            sheet.extend(_cell_columns(part))
+            continue
+        for row in _cells(part):
             sheet.append(row)
 
 

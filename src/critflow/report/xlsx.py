@@ -96,6 +96,31 @@ class Sheet:
         if len(self.buffer) >= 2000:
             self._flush()
 
+    def extend(self, columns: list[list]) -> None:
+        """Append rows given column by column (lists of equal length): the cells of a column of
+        floats are formatted in one pass, without looking at each value's type."""
+        n = len(columns[0]) if columns else 0
+        rows = range(self.rows + 1, self.rows + 1 + n)
+        cells = []
+        for i, values in enumerate(columns):
+            letter = column_letter(i)
+            if all(type(v) is float for v in values):
+                cells.append(
+                    [
+                        f'<c r="{letter}{r}" t="n"><v>{v:.16g}</v></c>'
+                        if math.isfinite(v)
+                        else f'<c r="{letter}{r}" t="n"><v></v></c>'
+                        for r, v in zip(rows, values, strict=True)
+                    ]
+                )
+            else:
+                cells.append([_cell(f"{letter}{r}", v) for r, v in zip(rows, values, strict=True)])
+        for r, row in zip(rows, zip(*cells, strict=True), strict=True):
+            self.buffer.append(f'<row r="{r}">{"".join(row)}</row>')
+            if len(self.buffer) >= 2000:
+                self._flush()
+        self.rows += n
+
     def _flush(self) -> None:
         self.stream.write("".join(self.buffer).encode("utf-8"))
         self.buffer.clear()
