@@ -213,7 +213,7 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
     encoded = [f.name for f in schema if not pa.types.is_floating(f.type)]
     with (
         pq.ParquetWriter(parquet, schema, use_dictionary=encoded) as table,
-        pacsv.CSVWriter(csv, plain) as text,
+        pacsv.CSVWriter(csv, plain, write_options=_csv_options()) as text,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-csv") as pool,
     ):
         pending = None
@@ -239,7 +239,15 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
             for f in table.schema
         ]
     )
-    pacsv.write_csv(table.cast(plain), path)
+    pacsv.write_csv(table.cast(plain), path, _csv_options())
+
+
+def _csv_options():
+    """Arrow's CSV options: rows formatted 65,536 at a time (the default 1,024 took twice the
+    time for the same text)."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.WriteOptions(batch_size=65_536)
 
 
 def write_bulk_tables(results: FlowResults, out_dir: Path) -> dict[str, Path]:
