@@ -95,10 +95,14 @@ def write_tables(
     excel: ExcelChoice | None = None,
     step: Callable[[str], None] | None = None,
     bulk: bool = True,
+    submit: Callable | None = None,
+    deferred: list | None = None,
 ) -> dict[str, Path]:
     """Write flows.parquet/.csv, balance.parquet/.csv, the stock and indicator tables and
     results.xlsx (see the module docstring); return their paths. ``step`` is told what is being
-    written (for a progress display); ``bulk`` False leaves out the flow and balance files."""
+    written (for a progress display); ``bulk`` False leaves out the flow and balance files.
+    With ``submit`` (an executor's submit), the indicator CSVs are written there and their
+    futures appended to ``deferred``: the caller waits for them."""
     excel = excel or ExcelChoice()
     if excel.mode not in EXCEL_MODES:
         raise CritflowError(
@@ -106,7 +110,9 @@ def write_tables(
         )
     period = summary_period(run.results.inputs.periods, excel.period)
     try:
-        return _write(run, out_dir, excel.mode, period, step or (lambda _: None), bulk)
+        return _write(
+            run, out_dir, excel.mode, period, step or (lambda _: None), bulk, submit, deferred
+        )
     except OSError as exc:
         raise not_writable(out_dir, exc) from None
 
@@ -242,6 +248,11 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     pacsv.write_csv(table.cast(plain), path, _csv_options())
 
 
+def _write_csvs(tables: list[tuple[pd.DataFrame, Path]]) -> None:
+    for table, path in tables:
+        _write_csv(table, path)
+
+
 def _csv_options():
     """Arrow's CSV options: rows formatted 65,536 at a time (the default 1,024 took twice the
     time for the same text)."""
@@ -284,6 +295,8 @@ def _write(
     period: int | None,
     step: Callable[[str], None],
     bulk: bool = True,
+    submit: Callable | None = None,
+    deferred: list | None = None,
 ) -> dict[str, Path]:
     """Every table of :func:`write_tables`; ``bulk`` False leaves out the flow and balance files
     (:func:`write_bulk_tables`, which the caller writes itself)."""
@@ -301,9 +314,12 @@ def _write(
         paths["stocks.parquet"] = out_dir / "stocks.parquet"
         stocks.to_parquet(paths["stocks.parquet"], index=False)
     step("Writing the indicator tables (CSV)")
-    for name, table in tables.items():
-        paths[f"{name}.csv"] = out_dir / f"{name}.csv"
-        _write_csv(table, paths[f"{name}.csv"])
+    csv = {f"{name}.csv": (table, out_dir / f"{name}.csv") for name, table in tables.items()}
+    paths |= {name: path for name, (_, path) in csv.items()}
+    if submit is not None and deferred is not None:
+        deferred.append(submit(_write_csvs, list(csv.values())))
+    else:
+        _write_csvs(list(csv.values()))
     if mode != "none":
         step(f"Writing results.xlsx ({mode})")
         paths["results.xlsx"] = out_dir / "results.xlsx"
