@@ -215,10 +215,18 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
     # Arrow writes without holding the GIL: the CSV (the slower, text) is written on a second
     # thread while this one writes the Parquet file and builds the next batch.
     # dictionary pages for the text and integer columns; the floats (a distinct value a row) go
-    # straight to plain pages rather than filling a dictionary Arrow then gives up on
+    # straight to plain pages rather than filling a dictionary Arrow then gives up on. Minimum
+    # and maximum are kept for the numbers (a reader skips row groups by period with them), not
+    # for the ids: every row group holds every id, and their statistics took half the time of
+    # writing the flow table
     encoded = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    numbers = [
+        f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+    ]
     with (
-        pq.ParquetWriter(parquet, schema, use_dictionary=encoded) as table,
+        pq.ParquetWriter(
+            parquet, schema, use_dictionary=encoded, write_statistics=numbers
+        ) as table,
         pacsv.CSVWriter(csv, plain, write_options=_csv_options()) as text,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-csv") as pool,
     ):
