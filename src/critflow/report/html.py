@@ -102,9 +102,14 @@ def _packed_sankey(sankey: dict) -> tuple[dict, dict[str, bytes]]:
     blocks[_BLOCK.format(0)] = b64(values, "<f8")
     document |= {"values": None, "packed": _BLOCK.format(0), "shape": list(values.shape)}
     if "share_block" in sankey:
-        shares = sankey["share_block"] * 10_000  # clip(share, 0, 1) · 10,000 in one array
-        np.clip(shares, 0.0, 10_000.0, out=shares)
-        np.rint(shares, out=shares)
+        # rint(clip(share, 0, 1) · 10,000), a scenario and period at a time (in the cache)
+        block = sankey["share_block"]
+        shares = np.empty(block.shape, dtype="<u2")
+        for s in range(block.shape[0]):
+            for p in range(block.shape[1]):
+                slab = block[s, p] * 10_000
+                np.clip(slab, 0.0, 10_000.0, out=slab)
+                shares[s, p] = np.rint(slab, out=slab)
         blocks[_BLOCK.format(1)] = b64(shares, "<u2")
         del shares
         document["fates"] = None
