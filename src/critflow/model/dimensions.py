@@ -40,6 +40,44 @@ EU_GROUP_NAMES = frozenset({"EU", "EU27"})
 """Group names (any case, '-' and '_2020' left out: EU-27, EU27_2020) that stand for the EU-27."""
 
 
+def is_eu_group(name: str) -> bool:
+    """True for a group name that stands for the EU-27 (EU, EU27, EU-27, EU27_2020, any case)."""
+    return str(name).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES
+
+
+def country_of(code: str, countries=None) -> str | None:
+    """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part: 'BE' and
+    'BE-VLG' give BE, 'EU-other' (part of the Union) EU27, a coordinate of its own ('FL', 'RoW')
+    None."""
+    if countries is None:
+        from critflow.model.trade_tables import Countries
+
+        countries = Countries.load()
+    found = countries.resolve(code)
+    if found is not None:
+        return found
+    head = code.split("-", 1)[0] if "-" in code else ""
+    return countries.resolve(head) if head else None
+
+
+def eu_coordinates(
+    coordinates: tuple[str, ...] | list[str], groups: dict[str, tuple[str, ...]]
+) -> frozenset[str]:
+    """The coordinates of a dimension that lie in the EU-27 (the CRMA's 'third country', Art.
+    5(1)(b), is any other): the members of a group named EU (:func:`is_eu_group`), and every coordinate that
+    is a Member State's ISO 3166 code or part of one ('BE-other', 'BE-VLG') or of the Union
+    ('EU-other'). A coordinate of its own ('FL') outside such a group is not taken as EU."""
+    from critflow.model.trade_tables import EU27, Countries
+
+    countries = Countries.load()
+    inside = {m for g, members in groups.items() if is_eu_group(g) for m in members}
+    for c in coordinates:
+        found = country_of(c, countries)
+        if found is not None and (found == EU27 or found in countries.eu27):
+            inside.add(c)
+    return frozenset(inside)
+
+
 @dataclass(frozen=True)
 class ItemLabel:
     """What one expanded process or flow is: its id in the model file, its position there, and
@@ -224,7 +262,7 @@ class _Expander:
                         )
                         continue
                     self.groups[name][str(g)] = tuple(members)
-                    if str(g).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES:
+                    if is_eu_group(g):
                         self.check_eu(name, str(g), members, coords, (*at, "groups", g))
             bad = (
                 [a for a in aggregates or [] if a not in coords]
@@ -306,13 +344,7 @@ class _Expander:
         countries = Countries.load()
 
         def country(code: str) -> str | None:
-            """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part ('BE',
-            'BE-VLG'; 'EU-other' stands for part of the EU)."""
-            found = countries.resolve(code)
-            if found is not None:
-                return found
-            head = code.split("-", 1)[0] if "-" in code else ""
-            return countries.resolve(head) if head else None
+            return country_of(code, countries)
 
         outside_eu = []
         whole = set()
