@@ -117,6 +117,41 @@ class Expansion:
         return [i for i, f in enumerate(self.flows) if f.base == base and not f.hidden]
 
 
+SPLIT_SUFFIX = ".by_origin"
+"""Id suffix of the generated process that splits a balancing import by origin shares."""
+
+
+def _coordinates(label: ItemLabel) -> str:
+    """'region FL', 'region CN>FL, product EV': the coordinate of an expanded item."""
+    return ", ".join(
+        f"{d} {label.origin[d]}{PAIR}{c}" if d in label.traded else f"{d} {c}"
+        for d, c in label.coords.items()
+    )
+
+
+def flow_name(label: ItemLabel) -> str:
+    """An expanded flow as the user wrote it, with its coordinate: "'imports' (region CN>FL)";
+    the generated total of a split balancing import says what it is."""
+    where = _coordinates(label)
+    if label.hidden:  # the balancing import before its split by origin
+        where = (
+            f"{where}: the balancing import before its split by origin"
+            if where
+            else ("the balancing import before its split by origin")
+        )
+    return f"'{label.base}' ({where})" if where else f"'{label.base}'"
+
+
+def process_name(label: ItemLabel) -> str:
+    """An expanded process as the user wrote it, with its coordinate: "'market' (region FL)";
+    the generated split of a balancing import names the flow it splits."""
+    where = _coordinates(label)
+    if label.hidden and label.base.endswith(SPLIT_SUFFIX):
+        flow = label.base[: -len(SPLIT_SUFFIX)]
+        return f"the split by origin of flow '{flow}'" + (f" ({where})" if where else "")
+    return f"'{label.base}' ({where})" if where else f"'{label.base}'"
+
+
 def expanded_id(base: str, parts: list[str]) -> str:
     """'refining' + ['FL'] → 'refining[FL]'; no parts → the base id."""
     return f"{base}[{','.join(parts)}]" if parts else base
@@ -865,7 +900,7 @@ class _Expander:
             dest = dict(zip(names, combo, strict=True))
             dst = instance_id(end, dest)
             parts = list(combo)
-            split_id = expanded_id(f"{base}.by_origin", parts)
+            split_id = expanded_id(f"{base}{SPLIT_SUFFIX}", parts)
             total_id = expanded_id(f"{base}.total", parts)
             sub: dict[PathKey, PathKey] = {}
             body = self.item(
@@ -911,7 +946,7 @@ class _Expander:
                 )
             split = {"id": split_id, "kind": "transfer", "transfer": transfer}
             extra_procs.append(
-                (split, ItemLabel(f"{base}.by_origin", f, dest, hidden=True), split_sub)
+                (split, ItemLabel(f"{base}{SPLIT_SUFFIX}", f, dest, hidden=True), split_sub)
             )
 
     def scenarios(self, expanded: dict[str, Any], expansion: Expansion) -> None:
