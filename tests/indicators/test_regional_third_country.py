@@ -170,3 +170,22 @@ def test_renaming_and_reordering_regions_changes_nothing(
     results = solve(model)
     shares_by_country = third_country_shares(model, results, "Li")
     assert {c for _, c in shares_by_country} <= {renamed["CN"], renamed["CL"]}
+
+
+@pytest.mark.parametrize(
+    ("scope", "processing"),
+    [("FL", 20 / 100), ("BE", 60 / 150), ("EU", (60 + 10 + 30) / 350)],
+)
+def test_split_supply_from_a_processing_source_counts_at_its_origin(scope, processing):
+    """The balancing supply's source declares activity: processing (refined material, EU refiners
+    among its origins): the parts from EU-other (10 t into FL, 30 t into BE-other) are processing
+    output of EU-other — in the EU's output, not in Flanders' or Belgium's — and still no third
+    country's. The third countries' parts stay imports (module docstring)."""
+    text = _system(scope).replace(
+        "{id: world, kind: source}", "{id: world, kind: source, activity: processing}"
+    )
+    got = _indicators(text)
+    assert got["eu_processing_share"] == pytest.approx(processing)
+    assert got["largest_third_country_share"] == pytest.approx(
+        _indicators(_system(scope))["largest_third_country_share"]
+    )

@@ -14,7 +14,10 @@ country at any relevant stage of processing. In a regional model these follow fr
 * **extraction, processing, recycling output** is the element mass of the outputs that carry a
   ``stage`` (material at a stage of the chain: not slag, tailings or losses) of the processes whose
   ``activity`` says so, in the Union, leaving out what goes on into another Union process of the
-  same activity (a chain refinery → cathode maker is counted once, at its end);
+  same activity (a chain refinery → cathode maker is counted once, at its end). A market's
+  balancing input split by ``origin_shares`` whose source declares an ``activity`` (the supply of
+  refined material, EU refiners among its origins) is that activity's output at each origin: the
+  part from an origin inside the scope counts as the scope's output;
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the EU-27 and whose destination inside the scope (a balancing import split by
   ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
@@ -119,19 +122,28 @@ def regional_system(model: Model) -> RegionalSystem:
             f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
             "the Union's consumption is the input of those processes"
         )
+    # where a flow's material was made: its from process, or for one origin's part of a balancing
+    # input split by origin shares (it leaves a generated split process) the split's source at
+    # that origin — EU refiners among the origins of a market's supply of refined material
+    maker = [(spec.processes[a].activity, processes[a].coords.get(dim)) for a, _ in ends]
+    for k, (a, _) in enumerate(ends):
+        label = flows[k]
+        if processes[a].hidden and dim in label.traded and label.from_base in proc_index:
+            source = spec.processes[proc_index[label.from_base]]
+            maker[k] = (source.activity, label.origin.get(dim))
     production = {}
     for activity in ACTIVITIES:
         production[activity] = np.array(
             [
                 f.stage is not None
-                and spec.processes[a].activity == activity
-                and processes[a].coords.get(dim) in inside
+                and maker[k][0] == activity
+                and maker[k][1] in inside
                 # material going on to the next Union stage of the same activity is counted there
                 and not (
                     spec.processes[b].activity == activity
                     and processes[b].coords.get(dim) in inside
                 )
-                for f, (a, b) in zip(spec.flows, ends, strict=True)
+                for k, (f, (_, b)) in enumerate(zip(spec.flows, ends, strict=True))
             ],
             dtype=bool,
         )
