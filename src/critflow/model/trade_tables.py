@@ -141,6 +141,7 @@ class MappingRow:
     element: str
     content: float
     source: str
+    compound: str | None = None  # the formula the content comes from, if given
 
 
 def read_mapping(path: str | Path) -> list[MappingRow]:
@@ -176,8 +177,8 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
             problems.append(
                 Problem(
                     where,
-                    f"code {row.get('code')!r} is not an HS/CN code",
-                    "Write digits (283691).",
+                    f"code {row.get('code')!r} is not a commodity code (HS, CN or PRODCOM)",
+                    "Write digits (283691; dots and spaces are dropped: 24.45.11.30).",
                 )
             )
             continue
@@ -251,6 +252,7 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
                 element,
                 content,
                 row["source"].strip(),
+                compound or None,
             )
         )
     if problems:
