@@ -48,6 +48,8 @@ from critflow.model.trade_tables import (
     _ragged,
     _read_text,
     _year,
+    mapping_lookup,
+    tsv_cells,
 )
 
 _PLAIN_MASS_KG = {"kg": 1.0, "t": 1000.0, "g": 0.001}
@@ -114,43 +116,21 @@ def _cells(path: Path, text: str, problems: list[Problem]) -> Iterator[tuple[str
     """(where, row with reporter/product/indicator/year/value/flag, raw value) of every cell."""
     first = text.splitlines()[0] if text else ""
     if "\\" in first.split("\t")[0]:
-        lines = text.splitlines()
-        head = lines[0].split("\t")
-        keys = [k.strip() for k in head[0].split("\\")[0].split(",")]
-        reporter, product, indicators = _columns(path, keys, True)
-        years = [h.strip() for h in head[1:]]
-        for i, year in enumerate(years):
-            _year(year, f"{path}, line 1, column {i + 2}", problems)
-        if problems:
-            raise _capped(problems)
-        for n, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
-            cells = line.split("\t")
-            labels = cells[0].split(",")
-            if len(labels) != len(keys) or len(cells) > len(years) + 1:
-                problems.append(
-                    Problem(
-                        f"{path}, line {n}",
-                        f"the line has {len(labels)} labels and {len(cells) - 1} values, the "
-                        f"header {len(keys)} and {len(years)}",
-                        "Keep the TSV as downloaded: labels joined by ',', values by tabs.",
-                    )
-                )
-                continue
-            row = dict(zip(keys, labels, strict=True))
-            for year, value in zip(years, cells[1:], strict=False):
-                yield (
-                    f"{path}, line {n}, {year}",
-                    {
-                        "reporter": row[reporter],
-                        "product": row[product],
-                        "indicator": row[indicators],
-                        "year": year,
-                        "flag": "",
-                    },
-                    value,
-                )
+        columns: list[str] = []
+
+        def check(keys: list[str]) -> None:
+            columns.extend(_columns(path, keys, True))
+
+        for where, row, year, value in tsv_cells(path, text, problems, check):
+            reporter, product, indicators = columns
+            cell = {
+                "reporter": row[reporter],
+                "product": row[product],
+                "indicator": row[indicators],
+                "year": year,
+                "flag": "",
+            }
+            yield where, cell, value
         return
     reader = csv.DictReader(io.StringIO(text))
     header = list(reader.fieldnames or [])
@@ -281,10 +261,7 @@ def map_production(
     mapping code it starts with. A quantity in ``kg X`` (a named substance) maps only through a
     row whose compound is X; one in pieces, m³ or another unit is listed in ``not_mass``."""
     countries = countries or Countries.load()
-    by_code: dict[str, list[MappingRow]] = {}
-    for row in mapping:
-        by_code.setdefault(row.code, []).append(row)
-    prefixes = sorted(by_code, key=len, reverse=True)
+    lookup = mapping_lookup(mapping)
     rows: list[dict[str, Any]] = []
     unmapped: dict[str, float] = {}
     not_mass: dict[str, dict[str, float]] = {}
@@ -299,8 +276,8 @@ def map_production(
             if record.unit == "kg":
                 aggregates[record.reporter] = aggregates.get(record.reporter, 0.0) + record.quantity
             continue
-        match = next((p for p in prefixes if record.code.startswith(p)), None)
-        if match is None:
+        found = lookup(record.code)
+        if not found:
             if record.unit == "kg":
                 unmapped[record.code] = unmapped.get(record.code, 0.0) + record.quantity
             else:
@@ -309,7 +286,7 @@ def map_production(
         substance = record.unit[3:].strip() if record.unit.lower().startswith("kg ") else None
         readable = [
             m
-            for m in by_code[match]
+            for m in found
             if record.unit == "kg" or (substance and m.compound == substance)
         ]
         if not readable:
