@@ -240,6 +240,17 @@ def _weibull_outflow(inflow: np.ndarray, shape: float, scale: float) -> np.ndarr
     return np.array([inflow[: t + 1][::-1] @ leave[: t + 1] for t in range(n)])
 
 
+def _with_history(inflow: np.ndarray, initial: float, shape: float, scale: float) -> np.ndarray:
+    """The outflow of ``inflow`` and of an initial stock ``initial`` (end of the year before the
+    first) held by a constant inflow over the 400 years before: a cohort that entered j years
+    before the first has SF(j - 0.5) of itself in use then."""
+    history = 400
+    survival = np.exp(-(((np.arange(1, history + 1) - 0.5) / scale) ** shape))
+    level = initial / survival.sum()
+    series = np.concatenate([np.full(history, level), inflow])
+    return _weibull_outflow(series, shape, scale)[history:]
+
+
 def test_example_eu_battery_materials_regions(battery_regions):
     """The example's shares from its cited inputs (examples/data/regions/sources.csv), computed
     independently of the engine for the Union (all three regions share lifetimes, collection and
@@ -278,9 +289,12 @@ def test_example_eu_battery_materials_regions(battery_regions):
     ev_co = ev_packs * 0.7 * (1 - lfp) * series({2015: 0.061, 2020: 0.036, 2030: 0.018})
     portable = series({2016: 214000, 2022: 244000}) * series({2015: 0.19, 2017: 0.21})
     portable_co = portable * 0.8 * 0.181
-    collected = _weibull_outflow(ev_co, 2.3, 15.5) * 0.9 + _weibull_outflow(
-        portable_co, 2.0, 6.0
-    ) * series({2018: 0.145, 2027: 0.63, 2030: 0.73})
+    # the initial stock (end of 2014: 14 000 t of EV packs, 215 500 t of portable Li-ion) has the
+    # 2015 sales' composition and the ages a steady inflow would leave: a constant inflow before
+    # 2015 that leaves that total in use
+    ev_eol = _with_history(ev_co, 14000 * ev_co[0] / ev_packs[0], 2.3, 15.5)
+    portable_eol = _with_history(portable_co, 215500 * 0.8 * 0.181, 2.0, 6.0)
+    collected = ev_eol * 0.9 + portable_eol * series({2018: 0.145, 2027: 0.63, 2030: 0.73})
     recycled_co = collected * series({2027: 0.90, 2031: 0.95})
     consumption_co = ev_co + portable_co  # stationary storage is LFP: no Co
     for year in (2020, 2030, 2040, 2050):
