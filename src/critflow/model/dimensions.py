@@ -133,11 +133,11 @@ def flow_name(label: ItemLabel) -> str:
     """An expanded flow as the user wrote it, with its coordinate: "'imports' (region CN>FL)";
     the generated total of a split balancing import says what it is."""
     where = _coordinates(label)
-    if label.hidden:  # the balancing import before its split by origin
+    if label.hidden:  # the balancing input before its split by origin
         where = (
-            f"{where}: the balancing import before its split by origin"
+            f"{where}: the balancing input before its split by origin"
             if where
-            else ("the balancing import before its split by origin")
+            else ("the balancing input before its split by origin")
         )
     return f"'{label.base}' ({where})" if where else f"'{label.base}'"
 
