@@ -108,3 +108,22 @@ def test_bad_shares_name_the_flow_and_the_split_as_written():
     assert not GENERATED.findall(message), GENERATED.findall(message)
     assert "the split by origin of flow 'imports' (region FL) sum to 1.8" in message
     assert "the share of Li to 'refined' (region FL>FL) is 1.1" in message
+
+
+def test_negative_supply_of_a_regional_stock_model_is_named_as_written():
+    """The regional battery example with ten times the portable sales up to 2022 and none after:
+    from 2023 the recycled Co of the portable batteries exceeds what the markets need, so each
+    market's balancing supply would be negative. The stock solver's error names flow 'supply' and
+    market 'cell_making' with their region, never 'supply.total[…]'."""
+    example = README.parent / "examples" / "eu_battery_materials_regions.yaml"
+    text = example.read_text(encoding="utf-8")
+    text = text.replace(
+        "portable_sales: {2016: 214000, 2022: 244000}",
+        "portable_sales: {2016: 2.0e6, 2022: 2.0e6, 2023: 0}",
+    ).replace("file: data/", f"file: {example.parent.as_posix()}/data/")
+    with pytest.raises(CritflowError) as caught:
+        solve(model_from_text(text, allow_outside_files=True))
+    message = str(caught.value)
+    assert not GENERATED.findall(message), GENERATED.findall(message)
+    assert "flow 'supply' (region EU-other: the balancing input before its split" in message
+    assert "Market 'cell_making' (region EU-other) receives more Co" in message
