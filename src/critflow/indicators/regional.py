@@ -75,6 +75,9 @@ class RegionalSystem:
     production: dict[str, np.ndarray]
     imports: dict[tuple[str, str], np.ndarray]  # (stage, third country) → traded flows into it
     aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
+    # activities whose processes (anywhere, or a split supply's source) have staged outputs: one
+    # the model carries only outside the Union is a 0 % share there, not an unavailable one
+    modelled: frozenset[str] = frozenset()
 
     @property
     def consumption(self) -> np.ndarray:
@@ -131,6 +134,9 @@ def regional_system(model: Model) -> RegionalSystem:
         if processes[a].hidden and dim in label.traded and label.from_base in proc_index:
             source = spec.processes[proc_index[label.from_base]]
             maker[k] = (source.activity, label.origin.get(dim))
+    modelled = frozenset(
+        maker[k][0] for k, f in enumerate(spec.flows) if f.stage is not None and maker[k][0]
+    )
     production = {}
     for activity in ACTIVITIES:
         production[activity] = np.array(
@@ -160,7 +166,16 @@ def regional_system(model: Model) -> RegionalSystem:
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
     aggregates = tuple(labels.aggregates.get(dim, ()))
     return RegionalSystem(
-        dim, union_name, tuple(union), consumer, leaving, exports, production, imports, aggregates
+        dim,
+        union_name,
+        tuple(union),
+        consumer,
+        leaving,
+        exports,
+        production,
+        imports,
+        aggregates,
+        modelled,
     )
 
 
@@ -223,9 +238,13 @@ def activity_share(
     """Union output of ``activity`` / Union consumption, (S, P); the lowest over the chosen
     elements (each SRM when ``element`` is None)."""
     consumption, production, _ = stage_masses(model, results, cache)
-    if not _system(model, results, cache).production[activity].any():
+    if activity not in _system(model, results, cache).modelled:
+        # an activity the model carries only outside the Union is 0 % of its consumption (a
+        # fail of the benchmark), never "not applicable"
         raise IndicatorNotAvailableError(
-            f"no process with activity: {activity} has staged outputs in the Union"
+            f"no process with activity: {activity} has staged outputs in the model: the "
+            f"Union's {activity} is not modelled (mark the processes that do it, in the Union "
+            f"or abroad, with activity: {activity})"
         )
     chosen = _elements(model, element, f"eu_{activity}_share")
     shares = ratio(production[activity][..., chosen], consumption[..., chosen])
