@@ -85,3 +85,108 @@ def test_split_supply_source_with_an_activity_but_no_union_origin_is_zero():
     # scope FL (no refining in Flanders at all) is 0 % too
     fl = model_from_text(SPLIT_ABROAD.replace("{region: EU}", "{region: FL}"))
     assert _value(fl, solve(fl), "eu_processing_share", "Li") == 0.0
+
+
+# Name-alikes of the Union among the origins of Flanders' refined supply (t): NO 10, CH 11, GB 12
+# (EEA or European but not EU), EL 13 (Eurostat's Greece) and EU27_2020 14 (the Union) in group
+# EU, EUR 40 (Europe? Comtrade's EU?) and EU-28 50 (the EU with the United Kingdom) outside it;
+# the rest of 300 t from CN. EUR and EU-28 were taken as intra-EU whatever the group said: 90 t
+# (30 % of consumption) vanished from the third-country supply. They are several countries, none
+# of them "a single third country": listed, counted for no one, never intra-EU.
+ALIKES = """
+critflow: 1
+name: name-alikes
+time: {start: 2030, end: 2030}
+elements: [Li]
+scope: {region: EU}
+dimensions:
+  region: {coordinates: [FL, EU-other, NO, CH, GB, EL, EUR, EU-28, EU27_2020, CN],
+           groups: {EU: [FL, EU-other, EL, EU27_2020]}}
+processes:
+  - {id: world, kind: source}
+  - {id: refinery, kind: source, over: {region: [NO, CH, GB, EUR, EU-28, EL, EU27_2020]},
+     activity: processing}
+  - {id: market, kind: market, over: {region: [FL, EU-other]}, balancing: imports, consumption: true}
+  - {id: use, kind: sink, over: {region: [FL, EU-other]}}
+flows:
+  - {id: refined, from: refinery, to: market, stage: refined,
+     trade: {region: {NO: [FL], CH: [FL], GB: [FL], EUR: [FL], EU-28: [FL], EL: [FL], EU27_2020: [FL]}},
+     value: {region: {NO>FL: 10, CH>FL: 11, GB>FL: 12, EUR>FL: 40, EU-28>FL: 50, EL>FL: 13,
+                      EU27_2020>FL: 14}}}
+  - {id: imports, from: world, to: market, stage: refined, origin_shares: {region: {CN: 1}}}
+  - {id: demand, from: market, to: use, value: {region: {FL: 200, EU-other: 100}}}
+"""
+
+
+def test_union_name_alikes_are_no_intra_eu_supply():
+    model = model_from_text(ALIKES)
+    results = solve(model)
+    shares = {
+        c: float(v[0, 0, 0]) for (_, c), v in third_country_shares(model, results, "Li").items()
+    }
+    cn = (300 - 150) / 300
+    assert shares == pytest.approx(
+        {
+            "NO": 10 / 300,
+            "CH": 11 / 300,
+            "GB": 12 / 300,
+            "EUR": 40 / 300,
+            "EU-28": 50 / 300,
+            "CN": cn,
+        }
+    )
+    assert _value(model, results, "eu_processing_share", "Li") == pytest.approx(27 / 300)  # EL, EU
+    # EUR and EU-28 stand for several countries: CN's 50 % is the largest single one
+    assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(cn)
+    assert system_table(model, results).iloc[0]["country"] == "CN"
+
+
+@pytest.mark.parametrize(
+    ("coordinate", "inside"),
+    [
+        ("EU-other", True),
+        ("EU-rest", True),
+        ("EU27_2020", True),
+        ("EU-27", True),
+        ("EL", True),
+        ("GR", True),
+        ("BE-VLG", True),
+        ("EUR", False),
+        ("EU-28", False),
+        ("EU-15", False),
+        ("EU-27_2007", False),
+        ("EU-NO", False),
+        ("EU-UK", False),
+        ("EU28", False),
+        ("NO", False),
+        ("CH", False),
+        ("GB", False),
+        ("UK", False),
+        ("FL", False),
+    ],
+)
+def test_eu_coordinates_by_name(coordinate, inside):
+    from critflow.model.dimensions import eu_coordinates
+
+    assert (coordinate in eu_coordinates([coordinate], {})) is inside
+
+
+@pytest.mark.parametrize("member", ["EU-28", "EUR", "EU-15"])
+def test_a_group_eu_holding_an_other_grouping_is_refused(member):
+    from critflow.errors import CritflowError
+
+    text = f"""
+critflow: 1
+name: eu group
+time: {{start: 2030, end: 2030}}
+elements: [Li]
+dimensions:
+  region: {{coordinates: [FL, {member}, CN], groups: {{EU: [FL, {member}]}}}}
+processes:
+  - {{id: world, kind: source}}
+  - {{id: use, kind: sink, over: [region]}}
+flows:
+  - {{id: supply, from: world, to: use, value: 1}}
+"""
+    with pytest.raises(CritflowError, match=rf"group 'EU' holds {member} \(.*of the EU-27"):
+        model_from_text(text)

@@ -51,7 +51,7 @@ from critflow.indicators.flows import (
     union_coordinates,
 )
 from critflow.model.core import Model
-from critflow.model.dimensions import eu_coordinates
+from critflow.model.dimensions import eu_coordinates, other_grouping
 
 ACTIVITIES = ("extraction", "processing", "recycling")
 SHARE_INDICATORS = {
@@ -164,7 +164,16 @@ def regional_system(model: Model) -> RegionalSystem:
             continue
         key = (flow.stage, str(origin))
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
-    aggregates = tuple(labels.aggregates.get(dim, ()))
+    # RoW and the like, and coordinates named as a grouping that is not the EU-27 (EU-28, EUR):
+    # several countries, none of them a single third country
+    from critflow.model.trade_tables import Countries
+
+    countries = Countries.load()
+    aggregates = tuple(labels.aggregates.get(dim, ())) + tuple(
+        c
+        for c in labels.dimensions[dim]
+        if c not in labels.aggregates.get(dim, ()) and c not in eu and other_grouping(c, countries)
+    )
     return RegionalSystem(
         dim,
         union_name,
