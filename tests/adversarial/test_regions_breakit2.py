@@ -190,3 +190,119 @@ flows:
 """
     with pytest.raises(CritflowError, match=rf"group 'EU' holds {member} \(.*of the EU-27"):
         model_from_text(text)
+
+
+# Third-country material passed on between Union markets (t, Li). market[FL] imports 100 from CN,
+# uses 60, passes 40 to market[BE-other]; market[BE-other] imports 30 from CL, uses 50, passes 20
+# to market[EU-other]; market[EU-other] imports 80 (CN 40, CL 40) and uses 100. A market mixes
+# its inputs (as for re-exports): BE-other's input is CN 40/70, CL 30/70; EU-other's 100 t hold CN
+# 40 + 20 * 4/7 = 51.43 and CL 40 + 20 * 3/7 = 48.57. Consumption is the use: FL 60, BE-other 50,
+# EU-other 100, Belgium 110, the Union 210; of it from CN: FL 60, BE-other 50 * 4/7 = 28.57,
+# EU-other 51.43, Belgium 60 + 28.57 = 88.57, the Union 140 (= the sum over its regions); from CL
+# 0, 21.43, 48.57, 21.43, 70. Before, CN's material passed on within the Union was counted for
+# nobody below the Union: BE-other CN 0 %, EU-other CN 40 % (not 51.4 %), and Belgium counted all
+# 100 t of FL's import although 11.43 t of it went on to EU-other (CN 90.9 %, not 80.5 %).
+PASSED_ON = """
+critflow: 1
+name: passed on
+time: {start: 2030, end: 2030}
+elements: [Li]
+scope: {region: SCOPE}
+dimensions:
+  region: {coordinates: [FL, BE-other, EU-other, CN, CL],
+           groups: {EU: [FL, BE-other, EU-other], BE: [FL, BE-other]}}
+processes:
+  - {id: world, kind: source}
+  - {id: market, kind: market, over: {region: [FL, BE-other, EU-other]}, balancing: imports,
+     consumption: true}
+  - {id: use, kind: sink, over: {region: [FL, BE-other, EU-other]}}
+flows:
+  - {id: imports, from: world, to: market, stage: refined,
+     origin_shares: {region: {CN: {region: {FL: 1, BE-other: 0, EU-other: 0.5}},
+                              CL: {region: {FL: 0, BE-other: 1, EU-other: 0.5}}}}}
+  - {id: passed, from: market, to: market, stage: refined,
+     trade: {region: {FL: [BE-other], BE-other: [EU-other]}},
+     value: {region: {FL>BE-other: 40, BE-other>EU-other: 20}}}
+  - {id: demand, from: market, to: use, value: {region: {FL: 60, BE-other: 50, EU-other: 100}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("scope", "consumption", "cn", "cl"),
+    [
+        ("FL", 60, 60, 0),
+        ("BE-other", 50, 50 * 4 / 7, 50 * 3 / 7),
+        ("EU-other", 100, 40 + 20 * 4 / 7, 40 + 20 * 3 / 7),
+        ("BE", 110, 60 + 50 * 4 / 7, 50 * 3 / 7),
+        ("EU", 210, 140, 70),
+    ],
+)
+def test_third_country_material_passed_on_between_union_markets(scope, consumption, cn, cl):
+    model = model_from_text(PASSED_ON.replace("SCOPE", scope))
+    results = solve(model)
+    row = system_table(model, results).iloc[0]
+    assert row["consumption"] == pytest.approx(consumption)
+    shares = {
+        c: float(v[0, 0, 0]) for (_, c), v in third_country_shares(model, results, "Li").items()
+    }
+    got = {c: v for c, v in shares.items() if v}
+    expected = {c: v / consumption for c, v in {"CN": cn, "CL": cl}.items() if v}
+    assert got == pytest.approx(expected)
+    assert _value(model, results, "largest_third_country_share", "Li") == pytest.approx(
+        max(cn, cl) / consumption
+    )
+
+
+def test_union_numerators_and_denominators_are_the_sums_over_its_regions():
+    """The Union's consumption and third-country supply are the sums of FL's, BE-other's and
+    EU-other's (the property the scopes must keep), and Belgium's are FL's and BE-other's."""
+    from critflow.indicators.regional import stage_masses
+
+    def masses(scope):
+        model = model_from_text(PASSED_ON.replace("SCOPE", scope))
+        consumption, _, imports = stage_masses(model, solve(model))
+        return float(consumption[0, 0, 0]), {k[1]: float(v[0, 0, 0]) for k, v in imports.items()}
+
+    parts = {s: masses(s) for s in ("FL", "BE-other", "EU-other", "BE", "EU")}
+    for whole, regions in (("EU", ("FL", "BE-other", "EU-other")), ("BE", ("FL", "BE-other"))):
+        assert parts[whole][0] == pytest.approx(sum(parts[r][0] for r in regions))
+        for country in ("CN", "CL"):
+            assert parts[whole][1].get(country, 0.0) == pytest.approx(
+                sum(parts[r][1].get(country, 0.0) for r in regions)
+            )
+
+
+# A loop between two Union markets (t, Li): market[FL] imports 90 from CN, uses 60, passes 50 to
+# market[EU-other]; market[EU-other] imports 70 from CL, uses 100, passes 20 back to FL. Mixing:
+# s_FL = (90 + 20 s_EO) / 110 and s_EO = 50 s_FL / 120 give s_FL = 90 / (110 - 1000 / 120) =
+# 0.885246 and s_EO = 0.368852 of CN. FL uses 60 (CN 53.11 t, 88.5 %), EU-other 100 (CN 36.89 t),
+# the Union 160 with CN 90 t (56.25 %): all of CN's import, split between the regions.
+LOOP = (
+    PASSED_ON.replace(
+        "trade: {region: {FL: [BE-other], BE-other: [EU-other]}},\n"
+        "     value: {region: {FL>BE-other: 40, BE-other>EU-other: 20}}}",
+        "trade: {region: {FL: [EU-other], EU-other: [FL]}},\n"
+        "     value: {region: {FL>EU-other: 50, EU-other>FL: 20}}}",
+    )
+    .replace("BE-other: 0, EU-other: 0.5", "BE-other: 0, EU-other: 0")
+    .replace("BE-other: 1, EU-other: 0.5", "BE-other: 1, EU-other: 1")
+)
+
+
+@pytest.mark.parametrize(
+    ("scope", "consumption", "cn"),
+    [
+        ("FL", 60, 60 * 90 / (110 - 1000 / 120)),
+        ("EU-other", 100, 100 * 50 / 120 * 90 / (110 - 1000 / 120)),
+        ("EU", 210, 90),
+    ],
+)
+def test_origins_followed_around_a_loop_of_union_markets(scope, consumption, cn):
+    model = model_from_text(LOOP.replace("SCOPE", scope))
+    results = solve(model)
+    row = system_table(model, results).iloc[0]
+    assert row["consumption"] == pytest.approx(consumption)
+    shares = {
+        c: float(v[0, 0, 0]) for (_, c), v in third_country_shares(model, results, "Li").items()
+    }
+    assert shares["CN"] == pytest.approx(cn / consumption, rel=1e-9)

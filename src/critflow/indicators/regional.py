@@ -20,8 +20,11 @@ country at any relevant stage of processing. In a regional model these follow fr
   part from an origin inside the scope counts as the scope's output;
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the EU-27 and whose destination inside the scope (a balancing import split by
-  ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
-  only its retained part (the process mixes: its exports have its inputs' origins in proportion).
+  ``origin_shares`` is traded too). The consumption processes of the EU-27 (and of the scope) mix
+  their inputs: what one re-exports or passes on to another carries its inputs' origins in
+  proportion, so an import into a market counts for its supplier where it is used — by the retained
+  part of a market that re-exports, in the market that receives it from another Union market (a
+  loop of markets included) — and the Union's numerators are the sums of its regions'.
   Imports whose origin the model does not say, and coordinates the dimension lists as
   ``aggregates`` (RoW: several countries), are counted for no single country. A *third country* is
   a country outside the EU-27 whatever the scope: for ``scope: {region: FL}`` the system is
@@ -78,24 +81,61 @@ class RegionalSystem:
     # activities whose processes (anywhere, or a split supply's source) have staged outputs: one
     # the model carries only outside the Union is a 0 % share there, not an unavailable one
     modelled: frozenset[str] = frozenset()
+    # the consumption processes of the EU-27 and the scope (a "pool" that mixes: what one passes
+    # on to another, or out of the scope, carries its inputs' origins in proportion)
+    pool_to: np.ndarray | None = None  # (F,) the pool process a flow enters, or -1
+    pool_from: np.ndarray | None = None  # (F,) the pool process a flow leaves, or -1
+    pool_scope: np.ndarray | None = None  # (Q,) pool processes in the scope
+    pool_imports: dict[tuple[str, str], np.ndarray] | None = None  # third-country flows into them
+    not_used: np.ndarray | None = None  # (F,) flows out of a pool process not used in the scope
 
     @property
     def consumption(self) -> np.ndarray:
         """Flows into the Union's consumption processes from elsewhere (not from another)."""
         return (self.consumer >= 0) & (self.leaving < 0)
 
-    def retained(self, mass: np.ndarray) -> np.ndarray:
-        """(…, C): the share of each Union consumption process's input that stays in the Union
-        (1 where it takes nothing)."""
-        n = int(max(self.consumer.max(initial=-1), self.leaving.max(initial=-1))) + 1
-        into, out = np.zeros((*mass.shape[:-1], n)), np.zeros((*mass.shape[:-1], n))
-        k = np.flatnonzero(self.consumer >= 0)
-        np.add.at(np.moveaxis(into, -1, 0), self.consumer[k], np.moveaxis(mass[..., k], -1, 0))
-        k = np.flatnonzero(self.exports)
-        np.add.at(np.moveaxis(out, -1, 0), self.leaving[k], np.moveaxis(mass[..., k], -1, 0))
+    def mixed_imports(self, mass: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+        """(…,) per (stage, third country): the third-country material the scope's consumption
+        processes use, its origin followed through the pool. Each pool process mixes its inputs:
+        share s_q = (its third-country imports + Σ inflow from pool process r × s_r) / its input;
+        what it uses is its input less what it passes to another pool process of the scope and
+        what leaves the scope (so the scope's regions add up to the scope)."""
+        n = len(self.pool_scope)
+        axis = np.moveaxis  # flows last → first, for add.at
+
+        def per_process(flows: np.ndarray, index: np.ndarray) -> np.ndarray:
+            total = np.zeros((n, *mass.shape[:-1]))
+            k = np.flatnonzero(flows)
+            np.add.at(total, index[k], axis(mass[..., k], -1, 0))
+            return total
+
+        into = per_process(self.pool_to >= 0, self.pool_to)
+        used = into - per_process(self.not_used, self.pool_from)
+        links = np.flatnonzero((self.pool_to >= 0) & (self.pool_from >= 0))
+        src, dst = self.pool_from[links], self.pool_to[links]
+        linked = axis(mass[..., links], -1, 0)  # (L, …)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(into > 0, 1.0 - out / into, 1.0)
-        return np.clip(share, 0.0, 1.0)
+            inverse = np.where(into > 0, 1.0 / np.where(into > 0, into, 1.0), 0.0)
+        keys = list(self.pool_imports or {})
+        if not keys:
+            return {}
+        direct = np.stack([per_process(self.pool_imports[key], self.pool_to) for key in keys])
+        share = direct * inverse  # (K, Q, …)
+        if len(links):
+            # chains settle in as many steps as they are long, loops geometrically
+            for _ in range(n + 200):
+                passed = np.zeros_like(direct)
+                np.add.at(
+                    np.moveaxis(passed, 1, 0), dst, linked[:, None] * share[:, src].swapaxes(0, 1)
+                )
+                new = (direct + passed) * inverse
+                done = np.allclose(new, share, rtol=1e-13, atol=0.0)
+                share = new
+                if done:
+                    break
+        totals = (share * used)[:, self.pool_scope].sum(axis=1)
+        result = dict(zip(keys, totals, strict=True))
+        return result
 
 
 def regional_system(model: Model) -> RegionalSystem:
@@ -155,15 +195,39 @@ def regional_system(model: Model) -> RegionalSystem:
         )
     # intra-EU supply is never a third country's, whatever the scope (CRMA Art. 5(1)(b))
     eu = eu_coordinates(labels.dimensions[dim], labels.groups.get(dim, {}))
+    union_or_scope = eu | inside
+    pool_of = {}  # process index → number of the EU (or scope) consumption process
+    for u, process in enumerate(spec.processes):
+        if process.consumption and processes[u].coords.get(dim) in union_or_scope:
+            pool_of[u] = len(pool_of)
+    pool_to = np.array([pool_of.get(b, -1) for _, b in ends], dtype=np.int64)
+    pool_from = np.array([pool_of.get(a, -1) for a, _ in ends], dtype=np.int64)
+    pool_scope = np.zeros(len(pool_of), bool)
+    for u, q in pool_of.items():
+        pool_scope[q] = processes[u].coords.get(dim) in inside
+    # what a pool process does not use in the scope: passed to a pool process of the scope
+    # (used there) or sent out of the scope
+    not_used = np.array(
+        [
+            pool_from[k] >= 0 and (outside(b) or (pool_to[k] >= 0 and pool_scope[pool_to[k]]))
+            for k, (_, b) in enumerate(ends)
+        ],
+        dtype=bool,
+    )
     imports: dict[tuple[str, str], np.ndarray] = {}
+    pool_imports: dict[tuple[str, str], np.ndarray] = {}
     for k, (flow, label) in enumerate(zip(spec.flows, flows, strict=True)):
         if flow.stage is None or dim not in label.traded or label.hidden:
             continue
         origin, destination = label.origin.get(dim), label.coords.get(dim)
-        if origin in inside or origin in eu or destination not in inside:
+        if origin in inside or origin in eu:
             continue
         key = (flow.stage, str(origin))
-        imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
+        if pool_to[k] >= 0:  # into a consumption process: followed through the pool
+            pool_imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
+            imports.setdefault(key, np.zeros(len(spec.flows), bool))
+        elif destination in inside:
+            imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
     # RoW and the like, and coordinates named as a grouping that is not the EU-27 (EU-28, EUR):
     # several countries, none of them a single third country
     from critflow.model.trade_tables import Countries
@@ -185,6 +249,11 @@ def regional_system(model: Model) -> RegionalSystem:
         imports,
         aggregates,
         modelled,
+        pool_to,
+        pool_from,
+        pool_scope,
+        pool_imports,
+        not_used,
     )
 
 
@@ -213,16 +282,12 @@ def stage_masses(
         axis=-1
     )
     production = {a: mass[..., m].sum(axis=-1) for a, m in system.production.items()}
-    retained = system.retained(mass) if system.exports.any() else None
+    mixed = system.mixed_imports(mass) if system.pool_imports else {}
     imports = {}
     for key, m in system.imports.items():
-        k = np.flatnonzero(m)
-        part = mass[..., k]
-        if retained is not None:
-            into = system.consumer[k]
-            weight = np.where(into >= 0, retained[..., np.maximum(into, 0)], 1.0)
-            part = part * weight
-        imports[key] = part.sum(axis=-1)
+        imports[key] = mass[..., m].sum(axis=-1)
+        if key in mixed:
+            imports[key] = imports[key] + mixed[key]
     return consumption, production, imports
 
 
