@@ -4,6 +4,8 @@ gave a wrong number or a wrong verdict; the expected numbers are worked out by h
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critflow.engine import solve
 from critflow.indicators.catalogue import Context, evaluate_indicator
@@ -306,3 +308,70 @@ def test_origins_followed_around_a_loop_of_union_markets(scope, consumption, cn)
         c: float(v[0, 0, 0]) for (_, c), v in third_country_shares(model, results, "Li").items()
     }
     assert shares["CN"] == pytest.approx(cn / consumption, rel=1e-9)
+
+
+def _random_union(values, shares, scope):
+    """FL, BE-other and EU-other markets with a processing source in FL and BE-other traded to
+    any market, a refined supply by origin (activity: processing, EU origins among them), markets
+    passing material on to each other and re-exporting to CN; ``values`` vary the given flows."""
+    ff, fb, bf, be, fe, bx, ex, d_f, d_b, d_e = values
+    s_fl, s_cn = shares
+    return f"""
+critflow: 1
+name: random union
+time: {{start: 2030, end: 2030}}
+elements: [Li]
+scope: {{region: {scope}}}
+dimensions:
+  region: {{coordinates: [FL, BE-other, EU-other, CN, CL],
+           groups: {{EU: [FL, BE-other, EU-other], BE: [FL, BE-other]}}}}
+processes:
+  - {{id: refinery, kind: source, over: {{region: [FL, BE-other]}}, activity: processing}}
+  - {{id: world, kind: source, activity: processing}}
+  - {{id: market, kind: market, over: {{region: [FL, BE-other, EU-other]}}, balancing: imports,
+     consumption: true}}
+  - {{id: use, kind: sink, over: {{region: [FL, BE-other, EU-other]}}}}
+  - {{id: abroad, kind: sink, over: {{region: [CN]}}}}
+flows:
+  - {{id: refined, from: refinery, to: market, stage: refined,
+     trade: {{region: {{FL: [FL, BE-other], BE-other: [FL]}}}},
+     value: {{region: {{FL>FL: {ff}, FL>BE-other: {fb}, BE-other>FL: {bf}}}}}}}
+  - {{id: imports, from: world, to: market, stage: refined,
+     origin_shares: {{region: {{FL: {s_fl}, CN: {s_cn}, CL: {1 - s_fl - s_cn!r}}}}}}}
+  - {{id: passed, from: market, to: market, stage: refined,
+     trade: {{region: {{BE-other: [EU-other], FL: [EU-other]}}}},
+     value: {{region: {{BE-other>EU-other: {be}, FL>EU-other: {fe}}}}}}}
+  - {{id: reexport, from: market, to: abroad, stage: refined,
+     trade: {{region: {{BE-other: [CN], EU-other: [CN]}}}},
+     value: {{region: {{BE-other>CN: {bx}, EU-other>CN: {ex}}}}}}}
+  - {{id: demand, from: market, to: use, value: {{region: {{FL: {d_f}, BE-other: {d_b}, EU-other: {d_e}}}}}}}
+"""
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    values=st.tuples(*[st.floats(0.0, 20.0)] * 7, *[st.floats(200.0, 400.0)] * 3),
+    shares=st.tuples(st.floats(0.0, 0.5), st.floats(0.0, 0.5)),
+)
+def test_scopes_add_up(values, shares):
+    """Consumption, processing and each third country's supply of the Union are the sums of its
+    three regions', Belgium's of FL's and BE-other's; every share lies in [0, 1]."""
+    from critflow.indicators.regional import stage_masses
+
+    def masses(scope):
+        model = model_from_text(_random_union(values, shares, scope))
+        consumption, production, imports = stage_masses(model, solve(model))
+        flat = {k[1]: float(v[0, 0, 0]) for k, v in imports.items()}
+        return float(consumption[0, 0, 0]), float(production["processing"][0, 0, 0]), flat
+
+    got = {s: masses(s) for s in ("FL", "BE-other", "EU-other", "BE", "EU")}
+    for whole, regions in (("EU", ("FL", "BE-other", "EU-other")), ("BE", ("FL", "BE-other"))):
+        for i in (0, 1):
+            assert got[whole][i] == pytest.approx(sum(got[r][i] for r in regions), abs=1e-9)
+        for country in ("CN", "CL"):
+            assert got[whole][2].get(country, 0.0) == pytest.approx(
+                sum(got[r][2].get(country, 0.0) for r in regions), abs=1e-9
+            )
+    for consumption, _, imports in got.values():
+        assert consumption > 0
+        assert all(-1e-12 <= v <= consumption * (1 + 1e-12) for v in imports.values())
