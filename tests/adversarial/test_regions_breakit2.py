@@ -375,3 +375,44 @@ def test_scopes_add_up(values, shares):
     for consumption, _, imports in got.values():
         assert consumption > 0
         assert all(-1e-12 <= v <= consumption * (1 + 1e-12) for v in imports.values())
+
+
+# Batteries in use in Flanders are the Union's consumption (the stock is marked consumption:
+# true): 100 t of Li a year enter use, all imported from CN; from 2031 the 100 t that reach their
+# end of life are exported as scrap to CN. Scrap leaving use is no re-export of what was consumed:
+# consumption stays 100 t a year and CN's share 100 %. It was 0 t from 2031 (the scrap export was
+# subtracted as a re-export) and the CRMA verdicts became "undefined (denominator zero)".
+SCRAP_OUT = """
+critflow: 1
+name: scrap exported from use
+time: {start: 2030, end: 2032}
+elements: [Li]
+scope: {region: SCOPE}
+dimensions:
+  region: {coordinates: [FL, EU-other, CN], groups: {EU: [FL, EU-other]}}
+processes:
+  - {id: world, kind: source}
+  - {id: market, kind: market, over: {region: [FL]}, balancing: imports}
+  - {id: in_use, kind: stock, over: {region: [FL]}, driven_by: inflow, consumption: true,
+     lifetime: {distribution: normal, mean: 1, std: 0.0001}}
+  - {id: abroad, kind: sink, over: {region: [CN]}}
+flows:
+  - {id: imports, from: world, to: market, stage: refined, origin_shares: {region: {CN: 1}}}
+  - {id: sales, from: market, to: in_use, value: 100}
+  - {id: scrap_export, from: in_use, to: abroad, stage: scrap, trade: {region: {FL: [CN]}}}
+"""
+
+
+@pytest.mark.parametrize("scope", ["FL", "EU"])
+def test_scrap_leaving_a_stock_in_use_is_no_reexport(scope):
+    model = model_from_text(SCRAP_OUT.replace("SCOPE", scope))
+    results = solve(model)
+    assert results.mass_kg.shape[1] == 3
+    table = system_table(model, results)
+    assert list(table["consumption"]) == pytest.approx([100.0, 100.0, 100.0])
+    assert list(table["largest_third_country_share"]) == pytest.approx([1.0, 1.0, 1.0])
+    if scope != "EU":
+        return
+    rows = check(model, results, load_rule_sets(["crma"]), year=2032)
+    diversification = next(r for r in rows if r.rule == "crma-diversification-2030")
+    assert diversification.status == "fail" and diversification.value == pytest.approx(1.0)

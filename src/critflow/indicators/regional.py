@@ -159,7 +159,15 @@ def regional_system(model: Model) -> RegionalSystem:
         coordinate = processes[u].coords.get(dim)
         return coordinate is not None and coordinate not in inside
 
-    exports = np.array([leaving[k] >= 0 and outside(b) for k, (_, b) in enumerate(ends)], bool)
+    # what a consumption process sends out of the scope is a re-export — except the end of life
+    # of a stock in use (scrap exported from use was consumed when it entered use), unless it
+    # goes on into another consumption process
+    used_up = {u for u in consumer_of if spec.processes[u].kind == "stock"}
+
+    def sent_out(a: int, b: int) -> bool:
+        return outside(b) and (a not in used_up or spec.processes[b].consumption)
+
+    exports = np.array([leaving[k] >= 0 and sent_out(a, b) for k, (a, b) in enumerate(ends)], bool)
     if not (consumer >= 0).any():
         raise IndicatorNotAvailableError(
             f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
@@ -202,6 +210,7 @@ def regional_system(model: Model) -> RegionalSystem:
             pool_of[u] = len(pool_of)
     pool_to = np.array([pool_of.get(b, -1) for _, b in ends], dtype=np.int64)
     pool_from = np.array([pool_of.get(a, -1) for a, _ in ends], dtype=np.int64)
+    used_up |= {u for u in pool_of if spec.processes[u].kind == "stock"}
     pool_scope = np.zeros(len(pool_of), bool)
     for u, q in pool_of.items():
         pool_scope[q] = processes[u].coords.get(dim) in inside
@@ -209,8 +218,8 @@ def regional_system(model: Model) -> RegionalSystem:
     # (used there) or sent out of the scope
     not_used = np.array(
         [
-            pool_from[k] >= 0 and (outside(b) or (pool_to[k] >= 0 and pool_scope[pool_to[k]]))
-            for k, (_, b) in enumerate(ends)
+            pool_from[k] >= 0 and (sent_out(a, b) or (pool_to[k] >= 0 and pool_scope[pool_to[k]]))
+            for k, (a, b) in enumerate(ends)
         ],
         dtype=bool,
     )
