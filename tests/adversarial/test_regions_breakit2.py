@@ -165,6 +165,12 @@ def test_union_name_alikes_are_no_intra_eu_supply():
         ("GB", False),
         ("UK", False),
         ("FL", False),
+        ("EA20", False),
+        ("EEA", False),
+        ("EFTA", False),
+        ("EXTRA_EU27", False),
+        ("RoW", False),
+        ("ROU", True),
     ],
 )
 def test_eu_coordinates_by_name(coordinate, inside):
@@ -173,7 +179,7 @@ def test_eu_coordinates_by_name(coordinate, inside):
     assert (coordinate in eu_coordinates([coordinate], {})) is inside
 
 
-@pytest.mark.parametrize("member", ["EU-28", "EUR", "EU-15"])
+@pytest.mark.parametrize("member", ["EU-28", "EUR", "EU-15", "EA20", "EEA"])
 def test_a_group_eu_holding_an_other_grouping_is_refused(member):
     from critflow.errors import CritflowError
 

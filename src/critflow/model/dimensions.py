@@ -65,6 +65,8 @@ def other_grouping(code: str, countries=None) -> str | None:
         return "Europe, or the EU of a trade table (EU-28 before 2020): ambiguous"
     if re.fullmatch(r"EU[-_]?\d+(_\d{4})?", text) or re.fullmatch(r"EU27_(?!2020)\d{4}", text):
         return "a former or partial EU (EU-28 and EU-15 hold the United Kingdom)"
+    if re.fullmatch(r"(EA|EEA|EZ|EMU)\d*|EFTA|OECD|EUROPE|EXTRA[-_]?EU.*|EXT[-_]EU.*", text):
+        return "several countries (Eurostat's euro area, EEA, EFTA or the like), not the EU-27"
     found = countries.resolve(text)
     if found is not None and found not in countries.eu27 and len(text) > 3:
         return "several countries (a trade table's aggregate)"  # WORLD, EXTRA_EU27
