@@ -31,7 +31,11 @@ country at any relevant stage of processing. In a regional model these follow fr
   Flanders, and supply from the rest of Belgium or the rest of the Union is intra-EU, never a
   third country's. Membership is the model's group named EU (EU27, EU-27, EU27_2020) together with
   the coordinates that are, or are part of, a Member State by ISO 3166 code (``BE``, ``BE-other``)
-  or of the Union (``EU-other``): :func:`critflow.model.dimensions.eu_coordinates`.
+  or of the Union (``EU-other``): :func:`critflow.model.dimensions.eu_coordinates`; a coordinate
+  named as another grouping (``EU-28``, ``EUR``, ``EA20``:
+  :func:`critflow.model.dimensions.other_grouping`) is neither intra-EU nor a single third country.
+  The end of life of a stock in use marked ``consumption: true`` (scrap exported from use) is no
+  re-export: it was consumed when it entered use.
 
 Each share is per element; an indicator asked without an element is the worst over the strategic
 raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
