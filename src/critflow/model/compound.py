@@ -23,6 +23,132 @@ _DOT_HYDRATE = re.compile(r"[A-Za-z)]\d+\.\d*H2O")
 _LOOSE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)|\.\d+\.")
 MAX_LENGTH = 120
 
+# Standard atomic weights as periodictable 2.1.0 has them (``periodictable.elements[Z].mass``, every
+# element, Z = 1…118); tests/model/test_compound_plain.py holds them equal to the installed
+# periodictable. Plain formulas are read with these, without importing periodictable.
+_MASS = {
+    "H": 1.008,
+    "He": 4.002602,
+    "Li": 6.94,
+    "Be": 9.0121831,
+    "B": 10.81,
+    "C": 12.011,
+    "N": 14.007,
+    "O": 15.999,
+    "F": 18.998403162,
+    "Ne": 20.1797,
+    "Na": 22.98976928,
+    "Mg": 24.305,
+    "Al": 26.9815384,
+    "Si": 28.085,
+    "P": 30.973761998,
+    "S": 32.06,
+    "Cl": 35.45,
+    "Ar": 39.95,
+    "K": 39.0983,
+    "Ca": 40.078,
+    "Sc": 44.955907,
+    "Ti": 47.867,
+    "V": 50.9415,
+    "Cr": 51.9961,
+    "Mn": 54.938043,
+    "Fe": 55.845,
+    "Co": 58.933194,
+    "Ni": 58.6934,
+    "Cu": 63.546,
+    "Zn": 65.38,
+    "Ga": 69.723,
+    "Ge": 72.63,
+    "As": 74.921595,
+    "Se": 78.971,
+    "Br": 79.904,
+    "Kr": 83.798,
+    "Rb": 85.4678,
+    "Sr": 87.62,
+    "Y": 88.905838,
+    "Zr": 91.224,
+    "Nb": 92.90637,
+    "Mo": 95.95,
+    "Tc": 98.0,
+    "Ru": 101.07,
+    "Rh": 102.90549,
+    "Pd": 106.42,
+    "Ag": 107.8682,
+    "Cd": 112.414,
+    "In": 114.818,
+    "Sn": 118.71,
+    "Sb": 121.76,
+    "Te": 127.6,
+    "I": 126.90447,
+    "Xe": 131.293,
+    "Cs": 132.90545196,
+    "Ba": 137.327,
+    "La": 138.90547,
+    "Ce": 140.116,
+    "Pr": 140.90766,
+    "Nd": 144.242,
+    "Pm": 145.0,
+    "Sm": 150.36,
+    "Eu": 151.964,
+    "Gd": 157.25,
+    "Tb": 158.925354,
+    "Dy": 162.5,
+    "Ho": 164.930329,
+    "Er": 167.259,
+    "Tm": 168.934219,
+    "Yb": 173.045,
+    "Lu": 174.9668,
+    "Hf": 178.486,
+    "Ta": 180.94788,
+    "W": 183.84,
+    "Re": 186.207,
+    "Os": 190.23,
+    "Ir": 192.217,
+    "Pt": 195.084,
+    "Au": 196.96657,
+    "Hg": 200.592,
+    "Tl": 204.38,
+    "Pb": 207.2,
+    "Bi": 208.9804,
+    "Po": 209.0,
+    "At": 210.0,
+    "Rn": 222.0,
+    "Fr": 223.0,
+    "Ra": 226.0,
+    "Ac": 227.0,
+    "Th": 232.0377,
+    "Pa": 231.03588,
+    "U": 238.02891,
+    "Np": 237.0,
+    "Pu": 244.0,
+    "Am": 243.0,
+    "Cm": 247.0,
+    "Bk": 247.0,
+    "Cf": 251.0,
+    "Es": 252.0,
+    "Fm": 257.0,
+    "Md": 258.0,
+    "No": 259.0,
+    "Lr": 262.0,
+    "Rf": 261.0,
+    "Db": 262.0,
+    "Sg": 266.0,
+    "Bh": 264.0,
+    "Hs": 277.0,
+    "Mt": 268.0,
+    "Ds": 281.0,
+    "Rg": 272.0,
+    "Cn": 285.0,
+    "Nh": 286.0,
+    "Fl": 289.0,
+    "Mc": 289.0,
+    "Lv": 293.0,
+    "Ts": 294.0,
+    "Og": 294.0,
+}
+_PLAIN_PART = re.compile(r"^(?:[A-Z][a-z]?|[()]|[0-9.])+$")
+_PLAIN_TOKEN = re.compile(r"([A-Z][a-z]?)|(\()|(\))|((?:0|[1-9][0-9]*)\.[0-9]+|[1-9][0-9]*)")
+
 
 @dataclass(frozen=True)
 class Compound:
@@ -37,6 +163,106 @@ class Compound:
     def elements(self) -> list[str]:
         """Element symbols in the order the formula writes them."""
         return list(self.atoms)
+
+
+def _plain_formula(parts: list[str]) -> tuple | None:
+    """The structure periodictable's grammar gives ``'+'.join(parts)`` — nested ``(count,
+    fragment)`` pairs, a fragment an element symbol or a tuple of pairs — for a *plain* formula:
+    element symbols of :data:`_MASS` with counts (``2``, ``0.8``), parentheses, and a count before a
+    part (``7H2O``), nothing else. None for anything else (spaces, isotopes, counts such as ``0``,
+    ``02`` or ``2.``, unbalanced parentheses, unknown symbols): periodictable reads those, and
+    explains what it cannot read."""
+    structure: list = []
+    for part in parts:
+        if not _PLAIN_PART.match(part):
+            return None
+        tokens = []
+        position = 0
+        while position < len(part):
+            found = _PLAIN_TOKEN.match(part, position)
+            if found is None:
+                return None
+            tokens.append(found)
+            position = found.end()
+        parsed = _plain_composite(tokens, 0)
+        if parsed is None or parsed[1] != len(tokens):
+            return None
+        structure += parsed[0]
+    return tuple(structure)
+
+
+def _number(token) -> int | float | None:
+    """The count a token writes (``2`` an int, ``0.8`` a float, as periodictable reads them)."""
+    text = token.group(4)
+    if text is None:
+        return None
+    return float(text) if "." in text else int(text)
+
+
+def _plain_composite(tokens: list, i: int) -> tuple[list, int] | None:
+    """Groups from token i on, until a ')' or the end: (pairs, index of the token after them).
+
+    As periodictable's grammar: a count before a run of elements multiplies the run; a count after
+    an element or a ')' is that element's or group's; a count of 1 leaves the run or group flat."""
+    pairs: list = []
+    while i < len(tokens) and tokens[i].group(3) is None:  # up to a ')'
+        lead = _number(tokens[i])
+        if lead is not None:  # a count before a run of elements: '7H2O'
+            i += 1
+            if i == len(tokens) or tokens[i].group(1) is None:
+                return None
+        if tokens[i].group(1) is not None:  # a run of elements with their counts
+            run = []
+            while i < len(tokens) and tokens[i].group(1) is not None:
+                symbol = tokens[i].group(1)
+                if symbol not in _MASS:
+                    return None
+                i += 1
+                count = _number(tokens[i]) if i < len(tokens) else None
+                if count is not None:
+                    i += 1
+                run.append((1 if count is None else count, symbol))
+            lead = 1 if lead is None else lead
+            pairs += run if lead == 1 else [(lead, tuple(run))]
+        elif tokens[i].group(2) is not None:  # '(' composite ')' count
+            inner = _plain_composite(tokens, i + 1)
+            if inner is None or inner[1] == len(tokens) or not inner[0]:
+                return None
+            i = inner[1] + 1  # past the ')'
+            count = _number(tokens[i]) if i < len(tokens) else None
+            if count is not None:
+                i += 1
+            count = 1 if count is None else count
+            pairs += inner[0] if count == 1 else [(count, tuple(inner[0]))]
+        else:  # a count where none can stand
+            return None
+    return pairs, i
+
+
+def _count_atoms(structure: tuple) -> dict[str, int | float]:
+    """Atoms per formula unit, summed over the structure as periodictable sums them (a group's own
+    sum first, then times its count), in the order the formula writes them."""
+    total: dict[str, int | float] = {}
+    for count, fragment in structure:
+        partial = _count_atoms(fragment) if isinstance(fragment, tuple) else {fragment: 1}
+        for atom, atom_count in partial.items():
+            total[atom] = total.get(atom, 0) + atom_count * count
+    return total
+
+
+def _compound(formula: str, structure: tuple) -> Compound | None:
+    """The :class:`Compound` of a plain formula, with periodictable's arithmetic (the same sums in
+    the same order, so the same numbers); None when a count is 0 (``Ni0.0``): periodictable's
+    reading then names the mistake."""
+    counted = _count_atoms(structure)
+    if not all(math.isfinite(count) and count > 0 for count in counted.values()):
+        return None
+    mass = 0.0
+    for symbol, count in counted.items():
+        mass += _MASS[symbol] * count
+    atoms = {symbol: float(count) for symbol, count in counted.items()}
+    fractions = {symbol: count * _MASS[symbol] / mass for symbol, count in counted.items()}
+    return Compound(formula, atoms, mass, fractions)
 
 
 def parse_compound(text: str) -> Compound:
@@ -70,7 +296,12 @@ def _parse(formula: str) -> Compound:
     parts = [p.strip() for p in _HYDRATE.split(formula)]
     if any(not p for p in parts):
         raise ValueError(f"'{formula}' has an empty part around a '·' or '*'; {example}")
-    import periodictable
+    quick = _plain_formula(parts)
+    found = _compound(formula, quick) if quick is not None else None
+    if found is not None:
+        return found
+    # anything else (and every mistake, for its message) goes to periodictable's grammar
+    import periodictable  # on use: with pyparsing ~70 ms to import and build its grammar
     from pyparsing import ParseException
 
     try:
