@@ -314,7 +314,8 @@ def test_group_sum_equals_the_incidence_product(groups, rows, seed):
 def test_the_dense_limits_choose_the_path():
     assert linear.use_dense(40, 30)
     assert not linear.use_dense(1, linear.DENSE_MAX_FLOWS + 1)
-    assert not linear.use_dense(10_000, 30)  # 9 million numbers: the sparse LU
+    assert not linear.use_dense(1000, 30)  # 27 million of dense work: the sparse LU
+    assert not linear.use_dense(70_000, 4)  # little work, but 1.1 million matrix entries
 
 
 # --- start-up -----------------------------------------------------------------------------------
