@@ -248,10 +248,24 @@ flows:
 """
 
 
+EIGHT = ["Co", "Ni", "Cu", "Fe", "Li", "Mn", "Al", "Zn"]
+# eight elements with the same equations: the sparse path factorises the one distinct block only
+# (it raised SciPy's "Factor is exactly singular" as a traceback before)
+SINGULAR_SHARED = (
+    SINGULAR.replace("elements: [Co]", f"elements: [{', '.join(EIGHT)}]")
+    .replace("{Co: 10}", "{" + ", ".join(f"{e}: 10" for e in EIGHT) + "}")
+    .replace("{Co: 12}", "{" + ", ".join(f"{e}: 12" for e in EIGHT) + "}")
+)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [(TRAPPED, "Co is trapped in a loop"), (SINGULAR, "does not determine")],
-    ids=["trapped", "singular"],
+    [
+        (TRAPPED, "Co is trapped in a loop"),
+        (SINGULAR, "does not determine"),
+        (SINGULAR_SHARED, "(the same holds for Ni, Cu, Fe, Li, Mn, Al, Zn)"),
+    ],
+    ids=["trapped", "singular", "singular-shared-blocks"],
 )
 def test_unsolvable_models_get_the_same_message_both_ways(text: str, expected: str):
     with pytest.raises(CritflowError) as dense:
