@@ -42,6 +42,21 @@ def sparse_only():
 
 
 @contextlib.contextmanager
+def dense_only():
+    """Every system solved as dense blocks, every graph by the closure, whatever its size."""
+    big = 1 << 62
+    with mock.patch.multiple(
+        linear,
+        DENSE_MAX_FLOWS=big,
+        DENSE_MAX_WORK=big,
+        DENSE_MAX_ENTRIES=big,
+        DENSE_MAX_NODES=big,
+        DENSE_MAX_CLOSURE=big,
+    ):
+        yield
+
+
+@contextlib.contextmanager
 def counting_dense():
     """Count the dense solves (to show the dense path is the one taken)."""
     calls = []
@@ -74,9 +89,9 @@ def assert_same(dense: critflow.FlowResults, sparse: critflow.FlowResults) -> No
 
 
 def both_ways(model: critflow.Model) -> tuple[critflow.FlowResults, critflow.FlowResults]:
-    with counting_dense() as calls:
+    with dense_only(), counting_dense() as calls:
         dense = critflow.solve(model)
-    assert calls, "the dense path was not taken for a small model"
+    assert calls, "the dense path was not taken"
     with sparse_only(), counting_dense() as calls:
         sparse = critflow.solve(model)
     assert not calls, "the sparse path still solved densely"
@@ -326,9 +341,11 @@ def test_group_sum_equals_the_incidence_product(groups, rows, seed):
 
 
 def test_the_dense_limits_choose_the_path():
-    assert linear.use_dense(40, 30)
+    assert linear.use_dense(40, 30)  # the battery example: 4 scenarios x 10 elements, 30 flows
+    assert linear.use_dense(6, 80)  # the regional example
     assert not linear.use_dense(1, linear.DENSE_MAX_FLOWS + 1)
     assert not linear.use_dense(1000, 30)  # 27 million of dense work: the sparse LU
+    assert not linear.use_dense(1, 300)
     assert not linear.use_dense(70_000, 4)  # little work, but 1.1 million matrix entries
 
 

@@ -21,15 +21,15 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from critflow.engine.assemble import Structure
 
-DENSE_MAX_FLOWS = 64
+DENSE_MAX_FLOWS = 256
 """Blocks of at most this many unknowns (flows) are solved densely, ..."""
 DENSE_MAX_WORK = 1 << 24
-"""... when one dense solve of all blocks is at most this much work (blocks × flows³, ~10 ms; a
+"""... when one dense solve of all blocks is at most this much work (blocks × flows³: about 1 ms; a
 model with stocks solves once per period) ..."""
 DENSE_MAX_ENTRIES = 1 << 20
 """... and all their dense matrices together hold at most this many numbers (8 MiB). Measured on 2
-cores: 40 blocks of 30 flows 0.6 ms dense and 2 ms sparse (plus ~0.3 s to import SciPy); 1000 of
-30, 33 ms and 0.1 s; 16 blocks of 128 flows 0.23 s dense, 25 ms sparse."""
+cores (a chain-like flowsheet): 40 blocks of 30 flows 0.2 ms, 6 of 80 0.4 ms, 1 of 256 0.9 ms dense,
+against ~0.3 s to import SciPy's sparse solvers; 216 blocks of 80 flows (110 million) 24 ms."""
 DENSE_MAX_NODES = 64
 """Strongly connected components are found densely (transitive closure) up to this many processes
 per block ..."""
