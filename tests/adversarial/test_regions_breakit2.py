@@ -148,6 +148,9 @@ def test_union_name_alikes_are_no_intra_eu_supply():
     [
         ("EU-other", True),
         ("EU-rest", True),
+        ("EU_other", True),  # written with '_': the rest of the Union all the same
+        ("BE_other", True),
+        ("CN_other", False),
         ("EU27_2020", True),
         ("EU-27", True),
         ("EL", True),

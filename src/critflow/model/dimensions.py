@@ -91,7 +91,7 @@ def country_of(code: str, countries=None) -> str | None:
     found = countries.resolve(code)
     if found is not None:
         return found
-    head = code.split("-", 1)[0] if "-" in code else ""
+    head = re.split(r"[-_]", code, maxsplit=1)[0] if re.search(r"[-_]", code) else ""
     return countries.resolve(head) if head else None
 
 
