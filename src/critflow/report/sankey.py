@@ -222,7 +222,9 @@ def sankey_data(
     (a million floats as Python lists and JSON text cost seconds); ``fates``: those two arrays
     when already computed (:func:`fate_arrays`)."""
     topo = results.inputs.topology
-    values = results.values  # (S, P, E, F)
+    nodes, links, source, target = shown_graph(topo)
+    every_link = links.size == topo.n_flows
+    values = results.values if every_link else results.values[..., links]  # (S, P, E, F)
     goods = values.sum(axis=2)
     by_scenario: dict[str, dict[str, dict[str, list[float]]]] | None = None
     if not packed:
@@ -236,19 +238,18 @@ def sankey_data(
             by_scenario[scenario] = by_period
     processes = {p.id: p for p in spec.processes} if spec is not None else {}
     flows = {f.id: f for f in spec.flows} if spec is not None else {}
+    process_ids = [topo.process_ids[u] for u in nodes]
+    kinds = [topo.process_kinds[u] for u in nodes]
+    flow_ids = [topo.flow_ids[f] for f in links]
     data = {
-        "nodes": list(topo.process_ids),
-        "labels": [
-            display_name(p, getattr(processes.get(p), "name", None)) for p in topo.process_ids
-        ],
-        "kinds": list(topo.process_kinds),
-        "colours": [KIND_COLOURS[k] for k in topo.process_kinds],
-        "source": topo.flow_from.tolist(),
-        "target": topo.flow_to.tolist(),
-        "flows": list(topo.flow_ids),
-        "flow_labels": [
-            display_name(f, getattr(flows.get(f), "name", None)) for f in topo.flow_ids
-        ],
+        "nodes": process_ids,
+        "labels": [display_name(p, getattr(processes.get(p), "name", None)) for p in process_ids],
+        "kinds": kinds,
+        "colours": [KIND_COLOURS[k] for k in kinds],
+        "source": source.tolist(),
+        "target": target.tolist(),
+        "flows": flow_ids,
+        "flow_labels": [display_name(f, getattr(flows.get(f), "name", None)) for f in flow_ids],
         "unit": results.unit,
         "scenarios": list(results.inputs.scenarios),
         "periods": [str(p) for p in results.inputs.periods],
@@ -264,11 +265,41 @@ def sankey_data(
     if packed:
         data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
     if spec is not None and packed:
-        data["share_block"], data["leaving_block"] = fates or fate_arrays(results, spec)
+        share_block, data["leaving_block"] = fates or fate_arrays(results, spec)
+        data["share_block"] = share_block if every_link else share_block[:, :, :, links]
         data["fates"] = True
     elif spec is not None:
-        data["fates"] = fate_data(results, spec)
+        data["fates"] = fate_data(results, spec, None if every_link else links)
     return data
+
+
+def shown_graph(topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The processes and flows a diagram shows, and each shown flow's ends as positions among the
+    shown processes: (nodes, links, source, target). A regional model's generated helpers (the
+    split of a balancing import by origin: its process and the total flowing into it) are left
+    out, and each origin's part is drawn from where the total comes from (``world → market``), so
+    the diagram holds the flows of the model file, mass unchanged."""
+    n_u, n_f = len(topology.process_ids), topology.n_flows
+    labels = getattr(topology, "labels", None)
+    flow_from, flow_to = topology.flow_from.copy(), topology.flow_to.copy()
+    hidden_process = np.zeros(n_u, dtype=bool)
+    hidden_flow = np.zeros(n_f, dtype=bool)
+    if labels is not None:
+        hidden_process = np.array([p.hidden for p in labels.processes], dtype=bool)
+        hidden_flow = np.array([f.hidden for f in labels.flows], dtype=bool)
+    if not hidden_process.any() and not hidden_flow.any():
+        return np.arange(n_u), np.arange(n_f), flow_from, flow_to
+    # where the total into each hidden split process comes from
+    upstream = np.full(n_u, -1)
+    into_hidden = np.flatnonzero(hidden_process[flow_to])
+    upstream[flow_to[into_hidden]] = flow_from[into_hidden]
+    redrawn = hidden_process[flow_from] & (upstream[flow_from] >= 0)
+    flow_from[redrawn] = upstream[flow_from[redrawn]]
+    links = np.flatnonzero(~hidden_flow & ~hidden_process[flow_from] & ~hidden_process[flow_to])
+    nodes = np.flatnonzero(~hidden_process)
+    position = np.full(n_u, -1)
+    position[nodes] = np.arange(nodes.size)
+    return nodes, links, position[flow_from[links]], position[flow_to[links]]
 
 
 def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
@@ -301,11 +332,15 @@ def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
     return block, np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2)
 
 
-def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:
+def fate_data(
+    results: FlowResults, spec, links: np.ndarray | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Per scenario, period and element ('goods' too): each link's shares by fate class (F × C,
-    rounded to 4 digits) and the mass leaving the system in each class (C), in the model's unit
-    (:func:`fate_arrays` as nested mappings)."""
+    rounded to 4 digits; only the flows ``links`` if given) and the mass leaving the system in each
+    class (C), in the model's unit (:func:`fate_arrays` as nested mappings)."""
     shares, leaving = fate_arrays(results, spec)  # goods first along the element axis
+    if links is not None:
+        shares = shares[:, :, :, links]
     names = ["goods", *results.inputs.topology.elements]
     return {
         scenario: {
