@@ -418,6 +418,10 @@ class _Expander:
                 ((key, inner),) = node.items()
                 if key in self.dims and isinstance(inner, dict):
                     return self.keyed(key, inner, ctx, pairs, at, exp, (*orig, key), sub, what)
+            if not any(isinstance(v, dict | list) for v in node.values()):
+                # plain values (a time series): nothing to resolve; their paths map as the
+                # node's does (``sub`` finds the node and appends the key)
+                return dict(node)
             return {
                 k: self.resolve(v, ctx, pairs, at, (*exp, k), (*orig, k), sub, what)
                 for k, v in node.items()
