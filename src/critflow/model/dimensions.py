@@ -135,6 +135,7 @@ class _Expander:
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
         self.aggregates: dict[str, tuple[str, ...]] = {}
         self.coordinate_sets: dict[str, frozenset[str]] = {}
+        self.keys_checked: dict[tuple[str, int], dict] = {}  # (dim, id) of mappings checked
 
     def error(self) -> CritflowError:
         """The problems found (each once), the first :data:`critflow.errors.MAX_REPORTED` named
@@ -447,16 +448,18 @@ class _Expander:
     ) -> Any:
         coords = self.dims[dim]
         known = self.coordinate_sets.setdefault(dim, frozenset(coords))
-        for key in values:
-            a, _, b = str(key).partition(PAIR)
-            if (key != DEFAULT and a not in known) or (b and b not in known):
-                self.problem(
-                    (*at, *orig, key),
-                    f"'{key}' is not a coordinate of '{dim}'"
-                    + (" nor an origin>destination pair" if dim in pairs else ""),
-                    suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
-                )
-                return None
+        if (dim, id(values)) not in self.keys_checked:  # a mapping is reached once per coordinate
+            for key in values:
+                a, _, b = str(key).partition(PAIR)
+                if (key != DEFAULT and a not in known) or (b and b not in known):
+                    self.problem(
+                        (*at, *orig, key),
+                        f"'{key}' is not a coordinate of '{dim}'"
+                        + (" nor an origin>destination pair" if dim in pairs else ""),
+                        suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
+                    )
+                    return None
+            self.keys_checked[dim, id(values)] = values  # (kept: the id stays this mapping's)
         if dim not in ctx:
             self.problem(
                 (*at, *orig),
@@ -988,7 +991,8 @@ def uses_dimensions(data: Any) -> bool:
     return any(
         isinstance(item, dict) and ("over" in item or "trade" in item or "origin_shares" in item)
         for key in ("processes", "flows")
-        for item in data.get(key) or []
+        if isinstance(data.get(key), list)  # anything else: the schema names what is wrong
+        for item in data[key]
     )
 
 
