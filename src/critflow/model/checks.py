@@ -7,9 +7,10 @@ known parameters, units are mass flows. All problems are collected and raised to
 from __future__ import annotations
 
 import keyword
-import math
 from collections import Counter
 from typing import Any
+
+import numpy as np
 
 from critflow.errors import CritflowError, Problem, known, nearest, suggest
 from critflow.model.core import Model
@@ -94,16 +95,18 @@ def _magnitude_problems(
     """Given numbers that overflow (or come near it) once converted to kg (per year)."""
     numbers: list[float] = []
     for leaf in _values(value):
-        if isinstance(leaf, Uncertain):
+        if type(leaf) is float:
+            numbers.append(leaf)
+        elif isinstance(leaf, Uncertain):
             numbers += [x for x in (leaf.value, leaf.low, leaf.high) if x is not None]
         elif isinstance(leaf, float | int):
             numbers.append(float(leaf))
-    for number in numbers:
-        converted = number * kg_per_unit
-        if math.isfinite(converted) and abs(converted) <= LARGEST:
-            continue  # (checked here: most series are long, and all of them pass)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = np.array(numbers, dtype=float) * kg_per_unit
+        wrong = np.flatnonzero(~(np.abs(converted) <= LARGEST))  # (NaN and infinity too)
+    for i in wrong[:1]:  # the first, as the message names one number
         try:
-            check_magnitude(converted, f"{number:g} {unit}", si_unit, where)
+            check_magnitude(numbers[i] * kg_per_unit, f"{numbers[i]:g} {unit}", si_unit, where)
         except CritflowError as exc:
             return exc.problems
     return []
