@@ -193,7 +193,9 @@ class Compiler:
             entries = np.flatnonzero(topo.transfer_process == u)
             inputs = self._inputs_of(e, entries)
             where = self.model.where("processes", int(u), "transfer")
-            shares = f"the transfer coefficients of {topo.elements[e]} in '{topo.process_ids[u]}'"
+            shares = (
+                f"the transfer coefficients of {topo.elements[e]} in {topo.process_name(int(u))}"
+            )
             if self.draws is not None and inputs:
                 named.add((int(e), int(u)))
                 self.problems.append(
@@ -220,7 +222,7 @@ class Compiler:
             value = coefficients[row, e, j]
             entries = np.flatnonzero(topo.transfer_process == u)
             inputs = self._inputs_of(e, entries)
-            what = f"the share of {topo.elements[e]} to '{topo.flow_ids[k]}'"
+            what = f"the share of {topo.elements[e]} to {topo.flow_name(int(k))}"
             where = self.model.where("processes", int(u), "transfer", topo.flow_ids[k])
             if self.draws is not None and inputs:
                 if (int(e), int(u)) in named:
