@@ -8,11 +8,10 @@ contradict each other, the loops that trap material, and the flows that come out
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from critflow.engine.assemble import Structure, block_system
 from critflow.engine.compile import ModelInputs
+from critflow.engine.linear import strong_components
 from critflow.engine.topology import Topology
 from critflow.errors import CritflowError, Problem
 
@@ -47,18 +46,11 @@ def trapped_loops(inputs: ModelInputs, coefficients: np.ndarray, period: int) ->
     b_idx, j_idx = np.nonzero(tau > 0)
     internal = is_transfer[target[j_idx]]
     offsets = b_idx * n_u
-    graph = sp.csr_matrix(
-        (
-            np.ones(internal.sum()),
-            (
-                offsets[internal] + source[j_idx[internal]],
-                offsets[internal] + target[j_idx[internal]],
-            ),
-        ),
-        shape=(n_b * n_u, n_b * n_u),
+    # components labelled by their smallest node: loops are reported in block and process order
+    labels = strong_components(
+        n_b, n_u, b_idx[internal], source[j_idx[internal]], target[j_idx[internal]]
     )
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    size = np.bincount(labels, minlength=labels.max() + 1)
+    size = np.bincount(labels, minlength=n_b * n_u)
     exits = np.zeros(size.size, dtype=bool)
     from_label = labels[offsets + source[j_idx]]
     leaves = ~internal

@@ -1049,20 +1049,6 @@ def _note(names: list[str], combo: Any, traded: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def uses_dimensions(data: Any) -> bool:
-    """True for model data that declares dimensions or spans them."""
-    if not isinstance(data, dict):
-        return False
-    if "dimensions" in data:
-        return True
-    return any(
-        isinstance(item, dict) and ("over" in item or "trade" in item or "origin_shares" in item)
-        for key in ("processes", "flows")
-        if isinstance(data.get(key), list)  # anything else: the schema names what is wrong
-        for item in data[key]
-    )
-
-
 def expand(
     data: dict[str, Any], source: SourceMap
 ) -> tuple[dict[str, Any], ExpandedSource, Expansion]:
