@@ -102,6 +102,12 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     connected group of processes) as one small linear system; every step is vectorised over the
     scenarios, periods and elements. Mass caught in a closed loop with no way out ends nowhere
     (its shares are 0)."""
+    x = _shares_by_flow(values, topology, classes)
+    return np.moveaxis(x, 0, 1).reshape(*values.shape, x.shape[-1])
+
+
+def _shares_by_flow(values: np.ndarray, topology, classes: np.ndarray) -> np.ndarray:
+    """:func:`downstream_shares` as (F, N, C), N = the leading axes of ``values`` flattened."""
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
@@ -122,7 +128,7 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
         for group in _downstream_first(flow_from, flow_to, passes):
             _solve_group(group, len(kinds), x, split, flow_from, flow_to)
     np.clip(x, 0.0, 1.0, out=x)
-    return np.moveaxis(x, 0, 1).reshape(*lead, n_f, n_c)
+    return x
 
 
 def _downstream_first(flow_from: np.ndarray, flow_to: np.ndarray, passes: np.ndarray):
@@ -199,14 +205,22 @@ def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.nda
         return np.linalg.solve(np.eye(a.shape[1]) - a, np.where(reaches[..., None], b, 0.0))
 
 
-def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
+SANKEY_FATES = "sankey fate arrays"
+"""Key in a run's cache of :func:`fate_arrays` computed ahead (``critflow run`` computes them on
+a thread of their own); the report takes them from there."""
+
+
+def sankey_data(
+    results: FlowResults, spec=None, packed: bool = False, fates: tuple | None = None
+) -> dict[str, Any]:
     """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
     model's unit; with the model's ``spec``, display names and the fate classes of the links.
 
     ``packed``: the values and the links' fate shares stay arrays — ``values`` None and
     ``value_block`` (S, P, 1 + E, F), the fates' ``share_block`` (S, P, 1 + E, F, C) and
     ``leaving_block`` (S, P, 1 + E, C) — for the report, which sends them to the page as bytes
-    (a million floats as Python lists and JSON text cost seconds)."""
+    (a million floats as Python lists and JSON text cost seconds); ``fates``: those two arrays
+    when already computed (:func:`fate_arrays`)."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
     goods = values.sum(axis=2)
@@ -250,7 +264,7 @@ def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[s
     if packed:
         data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
     if spec is not None and packed:
-        data["share_block"], data["leaving_block"] = fate_arrays(results, spec)
+        data["share_block"], data["leaving_block"] = fates or fate_arrays(results, spec)
         data["fates"] = True
     elif spec is not None:
         data["fates"] = fate_data(results, spec)
@@ -262,23 +276,29 @@ def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
     leaving the system in each class, (S, P, 1 + E, C), in the model's unit."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
+    n_s, n_p, n_e, n_f = values.shape
+    n_c = len(FATE_CLASSES)
     classes = exit_classes(spec, topo)
-    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
+    # the elements' shares go straight into the block behind the goods (one copy of the largest
+    # array of the report, not three)
+    block = np.empty((n_s, n_p, 1 + n_e, n_f, n_c))
+    shares = block[:, :, 1:]
+    by_flow = _shares_by_flow(values, topo, classes).reshape(n_f, n_s, n_p, n_e, n_c)
+    shares[...] = np.moveaxis(by_flow, 0, 3)
+    del by_flow
     goods = values.sum(axis=2)  # (S, P, F)
     with np.errstate(invalid="ignore", divide="ignore"):
-        goods_shares = np.where(
+        block[:, :, 0] = np.where(
             goods[..., None] > 0,
             np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
             0.0,
         )
-    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
-    for e in range(topo.n_elements):
-        for f in np.nonzero(classes[e] >= 0)[0]:
-            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
-    return (
-        np.concatenate([goods_shares[:, :, None], shares], axis=2),
-        np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2),
-    )
+    # mass leaving in each class: each element's outputs added up by their class, flow by flow
+    leaving = np.zeros((n_s, n_p, n_e, n_c))  # (S, P, E, C)
+    for f in np.flatnonzero((classes >= 0).any(axis=0)):
+        into = np.flatnonzero(classes[:, f] >= 0)  # the elements: each once
+        leaving[:, :, into, classes[into, f]] += values[:, :, into, f]
+    return block, np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2)
 
 
 def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:
@@ -425,7 +445,7 @@ def _columns(data: dict) -> np.ndarray:
     """Column of each node as plotly places it: the longest path from a node without inputs,
     ignoring links that close a loop."""
     n = len(data["nodes"])
-    depth = np.zeros(n, dtype=np.int64)
+    depth = [0] * n  # Python ints: numpy's element access made this half a second for 400 nodes
     links = list(zip(data["source"], data["target"], strict=True))
     for _ in range(n):  # longest path by relaxation; a loop stops growing after n rounds
         changed = False
@@ -435,4 +455,4 @@ def _columns(data: dict) -> np.ndarray:
                 changed = True
         if not changed:
             break
-    return depth
+    return np.array(depth, dtype=np.int64)
