@@ -91,22 +91,24 @@ class StockEvaluator:
         ev = self.evaluator
         topo, periods, spec = ev.topology, ev.periods, ev.model.spec
         n_p, n_e = periods.size, topo.n_elements
-        # lifetime parameters per element, (P, E)
+        # lifetime parameters per element, (P, E): the process's lifetime is evaluated once for
+        # all elements, an element's own lifetime (lifetime_by_element) for that element
         params: dict[str, np.ndarray] = {}
         for name in PARAMETERS[process.lifetime.distribution]:
             values = np.empty((n_p, n_e))
-            for e, element in enumerate(topo.elements):
-                override = process.lifetime_by_element.get(element)
-                lifetime, path = (
-                    (override, ("lifetime_by_element", element))
-                    if override is not None and getattr(override, name) is not None
-                    else (process.lifetime, ("lifetime",))
-                )
-                value = getattr(lifetime, name)
-                if value is None:
-                    values[:, e] = np.nan
-                    continue
-                values[:, e] = series(value, env, periods, None, self._where(u, *path, name))
+            shared = getattr(process.lifetime, name)
+            values[:] = (
+                np.nan
+                if shared is None
+                else series(shared, env, periods, None, self._where(u, "lifetime", name))[:, None]
+            )
+            for element, override in process.lifetime_by_element.items():
+                value = getattr(override, name)
+                if value is not None and element in topo.elements:
+                    where = self._where(u, "lifetime_by_element", element, name)
+                    values[:, topo.elements.index(element)] = series(
+                        value, env, periods, None, where
+                    )
             params[name] = values
         values = {
             name: params.get(name, getattr(process.lifetime, name))

@@ -243,6 +243,7 @@ class _Expander:
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
         self.aggregates: dict[str, tuple[str, ...]] = {}
         self.coordinate_sets: dict[str, frozenset[str]] = {}
+        self.keys_checked: dict[tuple[str, int], dict] = {}  # (dim, id) of mappings checked
 
     def error(self) -> CritflowError:
         """The problems found (each once), the first :data:`critflow.errors.MAX_REPORTED` named
@@ -525,6 +526,10 @@ class _Expander:
                 ((key, inner),) = node.items()
                 if key in self.dims and isinstance(inner, dict):
                     return self.keyed(key, inner, ctx, pairs, at, exp, (*orig, key), sub, what)
+            if not any(isinstance(v, dict | list) for v in node.values()):
+                # plain values (a time series): nothing to resolve; their paths map as the
+                # node's does (``sub`` finds the node and appends the key)
+                return dict(node)
             return {
                 k: self.resolve(v, ctx, pairs, at, (*exp, k), (*orig, k), sub, what)
                 for k, v in node.items()
@@ -550,16 +555,18 @@ class _Expander:
     ) -> Any:
         coords = self.dims[dim]
         known = self.coordinate_sets.setdefault(dim, frozenset(coords))
-        for key in values:
-            a, _, b = str(key).partition(PAIR)
-            if (key != DEFAULT and a not in known) or (b and b not in known):
-                self.problem(
-                    (*at, *orig, key),
-                    f"'{key}' is not a coordinate of '{dim}'"
-                    + (" nor an origin>destination pair" if dim in pairs else ""),
-                    suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
-                )
-                return None
+        if (dim, id(values)) not in self.keys_checked:  # a mapping is reached once per coordinate
+            for key in values:
+                a, _, b = str(key).partition(PAIR)
+                if (key != DEFAULT and a not in known) or (b and b not in known):
+                    self.problem(
+                        (*at, *orig, key),
+                        f"'{key}' is not a coordinate of '{dim}'"
+                        + (" nor an origin>destination pair" if dim in pairs else ""),
+                        suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
+                    )
+                    return None
+            self.keys_checked[dim, id(values)] = values  # (kept: the id stays this mapping's)
         if dim not in ctx:
             self.problem(
                 (*at, *orig),
