@@ -28,6 +28,8 @@ parameters:
   life: LIFE
   scale: SCALE
   target: TARGET
+  li_grid: LI_GRID
+  grid_before: GRID_BEFORE
 processes:
   - {id: mine, kind: source}
   - {id: production, kind: market, balancing: primary}
@@ -40,6 +42,7 @@ processes:
     lifetime: {distribution: weibull, shape: 2.3, scale: scale}
     driven_by: {until: 2029, then: stock}
     stock: {2030: target, 2040: 9000}
+    initial_stock: {total: grid_before, cohorts: {2015: 300, 2018: grid_before - 300}}
   - id: collection
     kind: transfer
     transfer: {to_recycling: {default: 0.8, Li: SHARE}, lost: {default: 0.2, Li: LOST}}
@@ -51,13 +54,16 @@ flows:
   - {id: primary, from: mine, to: production}
   - {id: car_sales, from: production, to: cars, value: INFLOW, composition: {Li: 0.02, Co: 0.01}}
   - {id: grid_sales, from: production, to: grid, value: {2020: 300, 2040: 600},
-     composition: {Li: 0.01, Co: 0.002}}
+     composition: {Li: li_grid, Co: 0.002}}
   - {id: car_eol, from: cars, to: collection}
   - {id: grid_eol, from: grid, to: collection}
   - {id: to_recycling, from: collection, to: recycling}
   - {id: lost, from: collection, to: landfill}
   - {id: secondary, from: recycling, to: production}
   - {id: residue, from: recycling, to: landfill}
+scenarios:
+  baseline: {}
+  short: {parameters: {life: 7}, flows: {grid_sales: {composition: {Li: 0.03, Co: 0.002}}}}
 """
 
 # the distributions, in file order (the order collect() finds them in); a lifetime parameter and a
@@ -66,6 +72,8 @@ DRAWN = {
     "LIFE": "{value: 12, distribution: triangular, low: 8, high: 16}",
     "SCALE": "{value: 20, distribution: uniform, low: 15, high: 25}",
     "TARGET": "{value: 6000, distribution: normal, sd: 400}",
+    "LI_GRID": "{value: 0.01, distribution: uniform, low: 0.005, high: 0.02}",
+    "GRID_BEFORE": "{value: 1000, distribution: uniform, low: 800, high: 1500}",
     "SHARE": "{value: 0.7, distribution: uniform, low: 0.5, high: 0.9}",
     "INFLOW": "{value: 1000, distribution: triangular, low: 700, high: 1200}",
 }
@@ -87,12 +95,14 @@ def _solved_samples(model, n: int, seed: int):
     return inputs, draws, solve_inputs(evaluated)
 
 
-def test_drawn_inputs_are_the_five_distributions():
+def test_drawn_inputs_are_the_seven_distributions():
     labels = [i.label for i in collect(model_text(fleet_text()).spec)]
     assert labels == [
         "parameters.life",
         "parameters.scale",
         "parameters.target",
+        "parameters.li_grid",
+        "parameters.grid_before",
         "processes.collection.transfer.to_recycling.Li",
         "flows.car_sales.value",
     ]
@@ -102,24 +112,30 @@ def test_batched_samples_equal_one_deterministic_solve_per_sample():
     model = model_text(fleet_text())
     n = 40
     inputs, draws, batched = _solved_samples(model, n, seed=7)
-    assert batched.inputs.scenarios == tuple(f"baseline[{i}]" for i in range(n))
-    assert batched.stocks.stock_kg.shape == (n, 21, 3, 2)
+    assert batched.inputs.scenarios == tuple(
+        f"{s}[{i}]" for s in ("baseline", "short") for i in range(n)
+    )
+    assert batched.stocks.stock_kg.shape == (2 * n, 21, 3, 2)
     # the samples differ: the draws reach the stocks (lifetime, target) and the flows after them
-    goods = batched.stocks.stock_kg.sum(axis=2)  # (N, P, K) in kg
+    goods = batched.stocks.stock_kg[:n].sum(axis=2)  # (N, P, K) in kg, baseline
     assert np.ptp(goods[:, -1, 0]) > 1e5 and np.ptp(goods[:, 10, 1]) > 1e5  # cars 2040, grid 2030
     assert np.ptp(goods[:, -1, 1]) < 1e-6  # the grid's 2040 target is certain
+    # the drawn initial stock and inflow composition reach the grid's Li
+    assert np.ptp(batched.stocks.initial_kg[:n, :, 1].sum(axis=1)) > 1e5
+    assert np.ptp(batched.stocks.stock_kg[:n, 10, 0, 1] / goods[:, 10, 1]) > 1e-3
     keys = list(DRAWN)
     for i in (0, 13, 39):
         fixed = {
             key: float(draws.of(item.value)[i]) for key, item in zip(keys, inputs, strict=True)
         }
         single = critflow.solve(model_text(fleet_text(**fixed)))
-        for got, want in (
-            (batched.mass_kg[i], single.mass_kg[0]),
-            (batched.stocks.stock_kg[i], single.stocks.stock_kg[0]),
-        ):
-            scale = np.abs(want).max()
-            assert np.abs(got - want).max() <= 1e-9 * scale, i
+        for s in range(2):  # scenario-major: scenario s, sample i at s · N + i
+            for got, want in (
+                (batched.mass_kg[s * n + i], single.mass_kg[s]),
+                (batched.stocks.stock_kg[s * n + i], single.stocks.stock_kg[s]),
+            ):
+                scale = np.abs(want).max()
+                assert np.abs(got - want).max() <= 1e-9 * scale, (s, i)
 
 
 def test_mass_balance_closes_in_every_sample_with_the_stock_change():
@@ -146,7 +162,7 @@ def test_mass_balance_closes_in_every_sample_with_the_stock_change():
 def test_monte_carlo_of_a_stock_model_reports_stock_statistics():
     model = model_text(fleet_text())
     mc = monte_carlo(model, 300, seed=5, chunk_size=100)
-    assert mc.shapes["stocks"] == (1, 21, 3, 2)
+    assert mc.shapes["stocks"] == (2, 21, 3, 2)
     cars_2040 = mc.mean("stocks")[0, -1, :, 0].sum()
     central = critflow.solve(model).stocks.stock_kg[0, -1, :, 0].sum() / 1000.0
     # the mean over samples lies near the central solve, and the draws spread it
