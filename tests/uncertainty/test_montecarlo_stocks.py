@@ -15,6 +15,7 @@ import critflow
 from critflow.engine import solve_inputs
 from critflow.engine.compile import evaluate
 from critflow.engine.montecarlo import monte_carlo
+from critflow.errors import CritflowError
 from critflow.model.uncertainty import Sampler, collect
 from tests.conftest import model_text
 
@@ -168,6 +169,20 @@ def test_monte_carlo_of_a_stock_model_reports_stock_statistics():
     # the mean over samples lies near the central solve, and the draws spread it
     assert abs(cars_2040 - central) < 0.1 * central
     assert mc.sd("stocks")[0, -1, :, 0].sum() > 0.01 * central
+
+
+def test_a_sample_with_an_impossible_lifetime_is_named():
+    text = (
+        fleet_text()
+        .replace("mean: life, std: 3", "mean: life - 9, std: 3")  # central 3, lowest draw -1
+        .replace("life: 7}", "life: 12}")
+    )
+    with pytest.raises(CritflowError) as info:
+        monte_carlo(model_text(text), 200, seed=1, chunk_size=100)
+    problem = info.value.problems[0]
+    assert "processes[2].lifetime" in problem.where
+    assert "impossible for a normal lifetime" in problem.what
+    assert "in a Monte Carlo sample" in problem.what and "Narrow the distributions" in problem.fix
 
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"

@@ -139,7 +139,9 @@ class StockEvaluator:
                 np.ndim(v) and np.shape(v)[0] > 1 for v in values.values() if v is not None
             ):
                 what += " in a Monte Carlo sample"
-                fix += " Narrow the lifetime's distribution so that no draw reaches it."
+                fix += (
+                    " Narrow the distributions it depends on so that no sample gives such a value."
+                )
             ev.problems.append(Problem(problem.where, what, fix))
 
         driven = np.array(process.stock_driven_years([int(y) for y in periods]))
