@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, insert, or_, select, true, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from critflow.errors import CritflowError, Problem
@@ -67,9 +67,10 @@ def passport_key(identifier: str) -> str:
     return hashlib.sha256(identifier.encode("utf-8")).hexdigest()[:20]
 
 
-def _audience_rank() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _audience_rank() -> tuple[str, ...]:
     """Audiences by how much they may read (most first), from the access data."""
-    return sorted(audiences(), key=lambda a: -len(readable_fields(a)))
+    return tuple(sorted(audiences(), key=lambda a: -len(readable_fields(a))))
 
 
 def _status_of(document: dict[str, Any]) -> str:
@@ -667,11 +668,24 @@ class Registry:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return row
 
+    def _row_of(self, statement: Any, key: str) -> Any:
+        """The first row of a single-statement read by passport key (None when there is none).
+        A connection found dead (the database restarted) is discarded and the read tried once
+        more on a fresh one."""
+        for attempt in (1, 2):
+            try:
+                with self._reads.connect() as connection:
+                    return connection.execute(statement, {"key": key}).first()
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
+
     def public_json(self, key: str) -> tuple[str, str]:
         """The stored public view and its ETag (the fast path for anonymous reads: one indexed
         row, no ORM session, no JSON parsing; the ETag is the digest of the text itself)."""
-        with self._reads.connect() as connection:
-            text = connection.execute(self._public_statement, {"key": key}).scalar()
+        row = self._row_of(self._public_statement, key)
+        text = row[0] if row is not None else None
         if text is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return text, disclosure.body_etag(text)
@@ -737,8 +751,7 @@ class Registry:
         without writing the audit row: the caller must commit it (``self.committer``) before it
         answers. One indexed query; raises RegistryError (with the refusal's audit entry, not
         written) when the read is refused."""
-        with self._reads.connect() as connection:
-            row = connection.execute(self._head_statement, {"key": key}).first()
+        row = self._row_of(self._head_statement, key)
         if row is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         chosen = self._audience(principal, row, audience, "read")
