@@ -39,7 +39,23 @@ from critflow.server.problems import RegistryError
 MAX_BATCH = 500
 """Most requests one transaction serves (a larger backlog is written in several)."""
 
-_AUDIT = AuditEntry.__table__
+_INSERT_AUDIT = insert(AuditEntry.__table__)
+
+DEFERRED_AUDIT = "critflow_deferred_audit"
+"""Key of ``Session.info`` under which a group-committed transaction collects the audit rows of
+its writes; they are inserted together with the batch's other audit rows, in the same
+transaction, before the commit."""
+
+
+def defer_audit(session: Session, row: dict[str, Any]) -> bool:
+    """Queue an allowed write's audit ``row`` for the group commit running ``session`` (True),
+    or return False when ``session`` is not one (the caller inserts the row itself). Either way
+    the row commits, or rolls back, with the write."""
+    rows = session.info.get(DEFERRED_AUDIT)
+    if rows is None:
+        return False
+    rows.append(row)
+    return True
 
 
 class _Ticket:
@@ -168,18 +184,23 @@ class GroupCommitter:
 
     def _commit(self, tickets: list[_Ticket]) -> None:
         with self._begin() as session:
+            # audit rows of the writes (see :func:`defer_audit`) and of the reads: one INSERT
+            rows: list[dict[str, Any]] = []
+            session.info[DEFERRED_AUDIT] = rows
             for ticket in tickets:
                 if ticket.work is None:
                     continue
+                mark = len(rows)
                 try:
                     with session.begin_nested():
                         ticket.result = ticket.context.run(ticket.work, session)
                     session.expire_all()  # the next write reads rows afresh
-                except Exception as exc:  # this write alone is rolled back
+                except Exception as exc:  # this write alone is rolled back, its audit rows too
+                    del rows[mark:]
                     ticket.error = _WorkError(exc)
-            rows = [entry for ticket in tickets for entry in ticket.entries]
+            rows.extend(entry for ticket in tickets for entry in ticket.entries)
             if rows:
-                session.connection().execute(insert(_AUDIT), rows)
+                session.connection().execute(_INSERT_AUDIT, rows)
             session.commit()
 
     def _serve(self) -> None:

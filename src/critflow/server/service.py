@@ -42,7 +42,7 @@ from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.server import disclosure, signing
-from critflow.server.audit import GroupCommitter
+from critflow.server.audit import GroupCommitter, defer_audit
 from critflow.server.auth import ADMIN, KeyStore, Limits, Principal, client_address
 from critflow.server.database import autocommit_reads, make_write_engine, session_factory
 from critflow.server.models import AuditEntry, Passport, PassportLink, PassportVersion, now
@@ -60,6 +60,21 @@ _MAX_INTEGER = 2**53
 """Largest integer magnitude exchanged exactly between JSON implementations (RFC 7493, I-JSON)."""
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+# statements built once: SQLAlchemy memoises a statement object's cache key, so a write reuses
+# the compiled form without walking the statement again (a group commit runs many in a row)
+_INSERT_AUDIT = insert(AuditEntry.__table__)
+_INSERT_PASSPORT = insert(Passport.__table__)
+_INSERT_VERSION = insert(PassportVersion.__table__)
+
+
+def _identity_of(session: Session, organisation: str) -> Any:
+    """An organisation's registered identifiers, read once per transaction (a group commit
+    checks many creates of one issuer in one transaction; no write in it changes them)."""
+    known = session.info.setdefault("critflow_identities", {})
+    if organisation not in known:
+        known[organisation] = identity(session, organisation)
+    return known[organisation]
 
 
 def passport_key(identifier: str) -> str:
@@ -330,10 +345,9 @@ class Registry:
     ) -> None:
         """An audit entry inside the caller's transaction (for allowed writes: it commits or
         rolls back with them)."""
-        session.connection().execute(
-            insert(AuditEntry.__table__),
-            self._stamped(self._entry(principal, action, key, audience, outcome, detail)),
-        )
+        row = self._stamped(self._entry(principal, action, key, audience, outcome, detail))
+        if not defer_audit(session, row):
+            session.connection().execute(_INSERT_AUDIT, row)
 
     def principal(self, presented: str | None) -> Principal:
         """The caller of a request (see :class:`KeyStore`)."""
@@ -448,7 +462,7 @@ class Registry:
                 link = DigitalLink.parse(document_id(document))
             except IdentifierError:
                 return
-            owned = identity(session, organisation)
+            owned = _identity_of(session, organisation)
             if not gtin_owned(link.gtin, owned.prefixes):
                 prefixes = ", ".join(owned.prefixes) or "none registered"
                 raise self._deny(
@@ -463,7 +477,7 @@ class Registry:
                     "an id of your own.",
                 )
             return
-        owned = identity(session, organisation)
+        owned = _identity_of(session, organisation)
         gtin = DigitalLink.parse(document_id(document)).gtin
         if creating and not gtin_owned(gtin, owned.prefixes):
             prefixes = ", ".join(owned.prefixes) or "none registered"
@@ -631,7 +645,7 @@ class Registry:
         envelope = prepared["envelope"]
         connection = session.connection()
         try:
-            pk = connection.execute(insert(Passport.__table__), row).inserted_primary_key[0]
+            pk = connection.execute(_INSERT_PASSPORT, row).inserted_primary_key[0]
         except IntegrityError:  # the caller's transaction (or savepoint) is rolled back
             raise RegistryError(
                 409,
@@ -639,7 +653,7 @@ class Registry:
                 f"A passport with id {identifier} exists; append a version instead.",
             ) from None
         connection.execute(
-            insert(PassportVersion.__table__),
+            _INSERT_VERSION,
             {
                 "passport_pk": pk,
                 "version": 1,
