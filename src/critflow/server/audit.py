@@ -108,6 +108,15 @@ class _WorkError(Exception):
         self.error = error
 
 
+class WorkRefusedError(Exception):
+    """A write of :meth:`GroupCommitter.run_async` that raised ``error``: it was rolled back
+    alone, nothing of it was written."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class GroupCommitter:
     """Commits the audit entries and writes of concurrent requests in shared transactions.
 
@@ -170,6 +179,20 @@ class GroupCommitter:
             raise ticket.error.error
         if ticket.error is not None:
             raise ticket.error
+        return ticket.result
+
+    async def run_async(self, work: Callable[[Session], Any]) -> Any:
+        """:meth:`run` for a request served on the event loop (it does not block the loop).
+        What ``work`` raises is raised here as :class:`WorkRefusedError` (its savepoint rolled back,
+        nothing of it written); a failed commit raises its error."""
+        ticket = _Ticket([], work)
+        ticket.loop = asyncio.get_running_loop()
+        ticket.future = ticket.loop.create_future()
+        self._submit(ticket)
+        try:
+            await ticket.future
+        except _WorkError as exc:
+            raise WorkRefusedError(exc.error) from exc.error
         return ticket.result
 
     # --- the committer thread ----------------------------------------------------------------

@@ -523,12 +523,14 @@ class Registry:
 
     # --- validation ------------------------------------------------------------------------
     @staticmethod
-    def _validated(document: Any, where: str = "body") -> dict[str, Any]:
+    def _validated(document: Any, where: str = "body", checked: bool = False) -> dict[str, Any]:
+        """The document, validated; ``checked``: :func:`check_json` passed on it already."""
         if not isinstance(document, dict):
             raise RegistryError(
                 422, "Invalid passport", "The body must be a passport document (a JSON object)."
             )
-        check_json(document, where)
+        if not checked:
+            check_json(document, where)
         try:
             validate_document(document, where=where)
         except CritflowError as exc:
@@ -595,10 +597,27 @@ class Registry:
     def _create(self, session: Session, principal: Principal, document: Any) -> dict[str, Any]:
         return self._insert_created(session, principal, self._prepare_create(principal, document))
 
-    def _prepare_create(self, principal: Principal, document: Any) -> dict[str, Any]:
+    def prepare_create(
+        self, principal: Principal, document: Any, checked: bool = False
+    ) -> dict[str, Any]:
+        """What :meth:`create` inserts — the new passport's row and signed first version —
+        before any database access (raises RegistryError, its refusal's audit entry not
+        written, when it is refused). Insert it with :meth:`insert_created` in a write
+        transaction; ``checked``: the document passed :func:`check_json` already."""
+        return self._prepare_create(principal, document, checked)
+
+    def insert_created(
+        self, session: Session, principal: Principal, prepared: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Insert a prepared passport (:meth:`prepare_create`) in ``session``'s transaction."""
+        return self._insert_created(session, principal, prepared)
+
+    def _prepare_create(
+        self, principal: Principal, document: Any, checked: bool = False
+    ) -> dict[str, Any]:
         """The new passport's row and signed first version, before any database access."""
         self._writer(principal, "create", None)
-        document = self._validated(document)
+        document = self._validated(document, checked=checked)
         identifier = document_id(document)
         key = passport_key(identifier)
         gtin = serial = None
