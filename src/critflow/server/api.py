@@ -24,6 +24,7 @@ from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
@@ -340,7 +341,8 @@ class PassportReads:
     async def _create(self, scope, receive, send) -> None:
         """``POST /api/passports`` by a key verified lately: the body as RequestGuard parsed and
         checked it (not parsed again), validated and signed on the loop, inserted in the group
-        committer's next transaction; answered 201 only once that is committed. A refusal, or a
+        committer's next transaction (SQLite) or in its own (PostgreSQL, in a thread); answered
+        201 only once that is committed. A refusal, or a
         key not verified lately, goes to the application, which answers (and audits) it —
         nothing of a refused create was written."""
         api_key = next((v for n, v in scope.get("headers") or [] if n == b"x-api-key"), None)
@@ -351,9 +353,12 @@ class PassportReads:
         registry = self.registry
         try:
             prepared = registry.prepare_create(principal, scope[CHECKED_BODY], checked=True)
-            result = await registry.committer.run_async(
-                lambda session: registry.insert_created(session, principal, prepared)
-            )
+            if registry.groups_creates:
+                result = await registry.committer.run_async(
+                    lambda session: registry.insert_created(session, principal, prepared)
+                )
+            else:
+                result = await run_in_threadpool(registry.store_created, principal, prepared)
         except (RegistryError, WorkRefusedError):
             await self.app(scope, receive, send)
             return
