@@ -359,3 +359,18 @@ def test_criticality_with_a_models_own_sourcing(tmp_path):
     row = next(line for line in result.stdout.splitlines() if "processing (global)" in line)
     assert "0.68" in row and "China 20%" in row  # HHI 0.8² + 0.2²; the largest third country
     assert "2 supply shares replaced by your own (purchasing 2025)" in result.stdout
+
+
+def test_run_regional_example_lists_no_generated_helpers(tmp_path):
+    """`critflow run` on the regional battery example: the summary's largest flows leave out the
+    total of a split supply (supply.total[…], a generated helper) and name one origin's part by
+    the source it leaves at that origin; flows.csv keeps region, product and origin columns."""
+    example = ROOT / "examples" / "eu_battery_materials_regions.yaml"
+    result = critflow_cli("run", str(example), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert ".total[" not in text and ".by_origin[" not in text, text
+    flows = pd.read_csv(tmp_path / "o" / "flows.csv")
+    assert {"region", "product", "from_region"} <= set(flows.columns)
+    supply = flows[(flows.flow == "supply") & (flows.period == 2030) & (flows.element == "Li")]
+    assert set(supply.from_region) >= {"CL", "CH", "AR", "RoW"}

@@ -19,6 +19,8 @@ Shares of Union consumption: extraction Li 10/200 = 5 %, Co 30/200 = 15 %; proce
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -215,41 +217,189 @@ def test_shares_bounded_and_additive_over_regions(dom_frac, rec_frac, x_share, d
     assert np.isfinite(shares).all()
 
 
-def test_example_eu_battery_materials_regions():
-    """The example's CRMA shares follow from its cited inputs (examples/data/regions/sources.csv):
-    processing Co = (0.62 Finland + 0.29 Belgium) x (1 - 0.22 EoL-RIR) = 0.7098, Ni = 0.17 x
-    (1 - 0.16) = 0.1428, Li = 0 (no EU refining in the study's sourcing); recycling = the EoL-RIR;
-    largest single third country: Li Chile 0.79, Co China 0.02 x 0.78 = 0.0156, Ni Russia 0.29 x
-    0.84 = 0.2436 (RoW, an aggregate of countries, is no single country)."""
-    from pathlib import Path
+EXAMPLE_REGIONS = Path(__file__).parents[2] / "examples" / "eu_battery_materials_regions.yaml"
 
+
+@pytest.fixture(scope="module")
+def battery_regions():
     from critflow.model.load import load_model
 
-    path = Path(__file__).parents[2] / "examples" / "eu_battery_materials_regions.yaml"
-    model = load_model(path)
-    results = solve(model)
+    model = load_model(EXAMPLE_REGIONS)
+    return model, solve(model)
+
+
+def _weibull_outflow(inflow: np.ndarray, shape: float, scale: float) -> np.ndarray:
+    """End-of-life outflow by year of an inflow series, computed here without critflow: a cohort
+    enters mid-year and leaves by a Weibull survival SF(a) = exp(-(a / scale) ** shape), so in its
+    first year 1 - SF(0.5) of it leaves, in year k after SF(k - 0.5) - SF(k + 0.5)."""
+    n = inflow.size
+    age = np.arange(n)
+    sf_end = np.exp(-(((age + 0.5) / scale) ** shape))
+    sf_start = np.concatenate([[1.0], sf_end[:-1]])
+    leave = sf_start - sf_end  # share of a cohort leaving in its k-th year (k = 0, 1, ...)
+    return np.array([inflow[: t + 1][::-1] @ leave[: t + 1] for t in range(n)])
+
+
+def _with_history(inflow: np.ndarray, initial: float, shape: float, scale: float) -> np.ndarray:
+    """The outflow of ``inflow`` and of an initial stock ``initial`` (end of the year before the
+    first) held by a constant inflow over the 400 years before: a cohort that entered j years
+    before the first has SF(j - 0.5) of itself in use then."""
+    history = 400
+    survival = np.exp(-(((np.arange(1, history + 1) - 0.5) / scale) ** shape))
+    level = initial / survival.sum()
+    series = np.concatenate([np.full(history, level), inflow])
+    return _weibull_outflow(series, shape, scale)[history:]
+
+
+def test_example_eu_battery_materials_regions(battery_regions):
+    """The example's shares from its cited inputs (examples/data/regions/sources.csv), computed
+    independently of the engine for the Union (all three regions share lifetimes, collection and
+    recovery, so the Union's end of life is the Weibull outflow of the EU's sales):
+
+    * Co consumed in 2015: portable 214 000 t x 0.19 Li-ion x 0.8 cells x 0.181 (LCO) + EV
+      49 000 cars x 25 kWh x 5.51 kg/kWh x 0.7 x 0.061 = 5887.6 + 288.2 t;
+    * recycled Co = end of life x collection x recovery, summed over EV, portable and stationary;
+    * the balancing supply is consumption - recycled, split by origin: EU processing of Co is
+      (0.62 Finland + 0.29 Belgium) of it, of Ni 0.17, of Mn 0.14, of Li and graphite 0; the
+      largest single third country Li Chile 0.79, Co China 0.02 (RoW is no single country),
+      Ni Russia 0.29, Mn Norway 0.21, graphite China 0.40 of the supply."""
+    import pandas as pd
+
+    model, results = battery_regions
     ctx = Context(model, results)
-    p = list(results.inputs.periods).index(2030)
-    expected = {
-        ("eu_processing_share", "Co"): 0.7098,
-        ("eu_processing_share", "Ni"): 0.1428,
-        ("eu_processing_share", "Li"): 0.0,
-        ("eu_recycling_share", "Co"): 0.22,
-        ("eu_recycling_share", "Ni"): 0.16,
-        ("largest_third_country_share", "Li"): 0.79,
-        ("largest_third_country_share", "Co"): 0.0156,
-        ("largest_third_country_share", "Ni"): 0.2436,
-    }
-    for (name, element), value in expected.items():
-        got = float(evaluate_indicator(ctx, name, element)[0, p])
-        assert got == pytest.approx(value, abs=1e-9), (name, element)
-    # Flanders' Li demand in 2030: 22000 t x 6774807 / 448387872 (population share)
-    table = results.flows()
-    fl = table[(table.flow == "demand") & (table.region == "FL") & (table.period == 2030)]
-    assert fl.set_index("element").value["Li"] == pytest.approx(22000 * 6774807 / 448387872)
+    periods = list(results.inputs.periods)
+    years = np.arange(2015, 2051)
+    assert periods == list(years)
+    table = system_table(model, results).set_index(["period", "element"])
+    co_2015 = 214000 * 0.19 * 0.8 * 0.181 + 49000 * 25 * 5.51 / 1000 * 0.7 * 0.061
+    assert table.loc[(2015, "Co"), "consumption"] == pytest.approx(co_2015, rel=1e-12)
+
+    # the Union's recycled Co, by an independent cohort calculation
+    bev = pd.read_csv(EXAMPLE_REGIONS.parent / "data" / "eu_bev_registrations.csv", comment="#")
+    bev = bev.set_index("year").bev_registrations.reindex(years).to_numpy(float)
+
+    def series(points):
+        keys = sorted(points)
+        return np.interp(years, keys, [points[k] for k in keys])
+
+    lfp = series({2015: 0.0, 2020: 0.03, 2024: 0.10, 2030: 0.35, 2050: 0.40})
+    kwh = series({2015: 25, 2020: 50, 2024: 60, 2030: 65, 2050: 70})
+    nmc_kg = series({2015: 5.51, 2020: 5.23, 2030: 4.99})
+    ev_packs = bev * kwh * ((1 - lfp) * nmc_kg + lfp * 6.66) / 1000
+    ev_co = ev_packs * 0.7 * (1 - lfp) * series({2015: 0.061, 2020: 0.036, 2030: 0.018})
+    portable = series({2016: 214000, 2022: 244000}) * series({2015: 0.19, 2017: 0.21})
+    portable_co = portable * 0.8 * 0.181
+    # the initial stock (end of 2014: 14 000 t of EV packs, 215 500 t of portable Li-ion) has the
+    # 2015 sales' composition and the ages a steady inflow would leave: a constant inflow before
+    # 2015 that leaves that total in use
+    ev_eol = _with_history(ev_co, 14000 * ev_co[0] / ev_packs[0], 2.3, 15.5)
+    portable_eol = _with_history(portable_co, 215500 * 0.8 * 0.181, 2.0, 6.0)
+    collected = ev_eol * 0.9 + portable_eol * series({2018: 0.145, 2027: 0.63, 2030: 0.73})
+    recycled_co = collected * series({2027: 0.90, 2031: 0.95})
+    consumption_co = ev_co + portable_co  # stationary storage is LFP: no Co
+    for year in (2020, 2030, 2040, 2050):
+        i = year - 2015
+        assert table.loc[(year, "Co"), "consumption"] == pytest.approx(consumption_co[i])
+        assert table.loc[(year, "Co"), "recycling_share"] == pytest.approx(
+            recycled_co[i] / consumption_co[i], rel=1e-9
+        ), year
+
+    for year in (2030, 2050):
+        p = periods.index(year)
+        primary = {e: 1 - table.loc[(year, e), "recycling_share"] for e in ("Li", "Co", "Ni", "Mn")}
+        primary["C"] = 1.0  # no graphite recovered
+        expected = {
+            ("eu_processing_share", "Co"): 0.91 * primary["Co"],
+            ("eu_processing_share", "Ni"): 0.17 * primary["Ni"],
+            ("eu_processing_share", "Mn"): 0.14 * primary["Mn"],
+            ("eu_processing_share", "Li"): 0.0,
+            ("eu_processing_share", "C"): 0.0,
+            ("eu_recycling_share", "C"): 0.0,
+            ("largest_third_country_share", "Li"): 0.79 * primary["Li"],
+            ("largest_third_country_share", "Co"): 0.02 * primary["Co"],
+            ("largest_third_country_share", "Ni"): 0.29 * primary["Ni"],
+            ("largest_third_country_share", "Mn"): 0.21 * primary["Mn"],
+            ("largest_third_country_share", "C"): 0.40,
+        }
+        for (name, element), value in expected.items():
+            got = float(evaluate_indicator(ctx, name, element)[0, p])
+            assert got == pytest.approx(value, abs=1e-9), (year, name, element)
+        countries = {e: table.loc[(year, e), "country"] for e in ("Li", "Co", "Ni", "Mn", "C")}
+        assert countries == {"Li": "CL", "Co": "CN", "Ni": "RU", "Mn": "NO", "C": "CN"}
+
+    # Flanders' EV sales in 2030: the EU's x 6774807 / 448387872 (population share)
+    flows = results.flows()
+    fl = flows[
+        (flows.flow == "sales")
+        & (flows.region == "FL")
+        & (flows["product"] == "EV")
+        & (flows.period == 2030)
+    ]
+    p30 = 2030 - 2015
+    assert fl.value.sum() == pytest.approx(ev_packs[p30] * 6774807 / 448387872)
     rows = {r.rule: r for r in check(model, results, load_rule_sets(["crma"]), year=2030)}
-    assert rows["crma-diversification-2030"].status == "fail"  # Li from Chile, 79 % > 65 %
+    assert rows["crma-diversification-2030"].status == "fail"  # Li from Chile, 73.7 % > 65 %
     assert rows["crma-extraction-2030"].status == "not applicable"  # no EU extraction modelled
+
+
+def test_readme_quotes_the_example_as_it_runs(battery_regions):
+    """The figures the README's 'Regions and trade' section quotes for the example are the ones
+    it gives (rounded as written there)."""
+    model, results = battery_regions
+    t = system_table(model, results).set_index(["period", "element"])
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    text = " ".join(
+        readme[readme.index("`examples/eu_battery_materials_regions.yaml` covers") :][:3000].split()
+    )
+
+    def pct(year, element, column, digits=0):
+        return f"{100 * t.loc[(year, element), column]:.{digits}f} %"
+
+    def kt(element, digits=1):
+        return f"{t.loc[(2030, element), 'consumption'] / 1000:.{digits}f} kt"
+
+    quoted = [
+        f"Li {kt('Li')}, Co {kt('Co')}, Ni {kt('Ni', 0)}, Mn {kt('Mn')}, graphite {kt('C', 0)}",
+        f"processing Co {pct(2030, 'Co', 'processing_share')}, Ni "
+        f"{pct(2030, 'Ni', 'processing_share')}, Mn {pct(2030, 'Mn', 'processing_share')}",
+        f"recycling Co {pct(2030, 'Co', 'recycling_share')}, Mn "
+        f"{pct(2030, 'Mn', 'recycling_share')}, Ni {pct(2030, 'Ni', 'recycling_share', 1)}, Li "
+        f"{pct(2030, 'Li', 'recycling_share', 1)}",
+        f"Li Chile {pct(2030, 'Li', 'largest_third_country_share')}",
+        f"graphite China {pct(2030, 'C', 'largest_third_country_share')}",
+        f"Ni Russia {pct(2030, 'Ni', 'largest_third_country_share')}, Mn Norway "
+        f"{pct(2030, 'Mn', 'largest_third_country_share')}, Co China "
+        f"{pct(2030, 'Co', 'largest_third_country_share', 1)}",
+        f"Co {pct(2050, 'Co', 'recycling_share')}, Ni {pct(2050, 'Ni', 'recycling_share')}, Mn "
+        f"{pct(2050, 'Mn', 'recycling_share')} and Li {pct(2050, 'Li', 'recycling_share')}",
+        f"Li falls to {pct(2050, 'Li', 'largest_third_country_share')}",
+    ]
+    for phrase in quoted:
+        assert phrase in text, phrase
+
+
+def test_example_for_flanders_counts_the_union_as_intra_eu(battery_regions):
+    """With scope FL the example's third countries are the EU's (supply from BE-other or
+    EU-other is never a third country's) and Flanders' Co processing is Belgium's 0.29 of the
+    Union's primary Co over Flanders' population share of consumption."""
+    from critflow.model.load import model_from_text
+
+    text = EXAMPLE_REGIONS.read_text(encoding="utf-8").replace(
+        "scope: {region: EU}", "scope: {region: FL}"
+    )
+    text = text.replace("file: data/", f"file: {EXAMPLE_REGIONS.parent.as_posix()}/data/")
+    model, results = battery_regions
+    eu = system_table(model, results).set_index(["period", "element"])
+    flanders = model_from_text(text, allow_outside_files=True)
+    fl = system_table(flanders, solve(flanders)).set_index(["period", "element"])
+    for element in ("Li", "Co", "Ni", "Mn", "C"):
+        row = fl.loc[(2030, element)]
+        assert row["country"] == eu.loc[(2030, element), "country"]
+        assert row["largest_third_country_share"] == pytest.approx(
+            eu.loc[(2030, element), "largest_third_country_share"]
+        )
+    expected = 0.29 * (1 - eu.loc[(2030, "Co"), "recycling_share"]) * 448387872 / 6774807
+    assert fl.loc[(2030, "Co"), "processing_share"] == pytest.approx(expected)
 
 
 def test_readme_regions_example():

@@ -305,8 +305,9 @@ def test_a_json_model_with_dimensions_names_the_line_and_the_coordinate(tmp_path
 
     text = (EXAMPLE.parent / "eu_battery_materials_regions.yaml").read_text(encoding="utf-8")
     data, _ = parse_text(text, "regions.yaml")
-    demand = next(f for f in data["flows"] if f["id"] == "demand")
-    demand["value"]["region"]["FL"]["Co"] = "co_demand_eu * nosuch"
+    data["parameters"]["bev_registrations"] = 1.0e6  # its CSV file stays beside the YAML
+    sales = next(f for f in data["flows"] if f["id"] == "sales")
+    sales["value"]["region"]["FL"]["product"]["EV"] = "pack_kwh * nosuch"
     path = tmp_path / "regions.json"
     path.write_text(json.dumps(data, indent=1))
     with pytest.raises(CritflowError) as caught:

@@ -429,15 +429,24 @@ def _summary(name: str, results, top: int) -> None:
         "main elements (mass share" + (", all scenarios)" if len(scenarios) > 1 else ")")
     )
     element_mass = values.sum(axis=0)  # (E, F): the element mix over all scenarios
-    for f in np.argsort(-goods.max(axis=0), kind="stable")[:top]:
+    labels = topo.labels
+    order = np.argsort(-goods.max(axis=0), kind="stable")
+    if labels is not None:  # generated helpers (a split import's total) are no flows of the file
+        order = [f for f in order if not labels.flows[f].hidden]
+    for f in order[:top]:
         total = element_mass[:, f].sum()
         shares = element_mass[:, f] / total if total > 0 else np.zeros(topo.n_elements)
         main = ", ".join(
             f"{topo.elements[e]} {shares[e]:.1%}" for e in np.argsort(-shares)[:3] if shares[e] > 0
         )
+        start = topo.process_ids[topo.flow_from[f]]
+        if labels is not None and labels.processes[topo.flow_from[f]].hidden:
+            # one origin's part of a split import: it leaves the split's source at that origin
+            label = labels.flows[f]
+            start = f"{label.from_base}[{','.join(label.origin.values())}]"
         table.add_row(
             topo.flow_ids[f],
-            f"{topo.process_ids[topo.flow_from[f]]} → {topo.process_ids[topo.flow_to[f]]}",
+            f"{start} → {topo.process_ids[topo.flow_to[f]]}",
             *(f"{goods[s, f]:,.6g}" for s in range(len(scenarios))),
             main,
         )

@@ -10,16 +10,20 @@ the rows are:
 
 All blocks are stacked block-diagonally so one sparse LU factorisation serves every scenario and
 element at once, and every period whose coefficients are the same (the right-hand sides differ).
+Small systems are solved as dense blocks instead (:mod:`critflow.engine.linear`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from critflow.engine.topology import Topology, equal_pairs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,11 @@ def assemble_matrix(
     """Block-diagonal matrix of all blocks for one set of coefficients.
 
     ``coefficients`` is (B, J) transfer coefficients, ``given_mask`` (B, F); every block must be
-    square (``n_structural + given count == n_flows``).
+    square (``n_structural + given count == n_flows``). Small systems are solved from dense blocks
+    instead (:func:`critflow.engine.linear.dense_matrices`), without SciPy.
     """
+    import scipy.sparse as sp  # on use: small systems never import SciPy
+
     n_blocks, n_flows = given_mask.shape
     offset = np.arange(n_blocks)[:, None] * n_flows
     values = _entry_values(structure, coefficients)

@@ -4,7 +4,9 @@ Periods whose transfer coefficients are the same share one sparse LU factorisati
 scenarios and elements are blocks of that one factorisation. When a model has fewer given values
 than periods, one triangular solve gives the response of every flow to each given value and each
 period is then a batched matrix product; otherwise all periods are right-hand-side columns of one
-triangular solve. No Python loop runs over elements or periods.
+triangular solve. Small systems (see :mod:`critflow.engine.linear`) are one batched dense solve
+instead, with every period a right-hand-side column, and import no SciPy. No Python loop runs over
+elements or periods.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
 from critflow.engine.assemble import (
     assemble_matrix,
@@ -24,6 +25,7 @@ from critflow.engine.assemble import (
 )
 from critflow.engine.compile import ModelInputs
 from critflow.engine.diagnose import MAX_REPORTED, explain_block, negative_flows, trapped_loops
+from critflow.engine.linear import DenseBlocks, SingularSystemError, dense_matrices, use_dense
 from critflow.errors import CritflowError, Problem
 
 NEGATIVE_TOLERANCE = 1e-9
@@ -116,6 +118,8 @@ def _solve_shared(structure, tau, mask, given, representative, inverse, timings)
     matrix = assemble_matrix(structure, tau[representative], sub_mask)
     timings["assemble"] += time.perf_counter() - start
     start = time.perf_counter()
+    import scipy.sparse.linalg as spla  # large systems only: ~0.3 s to import
+
     lu = spla.splu(matrix)
     timings["factorise"] += time.perf_counter() - start
     start = time.perf_counter()
@@ -159,6 +163,55 @@ def _check_shared(matrix, found: np.ndarray, rhs: np.ndarray) -> None:
             "the balance equations are singular (numerically) for some blocks",
             "Check for loops whose recycle shares are 1 or extremely close to 1.",
         )
+
+
+def _check_solution(
+    inputs: ModelInputs,
+    structure,
+    tau: np.ndarray,
+    period: int,
+    checked: np.ndarray,
+    rhs: np.ndarray,
+    residual: float,
+) -> None:
+    """Refuse a solution (B·F, C) that is not finite or does not satisfy its equations: explain
+    the blocks with non-finite or huge values (or all blocks when none stands out)."""
+    scale = max(np.abs(rhs).max(initial=0.0), np.abs(checked).max(initial=0.0), 1.0)
+    if not np.isfinite(checked).all() or residual > 1e-8 * scale:
+        n_f = inputs.topology.n_flows
+        worst = np.unique(
+            np.argwhere(~np.isfinite(checked) | (np.abs(checked) > 1e12 * scale))[:, 0] // n_f
+        )
+        n_b = tau.shape[0] * tau.shape[1]
+        raise explain(inputs, structure, tau, worst if worst.size else range(n_b), period)
+
+
+def _solve_dense(
+    inputs: ModelInputs,
+    structure,
+    tau: np.ndarray,
+    mask: np.ndarray,
+    given: np.ndarray,
+    period: int,
+    timings: dict[str, float],
+) -> np.ndarray:
+    """Every block and period of a small system at once: (B·F, P) for ``tau`` (S, E, J), ``mask``
+    (B, F) and ``given`` (B, P, F); the blocks are dense (B, F, F) matrices solved together by
+    LAPACK (``numpy.linalg.solve``, LU with partial pivoting) with all periods as right-hand-side
+    columns: no Python loop over blocks or periods, and no SciPy."""
+    n_b = mask.shape[0]
+    start = time.perf_counter()
+    system = DenseBlocks(dense_matrices(structure, tau.reshape(n_b, -1), mask))
+    rhs = assemble_rhs(structure, mask, given)
+    timings["assemble"] += time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        solution = system.solve(rhs)
+    except SingularSystemError:
+        raise explain(inputs, structure, tau, range(n_b), period) from None
+    timings["solve"] += time.perf_counter() - start
+    _check_solution(inputs, structure, tau, period, solution, rhs, system.residual(solution, rhs))
+    return solution
 
 
 def solve_flows(
@@ -205,12 +258,21 @@ def solve_flows(
         trapped = trapped_loops(inputs, tau, int(p0))
         if trapped:
             raise CritflowError(trapped)
+        if use_dense(n_b, n_f):  # small: one batched dense solve, no SciPy
+            mass[:, periods] = _solve_dense(
+                inputs, structure, tau, mask, given[:, periods], int(p0), timings
+            )
+            continue
+        import scipy.sparse.linalg as spla  # large systems only: ~0.3 s to import
+
         shared = _shared_blocks(tau.reshape(n_b, -1), mask)
         if shared is not None:
-            start = time.perf_counter()
-            mass[:, periods] = _solve_shared(
-                structure, tau.reshape(n_b, -1), mask, given[:, periods], *shared, timings
-            )
+            try:
+                mass[:, periods] = _solve_shared(
+                    structure, tau.reshape(n_b, -1), mask, given[:, periods], *shared, timings
+                )
+            except RuntimeError:  # splu: "Factor is exactly singular"
+                raise explain(inputs, structure, tau, range(n_b), int(p0)) from None
             continue
         start = time.perf_counter()
         matrix = assemble_matrix(structure, tau.reshape(n_b, -1), mask)
@@ -238,12 +300,7 @@ def solve_flows(
             solution = checked = lu.solve(rhs)
         timings["solve"] += time.perf_counter() - start
         residual = np.abs(matrix @ checked - rhs).max(initial=0.0)
-        scale = max(np.abs(rhs).max(initial=0.0), np.abs(checked).max(initial=0.0), 1.0)
-        if not np.isfinite(checked).all() or residual > 1e-8 * scale:
-            worst = np.unique(
-                np.argwhere(~np.isfinite(checked) | (np.abs(checked) > 1e12 * scale))[:, 0] // n_f
-            )
-            raise explain(inputs, structure, tau, worst if worst.size else range(n_b), int(p0))
+        _check_solution(inputs, structure, tau, int(p0), checked, rhs, residual)
         mass[:, periods] = solution
 
     result = np.moveaxis(mass.reshape(n_s, n_e, n_f, n_p), 3, 1)  # (S, P, E, F)

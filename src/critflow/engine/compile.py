@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from critflow.engine.linear import group_sum
 from critflow.engine.stock_inputs import StockEvaluator, StockInputs
 from critflow.engine.topology import Topology, build_topology
 from critflow.engine.values import parameter_values, series_n
@@ -137,7 +137,7 @@ class Compiler:
         topo = self.topology
         touched = np.unique(topo.transfer_process[self.uncertain_transfer.any(axis=0)])
         columns = np.flatnonzero(np.isin(topo.transfer_process, touched))
-        onehot = self._process_of_entry()[columns][:, touched]
+        process = np.searchsorted(touched, topo.transfer_process[columns])  # 0..len(touched)-1
         part = coefficients[..., columns]
         shape = part.shape
         varying = self.uncertain_transfer[:, columns]  # (E, J')
@@ -146,7 +146,7 @@ class Compiler:
 
         def process_sum(x: np.ndarray) -> np.ndarray:  # per entry: the sum over its process
             flat = np.broadcast_to(x, shape).reshape(-1, shape[-1])
-            return np.asarray((flat @ onehot) @ onehot.T).reshape(shape)
+            return group_sum(flat, process, touched.size)[:, process].reshape(shape)
 
         drawn_sum, fixed_sum = process_sum(drawn), process_sum(fixed)
         group_varies = process_sum(varying.astype(float)) > 0  # this process and element draws
@@ -156,14 +156,6 @@ class Compiler:
         result = coefficients.copy()
         result[..., columns] = np.where(absorb, scaled, part)
         return result
-
-    def _process_of_entry(self) -> sp.csr_matrix:
-        """(J, U) incidence of transfer entries in their processes."""
-        topo = self.topology
-        j = topo.transfer_process.size
-        return sp.csr_matrix(
-            (np.ones(j), (np.arange(j), topo.transfer_process)), shape=(j, len(topo.process_ids))
-        )
 
     def check_transfer(self, coefficients: np.ndarray, scenario: str) -> None:
         """Shares lie in [0, 1] and sum to 1 per process and element; ``coefficients`` is
@@ -178,7 +170,7 @@ class Compiler:
         flat = coefficients.reshape(
             coefficients.shape[0] * coefficients.shape[1], coefficients.shape[2]
         )
-        sums = np.asarray(flat @ self._process_of_entry()).reshape(
+        sums = group_sum(flat, topo.transfer_process, n_process).reshape(
             *coefficients.shape[:2], n_process
         )
         processes = np.unique(topo.transfer_process)
@@ -193,7 +185,9 @@ class Compiler:
             entries = np.flatnonzero(topo.transfer_process == u)
             inputs = self._inputs_of(e, entries)
             where = self.model.where("processes", int(u), "transfer")
-            shares = f"the transfer coefficients of {topo.elements[e]} in '{topo.process_ids[u]}'"
+            shares = (
+                f"the transfer coefficients of {topo.elements[e]} in {topo.process_name(int(u))}"
+            )
             if self.draws is not None and inputs:
                 named.add((int(e), int(u)))
                 self.problems.append(
@@ -220,7 +214,7 @@ class Compiler:
             value = coefficients[row, e, j]
             entries = np.flatnonzero(topo.transfer_process == u)
             inputs = self._inputs_of(e, entries)
-            what = f"the share of {topo.elements[e]} to '{topo.flow_ids[k]}'"
+            what = f"the share of {topo.elements[e]} to {topo.flow_name(int(k))}"
             where = self.model.where("processes", int(u), "transfer", topo.flow_ids[k])
             if self.draws is not None and inputs:
                 if (int(e), int(u)) in named:

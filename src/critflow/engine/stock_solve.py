@@ -12,7 +12,8 @@ the inflow is fixed first, from the target and the cohorts already in stock, and
 value of the stock's input flow.
 
 Scenarios and elements stay batch axes (blocks of one sparse factorisation, reused by every period
-with the same coefficients); the only Python loop runs over periods, which depend on each other.
+with the same coefficients, or of one batched dense solve for a small system); the only Python loop
+runs over periods, which depend on each other.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import dataclasses
 import time
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
-from critflow.engine.assemble import Structure, assemble_matrix, assemble_rhs, build_structure
+from critflow.engine.assemble import Structure, assemble_rhs, build_structure
 from critflow.engine.compile import ModelInputs
 from critflow.engine.diagnose import negative_flows, trapped_loops
+from critflow.engine.linear import SingularSystemError, factorise
 from critflow.engine.stock_inputs import StockInputs
 from critflow.errors import CritflowError, Problem
 from critflow.stocks.cohorts import CohortStocks, NegativeInflowError, survival_kernel
@@ -172,26 +173,28 @@ def solve_with_stocks(
             if trapped:
                 raise CritflowError(trapped)
             start = time.perf_counter()
-            matrix = assemble_matrix(structure, coefficients, flat_mask)
-            timings["assemble"] += time.perf_counter() - start
-            start = time.perf_counter()
-            try:
-                lu = spla.splu(matrix)
-            except RuntimeError:
+            try:  # dense blocks for a small system, one sparse LU otherwise
+                system = factorise(structure, coefficients, flat_mask)
+            except SingularSystemError:
                 raise explain(
                     period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
                 ) from None
             timings["factorise"] += time.perf_counter() - start
-            factorisations = {key: (matrix, lu)}  # keep the latest only: periods come in order
-        matrix, lu = factorisations[key]
+            factorisations = {key: system}  # keep the latest only: periods come in order
+        system = factorisations[key]
         start = time.perf_counter()
         rhs = assemble_rhs(structure, flat_mask, given.reshape(n_b, 1, n_f))
         rhs[(np.arange(n_b)[:, None] * n_f + stock_rows[None, :]).reshape(-1), 0] = carried.reshape(
             -1
         )
-        solution = lu.solve(rhs)
+        try:
+            solution = system.solve(rhs)
+        except SingularSystemError:  # the dense blocks find a singular block here
+            raise explain(
+                period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
+            ) from None
         timings["solve"] += time.perf_counter() - start
-        residual = np.abs(matrix @ solution - rhs).max(initial=0.0)
+        residual = system.residual(solution, rhs)
         scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
         if not np.isfinite(solution).all() or residual > 1e-8 * scale:
             raise explain(

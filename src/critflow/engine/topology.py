@@ -55,6 +55,24 @@ class Topology:
     def n_flows(self) -> int:
         return len(self.flow_ids)
 
+    def flow_name(self, f: int) -> str:
+        """Flow ``f`` for a message, as the model file names it: "'demand'", or in a model with
+        dimensions the flow as written and its coordinate, "'imports' (region CN>FL)" — never a
+        generated id such as ``imports.total[FL]``."""
+        if self.labels is None:
+            return f"'{self.flow_ids[f]}'"
+        from critflow.model.dimensions import flow_name
+
+        return flow_name(self.labels.flows[f])
+
+    def process_name(self, u: int) -> str:
+        """Process ``u`` for a message, as the model file names it, with its coordinate."""
+        if self.labels is None:
+            return f"'{self.process_ids[u]}'"
+        from critflow.model.dimensions import process_name
+
+        return process_name(self.labels.processes[u])
+
     @property
     def n_elements(self) -> int:
         return len(self.elements)

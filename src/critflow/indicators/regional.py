@@ -14,13 +14,21 @@ country at any relevant stage of processing. In a regional model these follow fr
 * **extraction, processing, recycling output** is the element mass of the outputs that carry a
   ``stage`` (material at a stage of the chain: not slag, tailings or losses) of the processes whose
   ``activity`` says so, in the Union, leaving out what goes on into another Union process of the
-  same activity (a chain refinery → cathode maker is counted once, at its end);
+  same activity (a chain refinery → cathode maker is counted once, at its end). A market's
+  balancing input split by ``origin_shares`` whose source declares an ``activity`` (the supply of
+  refined material, EU refiners among its origins) is that activity's output at each origin: the
+  part from an origin inside the scope counts as the scope's output;
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
-  lies outside the Union and whose destination inside (a balancing import split by
+  lies outside the EU-27 and whose destination inside the scope (a balancing import split by
   ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
   only its retained part (the process mixes: its exports have its inputs' origins in proportion).
   Imports whose origin the model does not say, and coordinates the dimension lists as
-  ``aggregates`` (RoW: several countries), are counted for no single country.
+  ``aggregates`` (RoW: several countries), are counted for no single country. A *third country* is
+  a country outside the EU-27 whatever the scope: for ``scope: {region: FL}`` the system is
+  Flanders, and supply from the rest of Belgium or the rest of the Union is intra-EU, never a
+  third country's. Membership is the model's group named EU (EU27, EU-27, EU27_2020) together with
+  the coordinates that are, or are part of, a Member State by ISO 3166 code (``BE``, ``BE-other``)
+  or of the Union (``EU-other``): :func:`critflow.model.dimensions.eu_coordinates`.
 
 Each share is per element; an indicator asked without an element is the worst over the strategic
 raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
@@ -43,6 +51,7 @@ from critflow.indicators.flows import (
     union_coordinates,
 )
 from critflow.model.core import Model
+from critflow.model.dimensions import eu_coordinates
 
 ACTIVITIES = ("extraction", "processing", "recycling")
 SHARE_INDICATORS = {
@@ -64,7 +73,7 @@ class RegionalSystem:
     leaving: np.ndarray  # (F,) the Union consumption process it leaves, or -1
     exports: np.ndarray  # flows from them to processes outside the Union
     production: dict[str, np.ndarray]
-    imports: dict[tuple[str, str], np.ndarray]  # (stage, country) → traded flows into the Union
+    imports: dict[tuple[str, str], np.ndarray]  # (stage, third country) → traded flows into it
     aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
 
     @property
@@ -113,28 +122,39 @@ def regional_system(model: Model) -> RegionalSystem:
             f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
             "the Union's consumption is the input of those processes"
         )
+    # where a flow's material was made: its from process, or for one origin's part of a balancing
+    # input split by origin shares (it leaves a generated split process) the split's source at
+    # that origin — EU refiners among the origins of a market's supply of refined material
+    maker = [(spec.processes[a].activity, processes[a].coords.get(dim)) for a, _ in ends]
+    for k, (a, _) in enumerate(ends):
+        label = flows[k]
+        if processes[a].hidden and dim in label.traded and label.from_base in proc_index:
+            source = spec.processes[proc_index[label.from_base]]
+            maker[k] = (source.activity, label.origin.get(dim))
     production = {}
     for activity in ACTIVITIES:
         production[activity] = np.array(
             [
                 f.stage is not None
-                and spec.processes[a].activity == activity
-                and processes[a].coords.get(dim) in inside
+                and maker[k][0] == activity
+                and maker[k][1] in inside
                 # material going on to the next Union stage of the same activity is counted there
                 and not (
                     spec.processes[b].activity == activity
                     and processes[b].coords.get(dim) in inside
                 )
-                for f, (a, b) in zip(spec.flows, ends, strict=True)
+                for k, (f, (_, b)) in enumerate(zip(spec.flows, ends, strict=True))
             ],
             dtype=bool,
         )
+    # intra-EU supply is never a third country's, whatever the scope (CRMA Art. 5(1)(b))
+    eu = eu_coordinates(labels.dimensions[dim], labels.groups.get(dim, {}))
     imports: dict[tuple[str, str], np.ndarray] = {}
     for k, (flow, label) in enumerate(zip(spec.flows, flows, strict=True)):
         if flow.stage is None or dim not in label.traded or label.hidden:
             continue
         origin, destination = label.origin.get(dim), label.coords.get(dim)
-        if origin in inside or destination not in inside:
+        if origin in inside or origin in eu or destination not in inside:
             continue
         key = (flow.stage, str(origin))
         imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True

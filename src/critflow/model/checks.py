@@ -167,9 +167,7 @@ def _flow_settings_problems(
             )
         )
     feeds_stock = (
-        base is None
-        and path[0] == "flows"
-        and model.spec.flows[int(path[1])].to in model.stock_ids
+        base is None and path[0] == "flows" and model.spec.flows[int(path[1])].to in model.stock_ids
     )
     if value is None and settings.composition is not None and base is None and not feeds_stock:
         problems.append(

@@ -40,6 +40,44 @@ EU_GROUP_NAMES = frozenset({"EU", "EU27"})
 """Group names (any case, '-' and '_2020' left out: EU-27, EU27_2020) that stand for the EU-27."""
 
 
+def is_eu_group(name: str) -> bool:
+    """True for a group name that stands for the EU-27 (EU, EU27, EU-27, EU27_2020, any case)."""
+    return str(name).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES
+
+
+def country_of(code: str, countries=None) -> str | None:
+    """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part: 'BE' and
+    'BE-VLG' give BE, 'EU-other' (part of the Union) EU27, a coordinate of its own ('FL', 'RoW')
+    None."""
+    if countries is None:
+        from critflow.model.trade_tables import Countries
+
+        countries = Countries.load()
+    found = countries.resolve(code)
+    if found is not None:
+        return found
+    head = code.split("-", 1)[0] if "-" in code else ""
+    return countries.resolve(head) if head else None
+
+
+def eu_coordinates(
+    coordinates: tuple[str, ...] | list[str], groups: dict[str, tuple[str, ...]]
+) -> frozenset[str]:
+    """The coordinates of a dimension that lie in the EU-27 (the CRMA's 'third country', Art.
+    5(1)(b), is any other): the members of a group named EU (:func:`is_eu_group`), and every coordinate that
+    is a Member State's ISO 3166 code or part of one ('BE-other', 'BE-VLG') or of the Union
+    ('EU-other'). A coordinate of its own ('FL') outside such a group is not taken as EU."""
+    from critflow.model.trade_tables import EU27, Countries
+
+    countries = Countries.load()
+    inside = {m for g, members in groups.items() if is_eu_group(g) for m in members}
+    for c in coordinates:
+        found = country_of(c, countries)
+        if found is not None and (found == EU27 or found in countries.eu27):
+            inside.add(c)
+    return frozenset(inside)
+
+
 @dataclass(frozen=True)
 class ItemLabel:
     """What one expanded process or flow is: its id in the model file, its position there, and
@@ -77,6 +115,41 @@ class Expansion:
     def flows_of(self, base: str) -> list[int]:
         """Positions of the expanded flows of the model file's flow ``base`` (helpers left out)."""
         return [i for i, f in enumerate(self.flows) if f.base == base and not f.hidden]
+
+
+SPLIT_SUFFIX = ".by_origin"
+"""Id suffix of the generated process that splits a balancing import by origin shares."""
+
+
+def _coordinates(label: ItemLabel) -> str:
+    """'region FL', 'region CN>FL, product EV': the coordinate of an expanded item."""
+    return ", ".join(
+        f"{d} {label.origin[d]}{PAIR}{c}" if d in label.traded else f"{d} {c}"
+        for d, c in label.coords.items()
+    )
+
+
+def flow_name(label: ItemLabel) -> str:
+    """An expanded flow as the user wrote it, with its coordinate: "'imports' (region CN>FL)";
+    the generated total of a split balancing import says what it is."""
+    where = _coordinates(label)
+    if label.hidden:  # the balancing input before its split by origin
+        where = (
+            f"{where}: the balancing input before its split by origin"
+            if where
+            else ("the balancing input before its split by origin")
+        )
+    return f"'{label.base}' ({where})" if where else f"'{label.base}'"
+
+
+def process_name(label: ItemLabel) -> str:
+    """An expanded process as the user wrote it, with its coordinate: "'market' (region FL)";
+    the generated split of a balancing import names the flow it splits."""
+    where = _coordinates(label)
+    if label.hidden and label.base.endswith(SPLIT_SUFFIX):
+        flow = label.base[: -len(SPLIT_SUFFIX)]
+        return f"the split by origin of flow '{flow}'" + (f" ({where})" if where else "")
+    return f"'{label.base}' ({where})" if where else f"'{label.base}'"
 
 
 def expanded_id(base: str, parts: list[str]) -> str:
@@ -224,7 +297,7 @@ class _Expander:
                         )
                         continue
                     self.groups[name][str(g)] = tuple(members)
-                    if str(g).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES:
+                    if is_eu_group(g):
                         self.check_eu(name, str(g), members, coords, (*at, "groups", g))
             bad = (
                 [a for a in aggregates or [] if a not in coords]
@@ -306,13 +379,7 @@ class _Expander:
         countries = Countries.load()
 
         def country(code: str) -> str | None:
-            """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part ('BE',
-            'BE-VLG'; 'EU-other' stands for part of the EU)."""
-            found = countries.resolve(code)
-            if found is not None:
-                return found
-            head = code.split("-", 1)[0] if "-" in code else ""
-            return countries.resolve(head) if head else None
+            return country_of(code, countries)
 
         outside_eu = []
         whole = set()
@@ -833,7 +900,7 @@ class _Expander:
             dest = dict(zip(names, combo, strict=True))
             dst = instance_id(end, dest)
             parts = list(combo)
-            split_id = expanded_id(f"{base}.by_origin", parts)
+            split_id = expanded_id(f"{base}{SPLIT_SUFFIX}", parts)
             total_id = expanded_id(f"{base}.total", parts)
             sub: dict[PathKey, PathKey] = {}
             body = self.item(
@@ -879,7 +946,7 @@ class _Expander:
                 )
             split = {"id": split_id, "kind": "transfer", "transfer": transfer}
             extra_procs.append(
-                (split, ItemLabel(f"{base}.by_origin", f, dest, hidden=True), split_sub)
+                (split, ItemLabel(f"{base}{SPLIT_SUFFIX}", f, dest, hidden=True), split_sub)
             )
 
     def scenarios(self, expanded: dict[str, Any], expansion: Expansion) -> None:
@@ -973,19 +1040,6 @@ def _note(names: list[str], combo: Any, traded: dict[str, Any]) -> str:
     for d, (o, t) in zip(names, combo, strict=False):
         parts.append(f"{d} {o}{PAIR}{t}" if d in traded or o != t else f"{d} {t}")
     return ", ".join(parts)
-
-
-def uses_dimensions(data: Any) -> bool:
-    """True for model data that declares dimensions or spans them."""
-    if not isinstance(data, dict):
-        return False
-    if "dimensions" in data:
-        return True
-    return any(
-        isinstance(item, dict) and ("over" in item or "trade" in item or "origin_shares" in item)
-        for key in ("processes", "flows")
-        for item in data.get(key) or []
-    )
 
 
 def expand(

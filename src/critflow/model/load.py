@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 from critflow.errors import CritflowError, Problem, known, nearest, validation_message
 from critflow.model.checks import check_model
 from critflow.model.core import Model
-from critflow.model.dimensions import expand, uses_dimensions
 from critflow.model.schema import EXPANDED, ModelFile
 from critflow.model.series_files import resolve_series_files
 from critflow.model.source import (
+    WORKBOOK_SUFFIXES,
     PathKey,
     SourceMap,
     check_depth,
@@ -29,7 +29,6 @@ from critflow.model.source import (
     read_file,
 )
 from critflow.model.uncertainty import collect
-from critflow.model.workbook import WORKBOOK_SUFFIXES, read_workbook
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -204,6 +203,20 @@ def _load_empirical(model: Model, base: Path) -> None:
         raise CritflowError(problems)
 
 
+def uses_dimensions(data: Any) -> bool:
+    """True for model data that declares dimensions or spans them (only such data imports
+    :mod:`critflow.model.dimensions`, to expand it)."""
+    if not isinstance(data, dict):
+        return False
+    if "dimensions" in data:
+        return True
+    return any(
+        isinstance(item, dict) and ("over" in item or "trade" in item or "origin_shares" in item)
+        for key in ("processes", "flows")
+        for item in data.get(key) or []
+    )
+
+
 def _finish(
     data: Any, source: SourceMap, path: Path | None, text: str, allow_outside_files: bool
 ) -> Model:
@@ -216,6 +229,8 @@ def _finish(
         raise CritflowError(problems)
     expansion = None
     if uses_dimensions(resolved):
+        from critflow.model.dimensions import expand  # on use: ~15 ms to import
+
         resolved, source, expansion = expand(resolved, source)
     spec = validate_data(resolved, source, expanded=expansion is not None)
     spec._expansion = expansion
@@ -239,6 +254,8 @@ def load_model(path: str | Path, *, allow_outside_files: bool = False) -> Model:
     model file's folder or below, unless ``allow_outside_files`` (the command line's
     ``--allow-outside-files``): a model from someone else cannot read other files."""
     if Path(path).suffix.lower() in WORKBOOK_SUFFIXES:
+        from critflow.model.workbook import read_workbook  # on use: ~10 ms to import
+
         data, source, text = read_workbook(path)
     else:
         data, source, text = read_file(path)

@@ -431,7 +431,9 @@ class _ProcessBase(_Strict):
     activity: Activity | None = Field(
         None,
         description="what the process does in the CRMA's terms (extraction, processing, "
-        "recycling): its outputs other than losses count as that stage's production",
+        "recycling): its outputs other than losses count as that stage's production; on the "
+        "source of a balancing supply split by origin_shares, each origin's part counts at that "
+        "origin (EU refiners among the origins of refined supply)",
     )
 
 

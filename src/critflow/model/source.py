@@ -544,6 +544,11 @@ def decode_utf8(raw: bytes, shown: str) -> str:
         ) from None
 
 
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+"""Model workbooks (:mod:`critflow.model.workbook`): here, so that telling a workbook from a text
+model file does not import the workbook reader."""
+
+
 def read_file(path: str | Path) -> tuple[Any, SourceMap, str]:
     """Read a model file (``.yaml``/``.yml`` or ``.json``): its data, source map and text.
 

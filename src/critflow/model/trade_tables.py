@@ -25,6 +25,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ class MappingRow:
     element: str
     content: float
     source: str
+    compound: str | None = None  # the formula the content comes from, if given
 
 
 def read_mapping(path: str | Path) -> list[MappingRow]:
@@ -176,8 +178,8 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
             problems.append(
                 Problem(
                     where,
-                    f"code {row.get('code')!r} is not an HS/CN code",
-                    "Write digits (283691).",
+                    f"code {row.get('code')!r} is not a commodity code (HS, CN or PRODCOM)",
+                    "Write digits (283691; dots and spaces are dropped: 24.45.11.30).",
                 )
             )
             continue
@@ -251,6 +253,7 @@ def read_mapping(path: str | Path) -> list[MappingRow]:
                 element,
                 content,
                 row["source"].strip(),
+                compound or None,
             )
         )
     if problems:
@@ -479,18 +482,21 @@ def _eurostat_csv(path: Path, text: str, countries: Countries) -> list[TradeReco
     return records
 
 
-def _eurostat_tsv(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
+def tsv_cells(
+    path: Path, text: str, problems: list[Problem], check: Callable[[list[str]], Any]
+) -> Iterator[tuple[str, dict[str, str], str, str]]:
+    """(where, labels by key, year, value) of every cell of a Eurostat TSV (``a,b,c\\TIME_PERIOD``
+    then a column per year); ``check`` sees the keys first. A line whose labels or values do not
+    fit the header is a problem named by its line."""
     lines = text.splitlines()
     head = lines[0].split("\t")
     keys = [k.strip() for k in head[0].split("\\")[0].split(",")]
-    _eurostat_columns(path, keys, True)
+    check(keys)
     years = [h.strip() for h in head[1:]]
-    problems: list[Problem] = []
     for i, year in enumerate(years):
         _year(year, f"{path}, line 1, column {i + 2}", problems)
     if problems:
         raise _capped(problems)
-    records: list[TradeRecord] = []
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -507,15 +513,21 @@ def _eurostat_tsv(path: Path, text: str, countries: Countries) -> list[TradeReco
             )
             continue
         row = dict(zip(keys, labels, strict=True))
+        for year, value in zip(years, cells[1:], strict=False):
+            yield f"{path}, line {n}, {year}", row, year, value
+
+
+def _eurostat_tsv(path: Path, text: str, countries: Countries) -> list[TradeRecord]:
+    problems: list[Problem] = []
+    records: list[TradeRecord] = []
+    check = lambda keys: _eurostat_columns(path, keys, True)  # noqa: E731
+    for where, row, year, value in tsv_cells(path, text, problems, check):
         unit = (row.get("indicators") or row.get("unit") or "").strip().lower()
         if unit not in _UNITS_KG:
-            continue
-        for year, value in zip(years, cells[1:], strict=False):
-            record = _eurostat_record(
-                row, year, value, _UNITS_KG[unit], f"{path}, line {n}, {year}", countries, problems
-            )
-            if record is not None:
-                records.append(record)
+            continue  # values in euro, supplementary units: not a mass
+        record = _eurostat_record(row, year, value, _UNITS_KG[unit], where, countries, problems)
+        if record is not None:
+            records.append(record)
     if problems:
         raise _capped(problems)
     return records
@@ -553,6 +565,21 @@ class MappedTrade:
     # they would count the countries' trade twice)
 
 
+def mapping_lookup(mapping: list[MappingRow]) -> Callable[[str], list[MappingRow]]:
+    """The mapping rows of a code: those of the longest mapping code it starts with (282520 maps
+    28252000), none if no mapping code is a prefix of it."""
+    by_code: dict[str, list[MappingRow]] = {}
+    for row in mapping:
+        by_code.setdefault(row.code, []).append(row)
+    prefixes = sorted(by_code, key=len, reverse=True)
+
+    def lookup(code: str) -> list[MappingRow]:
+        match = next((p for p in prefixes if code.startswith(p)), None)
+        return by_code[match] if match is not None else []
+
+    return lookup
+
+
 def map_trade(
     records: list[TradeRecord], mapping: list[MappingRow], countries: Countries | None = None
 ) -> MappedTrade:
@@ -561,10 +588,7 @@ def map_trade(
     reporter; exports from the reporter to the partner. Each country is also tagged with its group
     (EU27 for Member States)."""
     countries = countries or Countries.load()
-    by_code: dict[str, list[MappingRow]] = {}
-    for row in mapping:
-        by_code.setdefault(row.code, []).append(row)
-    prefixes = sorted(by_code, key=len, reverse=True)
+    lookup = mapping_lookup(mapping)
     rows: list[dict[str, Any]] = []
     unmapped: dict[str, float] = {}
     aggregates: dict[str, float] = {}
@@ -574,8 +598,8 @@ def map_trade(
         ):
             aggregates[record.partner] = aggregates.get(record.partner, 0.0) + record.goods_kg
             continue
-        match = next((p for p in prefixes if record.code.startswith(p)), None)
-        if match is None:
+        found = lookup(record.code)
+        if not found:
             unmapped[record.code] = unmapped.get(record.code, 0.0) + record.goods_kg
             continue
         origin, destination = (
@@ -583,7 +607,7 @@ def map_trade(
             if record.direction == "import"
             else (record.reporter, record.partner)
         )
-        for m in by_code[match]:
+        for m in found:
             rows.append(
                 {
                     "year": record.year,

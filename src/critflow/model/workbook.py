@@ -40,6 +40,7 @@ from zlib import error as zlib_error
 import yaml
 
 from critflow.errors import CritflowError
+from critflow.model.source import WORKBOOK_SUFFIXES as WORKBOOK_SUFFIXES  # re-exported
 from critflow.model.source import SourceMap, read_limited
 
 MAX_WORKBOOK_BYTES = 16 * 1024 * 1024
@@ -48,7 +49,6 @@ MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 """Largest total size of a workbook's parts once unpacked: a 'zip bomb' stops here."""
 FLOAT_TAG = "!!float "
 """Marks a number Excel cannot hold exactly (17 significant digits, NaN, infinity)."""
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 """File name endings read as model workbooks."""
 MAX_ROWS = 100_000
 """Most rows read from one sheet."""
