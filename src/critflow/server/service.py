@@ -628,6 +628,10 @@ class Registry:
             session.commit()
             return result
 
+    def _create(self, session: Session, principal: Principal, document: Any) -> dict[str, Any]:
+        """Create a passport in the caller's transaction (a repurposing's new passport)."""
+        return self._insert_created(session, principal, self._prepare_create(principal, document))
+
     def prepare_create(
         self, principal: Principal, document: Any, checked: bool = False
     ) -> dict[str, Any]:
