@@ -24,7 +24,6 @@ from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
@@ -285,7 +284,12 @@ class PassportReads:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == "/api/passports" and scope["method"] == "POST" and CHECKED_BODY in scope:
+        if (
+            path == "/api/passports"
+            and scope["method"] == "POST"
+            and CHECKED_BODY in scope
+            and self.registry.groups_creates
+        ):
             await self._create(scope, receive, send)
             return
         key = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else ""
@@ -341,8 +345,9 @@ class PassportReads:
     async def _create(self, scope, receive, send) -> None:
         """``POST /api/passports`` by a key verified lately: the body as RequestGuard parsed and
         checked it (not parsed again), validated and signed on the loop, inserted in the group
-        committer's next transaction (SQLite) or in its own (PostgreSQL, in a thread); answered
-        201 only once that is committed. A refusal, or a
+        committer's next transaction; answered 201 only once that is committed. Only where
+        creates are group-committed (SQLite): on PostgreSQL the application creates, in a
+        transaction of its own (its CPU per create was no lower in interleaved runs). A refusal, or a
         key not verified lately, goes to the application, which answers (and audits) it —
         nothing of a refused create was written."""
         api_key = next((v for n, v in scope.get("headers") or [] if n == b"x-api-key"), None)
@@ -353,12 +358,9 @@ class PassportReads:
         registry = self.registry
         try:
             prepared = registry.prepare_create(principal, scope[CHECKED_BODY], checked=True)
-            if registry.groups_creates:
-                result = await registry.committer.run_async(
-                    lambda session: registry.insert_created(session, principal, prepared)
-                )
-            else:
-                result = await run_in_threadpool(registry.store_created, principal, prepared)
+            result = await registry.committer.run_async(
+                lambda session: registry.insert_created(session, principal, prepared)
+            )
         except (RegistryError, WorkRefusedError):
             await self.app(scope, receive, send)
             return
