@@ -10,8 +10,10 @@ whether it waits in a thread (:meth:`GroupCommitter.write`) or on the event loop
 (:meth:`GroupCommitter.write_async`). A lone request waits for one commit, as before.
 
 On SQLite (one writer at a time, an fsync per commit) writes such as creating a passport go the
-same way (:meth:`GroupCommitter.run`): each runs in a savepoint of the shared transaction, so a
-refused one is rolled back alone and changes nothing, and the others commit together.
+same way (:meth:`GroupCommitter.run`, or :meth:`GroupCommitter.run_async` from the event loop):
+each runs in a savepoint of the shared transaction, so a refused one is rolled back alone and
+changes nothing, and the others commit together; the audit rows of the writes are inserted with
+the batch's other audit rows in one statement (:func:`defer_audit`).
 
 When the commit fails, every request of the batch gets the error (503 for audit entries), none is
 acknowledged, and nothing of the batch was written. Nothing is buffered across a crash: what a
