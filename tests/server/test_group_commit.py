@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -309,7 +310,7 @@ def test_refused_fast_path_creates_answer_like_the_application_and_write_nothing
 
 
 def test_a_create_whose_commit_fails_is_not_acknowledged(registry, monkeypatch):
-    client, keys, app = registry
+    _client, keys, app = registry
     registry_ = app.state.registry
     monkeypatch.setattr(registry_.keys, "limits", Limits(recheck_seconds=3600))
     registry_.principal(keys.issuer)
@@ -321,7 +322,8 @@ def test_a_create_whose_commit_fails_is_not_acknowledged(registry, monkeypatch):
 
     monkeypatch.setattr(registry_.committer, "_begin", broken)
     monkeypatch.setattr(registry_, "writing", broken)
-    refused = client.post(
+    answering = TestClient(app, raise_server_exceptions=False)  # as a real client sees it
+    refused = answering.post(
         "/api/passports", json=sample_battery("ev", "E-1"), headers={"X-API-Key": keys.issuer}
     )
     # 503 (the fast path, SQLite) or 500 (the application, PostgreSQL): not acknowledged
