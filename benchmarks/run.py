@@ -6,8 +6,10 @@ each size is run as `critflow run MODEL --out DIR` and `critflow validate MODEL`
 processes, interleaved (run 50, validate 50, run 100, …, then the next repetition in rotated
 order). Prints for every size the wall time and peak resident memory (the child's ru_maxrss from
 wait4; Linux counts the benchmark's own ~60 MB before exec into it, a floor only) as
-min / median / max, the ratio run / validate of the medians, and the growth
-exponent b of run time ≈ a·processesᵇ fitted on the medians (least squares in log-log).
+min / median / max, the median CPU time (user + system of all the child's threads, from wait4),
+the ratios run / validate of the medians of wall and CPU time (on a machine busy with other work
+the wall times follow the load; the CPU times much less), and the growth exponent b of run time
+≈ a·processesᵇ fitted on the medians (least squares in log-log).
 
     python benchmarks/run.py [--sizes 50,100,200,400] [--repeats 3] [--excel summary] [--phases]
 
@@ -36,8 +38,9 @@ from _common import header, interleaved, spread
 from engine import MIN_PROCESSES, generate
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident bytes of ``command`` run to completion."""
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak resident bytes and CPU seconds (user + system, every thread) of
+    ``command`` run to completion."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -46,7 +49,7 @@ def timed(command: list[str]) -> tuple[float, float]:
     error = process.stderr.read().decode() if process.stderr else ""
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error}")
-    return seconds, usage.ru_maxrss * 1024.0  # Linux: kB
+    return seconds, usage.ru_maxrss * 1024.0, usage.ru_utime + usage.ru_stime  # Linux: kB
 
 
 PHASES = """
@@ -94,7 +97,10 @@ def main() -> None:
         parser.error(f"--sizes: every process count must be at least {MIN_PROCESSES}")
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    header("critflow run end to end (subprocess: wall time, peak RSS)", ["pandas", "pyarrow", "openpyxl"])
+    header(
+        "critflow run end to end (subprocess: wall time, peak RSS)",
+        ["pandas", "pyarrow", "openpyxl"],
+    )
     print(
         f"model: benchmarks/engine.py's value chain, {args.elements} elements × {args.periods} "
         f"periods; --excel {args.excel}; {args.repeats} interleaved repetitions"
@@ -127,19 +133,27 @@ def main() -> None:
 
     print(
         f"\n{'processes':>9}  {'command':8}  {'wall s (min / median / max)':>28}  "
-        f"{'peak MB (min / median / max)':>30}  run/validate"
+        f"{'peak MB (min / median / max)':>30}  {'CPU s (median)':>14}  run/validate "
+        "(wall, CPU)"
     )
     medians = []
     for n in sizes:
-        run_s = statistics.median(s for s, _ in found[("run", n)])
-        validate_s = statistics.median(s for s, _ in found[("validate", n)])
+        run_s = statistics.median(s for s, _, _ in found[("run", n)])
+        validate_s = statistics.median(s for s, _, _ in found[("validate", n)])
+        run_cpu = statistics.median(c for _, _, c in found[("run", n)])
+        validate_cpu = statistics.median(c for _, _, c in found[("validate", n)])
         medians.append(run_s)
         for command in ("run", "validate"):
             rows = found[(command, n)]
-            ratio = f"{run_s / validate_s:10.2f}x" if command == "run" else ""
+            ratio = (
+                f"{run_s / validate_s:6.2f}x, {run_cpu / validate_cpu:.2f}x"
+                if command == "run"
+                else ""
+            )
             print(
-                f"{n:9d}  {command:8}  {spread([s for s, _ in rows]):>28}  "
-                f"{spread([b for _, b in rows], 2**-20, 0):>30}  {ratio}"
+                f"{n:9d}  {command:8}  {spread([s for s, _, _ in rows]):>28}  "
+                f"{spread([b for _, b, _ in rows], 2**-20, 0):>30}  "
+                f"{statistics.median(c for _, _, c in rows):14.2f}  {ratio}"
             )
     if len(sizes) > 1:
         slope, _ = np.polyfit(np.log(sizes), np.log(medians), 1)

@@ -4,7 +4,9 @@ from critflow.errors import field_path, suggest, validation_message, validation_
 
 
 def test_suggest_names_the_nearest_and_the_known_names():
-    assert suggest("Coo", ["Li", "Co", "Ni"], "Elements") == "Did you mean 'Co'? Elements: Co, Li, Ni."
+    assert (
+        suggest("Coo", ["Li", "Co", "Ni"], "Elements") == "Did you mean 'Co'? Elements: Co, Li, Ni."
+    )
     # nothing close: only the list; nothing at all: 'none'; a further sentence after it
     assert suggest("zinc", ["Li", "Co"], "Elements") == "Elements: Co, Li."
     assert (
@@ -50,3 +52,28 @@ def test_a_long_input_is_not_echoed_whole_in_a_validation_message():
     message = validation_message({"msg": "Value error, not a number", "input": "x" * 2_000_000})
     assert len(message) < 200 and "2,000,000 characters" in message
     assert validation_message({"msg": "not a number", "input": "abc"}) == "not a number (got 'abc')"
+
+
+def test_a_message_names_at_most_fifty_problems_and_counts_the_rest():
+    """Any error (not only those built with capped()) prints at most MAX_REPORTED paragraphs and
+    one that counts the rest; ``problems`` keeps every one for a program."""
+    from critflow.errors import MAX_REPORTED, CritflowError, Problem, capped
+
+    many = [
+        Problem(f"model.yaml (region R{i})", "needs a composition", "Add one.") for i in range(600)
+    ]
+    error = CritflowError(many)
+    text = str(error)
+    assert len(error.problems) == 600
+    assert text.count("needs a composition") == MAX_REPORTED
+    assert "and 550 more problems after these" in text
+    assert "region R49): needs a composition" in text
+    assert text.endswith(
+        "(region R50): and 550 more problems after these. Fix the ones above; "
+        "most often one mistake repeats."
+    )
+    assert "region R51)" not in text
+    # a capped() error is printed whole: its 51st paragraph is its own count
+    assert str(capped(many)).count("more problem") == 1
+    few = CritflowError(many[:51])
+    assert str(few).count("needs a composition") == 51

@@ -70,9 +70,10 @@ class Run:
 
     @cached_property
     def recovery_by_product(self) -> pd.DataFrame:
-        from critflow.indicators.recovery import recovery_by_product
+        """:attr:`recovery` summed over the output flows of each named product."""
+        from critflow.indicators.recovery import by_product
 
-        return recovery_by_product(self.model, self.results)
+        return by_product(self.recovery)
 
     @cached_property
     def recycling_efficiency(self) -> pd.DataFrame | None:

@@ -44,7 +44,18 @@ class CritflowError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "\n\n".join(str(p) for p in self.problems)
+        # the message names at most MAX_REPORTED problems and counts the rest (``problems`` keeps
+        # them all): a model with 300 regions repeating one mistake is one paragraph, not 600
+        shown = self.problems
+        if len(shown) > MAX_REPORTED + 1:  # capped() errors carry their own count as the 51st
+            rest = len(shown) - MAX_REPORTED
+            more = Problem(
+                shown[MAX_REPORTED].where,
+                f"and {rest:,} more problem{'s' if rest != 1 else ''} after these",
+                "Fix the ones above; most often one mistake repeats.",
+            )
+            shown = [*shown[:MAX_REPORTED], more]
+        return "\n\n".join(str(p) for p in shown)
 
 
 MAX_REPORTED = 50

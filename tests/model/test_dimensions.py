@@ -360,3 +360,17 @@ indicators:
     value = evaluate_indicator(Context(model, solve(model)), "fl_refined_share")[0, 0]
     # refined: FL only, 1.8 t Li; demand: 25 + 200 t Li over both markets
     assert value == pytest.approx(1.8 / 225)
+
+
+@pytest.mark.parametrize("bad", ["true", "7", "'text'"])
+def test_processes_that_are_no_list_are_named_not_a_traceback(bad):
+    # was: TypeError 'bool' object is not iterable, while looking for dimensions
+    text = (
+        "critflow: 1\nname: x\ntime: {start: 2020, end: 2021}\nelements: [Li]\n"
+        f"processes: {bad}\nflows: [{{id: f, from: a, to: b}}]\n"
+    )
+    with pytest.raises(CritflowError) as info:
+        solve(model_from_text(text, file="model.yaml"))
+    assert "model.yaml, line 5, column 1 (processes): Input should be a valid list" in str(
+        info.value
+    )

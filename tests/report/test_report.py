@@ -124,3 +124,25 @@ def test_run_json_format(tmp_path):
     document = json.loads(result.stdout)
     assert document["outputs"]["report.html"].endswith("report.html")
     assert document["max_relative_residual"] < 1e-9
+
+
+def test_written_report_is_the_rendered_one(tmp_path):
+    """write_report streams the Sankey's base64 blocks to the file beside the rendered text: the
+    file is what render returns (the same run time), the blocks decode to the solved values, and
+    no placeholder is left."""
+    from critflow.analysis import Run
+    from critflow.model.load import load_model
+    from critflow.report.content import RunInfo
+    from critflow.report.html import render, write_report
+
+    run = Run.solve(load_model(EXAMPLE))
+    info = RunInfo("m.yaml", "0" * 64, ran_at="2030-01-01T00:00:00+00:00")
+    path = write_report(run, info, tmp_path / "report.html")
+    text = path.read_text(encoding="utf-8")
+    assert text == render(run, info)
+    assert "critflow-packed-block" not in text
+    sankey = _embedded(text, "sankey-data")
+    values = run.results.values
+    first = sankey["values"][run.inputs.scenarios[0]][str(run.inputs.periods[-1])]
+    assert first[run.inputs.topology.elements[0]] == values[0, -1, 0].tolist()
+    assert text.count("plotly.js v") >= 1

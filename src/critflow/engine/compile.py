@@ -7,7 +7,9 @@ converted to kg per year; transfer coefficients and compositions are dimensionle
 Every number is evaluated with a leading *sample* axis N (1 without Monte Carlo): a value with a
 distribution takes its N draws, everything else broadcasts. With draws, the scenarios axis of the
 result is scenarios × samples (scenario-major), so the engine solves all samples as blocks of one
-system.
+system; a stock's lifetime parameters, target, inflow composition and initial stock take the same
+sample axis (:mod:`critflow.engine.stock_inputs`), so the stock solver steps the samples as more
+scenarios.
 """
 
 from __future__ import annotations
@@ -526,12 +528,6 @@ def evaluate(
     periods = np.arange(spec.time.start, spec.time.end + 1)
     evaluator = Compiler(model, topology, periods, draws)
     stocks = StockEvaluator(evaluator)
-    if draws is not None and any(p.kind == "stock" for p in spec.processes):
-        raise CritflowError(
-            "samples=",
-            "Monte Carlo does not run on models with stock processes yet",
-            "Run the stock model without samples, or sample a model without stocks.",
-        )
     coefficients, masks, masses = [], [], []
     for name in names:
         env = parameter_values(model, name, periods, draws)
@@ -541,8 +537,7 @@ def evaluate(
                 t = evaluator.balance_uncertain(evaluator.transfer(env, parameters))
                 evaluator.check_transfer(t, name)
                 mask, mass = evaluator.given(env, spec.scenarios[name].flows, name)
-                if draws is None:
-                    stocks.add_scenario(env, name)
+                stocks.add_scenario(env, name)
         except FloatingPointError as exc:  # a product of valid numbers overflows
             raise CritflowError(
                 evaluator.problems

@@ -62,17 +62,42 @@ def trapped_loops(inputs: ModelInputs, coefficients: np.ndarray, period: int) ->
         block = nodes[0] // n_u
         s, e = divmod(block, n_e)
         names = [topo.process_name(int(n % n_u)) for n in nodes]
+        members = {int(n % n_u) for n in nodes}
+        inside = internal & (b_idx == block)
+        successors: dict[int, list[int]] = {}
+        for u, v in zip(source[j_idx[inside]], target[j_idx[inside]], strict=True):
+            if int(u) in members and int(v) in members:
+                successors.setdefault(int(u), []).append(int(v))
+        path = [topo.process_name(u) for u in _cycle(int(nodes[0] % n_u), successors)]
         problems.append(
             Problem(
                 "processes " + ", ".join(names),
                 f"{topo.elements[e]} is trapped in a loop: the transfer coefficients send all of it "
-                f"from {' → '.join(names)} back into the loop, so it can never leave"
+                f"from {' → '.join(path)} back into the loop, so it can never leave"
                 + _context(inputs, s, period),
                 "Give one process in the loop an output that leaves it (a bleed or a residue) with a "
                 f"share of {topo.elements[e]} above 0.",
             )
         )
     return problems
+
+
+def _cycle(start: int, successors: dict[int, list[int]]) -> list[int]:
+    """A cycle through ``start`` along the loop's flows, as long as a walk finds (unvisited
+    processes first), ending where it began: the path the message draws is one the material
+    takes."""
+    path, seen = [start], {start}
+    while True:
+        ahead = successors.get(path[-1], [])
+        fresh = [v for v in ahead if v not in seen]
+        if fresh:
+            path.append(fresh[0])
+            seen.add(fresh[0])
+            continue
+        back = next((v for v in ahead if v in seen), None)
+        if back is None:  # not reached in a strongly connected loop; stop where the walk ends
+            return path
+        return [*path[path.index(back) :], back]
 
 
 def explain_block(

@@ -12,6 +12,11 @@ within a process and element the shares that vary keep their draws and the fixed
 difference; nothing else is rescaled. The rule is checked over the distributions' support before
 the first sample, and a sample that still breaks it is refused by its number and drawn values.
 
+Models with stock processes run alike: a chunk's samples are more scenarios of the period-by-period
+stock solve (lifetimes, targets, inflow compositions and initial stocks drawn like every other
+number), and the stocks in use at the end of each year get statistics of their own ("stocks",
+(scenario, period, element, stock) in the model's mass unit) beside the flows.
+
 Statistics per quantity: count, mean and the sum of squared deviations (merged with Chan et al.'s
 parallel formula), minimum and maximum, and a 512-bin histogram over a range fixed by the first
 chunk (its minimum and maximum widened by half their span each side; values outside fall into the
@@ -29,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from critflow.engine.balance import solve_flows
+from critflow.engine import solve_inputs
 from critflow.engine.compile import check_drawn_shares, evaluate
 from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
@@ -203,9 +208,11 @@ def run_chunk(
     inputs = collect(model.spec)
     draws = Sampler(tuple(inputs), seed, sampler).draws(chunk, size, chunk_size)
     evaluated = evaluate(model, scenarios, draws)
-    results = FlowResults(evaluated, solve_flows(evaluated))
+    results = solve_inputs(evaluated)
     n_s = len(evaluated.scenarios) // size
     quantities = {"flows": results.mass_kg / evaluated.kg_per_unit}  # (S·N, P, E, F)
+    if results.stocks is not None:  # goods in use at the end of each year, (S·N, P, E, K)
+        quantities["stocks"] = results.stocks.stock_kg / evaluated.kg_per_unit
     if extras is not None:
         quantities.update(extras(model, results))
     stats, shapes, raw = {}, {}, {}

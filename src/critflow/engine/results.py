@@ -110,11 +110,11 @@ class FlowResults:
             _repeat(self.unit, n),
         ]
         if labels is None:
-            processes = pa.array(list(topo.process_ids), pa.string())
+            ids = topo.process_ids
             middle = [
                 _dictionary(flow_idx, list(topo.flow_ids)),
-                processes.take(pa.array(topo.flow_from.astype(np.int32)[flow_idx])),
-                processes.take(pa.array(topo.flow_to.astype(np.int32)[flow_idx])),
+                _tiled([ids[u] for u in topo.flow_from], n_p * n_e),
+                _tiled([ids[u] for u in topo.flow_to], n_p * n_e),
             ]
         else:
             shown = [labels.flows[i] for i in visible]
@@ -264,7 +264,13 @@ class FlowResults:
 
     def balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
         """Names and kinds of the balanced processes plus the system, and their input, output and
-        stock change in the model's unit, each (S, P, E, U') — the numbers of :meth:`balance`."""
+        stock change in the model's unit, each (S, P, E, U') — the numbers of :meth:`balance`.
+        Computed once (the report, the workbook and each block of the balance table read them);
+        the arrays are read-only."""
+        return self._balance_parts
+
+    @cached_property
+    def _balance_parts(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
         topo = self.inputs.topology
         into, out, stock = self.balance_arrays()
         kinds = np.array(topo.process_kinds)
@@ -279,6 +285,8 @@ class FlowResults:
         change = np.concatenate([stock[..., inner], system_stock], axis=-1) / k
         names = [topo.process_ids[u] for u in inner] + [SYSTEM]
         kind_names = [topo.process_kinds[u] for u in inner] + ["system"]
+        for array in (inflow, outflow, change):
+            array.setflags(write=False)
         return names, kind_names, inflow, outflow, change
 
     def balance_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
@@ -314,15 +322,14 @@ class FlowResults:
                 _labels_column([p.coords.get(d) for p in shown] + [None], unit_idx)
                 for d in labels.dimensions
             ]
+        elements = self.inputs.topology.elements
         columns = [
             _repeat(self.inputs.scenarios[s], n),
             pa.array(np.repeat(self.inputs.periods[period_idx], n_e * n_u).astype(np.int64)),
-            pa.array(names, pa.string()).take(pa.array(unit_idx)),
+            _tiled(names, n_p * n_e),
             *dims,
-            pa.array(kind_names, pa.string()).take(pa.array(unit_idx)),
-            pa.array(list(self.inputs.topology.elements), pa.string()).take(
-                pa.array(np.tile(np.repeat(np.arange(n_e, dtype=np.int32), n_u), n_p))
-            ),
+            _tiled(kind_names, n_p * n_e),
+            _tiled([e for e in elements for _ in range(n_u)], n_p),
             pa.array(inflow.reshape(-1)),
             pa.array(outflow.reshape(-1)),
             pa.array(change.reshape(-1)),
@@ -333,6 +340,10 @@ class FlowResults:
 
     def max_relative_residual(self) -> float:
         """Largest |residual| / max(input, output) over all processes, elements and periods."""
+        return self._max_relative_residual
+
+    @cached_property
+    def _max_relative_residual(self) -> float:
         into, out, stock = self.balance_arrays()
         kinds = np.array(self.inputs.topology.process_kinds)
         inner = (kinds != "source") & (kinds != "sink")
@@ -410,6 +421,30 @@ def _labels_column(values: list, codes: np.ndarray):
     )
 
 
+def text_column(names, codes: np.ndarray):
+    """``names[codes]`` as a pandas string column (None stays missing): taken in Arrow, not built
+    from millions of Python strings, where pandas keeps strings in Arrow (pandas 3); the object
+    array where it keeps them as objects."""
+    import pandas as pd
+
+    names = list(names)
+    dtype = _pandas_text()
+    if isinstance(dtype, np.dtype) or all(n is None for n in names):  # objects, as pandas has
+        return np.asarray(names or [None], dtype=object)[codes]
+    import pyarrow as pa
+
+    taken = pa.array(names, pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.array(taken, dtype=dtype)
+
+
+@cache
+def _pandas_text():
+    """The dtype pandas gives a column of strings."""
+    import pandas as pd
+
+    return pd.Series(["text"]).dtype
+
+
 def _dictionary(codes: np.ndarray, names: list[str]):
     """A dictionary-encoded (categorical) Arrow column."""
     import pyarrow as pa
@@ -419,8 +454,29 @@ def _dictionary(codes: np.ndarray, names: list[str]):
 
 def _repeat(text: str, n: int):
     """A string column holding ``text`` ``n`` times (built in Arrow, not as n Python objects)."""
+    return _tiled([text], n)
+
+
+def _tiled(pattern: list[str], times: int):
+    """A string column of ``pattern`` repeated ``times`` times: its bytes and offsets laid out
+    directly (a table's id columns repeat the same sequence for every period and element;
+    taking them row by row cost a third of writing the flow table)."""
     import pyarrow as pa
 
-    return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([text], pa.string())
-    ).cast(pa.string())
+    encoded = [p.encode("utf-8") for p in pattern]
+    data = b"".join(encoded)
+    n = len(pattern) * times
+    if len(data) * times >= 2**31 - 1 or n == 0:  # past 32-bit offsets: Arrow's take
+        return pa.array(pattern, pa.string()).take(
+            pa.array(np.tile(np.arange(len(pattern), dtype=np.int64), times))
+        )
+    starts = np.zeros(len(pattern) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=starts[1:])
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[:-1] = (
+        starts[:-1][None, :] + len(data) * np.arange(times, dtype=np.int64)[:, None]
+    ).reshape(-1)
+    offsets[-1] = len(data) * times
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * times)]
+    )

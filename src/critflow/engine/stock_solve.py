@@ -14,6 +14,11 @@ value of the stock's input flow.
 Scenarios and elements stay batch axes (blocks of one sparse factorisation, reused by every period
 with the same coefficients, or of one batched dense solve for a small system); the only Python loop
 runs over periods, which depend on each other.
+The stocks are stepped in batches, not one by one: all stocks with the same lifetime distribution
+(and the same years of initial-stock history, cohort variation and negative-inflow policy) are one
+:class:`~critflow.stocks.cohorts.CohortStocks` whose series run over stock × scenario × element,
+their lifetime parameters arrays over those series, so one survival evaluation and one carry-over
+per period cover them all (540 stocks of the regions benchmark are one batch).
 """
 
 from __future__ import annotations
@@ -34,6 +39,36 @@ from critflow.stocks.dsm import history_length, history_weights
 from critflow.stocks.lifetimes import Lifetime
 
 
+@dataclasses.dataclass(frozen=True)
+class StockCohorts:
+    """The cohort bookkeeping of one stock: its series (scenario s · E + element e) in the batch of
+    stocks it was stepped with."""
+
+    batch: CohortStocks
+    series: slice
+
+    @property
+    def inflow(self) -> np.ndarray:
+        return self.batch.inflow[:, self.series]
+
+    @property
+    def outflow(self) -> np.ndarray:
+        return self.batch.outflow[:, self.series]
+
+    @property
+    def stock(self) -> np.ndarray:
+        return self.batch.stock[:, self.series]
+
+    @property
+    def retired(self) -> np.ndarray:
+        return self.batch.retired[:, self.series]
+
+    @property
+    def retire_factor(self) -> np.ndarray:
+        """(P, S·E) the share of the cohorts kept in each period (< 1 where surplus was retired)."""
+        return self.batch.retire_factor[:, self.series]
+
+
 @dataclasses.dataclass
 class StockState:
     """Stocks of a solved model, each (S, P, E, K) in kg (stock) or kg/year (flows)."""
@@ -42,7 +77,7 @@ class StockState:
     initial_kg: np.ndarray  # (S, E, K) in use at the end of the year before the first
     retired_kg: np.ndarray  # surplus retired by the clip policy (part of the outflow)
     clipped: np.ndarray  # (S, P, K) True where the clip policy acted
-    cohorts: list[CohortStocks] = dataclasses.field(repr=False, default_factory=list)
+    cohorts: list[StockCohorts] = dataclasses.field(repr=False, default_factory=list)
 
     def stock_change_kg(self) -> np.ndarray:
         """Stock at the end of each year minus at the end of the year before, (S, P, E, K)."""
@@ -70,34 +105,145 @@ def with_stock_rows(structure: Structure, inputs: ModelInputs) -> Structure:
     )
 
 
-def cohort_model(stock: StockInputs, inputs: ModelInputs) -> CohortStocks:
-    """The cohort bookkeeping of one stock over all scenarios × elements (series s·E + e)."""
+@dataclasses.dataclass
+class StockBatch:
+    """Stocks stepped together: one :class:`CohortStocks` whose series are member j's series
+    (scenario s · E + element e) at ``j · S·E + s · E + e``. Members share their lifetime
+    distribution, whether it varies by cohort, the years of initial-stock history and the
+    negative-inflow policy; their parameters are arrays over the series, so one survival
+    evaluation covers them all."""
+
+    members: np.ndarray  # (M,) stock indices
+    cohorts: CohortStocks
+    input_flows: np.ndarray  # (M,)
+    driven: np.ndarray  # (P, M) True where the stock target drives the inflow
+    target_kg: np.ndarray  # (P, M, S)
+    composition: np.ndarray  # (P, M, S·E) element shares of a stock-driven inflow
+
+    def view(self, j: int) -> StockCohorts:
+        n = self.cohorts.n_series // self.members.size
+        return StockCohorts(self.cohorts, slice(j * n, (j + 1) * n))
+
+
+def _flat_parameters(stock: StockInputs, n_p: int, n: int) -> dict[str, np.ndarray]:
+    """Lifetime parameters over the series s·E + e: (n,), or (P, n) when cohort-varying."""
+    if stock.cohort_varying:
+        return {k: v.reshape(n_p, n) for k, v in stock.parameters.items()}
+    return {k: v.reshape(n) for k, v in stock.parameters.items()}
+
+
+def stock_batches(stocks: list[StockInputs] | tuple[StockInputs, ...], inputs: ModelInputs):
+    """The stocks of ``stocks`` grouped into batches (see :class:`StockBatch`), in order of
+    their first member; ``members`` index ``stocks``."""
     n_s, n_e, n_p = len(inputs.scenarios), inputs.topology.n_elements, inputs.periods.size
     n = n_s * n_e
-    if stock.cohort_varying:
-        flat = {k: v.reshape(n_p, n) for k, v in stock.parameters.items()}
-    else:
-        flat = {k: v.reshape(n) for k, v in stock.parameters.items()}
-    lifetime = Lifetime(stock.distribution, flat, stock.cohort_varying)
-    has_initial = stock.initial_cohorts_kg is not None or stock.initial_total_kg is not None
-    history = history_length(lifetime, stock.initial_cohorts_kg) if has_initial else 0
-    if stock.cohort_varying:  # cohorts before the first year take the first year's parameters
-        lifetime = Lifetime(
-            stock.distribution,
-            {k: np.concatenate([np.repeat(v[:1], history, 0), v]) for k, v in flat.items()},
-            True,
+    groups: dict[tuple, list[tuple[int, dict[str, np.ndarray]]]] = {}
+    for k, stock in enumerate(stocks):
+        flat = _flat_parameters(stock, n_p, n)
+        has_initial = stock.initial_cohorts_kg is not None or stock.initial_total_kg is not None
+        history = (
+            history_length(
+                Lifetime(stock.distribution, flat, stock.cohort_varying), stock.initial_cohorts_kg
+            )
+            if has_initial
+            else 0
         )
-    kernel = survival_kernel(lifetime, history + n_p, n)
-    cohorts = CohortStocks(kernel, history, n_p, stock.negative_inflow)
-    if history:
-        shares = stock.initial_composition.reshape(n)  # (S, E) → series
-        by_age = total = None
-        if stock.initial_cohorts_kg is not None:
-            by_age = np.repeat(stock.initial_cohorts_kg, n_e, axis=1) * shares[None, :]
-        else:
-            total = np.repeat(stock.initial_total_kg, n_e) * shares
-        cohorts.set_history(history_weights(cohorts, total, by_age))
-    return cohorts
+        key = (stock.distribution, stock.cohort_varying, history, stock.negative_inflow)
+        groups.setdefault(key, []).append((k, flat))
+    batches = []
+    for (distribution, varying, history, policy), members in groups.items():
+        index = np.array([k for k, _ in members])
+        chosen = [stocks[k] for k in index]
+        params = {
+            name: np.concatenate([flat[name] for _, flat in members], axis=-1)
+            for name in members[0][1]
+        }
+        if varying:  # cohorts before the first year take the first year's parameters
+            params = {
+                k: np.concatenate([np.repeat(v[:1], history, 0), v]) for k, v in params.items()
+            }
+        size = index.size * n
+        kernel = survival_kernel(Lifetime(distribution, params, varying), history + n_p, size)
+        cohorts = CohortStocks(kernel, history, n_p, policy)
+        if history:
+            shares = np.concatenate([s.initial_composition.reshape(n) for s in chosen])
+            by_cohort = np.concatenate(
+                [np.full(n, s.initial_cohorts_kg is not None) for s in chosen]
+            )
+            total = np.concatenate(
+                [
+                    np.zeros(n)
+                    if s.initial_total_kg is None
+                    else np.repeat(s.initial_total_kg, n_e)
+                    for s in chosen
+                ]
+            )
+            weights = history_weights(cohorts, total * shares, None)
+            if by_cohort.any():
+                by_age = np.concatenate(
+                    [
+                        np.zeros((history, n))
+                        if s.initial_cohorts_kg is None
+                        else np.repeat(s.initial_cohorts_kg, n_e, axis=1)
+                        for s in chosen
+                    ],
+                    axis=1,
+                )
+                weights[:, by_cohort] = history_weights(cohorts, None, by_age * shares[None, :])[
+                    :, by_cohort
+                ]
+            cohorts.set_history(weights)
+        batches.append(
+            StockBatch(
+                members=index,
+                cohorts=cohorts,
+                input_flows=np.array([s.input_flow for s in chosen], dtype=int),
+                driven=np.stack([s.stock_driven for s in chosen], axis=1),
+                target_kg=np.stack([s.target_kg.T for s in chosen], axis=1),
+                composition=np.stack(
+                    [s.inflow_composition.transpose(1, 0, 2).reshape(n_p, n) for s in chosen],
+                    axis=1,
+                ),
+            )
+        )
+    return batches
+
+
+def cohort_model(stock: StockInputs, inputs: ModelInputs) -> CohortStocks:
+    """The cohort bookkeeping of one stock over all scenarios × elements (series s·E + e)."""
+    return stock_batches([stock], inputs)[0].cohorts
+
+
+def _drive(batch: StockBatch, t: int, inputs: ModelInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Fix the inflow of the batch's stock-driven members in period ``t`` from their targets:
+    (members, their inflow (m, S·E)); the clip policy retires surplus cohorts here."""
+    n_s, n_e = len(inputs.scenarios), inputs.topology.n_elements
+    n = n_s * n_e
+    local = np.flatnonzero(batch.driven[t])
+    if not local.size:
+        return local, np.empty((0, n))
+    series = (local[:, None] * n + np.arange(n)[None, :]).reshape(-1)
+    group = np.repeat(np.arange(local.size * n_s), n_e)
+    try:
+        inflow = batch.cohorts.target_inflow(
+            t,
+            batch.target_kg[t, local].reshape(-1),
+            composition=batch.composition[t, local].reshape(-1),
+            group=group,
+            series=series,
+        )
+    except NegativeInflowError as exc:
+        j, s = divmod(int(exc.series[0]), n_s)
+        stock = inputs.stocks[batch.members[local[j]]]
+        raise CritflowError(
+            f"stock '{stock.process_id}'",
+            f"the target stock falls faster than its cohorts leave in "
+            f"{inputs.periods[t]} (scenario '{inputs.scenarios[s]}'), "
+            "which would need a negative inflow",
+            "Raise the target there, or set negative_inflow: clip to retire the "
+            "surplus from all cohorts in proportion.",
+        ) from None
+    return local, inflow.reshape(local.size, n)
 
 
 def solve_with_stocks(
@@ -114,54 +260,36 @@ def solve_with_stocks(
     n_b, n_k = n_s * n_e, topo.stock_process.size
     structure = with_stock_rows(build_structure(topo), inputs)
     stock_rows = np.arange(n_k) + structure.n_structural - n_k
-    cohorts = [cohort_model(stock, inputs) for stock in inputs.stocks]
+    rhs_stock_rows = (np.arange(n_b)[:, None] * n_f + stock_rows[None, :]).reshape(-1)
+    batches = stock_batches(inputs.stocks, inputs)
     result = np.empty((n_s, n_p, n_e, n_f))
     factorisations: dict[bytes, tuple] = {}
-    group = np.repeat(np.arange(n_s), n_e)
+    p0 = np.empty((n_b, n_k))
+    carried = np.empty((n_b, n_k))
 
     for t in range(n_p):
         mask = inputs.given_mask.copy()  # (S, E, F)
         given = inputs.given_mass_kg[:, t].copy()  # (S, E, F)
-        p0 = np.empty((n_b, n_k))
-        carried = np.empty((n_b, n_k))
-        for k, (stock, model) in enumerate(zip(inputs.stocks, cohorts, strict=True)):
-            if stock.stock_driven[t]:
-                try:
-                    inflow = model.reach_stock(
-                        t,
-                        stock.target_kg[:, t],
-                        composition=stock.inflow_composition[:, t].reshape(n_b),
-                        group=group,
-                    )
-                except NegativeInflowError as exc:
-                    raise CritflowError(
-                        f"stock '{stock.process_id}'",
-                        f"the target stock falls faster than its cohorts leave in "
-                        f"{inputs.periods[t]} (scenario '{inputs.scenarios[exc.series[0]]}'), "
-                        "which would need a negative inflow",
-                        "Raise the target there, or set negative_inflow: clip to retire the "
-                        "surplus from all cohorts in proportion.",
-                    ) from None
-                mask[:, :, stock.input_flow] = True
-                given[:, :, stock.input_flow] = inflow.reshape(n_s, n_e)
-            p0[:, k] = model.first_year(t)[1]
-            if stock.stock_driven[t]:  # committed (and maybe clipped): what the cohorts release
-                carried[:, k] = model.outflow[t] - p0[:, k] * model.inflow[t]
-            else:
-                carried[:, k] = model.carry_over(t)[1]
+        committed = []
+        for batch in batches:
+            local, inflow = _drive(batch, t, inputs)
+            committed.append((local, inflow))
+            if local.size:
+                flows_in = batch.input_flows[local]
+                mask[:, :, flows_in] = True
+                given[:, :, flows_in] = inflow.reshape(-1, n_s, n_e).transpose(1, 2, 0)
+            m = batch.members.size
+            p0[:, batch.members] = batch.cohorts.first_year(t)[1].reshape(m, n_b).T
+            # what the cohorts before t release (after any retirement of this period)
+            carried[:, batch.members] = batch.cohorts.carry_over(t)[1].reshape(m, n_b).T
         coefficients = np.concatenate(
             [inputs.transfer_coefficients[:, t].reshape(n_b, -1), p0], axis=1
         )
         flat_mask = mask.reshape(n_b, n_f)
-        period_inputs = dataclasses.replace(
-            inputs,
-            given_mask=mask,
-            given_mass_kg=np.broadcast_to(given[:, None], (n_s, n_p, n_e, n_f)),
-        )
         rows = structure.n_structural + flat_mask.sum(axis=1)
         if (rows != n_f).any():
             raise explain(
-                period_inputs,
+                _period_inputs(inputs, mask, given),
                 structure,
                 coefficients.reshape(n_s, n_e, -1),
                 np.flatnonzero(rows != n_f),
@@ -177,53 +305,88 @@ def solve_with_stocks(
                 system = factorise(structure, coefficients, flat_mask)
             except SingularSystemError:
                 raise explain(
-                    period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
+                    _period_inputs(inputs, mask, given),
+                    structure,
+                    coefficients.reshape(n_s, n_e, -1),
+                    range(n_b),
+                    t,
                 ) from None
             timings["factorise"] += time.perf_counter() - start
             factorisations = {key: system}  # keep the latest only: periods come in order
         system = factorisations[key]
         start = time.perf_counter()
         rhs = assemble_rhs(structure, flat_mask, given.reshape(n_b, 1, n_f))
-        rhs[(np.arange(n_b)[:, None] * n_f + stock_rows[None, :]).reshape(-1), 0] = carried.reshape(
-            -1
-        )
+        rhs[rhs_stock_rows, 0] = carried.reshape(-1)
         try:
             solution = system.solve(rhs)
         except SingularSystemError:  # the dense blocks find a singular block here
             raise explain(
-                period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
+                _period_inputs(inputs, mask, given),
+                structure,
+                coefficients.reshape(n_s, n_e, -1),
+                range(n_b),
+                t,
             ) from None
         timings["solve"] += time.perf_counter() - start
         residual = system.residual(solution, rhs)
         scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
         if not np.isfinite(solution).all() or residual > 1e-8 * scale:
             raise explain(
-                period_inputs, structure, coefficients.reshape(n_s, n_e, -1), range(n_b), t
+                _period_inputs(inputs, mask, given),
+                structure,
+                coefficients.reshape(n_s, n_e, -1),
+                range(n_b),
+                t,
             )
         flows = solution.reshape(n_b, n_f)
-        for stock, model in zip(inputs.stocks, cohorts, strict=True):
-            if not stock.stock_driven[t]:
-                model.add_inflow(t, flows[:, stock.input_flow])
+        for batch, (local, inflow) in zip(batches, committed, strict=True):
+            entering = flows[:, batch.input_flows].T.copy()  # (M, S·E)
+            entering[local] = inflow  # stock-driven: the inflow fixed from the target
+            batch.cohorts.add_inflow(t, entering.reshape(-1))
         result[:, t] = flows.reshape(n_s, n_e, n_f)
 
     tolerance = NEGATIVE_TOLERANCE * np.abs(result).max(axis=3, keepdims=True)
     if (result < -tolerance).any():
         raise negative_flows(inputs, result, tolerance)
     result[result < 0] = 0.0
-    state = StockState(
-        stock_kg=np.stack([m.stock.reshape(n_p, n_s, n_e) for m in cohorts], axis=-1).transpose(
-            1, 0, 2, 3
-        ),
-        initial_kg=np.stack([m.initial_stock.reshape(n_s, n_e) for m in cohorts], axis=-1),
-        retired_kg=np.stack([m.retired.reshape(n_p, n_s, n_e) for m in cohorts], axis=-1).transpose(
-            1, 0, 2, 3
-        ),
-        clipped=np.stack(
-            [m.clipped_periods().reshape(n_p, n_s, n_e).any(axis=2) for m in cohorts], axis=-1
-        ).transpose(1, 0, 2),
-        cohorts=cohorts,
+    return np.ascontiguousarray(result), _state(batches, n_s, n_p, n_e, n_k)
+
+
+def _period_inputs(inputs: ModelInputs, mask: np.ndarray, given: np.ndarray) -> ModelInputs:
+    """The inputs of one period with its stock-driven inflows as given values (for explain)."""
+    n_s, n_p = len(inputs.scenarios), inputs.periods.size
+    return dataclasses.replace(
+        inputs,
+        given_mask=mask,
+        given_mass_kg=np.broadcast_to(given[:, None], (n_s, n_p, *given.shape[1:])),
     )
-    return np.ascontiguousarray(result), state
+
+
+def _state(batches: list[StockBatch], n_s: int, n_p: int, n_e: int, n_k: int) -> StockState:
+    """The stocks (S, P, E, K) gathered from the batches."""
+    stock = np.empty((n_p, n_s, n_e, n_k))
+    retired = np.empty((n_p, n_s, n_e, n_k))
+    clipped = np.empty((n_p, n_s, n_k), dtype=bool)
+    initial = np.empty((n_s, n_e, n_k))
+    views: list[StockCohorts | None] = [None] * n_k
+    for batch in batches:
+        m, cohorts = batch.members.size, batch.cohorts
+        shape = (n_p, m, n_s, n_e)
+        stock[..., batch.members] = cohorts.stock.reshape(shape).transpose(0, 2, 3, 1)
+        retired[..., batch.members] = cohorts.retired.reshape(shape).transpose(0, 2, 3, 1)
+        clipped[..., batch.members] = (
+            cohorts.clipped_periods().reshape(shape).any(axis=3).transpose(0, 2, 1)
+        )
+        initial[..., batch.members] = cohorts.initial_stock.reshape(m, n_s, n_e).transpose(1, 2, 0)
+        for j, k in enumerate(batch.members):
+            views[k] = batch.view(j)
+    return StockState(
+        stock_kg=stock.transpose(1, 0, 2, 3),
+        initial_kg=initial,
+        retired_kg=retired.transpose(1, 0, 2, 3),
+        clipped=clipped.transpose(1, 0, 2),
+        cohorts=views,
+    )
 
 
 def clipping_notes(inputs: ModelInputs, state: StockState) -> list[Problem]:

@@ -48,9 +48,11 @@ def parameter_values(
     return env
 
 
-def _at_year(env: dict[str, np.ndarray], weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Values at one year (N or 1, 1) from (N or 1, P) arrays and that year's weights (P,)."""
-    return {name: (arr @ weights)[:, None] for name, arr in env.items()}
+def _at_year(env: dict[str, np.ndarray], year: float, periods: np.ndarray) -> dict[str, np.ndarray]:
+    """Values at ``year`` (N or 1, 1) of (N or 1, P) arrays over ``periods``: interpolated
+    between periods, the first or last period's value outside them."""
+    at = interpolation_weights(list(periods.astype(float)), np.array([float(year)]))[:, 0]
+    return {name: (arr @ at)[:, None] for name, arr in env.items()}
 
 
 def _number(
@@ -88,6 +90,8 @@ def series_n(
     draws: Draws | None = None,
 ) -> np.ndarray:
     """A value or time series evaluated over all samples and periods, shape (N or 1, P)."""
+    if type(value) is float or type(value) is int:  # the common case, without broadcasting
+        return np.full((1, periods.size), float(value) * (kg_per_unit or 1.0))
     if isinstance(value, dict):
         years = list(value)
         numbers = list(value.values())
@@ -96,8 +100,10 @@ def series_n(
             return np.interp(periods, np.array(years, dtype=float), scaled)[None, :]
         weights = interpolation_weights(years, periods)
         points = [
-            np.asarray(_number(v, _at_year(env, w), kg_per_unit, where, draws), dtype=float)
-            for v, w in zip(value.values(), weights, strict=True)
+            np.asarray(
+                _number(v, _at_year(env, y, periods), kg_per_unit, where, draws), dtype=float
+            )
+            for y, v in value.items()
         ]
         return sum(
             np.reshape(pt, (-1, 1)) * w[None, :] for pt, w in zip(points, weights, strict=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from critflow import data
-from critflow.engine.results import FlowResults
+from critflow.engine.results import FlowResults, text_column
 from critflow.errors import CritflowError, Problem, suggest
 from critflow.indicators.flows import (
     IndicatorNotAvailableError,
@@ -54,14 +54,15 @@ def recovery(model: Model, results: FlowResults, basis: str = "system") -> pd.Da
     spec = model.spec
     grid = np.indices(shares.shape).reshape(4, -1)
     flows = [spec.flows[f] for f in outputs]
+    n_e = len(spec.elements)
     return pd.DataFrame(
         {
-            "scenario": np.array(results.inputs.scenarios, dtype=object)[grid[0]],
+            "scenario": text_column(results.inputs.scenarios, grid[0]),
             "period": results.inputs.periods[grid[1]],
-            "flow": np.array([f.id for f in flows], dtype=object)[grid[3]],
-            "product": np.array([f.product for f in flows], dtype=object)[grid[3]],
-            "fate": fate_table(model)[outputs][grid[3], grid[2]],
-            "element": np.array(spec.elements, dtype=object)[grid[2]],
+            "flow": text_column([f.id for f in flows], grid[3]),
+            "product": text_column([f.product for f in flows], grid[3]),
+            "fate": text_column(fate_table(model)[outputs].reshape(-1), grid[3] * n_e + grid[2]),
+            "element": text_column(spec.elements, grid[2]),
             "recovery": shares.reshape(-1),
         }
     )
@@ -69,7 +70,11 @@ def recovery(model: Model, results: FlowResults, basis: str = "system") -> pd.Da
 
 def recovery_by_product(model: Model, results: FlowResults, basis: str = "system") -> pd.DataFrame:
     """Recovery summed over the output flows of each named product (flows with ``product:``)."""
-    table = recovery(model, results, basis)
+    return by_product(recovery(model, results, basis))
+
+
+def by_product(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`recovery` table summed over the output flows of each named product."""
     table = table[table["product"].notna()]
     return table.groupby(["scenario", "period", "product", "element"], as_index=False, sort=False)[
         "recovery"

@@ -20,15 +20,22 @@ country at any relevant stage of processing. In a regional model these follow fr
   part from an origin inside the scope counts as the scope's output;
 * **imports from a third country at a stage** are the traded flows of that ``stage`` whose origin
   lies outside the EU-27 and whose destination inside the scope (a balancing import split by
-  ``origin_shares`` is traded too); an import into a consumption process that re-exports counts
-  only its retained part (the process mixes: its exports have its inputs' origins in proportion).
+  ``origin_shares`` is traded too). The consumption processes of the EU-27 (and of the scope) mix
+  their inputs: what one re-exports or passes on to another carries its inputs' origins in
+  proportion, so an import into a market counts for its supplier where it is used — by the retained
+  part of a market that re-exports, in the market that receives it from another Union market (a
+  loop of markets included) — and the Union's numerators are the sums of its regions'.
   Imports whose origin the model does not say, and coordinates the dimension lists as
   ``aggregates`` (RoW: several countries), are counted for no single country. A *third country* is
   a country outside the EU-27 whatever the scope: for ``scope: {region: FL}`` the system is
   Flanders, and supply from the rest of Belgium or the rest of the Union is intra-EU, never a
   third country's. Membership is the model's group named EU (EU27, EU-27, EU27_2020) together with
   the coordinates that are, or are part of, a Member State by ISO 3166 code (``BE``, ``BE-other``)
-  or of the Union (``EU-other``): :func:`critflow.model.dimensions.eu_coordinates`.
+  or of the Union (``EU-other``): :func:`critflow.model.dimensions.eu_coordinates`; a coordinate
+  named as another grouping (``EU-28``, ``EUR``, ``EA20``:
+  :func:`critflow.model.dimensions.other_grouping`) is neither intra-EU nor a single third country.
+  The end of life of a stock in use marked ``consumption: true`` (scrap exported from use) is no
+  re-export: it was consumed when it entered use.
 
 Each share is per element; an indicator asked without an element is the worst over the strategic
 raw materials the model carries (the lowest share, the largest dependency): the benchmark holds for
@@ -51,7 +58,7 @@ from critflow.indicators.flows import (
     union_coordinates,
 )
 from critflow.model.core import Model
-from critflow.model.dimensions import eu_coordinates
+from critflow.model.dimensions import eu_coordinates, other_grouping
 
 ACTIVITIES = ("extraction", "processing", "recycling")
 SHARE_INDICATORS = {
@@ -75,24 +82,64 @@ class RegionalSystem:
     production: dict[str, np.ndarray]
     imports: dict[tuple[str, str], np.ndarray]  # (stage, third country) → traded flows into it
     aggregates: tuple[str, ...] = ()  # coordinates standing for several countries (RoW)
+    # activities whose processes (anywhere, or a split supply's source) have staged outputs: one
+    # the model carries only outside the Union is a 0 % share there, not an unavailable one
+    modelled: frozenset[str] = frozenset()
+    # the consumption processes of the EU-27 and the scope (a "pool" that mixes: what one passes
+    # on to another, or out of the scope, carries its inputs' origins in proportion)
+    pool_to: np.ndarray | None = None  # (F,) the pool process a flow enters, or -1
+    pool_from: np.ndarray | None = None  # (F,) the pool process a flow leaves, or -1
+    pool_scope: np.ndarray | None = None  # (Q,) pool processes in the scope
+    pool_imports: dict[tuple[str, str], np.ndarray] | None = None  # third-country flows into them
+    not_used: np.ndarray | None = None  # (F,) flows out of a pool process not used in the scope
 
     @property
     def consumption(self) -> np.ndarray:
         """Flows into the Union's consumption processes from elsewhere (not from another)."""
         return (self.consumer >= 0) & (self.leaving < 0)
 
-    def retained(self, mass: np.ndarray) -> np.ndarray:
-        """(…, C): the share of each Union consumption process's input that stays in the Union
-        (1 where it takes nothing)."""
-        n = int(max(self.consumer.max(initial=-1), self.leaving.max(initial=-1))) + 1
-        into, out = np.zeros((*mass.shape[:-1], n)), np.zeros((*mass.shape[:-1], n))
-        k = np.flatnonzero(self.consumer >= 0)
-        np.add.at(np.moveaxis(into, -1, 0), self.consumer[k], np.moveaxis(mass[..., k], -1, 0))
-        k = np.flatnonzero(self.exports)
-        np.add.at(np.moveaxis(out, -1, 0), self.leaving[k], np.moveaxis(mass[..., k], -1, 0))
+    def mixed_imports(self, mass: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+        """(…,) per (stage, third country): the third-country material the scope's consumption
+        processes use, its origin followed through the pool. Each pool process mixes its inputs:
+        share s_q = (its third-country imports + Σ inflow from pool process r × s_r) / its input;
+        what it uses is its input less what it passes to another pool process of the scope and
+        what leaves the scope (so the scope's regions add up to the scope)."""
+        n = len(self.pool_scope)
+        axis = np.moveaxis  # flows last → first, for add.at
+
+        def per_process(flows: np.ndarray, index: np.ndarray) -> np.ndarray:
+            total = np.zeros((n, *mass.shape[:-1]))
+            k = np.flatnonzero(flows)
+            np.add.at(total, index[k], axis(mass[..., k], -1, 0))
+            return total
+
+        into = per_process(self.pool_to >= 0, self.pool_to)
+        used = into - per_process(self.not_used, self.pool_from)
+        links = np.flatnonzero((self.pool_to >= 0) & (self.pool_from >= 0))
+        src, dst = self.pool_from[links], self.pool_to[links]
+        linked = axis(mass[..., links], -1, 0)  # (L, …)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(into > 0, 1.0 - out / into, 1.0)
-        return np.clip(share, 0.0, 1.0)
+            inverse = np.where(into > 0, 1.0 / np.where(into > 0, into, 1.0), 0.0)
+        keys = list(self.pool_imports or {})
+        if not keys:
+            return {}
+        direct = np.stack([per_process(self.pool_imports[key], self.pool_to) for key in keys])
+        share = direct * inverse  # (K, Q, …)
+        if len(links):
+            # chains settle in as many steps as they are long, loops geometrically
+            for _ in range(n + 200):
+                passed = np.zeros_like(direct)
+                np.add.at(
+                    np.moveaxis(passed, 1, 0), dst, linked[:, None] * share[:, src].swapaxes(0, 1)
+                )
+                new = (direct + passed) * inverse
+                done = np.allclose(new, share, rtol=1e-13, atol=0.0)
+                share = new
+                if done:
+                    break
+        totals = (share * used)[:, self.pool_scope].sum(axis=1)
+        result = dict(zip(keys, totals, strict=True))
+        return result
 
 
 def regional_system(model: Model) -> RegionalSystem:
@@ -116,7 +163,15 @@ def regional_system(model: Model) -> RegionalSystem:
         coordinate = processes[u].coords.get(dim)
         return coordinate is not None and coordinate not in inside
 
-    exports = np.array([leaving[k] >= 0 and outside(b) for k, (_, b) in enumerate(ends)], bool)
+    # what a consumption process sends out of the scope is a re-export — except the end of life
+    # of a stock in use (scrap exported from use was consumed when it entered use), unless it
+    # goes on into another consumption process
+    used_up = {u for u in consumer_of if spec.processes[u].kind == "stock"}
+
+    def sent_out(a: int, b: int) -> bool:
+        return outside(b) and (a not in used_up or spec.processes[b].consumption)
+
+    exports = np.array([leaving[k] >= 0 and sent_out(a, b) for k, (a, b) in enumerate(ends)], bool)
     if not (consumer >= 0).any():
         raise IndicatorNotAvailableError(
             f"no process marked consumption: true lies in {union_name} ({', '.join(union)}): "
@@ -131,6 +186,9 @@ def regional_system(model: Model) -> RegionalSystem:
         if processes[a].hidden and dim in label.traded and label.from_base in proc_index:
             source = spec.processes[proc_index[label.from_base]]
             maker[k] = (source.activity, label.origin.get(dim))
+    modelled = frozenset(
+        maker[k][0] for k, f in enumerate(spec.flows) if f.stage is not None and maker[k][0]
+    )
     production = {}
     for activity in ACTIVITIES:
         production[activity] = np.array(
@@ -149,18 +207,66 @@ def regional_system(model: Model) -> RegionalSystem:
         )
     # intra-EU supply is never a third country's, whatever the scope (CRMA Art. 5(1)(b))
     eu = eu_coordinates(labels.dimensions[dim], labels.groups.get(dim, {}))
+    union_or_scope = eu | inside
+    pool_of = {}  # process index → number of the EU (or scope) consumption process
+    for u, process in enumerate(spec.processes):
+        if process.consumption and processes[u].coords.get(dim) in union_or_scope:
+            pool_of[u] = len(pool_of)
+    pool_to = np.array([pool_of.get(b, -1) for _, b in ends], dtype=np.int64)
+    pool_from = np.array([pool_of.get(a, -1) for a, _ in ends], dtype=np.int64)
+    used_up |= {u for u in pool_of if spec.processes[u].kind == "stock"}
+    pool_scope = np.zeros(len(pool_of), bool)
+    for u, q in pool_of.items():
+        pool_scope[q] = processes[u].coords.get(dim) in inside
+    # what a pool process does not use in the scope: passed to a pool process of the scope
+    # (used there) or sent out of the scope
+    not_used = np.array(
+        [
+            pool_from[k] >= 0 and (sent_out(a, b) or (pool_to[k] >= 0 and pool_scope[pool_to[k]]))
+            for k, (a, b) in enumerate(ends)
+        ],
+        dtype=bool,
+    )
     imports: dict[tuple[str, str], np.ndarray] = {}
+    pool_imports: dict[tuple[str, str], np.ndarray] = {}
     for k, (flow, label) in enumerate(zip(spec.flows, flows, strict=True)):
         if flow.stage is None or dim not in label.traded or label.hidden:
             continue
         origin, destination = label.origin.get(dim), label.coords.get(dim)
-        if origin in inside or origin in eu or destination not in inside:
+        if origin in inside or origin in eu:
             continue
         key = (flow.stage, str(origin))
-        imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
-    aggregates = tuple(labels.aggregates.get(dim, ()))
+        if pool_to[k] >= 0:  # into a consumption process: followed through the pool
+            pool_imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
+            imports.setdefault(key, np.zeros(len(spec.flows), bool))
+        elif destination in inside:
+            imports.setdefault(key, np.zeros(len(spec.flows), bool))[k] = True
+    # RoW and the like, and coordinates named as a grouping that is not the EU-27 (EU-28, EUR):
+    # several countries, none of them a single third country
+    from critflow.model.trade_tables import Countries
+
+    countries = Countries.load()
+    aggregates = tuple(labels.aggregates.get(dim, ())) + tuple(
+        c
+        for c in labels.dimensions[dim]
+        if c not in labels.aggregates.get(dim, ()) and c not in eu and other_grouping(c, countries)
+    )
     return RegionalSystem(
-        dim, union_name, tuple(union), consumer, leaving, exports, production, imports, aggregates
+        dim,
+        union_name,
+        tuple(union),
+        consumer,
+        leaving,
+        exports,
+        production,
+        imports,
+        aggregates,
+        modelled,
+        pool_to,
+        pool_from,
+        pool_scope,
+        pool_imports,
+        not_used,
     )
 
 
@@ -189,16 +295,12 @@ def stage_masses(
         axis=-1
     )
     production = {a: mass[..., m].sum(axis=-1) for a, m in system.production.items()}
-    retained = system.retained(mass) if system.exports.any() else None
+    mixed = system.mixed_imports(mass) if system.pool_imports else {}
     imports = {}
     for key, m in system.imports.items():
-        k = np.flatnonzero(m)
-        part = mass[..., k]
-        if retained is not None:
-            into = system.consumer[k]
-            weight = np.where(into >= 0, retained[..., np.maximum(into, 0)], 1.0)
-            part = part * weight
-        imports[key] = part.sum(axis=-1)
+        imports[key] = mass[..., m].sum(axis=-1)
+        if key in mixed:
+            imports[key] = imports[key] + mixed[key]
     return consumption, production, imports
 
 
@@ -223,9 +325,13 @@ def activity_share(
     """Union output of ``activity`` / Union consumption, (S, P); the lowest over the chosen
     elements (each SRM when ``element`` is None)."""
     consumption, production, _ = stage_masses(model, results, cache)
-    if not _system(model, results, cache).production[activity].any():
+    if activity not in _system(model, results, cache).modelled:
+        # an activity the model carries only outside the Union is 0 % of its consumption (a
+        # fail of the benchmark), never "not applicable"
         raise IndicatorNotAvailableError(
-            f"no process with activity: {activity} has staged outputs in the Union"
+            f"no process with activity: {activity} has staged outputs in the model: the "
+            f"Union's {activity} is not modelled (mark the processes that do it, in the Union "
+            f"or abroad, with activity: {activity})"
         )
     chosen = _elements(model, element, f"eu_{activity}_share")
     shares = ratio(production[activity][..., chosen], consumption[..., chosen])

@@ -10,6 +10,8 @@ import keyword
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from critflow.errors import CritflowError, Problem, known, nearest, suggest
 from critflow.model.core import Model
 from critflow.model.expressions import ExpressionError, parse_expression
@@ -77,7 +79,13 @@ def _mass_expression_problems(value: Any, parameters: set[str], where: str) -> l
 def _values(spec: Any) -> list[Any]:
     """All scalar leaves of a flow value (time series and per-element values flattened)."""
     if isinstance(spec, dict):
-        return [leaf for item in spec.values() for leaf in _values(item)]
+        leaves: list[Any] = []
+        for item in spec.values():
+            if isinstance(item, dict):
+                leaves += _values(item)
+            else:
+                leaves.append(item)
+        return leaves
     return [spec]
 
 
@@ -87,13 +95,18 @@ def _magnitude_problems(
     """Given numbers that overflow (or come near it) once converted to kg (per year)."""
     numbers: list[float] = []
     for leaf in _values(value):
-        if isinstance(leaf, Uncertain):
+        if type(leaf) is float:
+            numbers.append(leaf)
+        elif isinstance(leaf, Uncertain):
             numbers += [x for x in (leaf.value, leaf.low, leaf.high) if x is not None]
         elif isinstance(leaf, float | int):
             numbers.append(float(leaf))
-    for number in numbers:
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = np.array(numbers, dtype=float) * kg_per_unit
+        wrong = np.flatnonzero(~(np.abs(converted) <= LARGEST))  # (NaN and infinity too)
+    for i in wrong[:1]:  # the first, as the message names one number
         try:
-            check_magnitude(number * kg_per_unit, f"{number:g} {unit}", si_unit, where)
+            check_magnitude(numbers[i] * kg_per_unit, f"{numbers[i]:g} {unit}", si_unit, where)
         except CritflowError as exc:
             return exc.problems
     return []
@@ -130,7 +143,8 @@ def _flow_settings_problems(
                 )
     value_where = where((*path, "value")) if value is not None else ""
     for leaf in _values(value) if value is not None else []:
-        problems += _expression_problems(leaf, parameters, value_where, True)
+        if isinstance(leaf, str):  # numbers have nothing to check here
+            problems += _expression_problems(leaf, parameters, value_where, True)
     composition = (
         settings.composition
         if settings.composition is not None

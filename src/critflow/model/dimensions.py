@@ -45,18 +45,53 @@ def is_eu_group(name: str) -> bool:
     return str(name).upper().replace("-", "").replace("_2020", "") in EU_GROUP_NAMES
 
 
-def country_of(code: str, countries=None) -> str | None:
-    """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part: 'BE' and
-    'BE-VLG' give BE, 'EU-other' (part of the Union) EU27, a coordinate of its own ('FL', 'RoW')
-    None."""
+_UNION_NAMES = frozenset({"EU", "EU27", "EU-27", "EU_27", "EU27_2020", "EU-27_2020"})
+"""Coordinate names that stand for the EU-27 itself."""
+_NOT_UNION_TAILS = frozenset({"EEA", "EFTA", "PLUS", "EXT", "EXTRA", "NON"})
+
+
+def other_grouping(code: str, countries=None) -> str | None:
+    """What a coordinate named like a grouping of several countries that is not the EU-27 stands
+    for ('EU-28': the EU with the United Kingdom; 'EUR': Europe, or the EU of a trade table), or
+    None. Such a coordinate is neither intra-EU nor a single third country."""
     if countries is None:
         from critflow.model.trade_tables import Countries
 
         countries = Countries.load()
+    text = str(code).strip().upper()
+    if text in _UNION_NAMES:
+        return None
+    if text in ("EUR", "97"):
+        return "Europe, or the EU of a trade table (EU-28 before 2020): ambiguous"
+    if re.fullmatch(r"EU[-_]?\d+(_\d{4})?", text) or re.fullmatch(r"EU27_(?!2020)\d{4}", text):
+        return "a former or partial EU (EU-28 and EU-15 hold the United Kingdom)"
+    if re.fullmatch(r"(EA|EEA|EZ|EMU)\d*|EFTA|OECD|EUROPE|EXTRA[-_]?EU.*|EXT[-_]EU.*", text):
+        return "several countries (Eurostat's euro area, EEA, EFTA or the like), not the EU-27"
+    found = countries.resolve(text)
+    if found is not None and found not in countries.eu27 and len(text) > 3:
+        return "several countries (a trade table's aggregate)"  # WORLD, EXTRA_EU27
+    head, sep, tail = text.replace("_", "-").partition("-")
+    if head in _UNION_NAMES and sep and tail:
+        other = countries.resolve(tail)
+        if tail in _NOT_UNION_TAILS or (other is not None and other not in countries.eu27):
+            return f"the EU with or without other countries ({tail}): not the Union's part"
+    return None
+
+
+def country_of(code: str, countries=None) -> str | None:
+    """The ISO alpha-2 code (or EU27) a coordinate stands for, wholly or in part: 'BE' and
+    'BE-VLG' give BE, 'EU-other' (part of the Union) EU27, a coordinate of its own ('FL', 'RoW')
+    None, and so does a grouping that is not the EU-27 (:func:`other_grouping`: 'EUR', 'EU-28')."""
+    if countries is None:
+        from critflow.model.trade_tables import Countries
+
+        countries = Countries.load()
+    if other_grouping(code, countries) is not None:
+        return None
     found = countries.resolve(code)
     if found is not None:
         return found
-    head = code.split("-", 1)[0] if "-" in code else ""
+    head = re.split(r"[-_]", code, maxsplit=1)[0] if re.search(r"[-_]", code) else ""
     return countries.resolve(head) if head else None
 
 
@@ -208,6 +243,7 @@ class _Expander:
         self.groups: dict[str, dict[str, tuple[str, ...]]] = {}
         self.aggregates: dict[str, tuple[str, ...]] = {}
         self.coordinate_sets: dict[str, frozenset[str]] = {}
+        self.keys_checked: dict[tuple[str, int], dict] = {}  # (dim, id) of mappings checked
 
     def error(self) -> CritflowError:
         """The problems found (each once), the first :data:`critflow.errors.MAX_REPORTED` named
@@ -384,6 +420,10 @@ class _Expander:
         outside_eu = []
         whole = set()
         for member in members:
+            grouping = other_grouping(member, countries)
+            if grouping is not None:
+                outside_eu.append(f"{member} ({grouping})")
+                continue
             found = country(member)
             if found is not None and found != EU27 and found not in countries.eu27:
                 outside_eu.append(f"{member} ({found})" if found != member else member)
@@ -395,7 +435,8 @@ class _Expander:
                 f"group '{group}' holds {', '.join(outside_eu)}, not "
                 f"{'a Member State' if len(outside_eu) == 1 else 'Member States'} of the EU-27",
                 f"Take {'it' if len(outside_eu) == 1 else 'them'} out of '{group}' "
-                "(a third country), or name the group otherwise.",
+                "(a third country; split a grouping such as EU-28 into EU-other and GB), or name "
+                "the group otherwise.",
             )
         in_group = set(members)
         stray = [
@@ -485,6 +526,10 @@ class _Expander:
                 ((key, inner),) = node.items()
                 if key in self.dims and isinstance(inner, dict):
                     return self.keyed(key, inner, ctx, pairs, at, exp, (*orig, key), sub, what)
+            if not any(isinstance(v, dict | list) for v in node.values()):
+                # plain values (a time series): nothing to resolve; their paths map as the
+                # node's does (``sub`` finds the node and appends the key)
+                return dict(node)
             return {
                 k: self.resolve(v, ctx, pairs, at, (*exp, k), (*orig, k), sub, what)
                 for k, v in node.items()
@@ -510,16 +555,18 @@ class _Expander:
     ) -> Any:
         coords = self.dims[dim]
         known = self.coordinate_sets.setdefault(dim, frozenset(coords))
-        for key in values:
-            a, _, b = str(key).partition(PAIR)
-            if (key != DEFAULT and a not in known) or (b and b not in known):
-                self.problem(
-                    (*at, *orig, key),
-                    f"'{key}' is not a coordinate of '{dim}'"
-                    + (" nor an origin>destination pair" if dim in pairs else ""),
-                    suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
-                )
-                return None
+        if (dim, id(values)) not in self.keys_checked:  # a mapping is reached once per coordinate
+            for key in values:
+                a, _, b = str(key).partition(PAIR)
+                if (key != DEFAULT and a not in known) or (b and b not in known):
+                    self.problem(
+                        (*at, *orig, key),
+                        f"'{key}' is not a coordinate of '{dim}'"
+                        + (" nor an origin>destination pair" if dim in pairs else ""),
+                        suggest(str(key), list(coords), f"Coordinates of '{dim}'"),
+                    )
+                    return None
+            self.keys_checked[dim, id(values)] = values  # (kept: the id stays this mapping's)
         if dim not in ctx:
             self.problem(
                 (*at, *orig),

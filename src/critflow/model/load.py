@@ -155,6 +155,16 @@ def validate_data(
     return validate_as(ModelFile, data, source, {EXPANDED: True} if expanded else None)
 
 
+def _fine(value: Any) -> bool:
+    """True for a leaf that is surely no problem (a finite float, a small int, a string)."""
+    kind = type(value)
+    return (
+        kind is str
+        or (kind is float and math.isfinite(value))
+        or (kind is int and abs(value) <= 1e300)
+    )
+
+
 def _number_problems(data: Any, source: SourceMap) -> list[Problem]:
     """NaN, infinity and integers too large for a float anywhere in the raw data, by field path.
 
@@ -165,7 +175,7 @@ def _number_problems(data: Any, source: SourceMap) -> list[Problem]:
     while stack:
         item, path = stack.pop()
         if isinstance(item, dict):
-            stack.extend(((v, (*path, k)) for k, v in item.items()))
+            stack.extend(((v, (*path, k)) for k, v in item.items() if not _fine(v)))
         elif isinstance(item, list):
             stack.extend(((v, (*path, i)) for i, v in enumerate(item)))
         elif isinstance(item, float) and not math.isfinite(item):
@@ -213,7 +223,8 @@ def uses_dimensions(data: Any) -> bool:
     return any(
         isinstance(item, dict) and ("over" in item or "trade" in item or "origin_shares" in item)
         for key in ("processes", "flows")
-        for item in data.get(key) or []
+        if isinstance(data.get(key), list)  # anything else: the schema names what is wrong
+        for item in data[key]
     )
 
 

@@ -38,6 +38,7 @@ from critflow.errors import CritflowError, Problem
 from critflow.model.trade_tables import (
     EU27,
     EXTRA_EU,
+    MAX_GOODS_KG,
     WORLD,
     Countries,
     MappingRow,
@@ -192,7 +193,19 @@ def read_production_table(path: str | Path, countries: Countries | None = None) 
         key = (reporter, code, year)
         if indicator == _UNIT:
             if value.strip() and value.strip() != ":":
-                units[key] = (_unit(value), where)
+                unit = _unit(value)
+                if key in units and units[key][0].lower() != unit.lower():
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{reporter} {code} {year}: the unit is given again as {unit!r} "
+                            f"({units[key][1]} gave {units[key][0]!r}): the quantity would be "
+                            "read in either",
+                            "Keep one QNTUNIT row per reporter, product and year.",
+                        )
+                    )
+                    continue
+                units.setdefault(key, (unit, where))
             continue
         if indicator == _FLAG:
             if "c" in value.strip().lower():
@@ -232,6 +245,16 @@ def read_production_table(path: str | Path, countries: Countries | None = None) 
             continue
         factor = _PLAIN_MASS_KG.get(unit[0].lower())
         amount = quantity * factor if factor is not None else quantity
+        if factor is not None and amount > MAX_GOODS_KG:  # checked before its unit was known
+            problems.append(
+                Problem(
+                    where,
+                    f"{quantity:g} {unit[0]} is no mass of goods ({amount:.3g} kg is more than "
+                    f"{MAX_GOODS_KG:.0e} kg)",
+                    "Write the quantity in the unit its QNTUNIT row names.",
+                )
+            )
+            continue
         records.append(
             ProductionRecord(key[2], key[0], key[1], amount, "kg" if factor else unit[0])
         )
@@ -285,9 +308,7 @@ def map_production(
             continue
         substance = record.unit[3:].strip() if record.unit.lower().startswith("kg ") else None
         readable = [
-            m
-            for m in found
-            if record.unit == "kg" or (substance and m.compound == substance)
+            m for m in found if record.unit == "kg" or (substance and m.compound == substance)
         ]
         if not readable:
             listed(record)

@@ -126,6 +126,9 @@ def _check_series_or_scalar(value: Any, allow_text: bool, uncertain: bool = Fals
             raise ValueError("a time series needs at least one {year: value} entry")
         series: dict[int, Any] = {}
         for key, item in value.items():
+            if type(key) is int and type(item) is float and math.isfinite(item):
+                series[key] = item  # the common case, as the checks below would give it
+                continue
             if not _is_year(key):
                 raise ValueError(f"time-series key {key!r} is not a year (write {{2025: 1000}})")
             series[int(key)] = (

@@ -99,6 +99,8 @@ def resolve_series_files(
                 problems.extend(exc.problems)
                 return value
         if isinstance(value, dict):
+            if not any(isinstance(v, dict | list) for v in value.values()):
+                return dict(value)  # plain values (a time series): no reference inside
             return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, (*path, i)) for i, v in enumerate(value)]

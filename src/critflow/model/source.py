@@ -420,7 +420,10 @@ def _depth(data: Any) -> int:
             deepest = max(deepest, level)
             if level <= MAX_DEPTH:
                 children = item.values() if isinstance(item, dict) else item
-                stack.extend((child, level + 1) for child in children)
+                # leaves (the numbers of a time series) are no deeper: only containers go on
+                stack.extend(
+                    (child, level + 1) for child in children if isinstance(child, dict | list)
+                )
     return deepest
 
 

@@ -194,6 +194,10 @@ class UncertainInput:
         return ".".join(str(p) for p in parts)
 
 
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+"""Types of values that hold no uncertain value (the leaves of a model)."""
+
+
 def collect(data: Any, path: tuple = (), name: tuple = ()) -> list[UncertainInput]:
     """Every Uncertain in a validated model (pydantic objects, dicts, lists), in file order."""
     found: list[UncertainInput] = []
@@ -203,10 +207,13 @@ def collect(data: Any, path: tuple = (), name: tuple = ()) -> list[UncertainInpu
         for key in type(data).model_fields:
             field = type(data).model_fields[key]
             alias = field.alias or key
-            found += collect(getattr(data, key), (*path, alias), (*name, alias))
+            item = getattr(data, key)
+            if type(item) not in _PLAIN:
+                found += collect(item, (*path, alias), (*name, alias))
     elif isinstance(data, dict):
         for key, item in data.items():
-            found += collect(item, (*path, key), (*name, key))
+            if type(item) not in _PLAIN:  # (a time series holds numbers only: nothing to visit)
+                found += collect(item, (*path, key), (*name, key))
     elif isinstance(data, list | tuple):
         for i, item in enumerate(data):
             found += collect(item, (*path, i), (*name, getattr(item, "id", i)))

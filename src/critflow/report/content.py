@@ -14,7 +14,13 @@ from critflow.engine.results import FlowResults
 from critflow.errors import CritflowError
 from critflow.indicators.catalogue import IndicatorNotAvailableError, evaluate_indicator
 from critflow.indicators.recovery import primary_feed
-from critflow.report.sankey import FATE_COLOURS, KIND_COLOURS, display_name, sankey_data
+from critflow.report.sankey import (
+    FATE_COLOURS,
+    KIND_COLOURS,
+    SANKEY_FATES,
+    display_name,
+    sankey_data,
+)
 
 REGULATED = ("Co", "Cu", "Li", "Ni", "Pb")
 """Elements whose recovery the Battery Regulation sets targets for (Annex XII Part C)."""
@@ -367,7 +373,7 @@ def build(run: Run, info: RunInfo) -> dict[str, Any]:
         "unit": results.unit,
         "info": info,
         "max_residual": results.max_relative_residual(),
-        "sankey": sankey_data(results, spec, packed=True),
+        "sankey": sankey_data(results, spec, packed=True, fates=run.cache.pop(SANKEY_FATES, None)),
         "balance": balance_section(results),
         "recovery": recovery_section(run),
         "recycling": recycling_section(run),

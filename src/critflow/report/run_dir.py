@@ -28,6 +28,7 @@ from critflow.errors import CritflowError
 from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
+from critflow.report.sankey import SANKEY_FATES
 from critflow.report.tables import ExcelChoice, not_writable, write_bulk_tables, write_tables
 
 RUN_FILE = "run.json"
@@ -53,14 +54,26 @@ def write_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     if step is not None:
         step("Writing flows and balance (Parquet and CSV) beside the rest")
-    # the full tables go to disk on a second thread (Arrow releases the GIL) while this one
+    from critflow.report.sankey import fate_arrays
+
+    # the full tables, then the indicator CSVs, go to disk on a second thread (Arrow releases
+    # the GIL), and the Sankey's fate shares (numpy) are computed on a third, while this one
     # computes the indicators and writes the workbook and the report; should this one fail,
-    # leaving the block waits for the thread before the error goes on
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-tables") as pool:
+    # leaving the block waits for the threads before the error goes on
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-tables") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-fates") as side,
+    ):
         bulk = pool.submit(write_bulk_tables, run.results, out_dir)
-        paths, report = _write_the_rest(run, out_dir, info, excel, step)
+        fates = side.submit(fate_arrays, run.results, run.model.spec)
+        deferred = [bulk]
+        paths, report = _write_the_rest(
+            run, out_dir, info, excel, step, pool.submit, deferred, fates
+        )
         try:
             paths |= bulk.result()
+            for future in deferred[1:]:
+                future.result()
         except OSError as exc:
             raise not_writable(out_dir, exc) from None
     return {"report.html": report, **paths, RUN_FILE: out_dir / RUN_FILE}
@@ -72,9 +85,12 @@ def _write_the_rest(
     info: RunInfo,
     excel: ExcelChoice | None,
     step: Callable[[str], None] | None,
+    submit: Callable,
+    deferred: list,
+    fates,
 ) -> tuple[dict[str, Path], Path]:
     model, results = run.model, run.results
-    paths = write_tables(run, out_dir, excel, step, bulk=False)
+    paths = write_tables(run, out_dir, excel, step, bulk=False, submit=submit, deferred=deferred)
     suffix = model.path.suffix if model.path else ".yaml"
     copy = out_dir / f"model{suffix}"
     if model.path is not None:
@@ -93,6 +109,7 @@ def _write_the_rest(
     (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     if step is not None:
         step("Writing report.html")
+    run.cache[SANKEY_FATES] = fates.result()  # the report takes them (and lets them go)
     report = write_report(run, info, out_dir / "report.html")
     return paths, report
 

@@ -102,6 +102,12 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
     connected group of processes) as one small linear system; every step is vectorised over the
     scenarios, periods and elements. Mass caught in a closed loop with no way out ends nowhere
     (its shares are 0)."""
+    x = _shares_by_flow(values, topology, classes)
+    return np.moveaxis(x, 0, 1).reshape(*values.shape, x.shape[-1])
+
+
+def _shares_by_flow(values: np.ndarray, topology, classes: np.ndarray) -> np.ndarray:
+    """:func:`downstream_shares` as (F, N, C), N = the leading axes of ``values`` flattened."""
     lead = values.shape[:-1]
     n_f = values.shape[-1]
     n_c = len(FATE_CLASSES)
@@ -122,7 +128,7 @@ def downstream_shares(values: np.ndarray, topology, classes: np.ndarray) -> np.n
         for group in _downstream_first(flow_from, flow_to, passes):
             _solve_group(group, len(kinds), x, split, flow_from, flow_to)
     np.clip(x, 0.0, 1.0, out=x)
-    return np.moveaxis(x, 0, 1).reshape(*lead, n_f, n_c)
+    return x
 
 
 def _downstream_first(flow_from: np.ndarray, flow_to: np.ndarray, passes: np.ndarray):
@@ -199,16 +205,26 @@ def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.nda
         return np.linalg.solve(np.eye(a.shape[1]) - a, np.where(reaches[..., None], b, 0.0))
 
 
-def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
+SANKEY_FATES = "sankey fate arrays"
+"""Key in a run's cache of :func:`fate_arrays` computed ahead (``critflow run`` computes them on
+a thread of their own); the report takes them from there."""
+
+
+def sankey_data(
+    results: FlowResults, spec=None, packed: bool = False, fates: tuple | None = None
+) -> dict[str, Any]:
     """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
     model's unit; with the model's ``spec``, display names and the fate classes of the links.
 
     ``packed``: the values and the links' fate shares stay arrays — ``values`` None and
     ``value_block`` (S, P, 1 + E, F), the fates' ``share_block`` (S, P, 1 + E, F, C) and
     ``leaving_block`` (S, P, 1 + E, C) — for the report, which sends them to the page as bytes
-    (a million floats as Python lists and JSON text cost seconds)."""
+    (a million floats as Python lists and JSON text cost seconds); ``fates``: those two arrays
+    when already computed (:func:`fate_arrays`)."""
     topo = results.inputs.topology
-    values = results.values  # (S, P, E, F)
+    nodes, links, source, target = shown_graph(topo)
+    every_link = links.size == topo.n_flows
+    values = results.values if every_link else results.values[..., links]  # (S, P, E, F)
     goods = values.sum(axis=2)
     by_scenario: dict[str, dict[str, dict[str, list[float]]]] | None = None
     if not packed:
@@ -222,19 +238,18 @@ def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[s
             by_scenario[scenario] = by_period
     processes = {p.id: p for p in spec.processes} if spec is not None else {}
     flows = {f.id: f for f in spec.flows} if spec is not None else {}
+    process_ids = [topo.process_ids[u] for u in nodes]
+    kinds = [topo.process_kinds[u] for u in nodes]
+    flow_ids = [topo.flow_ids[f] for f in links]
     data = {
-        "nodes": list(topo.process_ids),
-        "labels": [
-            display_name(p, getattr(processes.get(p), "name", None)) for p in topo.process_ids
-        ],
-        "kinds": list(topo.process_kinds),
-        "colours": [KIND_COLOURS[k] for k in topo.process_kinds],
-        "source": topo.flow_from.tolist(),
-        "target": topo.flow_to.tolist(),
-        "flows": list(topo.flow_ids),
-        "flow_labels": [
-            display_name(f, getattr(flows.get(f), "name", None)) for f in topo.flow_ids
-        ],
+        "nodes": process_ids,
+        "labels": [display_name(p, getattr(processes.get(p), "name", None)) for p in process_ids],
+        "kinds": kinds,
+        "colours": [KIND_COLOURS[k] for k in kinds],
+        "source": source.tolist(),
+        "target": target.tolist(),
+        "flows": flow_ids,
+        "flow_labels": [display_name(f, getattr(flows.get(f), "name", None)) for f in flow_ids],
         "unit": results.unit,
         "scenarios": list(results.inputs.scenarios),
         "periods": [str(p) for p in results.inputs.periods],
@@ -250,11 +265,41 @@ def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[s
     if packed:
         data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
     if spec is not None and packed:
-        data["share_block"], data["leaving_block"] = fate_arrays(results, spec)
+        share_block, data["leaving_block"] = fates or fate_arrays(results, spec)
+        data["share_block"] = share_block if every_link else share_block[:, :, :, links]
         data["fates"] = True
     elif spec is not None:
-        data["fates"] = fate_data(results, spec)
+        data["fates"] = fate_data(results, spec, None if every_link else links)
     return data
+
+
+def shown_graph(topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The processes and flows a diagram shows, and each shown flow's ends as positions among the
+    shown processes: (nodes, links, source, target). A regional model's generated helpers (the
+    split of a balancing import by origin: its process and the total flowing into it) are left
+    out, and each origin's part is drawn from where the total comes from (``world → market``), so
+    the diagram holds the flows of the model file, mass unchanged."""
+    n_u, n_f = len(topology.process_ids), topology.n_flows
+    labels = getattr(topology, "labels", None)
+    flow_from, flow_to = topology.flow_from.copy(), topology.flow_to.copy()
+    hidden_process = np.zeros(n_u, dtype=bool)
+    hidden_flow = np.zeros(n_f, dtype=bool)
+    if labels is not None:
+        hidden_process = np.array([p.hidden for p in labels.processes], dtype=bool)
+        hidden_flow = np.array([f.hidden for f in labels.flows], dtype=bool)
+    if not hidden_process.any() and not hidden_flow.any():
+        return np.arange(n_u), np.arange(n_f), flow_from, flow_to
+    # where the total into each hidden split process comes from
+    upstream = np.full(n_u, -1)
+    into_hidden = np.flatnonzero(hidden_process[flow_to])
+    upstream[flow_to[into_hidden]] = flow_from[into_hidden]
+    redrawn = hidden_process[flow_from] & (upstream[flow_from] >= 0)
+    flow_from[redrawn] = upstream[flow_from[redrawn]]
+    links = np.flatnonzero(~hidden_flow & ~hidden_process[flow_from] & ~hidden_process[flow_to])
+    nodes = np.flatnonzero(~hidden_process)
+    position = np.full(n_u, -1)
+    position[nodes] = np.arange(nodes.size)
+    return nodes, links, position[flow_from[links]], position[flow_to[links]]
 
 
 def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
@@ -262,30 +307,40 @@ def fate_arrays(results: FlowResults, spec) -> tuple[np.ndarray, np.ndarray]:
     leaving the system in each class, (S, P, 1 + E, C), in the model's unit."""
     topo = results.inputs.topology
     values = results.values  # (S, P, E, F)
+    n_s, n_p, n_e, n_f = values.shape
+    n_c = len(FATE_CLASSES)
     classes = exit_classes(spec, topo)
-    shares = downstream_shares(values, topo, classes)  # (S, P, E, F, C)
+    # the elements' shares go straight into the block behind the goods (one copy of the largest
+    # array of the report, not three)
+    block = np.empty((n_s, n_p, 1 + n_e, n_f, n_c))
+    shares = block[:, :, 1:]
+    by_flow = _shares_by_flow(values, topo, classes).reshape(n_f, n_s, n_p, n_e, n_c)
+    shares[...] = np.moveaxis(by_flow, 0, 3)
+    del by_flow
     goods = values.sum(axis=2)  # (S, P, F)
     with np.errstate(invalid="ignore", divide="ignore"):
-        goods_shares = np.where(
+        block[:, :, 0] = np.where(
             goods[..., None] > 0,
             np.einsum("spef,spefc->spfc", values, shares) / goods[..., None],
             0.0,
         )
-    leaving = np.zeros((*values.shape[:3], len(FATE_CLASSES)))  # (S, P, E, C)
-    for e in range(topo.n_elements):
-        for f in np.nonzero(classes[e] >= 0)[0]:
-            leaving[:, :, e, classes[e, f]] += values[:, :, e, f]
-    return (
-        np.concatenate([goods_shares[:, :, None], shares], axis=2),
-        np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2),
-    )
+    # mass leaving in each class: each element's outputs added up by their class, flow by flow
+    leaving = np.zeros((n_s, n_p, n_e, n_c))  # (S, P, E, C)
+    for f in np.flatnonzero((classes >= 0).any(axis=0)):
+        into = np.flatnonzero(classes[:, f] >= 0)  # the elements: each once
+        leaving[:, :, into, classes[into, f]] += values[:, :, into, f]
+    return block, np.concatenate([leaving.sum(axis=2, keepdims=True), leaving], axis=2)
 
 
-def fate_data(results: FlowResults, spec) -> dict[str, dict[str, dict[str, Any]]]:
+def fate_data(
+    results: FlowResults, spec, links: np.ndarray | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Per scenario, period and element ('goods' too): each link's shares by fate class (F × C,
-    rounded to 4 digits) and the mass leaving the system in each class (C), in the model's unit
-    (:func:`fate_arrays` as nested mappings)."""
+    rounded to 4 digits; only the flows ``links`` if given) and the mass leaving the system in each
+    class (C), in the model's unit (:func:`fate_arrays` as nested mappings)."""
     shares, leaving = fate_arrays(results, spec)  # goods first along the element axis
+    if links is not None:
+        shares = shares[:, :, :, links]
     names = ["goods", *results.inputs.topology.elements]
     return {
         scenario: {
@@ -425,7 +480,7 @@ def _columns(data: dict) -> np.ndarray:
     """Column of each node as plotly places it: the longest path from a node without inputs,
     ignoring links that close a loop."""
     n = len(data["nodes"])
-    depth = np.zeros(n, dtype=np.int64)
+    depth = [0] * n  # Python ints: numpy's element access made this half a second for 400 nodes
     links = list(zip(data["source"], data["target"], strict=True))
     for _ in range(n):  # longest path by relaxation; a loop stops growing after n rounds
         changed = False
@@ -435,4 +490,4 @@ def _columns(data: dict) -> np.ndarray:
                 changed = True
         if not changed:
             break
-    return depth
+    return np.array(depth, dtype=np.int64)

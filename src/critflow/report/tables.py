@@ -4,9 +4,10 @@ The full tables (every scenario, period, element and flow) go to Parquet and CSV
 Arrow a scenario (and a block of periods) at a time, so memory does not grow with the table. The
 Excel workbook is by default a summary a person reads — KPIs per scenario, the balance per process,
 the flows of one chosen period (or their total over all periods) with one column per element — and
-says on its ``run`` sheet what each sheet holds. ``excel="full"`` writes every row instead (in
-openpyxl's write-only mode, continued on further sheets past Excel's row limit); ``"none"`` skips
-the workbook.
+says on its ``run`` sheet what each sheet holds. ``excel="full"`` writes every row instead
+(streamed, continued on further sheets past Excel's row limit); ``"none"`` skips the workbook.
+Workbooks are written by :mod:`critflow.report.xlsx` (the cells openpyxl's write-only mode writes,
+about twenty times faster), by openpyxl for a value that writer leaves to it.
 """
 
 from __future__ import annotations
@@ -94,10 +95,14 @@ def write_tables(
     excel: ExcelChoice | None = None,
     step: Callable[[str], None] | None = None,
     bulk: bool = True,
+    submit: Callable | None = None,
+    deferred: list | None = None,
 ) -> dict[str, Path]:
     """Write flows.parquet/.csv, balance.parquet/.csv, the stock and indicator tables and
     results.xlsx (see the module docstring); return their paths. ``step`` is told what is being
-    written (for a progress display); ``bulk`` False leaves out the flow and balance files."""
+    written (for a progress display); ``bulk`` False leaves out the flow and balance files.
+    With ``submit`` (an executor's submit), the indicator CSVs are written there and their
+    futures appended to ``deferred``: the caller waits for them."""
     excel = excel or ExcelChoice()
     if excel.mode not in EXCEL_MODES:
         raise CritflowError(
@@ -105,7 +110,9 @@ def write_tables(
         )
     period = summary_period(run.results.inputs.periods, excel.period)
     try:
-        return _write(run, out_dir, excel.mode, period, step or (lambda _: None), bulk)
+        return _write(
+            run, out_dir, excel.mode, period, step or (lambda _: None), bulk, submit, deferred
+        )
     except OSError as exc:
         raise not_writable(out_dir, exc) from None
 
@@ -207,9 +214,20 @@ def _stream(batches: Iterable, schema, parquet: Path, csv: Path) -> None:
 
     # Arrow writes without holding the GIL: the CSV (the slower, text) is written on a second
     # thread while this one writes the Parquet file and builds the next batch.
+    # dictionary pages for the text and integer columns; the floats (a distinct value a row) go
+    # straight to plain pages rather than filling a dictionary Arrow then gives up on. Minimum
+    # and maximum are kept for the numbers (a reader skips row groups by period with them), not
+    # for the ids: every row group holds every id, and their statistics took half the time of
+    # writing the flow table
+    encoded = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    numbers = [
+        f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+    ]
     with (
-        pq.ParquetWriter(parquet, schema) as table,
-        pacsv.CSVWriter(csv, plain) as text,
+        pq.ParquetWriter(
+            parquet, schema, use_dictionary=encoded, write_statistics=numbers
+        ) as table,
+        pacsv.CSVWriter(csv, plain, write_options=_csv_options()) as text,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-csv") as pool,
     ):
         pending = None
@@ -235,7 +253,20 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
             for f in table.schema
         ]
     )
-    pacsv.write_csv(table.cast(plain), path)
+    pacsv.write_csv(table.cast(plain), path, _csv_options())
+
+
+def _write_csvs(tables: list[tuple[pd.DataFrame, Path]]) -> None:
+    for table, path in tables:
+        _write_csv(table, path)
+
+
+def _csv_options():
+    """Arrow's CSV options: rows formatted 65,536 at a time (the default 1,024 took twice the
+    time for the same text)."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.WriteOptions(batch_size=65_536)
 
 
 def write_bulk_tables(results: FlowResults, out_dir: Path) -> dict[str, Path]:
@@ -272,6 +303,8 @@ def _write(
     period: int | None,
     step: Callable[[str], None],
     bulk: bool = True,
+    submit: Callable | None = None,
+    deferred: list | None = None,
 ) -> dict[str, Path]:
     """Every table of :func:`write_tables`; ``bulk`` False leaves out the flow and balance files
     (:func:`write_bulk_tables`, which the caller writes itself)."""
@@ -289,9 +322,12 @@ def _write(
         paths["stocks.parquet"] = out_dir / "stocks.parquet"
         stocks.to_parquet(paths["stocks.parquet"], index=False)
     step("Writing the indicator tables (CSV)")
-    for name, table in tables.items():
-        paths[f"{name}.csv"] = out_dir / f"{name}.csv"
-        _write_csv(table, paths[f"{name}.csv"])
+    csv = {f"{name}.csv": (table, out_dir / f"{name}.csv") for name, table in tables.items()}
+    paths |= {name: path for name, (_, path) in csv.items()}
+    if submit is not None and deferred is not None:
+        deferred.append(submit(_write_csvs, list(csv.values())))
+    else:
+        _write_csvs(list(csv.values()))
     if mode != "none":
         step(f"Writing results.xlsx ({mode})")
         paths["results.xlsx"] = out_dir / "results.xlsx"
@@ -307,6 +343,11 @@ def _write(
 
 def _cells(frame: pd.DataFrame) -> Iterator[tuple]:
     """Rows of a table as Excel cell values (missing numbers as empty cells)."""
+    return zip(*_cell_columns(frame), strict=True)
+
+
+def _cell_columns(frame: pd.DataFrame) -> list[list]:
+    """The columns of a table as lists of Excel cell values (missing numbers as None)."""
     columns = []
     for name in frame.columns:
         column = frame[name]
@@ -320,7 +361,7 @@ def _cells(frame: pd.DataFrame) -> Iterator[tuple]:
         else:
             values = column.tolist()
         columns.append(values)
-    return zip(*columns, strict=True)
+    return columns
 
 
 def _append(book, name: str, frame: pd.DataFrame, header: bool = True) -> None:
@@ -329,7 +370,11 @@ def _append(book, name: str, frame: pd.DataFrame, header: bool = True) -> None:
         sheet = book.create_sheet(name if sheets == 1 else f"{name}_{sheets}"[:31])
         if header:
             sheet.append([str(c) for c in frame.columns])
-        for row in _cells(frame.iloc[start : start + EXCEL_MAX_ROWS]):
+        part = frame.iloc[start : start + EXCEL_MAX_ROWS]
+        if hasattr(sheet, "extend"):  # critflow.report.xlsx: a column at a time
+            sheet.extend(_cell_columns(part))
+            continue
+        for row in _cells(part):
             sheet.append(row)
 
 
@@ -352,12 +397,36 @@ class _Sheets:
             self.rows += 1
 
 
-def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> None:
-    """Every row of every table (openpyxl write-only: rows go to disk as they are appended)."""
-    from openpyxl import Workbook
+def _save_book(path: Path, fill: Callable[[Any], None]) -> None:
+    """Write a workbook: ``fill(book)`` creates its sheets and appends their rows, in
+    :mod:`critflow.report.xlsx` (fast) or, for a value it does not write as openpyxl does (a date,
+    a string openpyxl takes for a formula), in openpyxl's write-only mode."""
+    from critflow.report.xlsx import Book, UnsupportedValueError
 
+    book = Book(path)
+    try:
+        fill(book)
+    except UnsupportedValueError:
+        book.abandon()
+        from openpyxl import Workbook
+
+        slow = Workbook(write_only=True)
+        fill(slow)
+        slow.save(path)
+        return
+    except BaseException:
+        book.abandon()
+        raise
+    book.save()
+
+
+def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> None:
+    """Every row of every table (rows go to disk as they are appended)."""
+    _save_book(path, lambda book: _fill_full(book, run, tables))
+
+
+def _fill_full(book, run: Run, tables: dict[str, pd.DataFrame]) -> None:
     results = run.results
-    book = Workbook(write_only=True)
     _append(book, "run", run_info(run))
     n_e, n_f = results.inputs.topology.n_elements, results.inputs.topology.n_flows
     flows = None
@@ -383,14 +452,11 @@ def _full_workbook(run: Run, tables: dict[str, pd.DataFrame], path: Path) -> Non
         balance.append(block)
     for name, table in tables.items():
         _append(book, name, table)
-    book.save(path)
 
 
 def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, path: Path) -> None:
     """KPIs, balance per process and flows of period ``p`` (None: totals over all periods), the
     small tables whole and the long ones for one period; the run sheet says what is where."""
-    from openpyxl import Workbook
-
     results = run.results
     periods = results.inputs.periods
     shown = "all periods (totals)" if p is None else str(periods[p])
@@ -419,7 +485,6 @@ def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, 
         else:
             cut = table[table["period"] == one]
             sheets[name] = (cut, f"{name}.csv for {one} only ({len(table):,} rows in the CSV)")
-    book = Workbook(write_only=True)
     info = run_info(run)
     contents = [("period shown", shown)] + [
         (f"sheet {name}", what) for name, (_, what) in sheets.items()
@@ -432,10 +497,13 @@ def _summary_workbook(run: Run, tables: dict[str, pd.DataFrame], p: int | None, 
         )
     )
     info = pd.concat([info, pd.DataFrame(contents, columns=["item", "value"])], ignore_index=True)
-    _append(book, "run", info)
-    for name, (table, _) in sheets.items():
-        _append(book, name, table)
-    book.save(path)
+
+    def fill(book) -> None:
+        _append(book, "run", info)
+        for name, (table, _) in sheets.items():
+            _append(book, name, table)
+
+    _save_book(path, fill)
 
 
 def _period_label(results: FlowResults, p: int | None) -> Any:

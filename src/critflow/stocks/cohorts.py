@@ -264,45 +264,64 @@ class CohortStocks:
         (the elements of one stock) share one goods target (G,) and enter in proportion to
         ``composition`` (N,). A negative inflow triggers the policy (see the module docstring).
         """
+        inflow = self.target_inflow(t, target, composition, group)
+        self.add_inflow(t, inflow)
+        return inflow
+
+    def target_inflow(
+        self,
+        t: int,
+        target: np.ndarray,
+        composition: np.ndarray | None = None,
+        group: np.ndarray | None = None,
+        series: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Inflow of :meth:`reach_stock` for the series ``series`` (all by default), without
+        recording it: the policy retires surplus cohorts of those series (their carry-over of
+        period ``t`` shrinks with them); :meth:`add_inflow` records the inflow afterwards.
+
+        ``composition`` and ``group`` are given for the chosen series only, the groups numbered
+        0 … G-1; the other series are left untouched.
+        """
         past_stock, past_outflow = self.carry_over(t)
         s0, _ = self.first_year(t)
+        if series is not None:
+            past_sel, s0 = past_stock[series], s0[series]
+        else:
+            past_sel = past_stock
         if group is None:
-            need = target - past_stock
+            need = target - past_sel
             per_unit = s0
             goods = np.divide(need, per_unit, out=np.zeros_like(need), where=per_unit > 0)
             inflow = goods
+            have_g = past_sel
         else:
             n_groups = target.shape[0]
-            have = np.bincount(group, weights=past_stock, minlength=n_groups)
+            have_g = np.bincount(group, weights=past_sel, minlength=n_groups)
             per_unit = np.bincount(group, weights=s0 * composition, minlength=n_groups)
-            need = target - have
+            need = target - have_g
             goods = np.divide(need, per_unit, out=np.zeros_like(need), where=per_unit > 0)
             inflow = goods[group] * composition
         falling = goods < 0
         if falling.any():
             if self.negative_inflow == "error":
                 raise NegativeInflowError(t, np.flatnonzero(falling))
-            series = falling if group is None else falling[group]
-            have_g = (
-                past_stock
-                if group is None
-                else np.bincount(group, weights=past_stock, minlength=target.shape[0])
-            )
+            chosen = falling if group is None else falling[group]
             factor_g = np.divide(
                 target, have_g, out=np.zeros_like(target), where=(have_g > 0) & falling
             )
-            factor = factor_g if group is None else factor_g[group]
-            idx = np.flatnonzero(series)
-            self.kernel.scale_past(self.history + t, factor[idx], idx)
-            self.retire_factor[t, idx] = factor[idx]
-            self.retired[t, idx] = past_stock[idx] * (1.0 - factor[idx])
+            factor = (factor_g if group is None else factor_g[group])[chosen]
+            local = np.flatnonzero(chosen)
+            idx = local if series is None else np.asarray(series)[local]
+            self.kernel.scale_past(self.history + t, factor, idx)
+            self.retire_factor[t, idx] = factor
+            self.retired[t, idx] = past_stock[idx] * (1.0 - factor)
             # cohorts scaled: the carry-over of this period shrinks with them
             scaled_stock = past_stock.copy()
-            scaled_stock[idx] *= factor[idx]
+            scaled_stock[idx] *= factor
             # what leaves: the cohorts' own outflow of the period plus the retired surplus
             self._past[t] = (scaled_stock, past_outflow + self.retired[t])
-            inflow = np.where(series, 0.0, inflow)
-        self.add_inflow(t, inflow)
+            inflow = np.where(chosen, 0.0, inflow)
         return inflow
 
     def clipped_periods(self) -> np.ndarray:
