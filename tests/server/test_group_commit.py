@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -245,3 +246,87 @@ def test_an_audited_read_whose_entry_cannot_be_written_is_not_served(registry, m
 def _count(registry_, table) -> int:
     with registry_.sessions() as session:
         return session.scalar(select(func.count()).select_from(table))
+
+
+def test_the_create_fast_path_answers_like_the_application_and_stores_once(registry, monkeypatch):
+    client, keys, app = registry
+    registry_ = app.state.registry
+    if not registry_.groups_creates:
+        pytest.skip("PostgreSQL creates commit in their own transactions, through the application")
+    url = registry_.engine.url.render_as_string(hide_password=False)
+    headers = {"X-API-Key": keys.issuer}
+    registry_.keys.forget()  # not verified yet: the application creates (and verifies the key)
+    routed = client.post("/api/passports", json=sample_battery("ev", "C-1"), headers=headers)
+    assert routed.status_code == 201, routed.text
+    monkeypatch.setattr(registry_.keys, "limits", Limits(recheck_seconds=3600))
+    batches = registry_.committer.batches
+    with monkeypatch.context() as patched:  # the application's create is not called
+        patched.setattr(registry_, "create", _refuse_to_serve)
+        fast = client.post("/api/passports", json=sample_battery("ev", "C-2"), headers=headers)
+    assert fast.status_code == 201, fast.text
+    assert registry_.committer.batches == batches + 1  # acknowledged after its group commit
+    # the same answer: body (same fields, same order, same separators) and headers
+    swapped = routed.text
+    for name in ("key", "passport_id", "hash"):
+        swapped = swapped.replace(routed.json()[name], fast.json()[name])
+    assert fast.text == swapped
+    assert fast.headers["ETag"] == f'"{fast.json()["hash"]}"'
+    assert fast.headers["Location"] == f"/api/passports/{fast.json()['key']}"
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    # stored once, readable, verifying, audited once
+    key = fast.json()["key"]
+    read = client.get(f"/api/passports/{key}", headers=headers)
+    assert read.json()["document"]["data"]["unique_identifier"].endswith("/21/C-2")
+    assert client.get(f"/api/passports/{key}/verify", headers=headers).json()["valid"] is True
+    assert _audited(url, action="create", outcome="allowed", passport_key=key) == 1
+
+
+def test_refused_fast_path_creates_answer_like_the_application_and_write_nothing(
+    registry, monkeypatch
+):
+    client, keys, app = registry
+    registry_ = app.state.registry
+    url = registry_.engine.url.render_as_string(hide_password=False)
+    headers = {"X-API-Key": keys.issuer}
+    monkeypatch.setattr(registry_.keys, "limits", Limits(recheck_seconds=3600))
+    taken = sample_battery("ev", "D-1")
+    assert client.post("/api/passports", json=taken, headers=headers).status_code == 201
+    registry_.principal(keys.issuer)  # remembered: the fast path takes the next requests
+    invalid = sample_battery("ev", "D-2")
+    invalid["data"]["capacity_fade"] = "a lot"
+    cases = (
+        (taken, 409, None),  # exists (refused inside the commit: its savepoint rolled back)
+        (other_battery("D-3"), 403, "denied"),  # another manufacturer's GTIN (inside the commit)
+        (invalid, 422, None),  # refused before any database access
+    )
+    for document, status, audited in cases:
+        passports = _count(registry_, Passport)
+        denied = _audited(url, action="create", outcome="denied")
+        refused = client.post("/api/passports", json=document, headers=headers)
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert _count(registry_, Passport) == passports
+        assert _audited(url, action="create", outcome="denied") == denied + (audited is not None)
+
+
+def test_a_create_whose_commit_fails_is_not_acknowledged(registry, monkeypatch):
+    _client, keys, app = registry
+    registry_ = app.state.registry
+    monkeypatch.setattr(registry_.keys, "limits", Limits(recheck_seconds=3600))
+    registry_.principal(keys.issuer)
+
+    @contextmanager
+    def broken():
+        raise RuntimeError("disk full")
+        yield
+
+    monkeypatch.setattr(registry_.committer, "_begin", broken)
+    monkeypatch.setattr(registry_, "writing", broken)
+    answering = TestClient(app, raise_server_exceptions=False)  # as a real client sees it
+    refused = answering.post(
+        "/api/passports", json=sample_battery("ev", "E-1"), headers={"X-API-Key": keys.issuer}
+    )
+    # 503 (the fast path, SQLite) or 500 (the application, PostgreSQL): not acknowledged
+    assert refused.status_code in (500, 503) and refused.headers["content-type"] == PROBLEM
+    monkeypatch.undo()
+    assert _count(registry_, Passport) == 0

@@ -98,8 +98,10 @@ def audiences() -> dict[str, frozenset[int]]:
     return {k: frozenset(v) for k, v in result.items()}
 
 
+@lru_cache(maxsize=64)
 def readable_fields(audience: str) -> frozenset[str]:
-    """Fields an audience may read (from the Annex XIII points it may read)."""
+    """Fields an audience may read (from the Annex XIII points it may read; computed once per
+    audience, like the tables it comes from)."""
     points = audiences()[audience]
     return frozenset(p.field for p in data_points() if p.annex_xiii_point in points)
 

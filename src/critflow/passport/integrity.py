@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -181,9 +182,9 @@ class SigningKey:
             )
         return cls(key)
 
-    @property
+    @functools.cached_property
     def public_key(self) -> str:
-        """The raw public key, base64url (as stored in version files)."""
+        """The raw public key, base64url (as stored in version files; derived once)."""
         raw = self.private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )

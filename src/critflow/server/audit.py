@@ -10,8 +10,10 @@ whether it waits in a thread (:meth:`GroupCommitter.write`) or on the event loop
 (:meth:`GroupCommitter.write_async`). A lone request waits for one commit, as before.
 
 On SQLite (one writer at a time, an fsync per commit) writes such as creating a passport go the
-same way (:meth:`GroupCommitter.run`): each runs in a savepoint of the shared transaction, so a
-refused one is rolled back alone and changes nothing, and the others commit together.
+same way (:meth:`GroupCommitter.run`, or :meth:`GroupCommitter.run_async` from the event loop):
+each runs in a savepoint of the shared transaction, so a refused one is rolled back alone and
+changes nothing, and the others commit together; the audit rows of the writes are inserted with
+the batch's other audit rows in one statement (:func:`defer_audit`).
 
 When the commit fails, every request of the batch gets the error (503 for audit entries), none is
 acknowledged, and nothing of the batch was written. Nothing is buffered across a crash: what a
@@ -39,7 +41,23 @@ from critflow.server.problems import RegistryError
 MAX_BATCH = 500
 """Most requests one transaction serves (a larger backlog is written in several)."""
 
-_AUDIT = AuditEntry.__table__
+_INSERT_AUDIT = insert(AuditEntry.__table__)
+
+DEFERRED_AUDIT = "critflow_deferred_audit"
+"""Key of ``Session.info`` under which a group-committed transaction collects the audit rows of
+its writes; they are inserted together with the batch's other audit rows, in the same
+transaction, before the commit."""
+
+
+def defer_audit(session: Session, row: dict[str, Any]) -> bool:
+    """Queue an allowed write's audit ``row`` for the group commit running ``session`` (True),
+    or return False when ``session`` is not one (the caller inserts the row itself). Either way
+    the row commits, or rolls back, with the write."""
+    rows = session.info.get(DEFERRED_AUDIT)
+    if rows is None:
+        return False
+    rows.append(row)
+    return True
 
 
 class _Ticket:
@@ -89,6 +107,15 @@ class _WorkError(Exception):
     """A write of the batch that was refused (its savepoint was rolled back)."""
 
     def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class WorkRefusedError(Exception):
+    """A write of :meth:`GroupCommitter.run_async` that raised ``error``: it was rolled back
+    alone, nothing of it was written."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
         self.error = error
 
 
@@ -156,6 +183,20 @@ class GroupCommitter:
             raise ticket.error
         return ticket.result
 
+    async def run_async(self, work: Callable[[Session], Any]) -> Any:
+        """:meth:`run` for a request served on the event loop (it does not block the loop).
+        What ``work`` raises is raised here as :class:`WorkRefusedError` (its savepoint rolled back,
+        nothing of it written); a failed commit raises its error."""
+        ticket = _Ticket([], work)
+        ticket.loop = asyncio.get_running_loop()
+        ticket.future = ticket.loop.create_future()
+        self._submit(ticket)
+        try:
+            await ticket.future
+        except _WorkError as exc:
+            raise WorkRefusedError(exc.error) from exc.error
+        return ticket.result
+
     # --- the committer thread ----------------------------------------------------------------
     def _take(self) -> list[_Ticket]:
         with self._lock:
@@ -168,18 +209,23 @@ class GroupCommitter:
 
     def _commit(self, tickets: list[_Ticket]) -> None:
         with self._begin() as session:
+            # audit rows of the writes (see :func:`defer_audit`) and of the reads: one INSERT
+            rows: list[dict[str, Any]] = []
+            session.info[DEFERRED_AUDIT] = rows
             for ticket in tickets:
                 if ticket.work is None:
                     continue
+                mark = len(rows)
                 try:
                     with session.begin_nested():
                         ticket.result = ticket.context.run(ticket.work, session)
                     session.expire_all()  # the next write reads rows afresh
-                except Exception as exc:  # this write alone is rolled back
+                except Exception as exc:  # this write alone is rolled back, its audit rows too
+                    del rows[mark:]
                     ticket.error = _WorkError(exc)
-            rows = [entry for ticket in tickets for entry in ticket.entries]
+            rows.extend(entry for ticket in tickets for entry in ticket.entries)
             if rows:
-                session.connection().execute(insert(_AUDIT), rows)
+                session.connection().execute(_INSERT_AUDIT, rows)
             session.commit()
 
     def _serve(self) -> None:

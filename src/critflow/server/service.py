@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,7 @@ from critflow.passport.identity import DigitalLink, IdentifierError
 from critflow.passport.integrity import SigningKey, new_record, verify_chain
 from critflow.passport.lot import validate_document
 from critflow.server import disclosure, signing
-from critflow.server.audit import GroupCommitter
+from critflow.server.audit import GroupCommitter, defer_audit
 from critflow.server.auth import ADMIN, KeyStore, Limits, Principal, client_address
 from critflow.server.database import autocommit_reads, make_write_engine, session_factory
 from critflow.server.models import AuditEntry, Passport, PassportLink, PassportVersion, now
@@ -61,15 +62,31 @@ _MAX_INTEGER = 2**53
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
+# statements built once: SQLAlchemy memoises a statement object's cache key, so a write reuses
+# the compiled form without walking the statement again (a group commit runs many in a row)
+_INSERT_AUDIT = insert(AuditEntry.__table__)
+_INSERT_PASSPORT = insert(Passport.__table__)
+_INSERT_VERSION = insert(PassportVersion.__table__)
+
+
+def _identity_of(session: Session, organisation: str) -> Any:
+    """An organisation's registered identifiers, read once per transaction (a group commit
+    checks many creates of one issuer in one transaction; no write in it changes them)."""
+    known = session.info.setdefault("critflow_identities", {})
+    if organisation not in known:
+        known[organisation] = identity(session, organisation)
+    return known[organisation]
+
 
 def passport_key(identifier: str) -> str:
     """The registry's short key of a passport id (first 20 hex digits of its SHA-256)."""
     return hashlib.sha256(identifier.encode("utf-8")).hexdigest()[:20]
 
 
-def _audience_rank() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _audience_rank() -> tuple[str, ...]:
     """Audiences by how much they may read (most first), from the access data."""
-    return sorted(audiences(), key=lambda a: -len(readable_fields(a)))
+    return tuple(sorted(audiences(), key=lambda a: -len(readable_fields(a))))
 
 
 def _status_of(document: dict[str, Any]) -> str:
@@ -172,6 +189,21 @@ def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
             )
 
 
+class _KeyRead:
+    """A SELECT with one parameter, ``key``, compiled once for ``engine``'s dialect: its SQL,
+    its parameters for a key (positional or named, as the driver wants them) and a named-tuple
+    type for its rows."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.row = namedtuple("Row", [c.key for c in statement.selected_columns])
+
+    def parameters(self, key: str) -> tuple[str] | dict[str, str]:
+        return (key,) if self.positional else {"key": key}
+
+
 def _refusals_audited(method: _Method) -> _Method:
     """Write the audit entry a refusal carries, after the refused transaction was rolled back
     (only at the outermost call: a nested call's refusal is written once, by its caller)."""
@@ -217,11 +249,12 @@ class Registry:
         self.signer = signing_key
         self.key_file = key_file
         self._reads = autocommit_reads(engine)
-        self._public_statement = select(Passport.public_view).where(
-            Passport.key == bindparam("key")
+        self._public_statement = _KeyRead(
+            self._reads, select(Passport.public_view).where(Passport.key == bindparam("key"))
         )
         # a passport and its head version's envelope in one indexed query (audited reads)
-        self._head_statement = (
+        self._head_statement = _KeyRead(
+            self._reads,
             select(
                 Passport.key,
                 Passport.kind,
@@ -236,7 +269,7 @@ class Registry:
                     PassportVersion.version == Passport.version,
                 ),
             )
-            .where(Passport.key == bindparam("key"))
+            .where(Passport.key == bindparam("key")),
         )
         self._depth = threading.local()
         self.committer = GroupCommitter(self.writing)
@@ -329,10 +362,9 @@ class Registry:
     ) -> None:
         """An audit entry inside the caller's transaction (for allowed writes: it commits or
         rolls back with them)."""
-        session.connection().execute(
-            insert(AuditEntry.__table__),
-            self._stamped(self._entry(principal, action, key, audience, outcome, detail)),
-        )
+        row = self._stamped(self._entry(principal, action, key, audience, outcome, detail))
+        if not defer_audit(session, row):
+            session.connection().execute(_INSERT_AUDIT, row)
 
     def principal(self, presented: str | None) -> Principal:
         """The caller of a request (see :class:`KeyStore`)."""
@@ -447,7 +479,7 @@ class Registry:
                 link = DigitalLink.parse(document_id(document))
             except IdentifierError:
                 return
-            owned = identity(session, organisation)
+            owned = _identity_of(session, organisation)
             if not gtin_owned(link.gtin, owned.prefixes):
                 prefixes = ", ".join(owned.prefixes) or "none registered"
                 raise self._deny(
@@ -462,7 +494,7 @@ class Registry:
                     "an id of your own.",
                 )
             return
-        owned = identity(session, organisation)
+        owned = _identity_of(session, organisation)
         gtin = DigitalLink.parse(document_id(document)).gtin
         if creating and not gtin_owned(gtin, owned.prefixes):
             prefixes = ", ".join(owned.prefixes) or "none registered"
@@ -508,12 +540,14 @@ class Registry:
 
     # --- validation ------------------------------------------------------------------------
     @staticmethod
-    def _validated(document: Any, where: str = "body") -> dict[str, Any]:
+    def _validated(document: Any, where: str = "body", checked: bool = False) -> dict[str, Any]:
+        """The document, validated; ``checked``: :func:`check_json` passed on it already."""
         if not isinstance(document, dict):
             raise RegistryError(
                 422, "Invalid passport", "The body must be a passport document (a JSON object)."
             )
-        check_json(document, where)
+        if not checked:
+            check_json(document, where)
         try:
             validate_document(document, where=where)
         except CritflowError as exc:
@@ -567,26 +601,58 @@ class Registry:
     # --- create, read, append ---------------------------------------------------------------
     @_refusals_audited
     def create(self, principal: Principal, document: Any) -> dict[str, Any]:
-        """Create a passport in its own write transaction. Validation, canonicalisation and
-        signing happen before the transaction (on SQLite: outside the one-writer lock); the
-        transaction checks the organisation's identifiers and the signing key, and inserts."""
-        prepared = self._prepare_create(principal, document)
-        if self._write_lock is not None:  # SQLite: one writer, so share the commit (and fsync)
+        """Create a passport, acknowledged once it is durable. Validation, canonicalisation and
+        signing happen before any database access; the insert checks the organisation's
+        identifiers and the signing key (:meth:`store_created`)."""
+        return self.store_created(principal, self._prepare_create(principal, document))
+
+    @property
+    def groups_creates(self) -> bool:
+        """Whether creates share the group committer's transactions (SQLite: one writer at a
+        time, so concurrent creates share one commit and one fsync). On PostgreSQL each create
+        commits in its own transaction: concurrent transactions overlap their round trips and
+        the server flushes concurrent commits together, where one committer thread would run
+        every create's statements one after another (measured slower under load)."""
+        return self._write_lock is not None
+
+    def store_created(self, principal: Principal, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Insert a prepared passport (:meth:`prepare_create`) and commit: in a savepoint of the
+        group committer's next transaction (see :attr:`groups_creates`; a refused one is rolled
+        back alone) or in a transaction of its own."""
+        if self.groups_creates:
             return self.committer.run(
                 lambda session: self._insert_created(session, principal, prepared)
             )
-        with self.writing() as session:  # PostgreSQL commits concurrent transactions together
+        with self.writing() as session:
             result = self._insert_created(session, principal, prepared)
             session.commit()
             return result
 
     def _create(self, session: Session, principal: Principal, document: Any) -> dict[str, Any]:
+        """Create a passport in the caller's transaction (a repurposing's new passport)."""
         return self._insert_created(session, principal, self._prepare_create(principal, document))
 
-    def _prepare_create(self, principal: Principal, document: Any) -> dict[str, Any]:
+    def prepare_create(
+        self, principal: Principal, document: Any, checked: bool = False
+    ) -> dict[str, Any]:
+        """What :meth:`create` inserts — the new passport's row and signed first version —
+        before any database access (raises RegistryError, its refusal's audit entry not
+        written, when it is refused). Insert it with :meth:`insert_created` in a write
+        transaction; ``checked``: the document passed :func:`check_json` already."""
+        return self._prepare_create(principal, document, checked)
+
+    def insert_created(
+        self, session: Session, principal: Principal, prepared: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Insert a prepared passport (:meth:`prepare_create`) in ``session``'s transaction."""
+        return self._insert_created(session, principal, prepared)
+
+    def _prepare_create(
+        self, principal: Principal, document: Any, checked: bool = False
+    ) -> dict[str, Any]:
         """The new passport's row and signed first version, before any database access."""
         self._writer(principal, "create", None)
-        document = self._validated(document)
+        document = self._validated(document, checked=checked)
         identifier = document_id(document)
         key = passport_key(identifier)
         gtin = serial = None
@@ -630,7 +696,7 @@ class Registry:
         envelope = prepared["envelope"]
         connection = session.connection()
         try:
-            pk = connection.execute(insert(Passport.__table__), row).inserted_primary_key[0]
+            pk = connection.execute(_INSERT_PASSPORT, row).inserted_primary_key[0]
         except IntegrityError:  # the caller's transaction (or savepoint) is rolled back
             raise RegistryError(
                 409,
@@ -638,7 +704,7 @@ class Registry:
                 f"A passport with id {identifier} exists; append a version instead.",
             ) from None
         connection.execute(
-            insert(PassportVersion.__table__),
+            _INSERT_VERSION,
             {
                 "passport_pk": pk,
                 "version": 1,
@@ -667,11 +733,38 @@ class Registry:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return row
 
+    def _row_of(self, statement: Any, key: str) -> Any:
+        """The first row of a single-statement read by passport key (None when there is none).
+
+        The statement was compiled once (:class:`_KeyRead`) and runs on the pooled DBAPI
+        connection itself: SQLAlchemy's per-execution work (the statement's cache key, the
+        execution context, the result object) was half of an audited read's CPU. A connection
+        found dead (the database restarted) is discarded and the read tried once more on a fresh
+        one."""
+        dialect = self._reads.dialect
+        for attempt in (1, 2):
+            with self._reads.connect() as connection:
+                dbapi_connection = connection.connection
+                try:
+                    cursor = dbapi_connection.cursor()
+                    try:
+                        cursor.execute(statement.sql, statement.parameters(key))
+                        found = cursor.fetchone()
+                    finally:
+                        cursor.close()
+                except dialect.loaded_dbapi.Error as exc:
+                    if attempt == 2 or not dialect.is_disconnect(exc, dbapi_connection, None):
+                        raise
+                    connection.invalidate(exc)
+                    continue
+            return None if found is None else statement.row(*found)
+        return None  # pragma: no cover - the loop returns or raises
+
     def public_json(self, key: str) -> tuple[str, str]:
         """The stored public view and its ETag (the fast path for anonymous reads: one indexed
         row, no ORM session, no JSON parsing; the ETag is the digest of the text itself)."""
-        with self._reads.connect() as connection:
-            text = connection.execute(self._public_statement, {"key": key}).scalar()
+        row = self._row_of(self._public_statement, key)
+        text = row[0] if row is not None else None
         if text is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return text, disclosure.body_etag(text)
@@ -737,8 +830,7 @@ class Registry:
         without writing the audit row: the caller must commit it (``self.committer``) before it
         answers. One indexed query; raises RegistryError (with the refusal's audit entry, not
         written) when the read is refused."""
-        with self._reads.connect() as connection:
-            row = connection.execute(self._head_statement, {"key": key}).first()
+        row = self._row_of(self._head_statement, key)
         if row is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         chosen = self._audience(principal, row, audience, "read")
