@@ -226,3 +226,33 @@ def test_distributed_stock_run_equals_in_process_run():
                 getattr(local.stats[name], field), getattr(remote.stats[name], field)
             ), (name, field)
     assert local.sd("stocks").max() > 0 and local.sd("flows").max() > 0
+
+
+def test_run_writes_the_stocks_statistics(tmp_path):
+    """`critflow run --samples` of a stock model writes stocks_stats.csv: every stock, scenario,
+    year and element, with the statistics the engine's Monte Carlo gives for the same seed."""
+    import pandas as pd
+
+    from tests.conftest import critflow_cli
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(fleet_text(), encoding="utf-8")
+    out = tmp_path / "run"
+    result = critflow_cli("run", path, "--samples", "40", "--seed", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "stocks_stats.csv")
+    assert set(table["stock"]) == {"cars", "grid"}
+    assert set(table["unit"]) == {"t"}
+    assert len(table) == 2 * 2 * 21 * 3  # scenarios × stocks × years × elements
+    model = model_text(fleet_text())
+    mc = monte_carlo(model, 40, seed=3)
+    n_s, n_p, n_e, n_k = mc.shapes["stocks"]
+    mean = mc.stats["stocks"].mean.reshape(n_s, n_p, n_e, n_k)
+    row = table[
+        (table.scenario == "baseline")
+        & (table.period == 2040)
+        & (table.stock == "grid")
+        & (table.element == "Li")
+    ].iloc[0]
+    assert row["mean"] == pytest.approx(mean[0, -1, 0, 1], rel=1e-12)
+    assert row["p5"] <= row["p50"] <= row["p95"] and row["sd"] > 0

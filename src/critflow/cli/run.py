@@ -130,7 +130,8 @@ def run(
     and results.xlsx, a summary workbook (--excel full: every row).
 
     With --samples N, the values with distributions are sampled and flows_stats.csv and
-    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator.
+    indicators_stats.csv give mean, sd and P5/P50/P95 of every flow and indicator (a stock
+    model: stocks_stats.csv of every stock in use too).
 
     The outputs are written to a hidden folder next to the output folder and moved into place when
     complete: a run that fails leaves the output folder as it was, and a run into an earlier run's
@@ -255,7 +256,12 @@ def _monte_carlo(
     import numpy as np
 
     from critflow.engine.cluster import dask_client
-    from critflow.engine.montecarlo import flow_statistics, indicator_statistics, monte_carlo
+    from critflow.engine.montecarlo import (
+        flow_statistics,
+        indicator_statistics,
+        monte_carlo,
+        stock_statistics,
+    )
     from critflow.indicators.sampled import indicator_samples
 
     started = time.perf_counter()
@@ -284,6 +290,10 @@ def _monte_carlo(
     flows.to_csv(paths["flows_stats.csv"], index=False)
     flows.to_parquet(paths["flows_stats.parquet"], index=False)
     indicators.to_csv(paths["indicators_stats.csv"], index=False)
+    stocks = stock_statistics(mc, results.inputs.topology, periods, results.unit.split("/")[0])
+    if stocks is not None:  # goods in use at the end of each year
+        paths["stocks_stats.csv"] = target / "stocks_stats.csv"
+        stocks.to_csv(paths["stocks_stats.csv"], index=False)
     if keep:
         import pandas as pd
 

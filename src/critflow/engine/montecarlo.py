@@ -329,25 +329,45 @@ def _stat_columns(result: MonteCarloResult, name: str) -> dict[str, np.ndarray]:
     return {"mean": s.mean, "sd": s.sd, "p5": q[0], "p50": q[1], "p95": q[2]}
 
 
-def flow_statistics(result: MonteCarloResult, topology, periods: np.ndarray, unit: str):
-    """Tidy table: scenario, period, flow, element, mean, sd, p5, p50, p95, unit."""
+def _tidy_statistics(
+    result: MonteCarloResult, name: str, column: str, ids: list[str], topology, periods, unit: str
+):
+    """Tidy table of the (S, P, E, K) quantity ``name``: scenario, period, ``column`` (the id of
+    each K), element, mean, sd, p5, p50, p95, unit, samples."""
     import pandas as pd
 
-    n_s, n_p, n_e, n_f = result.shapes["flows"]
-    grid = np.indices((n_s, n_p, n_e, n_f)).reshape(4, -1)
+    n_s, n_p, n_e, n_k = result.shapes[name]
+    grid = np.indices((n_s, n_p, n_e, n_k)).reshape(4, -1)
     frame = pd.DataFrame(
         {
             "scenario": np.array(result.scenarios, dtype=object)[grid[0]],
             "period": periods[grid[1]],
-            "flow": np.array(topology.flow_ids, dtype=object)[grid[3]],
+            column: np.array(ids, dtype=object)[grid[3]],
             "element": np.array(topology.elements, dtype=object)[grid[2]],
         }
     )
-    for column, values in _stat_columns(result, "flows").items():
-        frame[column] = values
+    for stat, values in _stat_columns(result, name).items():
+        frame[stat] = values
     frame["unit"] = unit
     frame["samples"] = result.samples
     return frame
+
+
+def flow_statistics(result: MonteCarloResult, topology, periods: np.ndarray, unit: str):
+    """Tidy table: scenario, period, flow, element, mean, sd, p5, p50, p95, unit (the model's
+    mass-flow unit, t/a)."""
+    return _tidy_statistics(
+        result, "flows", "flow", list(topology.flow_ids), topology, periods, unit
+    )
+
+
+def stock_statistics(result: MonteCarloResult, topology, periods: np.ndarray, unit: str):
+    """Tidy table of the stocks in use at the end of each year: scenario, period, stock, element,
+    mean, sd, p5, p50, p95, unit (the model's mass unit, t); None for a model without stocks."""
+    if "stocks" not in result.stats:
+        return None
+    ids = [topology.process_ids[u] for u in topology.stock_process]
+    return _tidy_statistics(result, "stocks", "stock", ids, topology, periods, unit)
 
 
 def indicator_statistics(result: MonteCarloResult, periods: np.ndarray, prefix: str = "indicator:"):
