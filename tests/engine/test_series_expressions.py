@@ -33,3 +33,25 @@ def test_series_points_are_evaluated_at_their_year():
         np.arange(2000, 2025), [2000, 2008, 2016, 2020], [1000, 5000, 4800, growing_2020]
     )
     assert np.allclose(sales, expected, rtol=1e-12, atol=0)
+
+
+def test_points_before_and_after_the_model_years_take_the_parameters_of_their_own_year():
+    """A point written before the model starts (a historical anchor) or after it ends reads the
+    parameters at that year, not at the first or last period."""
+    text = """
+critflow: 1
+name: anchors outside the years
+time: {start: 2020, end: 2025}
+unit: t/a
+elements: [Li]
+parameters:
+  x: {2010: 1, 2030: 5}
+processes:
+  - {id: mine, kind: source}
+  - {id: customers, kind: sink}
+flows:
+  - {id: sales, from: mine, to: customers, value: {2010: 'x * 100', 2030: 'x * 100'}}
+"""
+    sales = solve_text(text).mass_kg[0, :, 0, 0] / 1000.0
+    x = np.interp(np.arange(2020, 2026), [2010, 2030], [1.0, 5.0])
+    assert np.allclose(sales, 100 * x, rtol=1e-12, atol=0)  # was 350 ... 375: x held at 2020/2025

@@ -31,28 +31,48 @@ def interpolation_weights(years: list[int], periods: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(periods.astype(float), years, row) for row in eye])
 
 
+class ParameterValues(dict):
+    """Parameter values (N or 1, P) over the model's periods, by name; :meth:`at_year` gives them at
+    any other year (a time series point written before the model's start, say)."""
+
+    def __init__(self, merged: dict[str, Any], periods: np.ndarray, draws: Draws | None) -> None:
+        super().__init__()
+        self._merged, self._draws = merged, draws
+        for name, v in merged.items():
+            self[name] = self._value(v, periods)
+
+    def _value(self, v: Any, periods: np.ndarray) -> np.ndarray:
+        if isinstance(v, dict):
+            return interpolate(v, periods)[None, :]
+        if isinstance(v, Uncertain):
+            draws = self._draws
+            column = draws.of(v)[:, None] if draws is not None else np.array([[v.central]])
+            return np.broadcast_to(column, (column.shape[0], periods.size))
+        return np.full((1, periods.size), float(v))
+
+    def at_year(self, year: float) -> dict[str, np.ndarray]:
+        """Every parameter at ``year``, (N or 1, 1): a time series interpolated at that year."""
+        at = np.array([float(year)])
+        return {name: self._value(v, at) for name, v in self._merged.items()}
+
+
 def parameter_values(
     model: Model, scenario: str, periods: np.ndarray, draws: Draws | None = None
-) -> dict[str, np.ndarray]:
+) -> ParameterValues:
     """Parameter values of ``scenario`` (N or 1, P): time series interpolated, distributions drawn."""
     merged = {**model.spec.parameters, **model.spec.scenarios[scenario].parameters}
-    env = {}
-    for name, v in merged.items():
-        if isinstance(v, dict):
-            env[name] = interpolate(v, periods)[None, :]
-        elif isinstance(v, Uncertain):
-            column = draws.of(v)[:, None] if draws is not None else np.array([[v.central]])
-            env[name] = np.broadcast_to(column, (column.shape[0], periods.size))
-        else:
-            env[name] = np.full((1, periods.size), float(v))
-    return env
+    return ParameterValues(merged, periods, draws)
 
 
 def _at_year(env: dict[str, np.ndarray], year: float, periods: np.ndarray) -> dict[str, np.ndarray]:
-    """Values at ``year`` (N or 1, 1) of (N or 1, P) arrays over ``periods``: interpolated
-    between periods, the first or last period's value outside them."""
+    """Values at ``year`` (N or 1, 1) of (N or 1, P) arrays over ``periods``. Parameters are taken
+    at the year itself (also before the first or after the last period); other names (an
+    environment built otherwise) are interpolated between periods, held constant outside them."""
     at = interpolation_weights(list(periods.astype(float)), np.array([float(year)]))[:, 0]
-    return {name: (arr @ at)[:, None] for name, arr in env.items()}
+    values = {name: (arr @ at)[:, None] for name, arr in env.items()}
+    if isinstance(env, ParameterValues) and not periods[0] <= year <= periods[-1]:
+        values.update(env.at_year(year))
+    return values
 
 
 def _number(
