@@ -67,6 +67,9 @@ SHARE_INDICATORS = {
     "eu_recycling_share": "recycling",
 }
 DEPENDENCY_INDICATOR = "largest_third_country_share"
+MAX_DENSE_MIXING = 20_000_000
+"""Most numbers in the dense mixing systems of a regional model's markets (160 MB); a larger
+system is settled by iteration."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,10 @@ class RegionalSystem:
             return {}
         direct = np.stack([per_process(self.pool_imports[key], self.pool_to) for key in keys])
         share = direct * inverse  # (K, Q, …)
-        if len(links):
+        solved = _mixing_solve(share, inverse, src, dst, linked) if len(links) else share
+        if solved is not None:
+            share = solved
+        else:  # a closed loop (mass with no way in): its share stays what its imports give
             # chains settle in as many steps as they are long, loops geometrically
             for _ in range(n + 200):
                 passed = np.zeros_like(direct)
@@ -138,8 +144,32 @@ class RegionalSystem:
                 if done:
                     break
         totals = (share * used)[:, self.pool_scope].sum(axis=1)
-        result = dict(zip(keys, totals, strict=True))
-        return result
+        return dict(zip(keys, totals, strict=True))
+
+
+def _mixing_solve(
+    start: np.ndarray, inverse: np.ndarray, src: np.ndarray, dst: np.ndarray, linked: np.ndarray
+) -> np.ndarray | None:
+    """The pool's origin shares s (K, Q, …) at once: s_q = start_q + inverse_q Σ_(l→q) m_l s_src(l),
+    i.e. (I − diag(inverse) A) s = start with A[q, r] the mass passed from r to q, one (Q × Q)
+    system per scenario, period and element (batched). None where a system is singular (a loop
+    whose mass has no way in), which the caller settles by iteration instead."""
+    n = inverse.shape[0]
+    batch = inverse.shape[1:]
+    if n * n * max(int(np.prod(batch)), 1) > MAX_DENSE_MIXING:
+        return None  # thousands of pool processes: settled by iteration
+    passed = np.zeros((n, n, *batch))  # A[q, r, …]
+    np.add.at(passed, (dst, src), linked)
+    system = np.eye(n).reshape(n, n, *([1] * len(batch))) - inverse[:, None] * passed
+    matrices = np.moveaxis(system.reshape(n, n, -1), -1, 0)  # (B, Q, Q)
+    rhs = np.moveaxis(start.reshape(start.shape[0], n, -1), (0, 1, 2), (2, 1, 0))  # (B, Q, K)
+    try:
+        solved = np.linalg.solve(matrices, rhs)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(solved).all():
+        return None
+    return np.moveaxis(solved, (0, 1, 2), (2, 1, 0)).reshape(start.shape)
 
 
 def regional_system(model: Model) -> RegionalSystem:
