@@ -358,6 +358,16 @@ class PassportReads:
         registry = self.registry
         try:
             prepared = registry.prepare_create(principal, scope[CHECKED_BODY], checked=True)
+        except RegistryError:  # a refusal: the application answers and audits it
+            await self.app(scope, receive, send)
+            return
+        except Exception as exc:  # a bug, not a failed commit: answered as the application does
+            failed = problem(
+                500, "Internal error", f"{type(exc).__name__}; the request was not completed."
+            )
+            await failed(scope, receive, send)
+            return
+        try:
             result = await registry.committer.run_async(
                 lambda session: registry.insert_created(session, principal, prepared)
             )
