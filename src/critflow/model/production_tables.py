@@ -275,6 +275,8 @@ class MappedProduction:
     not_mass: dict[str, dict[str, float]]  # {code: {unit: quantity, all years together}}
     confidential: list[tuple[str, str, int]]
     aggregates: dict[str, float]
+    # the flows each confidential (reporter, code, year) would feed through the mapping
+    withheld: dict[tuple[str, str, int], frozenset[str]] = field(default_factory=dict)
 
 
 def map_production(
@@ -327,7 +329,14 @@ def map_production(
                     "source": m.source,
                 }
             )
-    return MappedProduction(rows, unmapped, not_mass, list(table.confidential), aggregates)
+    withheld = {
+        key: frozenset(m.flow for m in lookup(key[1]))
+        for key in table.confidential
+        if lookup(key[1]) and key[0] not in (EU27, WORLD, EXTRA_EU)
+    }
+    return MappedProduction(
+        rows, unmapped, not_mass, list(table.confidential), aggregates, withheld
+    )
 
 
 def production_values(
@@ -336,13 +345,27 @@ def production_values(
     regions: dict[str, str],
     unit_kg: float = 1000.0,
     dimension: str = "region",
+    leave_out_confidential: bool = False,
 ) -> dict[str, Any]:
     """The value of a production flow of the model, keyed by region: ``{dimension: {'BE-other':
     {Ni: {2022: t}}}}``. ``regions`` maps ISO codes and groups (EU27) to the model's coordinates
     ({'BE': 'BE-other', 'EU27': 'EU-other'}); several countries may map to one coordinate (their
     masses add up); a country it does not name goes to ``regions['*']`` if given, otherwise the call
     fails naming it. Masses in ``unit_kg`` (t). An element the table holds no production of is left
-    out of a region's value, not set to zero: give it from another source (or 0)."""
+    out of a region's value, not set to zero: give it from another source (or 0). A confidential
+    quantity that would feed ``flow`` stops the call (the region's total would be low without a
+    word), unless ``leave_out_confidential`` says to add up the rest."""
+    withheld = sorted(k for k, flows in mapped.withheld.items() if flow in flows)
+    if withheld and not leave_out_confidential:
+        named = ", ".join(f"{r} {c} {y}" for r, c, y in withheld[:10])
+        more = f" and {len(withheld) - 10} more" if len(withheld) > 10 else ""
+        raise CritflowError(
+            "flow=",
+            f"the production of '{flow}' is confidential for {named}{more}: the regions' totals "
+            "would be too low",
+            "Estimate those quantities from another source (a company report, the trade "
+            "balance) and add them, or pass leave_out_confidential=True to add up the rest.",
+        )
     values: dict[str, dict[str, dict[int, float]]] = {}
     unknown: set[str] = set()
     for row in mapped.rows:
