@@ -75,5 +75,8 @@ def test_a_message_names_at_most_fifty_problems_and_counts_the_rest():
     assert "region R51)" not in text
     # a capped() error is printed whole: its 51st paragraph is its own count
     assert str(capped(many)).count("more problem") == 1
-    few = CritflowError(many[:51])
-    assert str(few).count("needs a composition") == 51
+    # 51 named problems: 50 named and one counted; counts of merged capped errors add up
+    assert "and 1 more problem after these" in str(CritflowError(many[:51]))
+    merged = CritflowError(capped(many[:300]).problems + capped(many[300:]).problems)
+    assert "and 550 more problems after these" in str(merged)  # 600 in all, 50 named
+    assert str(merged).count("needs a composition") == MAX_REPORTED

@@ -46,16 +46,32 @@ class CritflowError(Exception):
     def __str__(self) -> str:
         # the message names at most MAX_REPORTED problems and counts the rest (``problems`` keeps
         # them all): a model with 300 regions repeating one mistake is one paragraph, not 600
-        shown = self.problems
-        if len(shown) > MAX_REPORTED + 1:  # capped() errors carry their own count as the 51st
-            rest = len(shown) - MAX_REPORTED
-            more = Problem(
-                shown[MAX_REPORTED].where,
-                f"and {rest:,} more problem{'s' if rest != 1 else ''} after these",
-                "Fix the ones above; most often one mistake repeats.",
-            )
-            shown = [*shown[:MAX_REPORTED], more]
+        named = [p for p in self.problems if not isinstance(p, CountedProblem)]
+        counted = [p for p in self.problems if isinstance(p, CountedProblem)]
+        shown: list[Problem] = named[:MAX_REPORTED]
+        rest = len(named) - len(shown) + sum(c.more for c in counted)
+        if rest and len(counted) == 1 and len(named) <= MAX_REPORTED:
+            shown.append(counted[0])  # capped()'s own count, with its noun and fix
+        elif rest:
+            where = named[MAX_REPORTED].where if len(named) > MAX_REPORTED else counted[0].where
+            shown.append(_more(where, rest, "problem", ""))
         return "\n\n".join(str(p) for p in shown)
+
+
+@dataclass(frozen=True)
+class CountedProblem(Problem):
+    """The paragraph that counts the problems not named (``more`` of them)."""
+
+    more: int = 0
+
+
+def _more(where: str, rest: int, noun: str, fix: str) -> CountedProblem:
+    return CountedProblem(
+        where,
+        f"and {rest:,} more {noun}{'s' if rest != 1 else ''} after these",
+        fix or "Fix the ones above; most often one mistake repeats.",
+        rest,
+    )
 
 
 MAX_REPORTED = 50
@@ -70,14 +86,7 @@ def capped(problems: list[Problem], noun: str = "problem", fix: str = "") -> Cri
         return CritflowError(problems)
     rest = len(problems) - MAX_REPORTED
     return CritflowError(
-        [
-            *problems[:MAX_REPORTED],
-            Problem(
-                problems[MAX_REPORTED].where,
-                f"and {rest:,} more {noun}{'s' if rest != 1 else ''} after these",
-                fix or "Fix the ones above; most often one mistake repeats.",
-            ),
-        ]
+        [*problems[:MAX_REPORTED], _more(problems[MAX_REPORTED].where, rest, noun, fix)]
     )
 
 
