@@ -117,7 +117,9 @@ class RegionalSystem:
             return total
 
         into = per_process(self.pool_to >= 0, self.pool_to)
-        used = into - per_process(self.not_used, self.pool_from)
+        # a stock in use that sends more end-of-life material on than it takes in (a shrinking
+        # year) uses none: never a negative use, which would give negative imports
+        used = np.maximum(into - per_process(self.not_used, self.pool_from), 0.0)
         links = np.flatnonzero((self.pool_to >= 0) & (self.pool_from >= 0))
         src, dst = self.pool_from[links], self.pool_to[links]
         linked = axis(mass[..., links], -1, 0)  # (L, …)

@@ -22,6 +22,7 @@ dropped silently. :func:`model_values` writes the result as a model value keyed 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -110,7 +111,9 @@ class Countries:
     eu27: frozenset[str]
 
     @classmethod
+    @functools.cache
     def load(cls) -> Countries:
+        """The shipped table, read once per process (it is immutable)."""
         from critflow import data
 
         table = data.text_table("iso3166_countries")
