@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from critflow.engine.results import FlowResults
+from critflow.engine.topology import Topology
 from critflow.model.schema import fate_of
 
 KIND_COLOURS = {  # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies
@@ -273,7 +274,7 @@ def sankey_data(
     return data
 
 
-def shown_graph(topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def shown_graph(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The processes and flows a diagram shows, and each shown flow's ends as positions among the
     shown processes: (nodes, links, source, target). A regional model's generated helpers (the
     split of a balancing import by origin: its process and the total flowing into it) are left
