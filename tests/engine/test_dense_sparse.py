@@ -209,7 +209,13 @@ def test_generated_flowsheets_include_loops_and_stocks():
     """The generator is not vacuous: it makes stocks, parameterised loops and several elements."""
     seen = {"stock": 0, "loop": 0, "elements": 0}
 
-    @settings(max_examples=80, deadline=None, database=None)
+    @settings(
+        max_examples=80,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(text=flowsheets())
     def look(text):
         seen["stock"] += "kind: stock" in text
