@@ -287,14 +287,19 @@ def solve_with_stocks(
         )
         flat_mask = mask.reshape(n_b, n_f)
         rows = structure.n_structural + flat_mask.sum(axis=1)
-        if (rows != n_f).any():
-            raise explain(
+
+        def _explain(blocks, mask=mask, given=given, coefficients=coefficients, t=t):
+            """Why period ``t`` cannot be solved, for ``blocks`` (built only on failure)."""
+            return explain(
                 _period_inputs(inputs, mask, given),
                 structure,
                 coefficients.reshape(n_s, n_e, -1),
-                np.flatnonzero(rows != n_f),
+                blocks,
                 t,
             )
+
+        if (rows != n_f).any():
+            raise _explain(np.flatnonzero(rows != n_f))
         key = coefficients.tobytes() + flat_mask.tobytes()
         if key not in factorisations:
             trapped = trapped_loops(inputs, inputs.transfer_coefficients[:, t], t)
@@ -304,13 +309,7 @@ def solve_with_stocks(
             try:  # dense blocks for a small system, one sparse LU otherwise
                 system = factorise(structure, coefficients, flat_mask)
             except SingularSystemError:
-                raise explain(
-                    _period_inputs(inputs, mask, given),
-                    structure,
-                    coefficients.reshape(n_s, n_e, -1),
-                    range(n_b),
-                    t,
-                ) from None
+                raise _explain(range(n_b)) from None
             timings["factorise"] += time.perf_counter() - start
             factorisations = {key: system}  # keep the latest only: periods come in order
         system = factorisations[key]
@@ -320,24 +319,12 @@ def solve_with_stocks(
         try:
             solution = system.solve(rhs)
         except SingularSystemError:  # the dense blocks find a singular block here
-            raise explain(
-                _period_inputs(inputs, mask, given),
-                structure,
-                coefficients.reshape(n_s, n_e, -1),
-                range(n_b),
-                t,
-            ) from None
+            raise _explain(range(n_b)) from None
         timings["solve"] += time.perf_counter() - start
         residual = system.residual(solution, rhs)
         scale = max(np.abs(rhs).max(initial=0.0), np.abs(solution).max(initial=0.0), 1.0)
         if not np.isfinite(solution).all() or residual > 1e-8 * scale:
-            raise explain(
-                _period_inputs(inputs, mask, given),
-                structure,
-                coefficients.reshape(n_s, n_e, -1),
-                range(n_b),
-                t,
-            )
+            raise _explain(range(n_b))
         flows = solution.reshape(n_b, n_f)
         for batch, (local, inflow) in zip(batches, committed, strict=True):
             entering = flows[:, batch.input_flows].T.copy()  # (M, S·E)

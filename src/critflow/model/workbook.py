@@ -49,7 +49,6 @@ MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 """Largest total size of a workbook's parts once unpacked: a 'zip bomb' stops here."""
 FLOAT_TAG = "!!float "
 """Marks a number Excel cannot hold exactly (17 significant digits, NaN, infinity)."""
-"""File name endings read as model workbooks."""
 MAX_ROWS = 100_000
 """Most rows read from one sheet."""
 MAX_XML_TAGS = 1_000_000

@@ -174,11 +174,6 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _check_body(body: bytes) -> JSONResponse | None:
-        """The refusal of a JSON body (None when it passes, or is not JSON at all)."""
-        return RequestGuard._parse_body(body)[1]
-
-    @staticmethod
     def _parse_body(body: bytes) -> tuple[Any, JSONResponse | None]:
         """(the parsed body, None) or (None, its refusal). NaN, Infinity, 1e999, deep nesting
         and a key given twice in one object get a problem naming the field path; text that is
