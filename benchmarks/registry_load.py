@@ -7,9 +7,11 @@ with --workers processes, then drive it with --clients concurrent aiohttp client
 process: public reads, authorised (legitimate-interest, audited) reads, creates, version appends.
 The phases are interleaved over --rounds rounds of --seconds each (after one warm-up second per
 phase), and each phase's requests/s and p50/p99 latency are printed as min / median / max over
-the rounds. It prints the machine, the versions, the databases' durability settings (a
-PostgreSQL with fsync=off acknowledges commits that a power loss would undo) and the load average
-before and after, and the query plans of a lookup and of a listing page (indexed).
+the rounds, with the server's CPU time (user + system of the uvicorn processes, from /proc) per
+answered request, which depends less on other work on the machine. It prints the machine, the
+versions, the databases' durability settings (a PostgreSQL with fsync=off acknowledges commits
+that a power loss would undo) and the load average before and after, and the query plans of a
+lookup and of a listing page (indexed).
 
 Targets (2-core machine, 1,000,000 passports): >= 5,000 public reads/s, >= 1,000 authorised
 reads/s and >= 500 creates/s with p99 < 50 ms. The load generator shares the cores with the
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -263,12 +266,41 @@ async def drive(
     return latencies
 
 
-def measure(latencies: list[float], seconds: float) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) of one phase of one round."""
+def measure(
+    latencies: list[float], seconds: float, cpu: float | None
+) -> tuple[float, float, float, float]:
+    """(requests/s, p50 ms, p99 ms, server CPU ms per request) of one phase of one round;
+    ``cpu`` is the server's CPU seconds over the phase (NaN when unknown)."""
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1e3
     p99 = ordered[int(0.99 * (len(ordered) - 1))] * 1e3
-    return len(ordered) / seconds, p50, p99
+    per_request = cpu * 1e3 / len(ordered) if cpu is not None and ordered else math.nan
+    return len(ordered) / seconds, p50, p99, per_request
+
+
+def server_cpu(group: int) -> float | None:
+    """CPU seconds (user + system) used so far by the processes of process group ``group`` (the
+    uvicorn supervisor and its workers; read from /proc, None where there is none). The
+    difference over a phase divided by its answered requests is the server's CPU per request,
+    which depends less on what else runs on the machine than requests/s do."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, seen = 0, False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        if int(fields[2]) == group:  # field 5 of stat: the process group
+            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+            seen = True
+    return total / ticks if seen else None
 
 
 def spread(values: list[float], form: str) -> str:
@@ -405,20 +437,26 @@ def main() -> None:
                 for phase in PHASES:
                     if round_ == 0:  # warm up: keys verified once per worker, connections opened
                         asyncio.run(drive(base, phase, 1.0, args.clients, args.passports, keys))
+                    before = server_cpu(server.pid)
                     latencies = asyncio.run(
                         drive(base, phase, args.seconds, args.clients, args.passports, keys)
                     )
-                    results[phase].append(measure(latencies, args.seconds))
+                    after = server_cpu(server.pid)
+                    used = after - before if before is not None and after is not None else None
+                    results[phase].append(measure(latencies, args.seconds, used))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
         print(f"  after:  {load()}")
-        print(f"  {'phase':<18} {'requests/s':>24}   {'p50 ms':>18}   {'p99 ms':>18}")
+        print(
+            f"  {'phase':<18} {'requests/s':>24}   {'p50 ms':>18}   {'p99 ms':>20}"
+            f"   {'server CPU ms/req':>20}"
+        )
         for phase in PHASES:
-            rates, p50s, p99s = zip(*results[phase], strict=True)
+            rates, p50s, p99s, cpus = zip(*results[phase], strict=True)
             print(
                 f"  {phase:<18} {spread(list(rates), ',.0f'):>24}   {spread(list(p50s), '.1f'):>18}"
-                f"   {spread(list(p99s), '.1f'):>18}"
+                f"   {spread(list(p99s), '.1f'):>20}   {spread(list(cpus), '.2f'):>20}"
             )
     print(f"\n(databases under {folder}; delete when done)")
 

@@ -231,7 +231,12 @@ def test_an_audited_read_whose_entry_cannot_be_written_is_not_served(registry, m
         raise RuntimeError("disk full")
         yield
 
+    def no_driver(_rows):
+        raise RuntimeError("disk full")
+
+    # both ways a batch is written: a session, and audit rows alone straight to the driver
     monkeypatch.setattr(registry_.committer, "_begin", broken)
+    monkeypatch.setattr(registry_.committer, "write_rows", no_driver)
     for _ in range(2):  # the fast path and (the key verified anew) the application
         refused = client.get(
             f"/api/passports/{key}", headers={"X-API-Key": keys.legitimate_interest}

@@ -303,7 +303,7 @@ class PassportReads:
                 await self.app(scope, receive, send)
                 return
             try:
-                text, etag = self.registry.public_json(key)
+                text, etag = self.registry.public_json(key, held=True)
             except RegistryError as exc:
                 await _refusal(exc)(scope, receive, send)
                 return
@@ -313,7 +313,7 @@ class PassportReads:
                 await self.app(scope, receive, send)
                 return
             try:
-                text, etag, entry = self.registry.prepare_read(principal, key, audience)
+                text, etag, entry = self.registry.prepare_read(principal, key, audience, held=True)
             except RegistryError:  # the application answers, and audits the refusal
                 await self.app(scope, receive, send)
                 return

@@ -123,11 +123,19 @@ class GroupCommitter:
     """Commits the audit entries and writes of concurrent requests in shared transactions.
 
     ``begin()`` gives a session for one write transaction (rolled back unless committed).
+    ``write_rows(rows)``, when given, writes a batch made only of audit rows (no writes) in one
+    transaction and commits it — or returns False, and a session of ``begin`` writes them; the
+    registry's goes to the driver without a session (:meth:`Registry.write_audit`).
     ``batches`` counts the committed transactions and ``largest`` the most requests one served
     (diagnostics and tests)."""
 
-    def __init__(self, begin: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(
+        self,
+        begin: Callable[[], AbstractContextManager[Session]],
+        write_rows: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> None:
         self._begin = begin
+        self.write_rows = write_rows
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: deque[_Ticket] = deque()
@@ -208,6 +216,9 @@ class GroupCommitter:
             return taken
 
     def _commit(self, tickets: list[_Ticket]) -> None:
+        alone = self.write_rows is not None and all(ticket.work is None for ticket in tickets)
+        if alone and self.write_rows([entry for ticket in tickets for entry in ticket.entries]):
+            return
         with self._begin() as session:
             # audit rows of the writes (see :func:`defer_audit`) and of the reads: one INSERT
             rows: list[dict[str, Any]] = []

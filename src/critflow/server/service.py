@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator
@@ -140,9 +141,44 @@ def decode_cursor(cursor: str) -> int:
     return value
 
 
+def _plain_json(value: Any) -> bool:
+    """True when ``value`` holds no non-finite float, no integer beyond 2^53 and nests at most
+    MAX_DEPTH levels — what :func:`check_json` accepts — found without building a field path
+    for every value (a passport has about 120; the path is spelt out only for a refusal)."""
+    isfinite = math.isfinite
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is float:
+            if not isfinite(item):
+                return False
+        elif kind is int:
+            if item > _MAX_INTEGER or item < -_MAX_INTEGER:
+                return False
+        elif kind is dict or kind is list:
+            if depth >= MAX_DEPTH:
+                return False
+            for child in item.values() if kind is dict else item:
+                push((child, depth + 1))
+        elif isinstance(item, dict | list | float | int):  # subclasses: the full check decides
+            return False
+    return True
+
+
 def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
     """Refuse what JSON (RFC 8259) has no number for — NaN, Infinity, 1e999 (Python reads them as
     non-finite floats) — and nesting deeper than MAX_DEPTH; names the field path (422)."""
+    if depth == 0 and _plain_json(value):
+        return
+    _check_json(value, where, depth)
+
+
+def _check_json(value: Any, where: str, depth: int) -> None:
+    """:func:`check_json` walking with the field path (it raises for the first refusal)."""
     if isinstance(value, float) and not math.isfinite(value):
         shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
         raise RegistryError(
@@ -182,7 +218,7 @@ def check_json(value: Any, where: str = "body", depth: int = 0) -> None:
             )
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for name, item in items:
-            check_json(
+            _check_json(
                 item,
                 f"{where}.{name}" if isinstance(value, dict) else f"{where}[{name}]",
                 depth + 1,
@@ -202,6 +238,91 @@ class _KeyRead:
 
     def parameters(self, key: str) -> tuple[str] | dict[str, str]:
         return (key,) if self.positional else {"key": key}
+
+
+class _Held:
+    """A DBAPI connection of ``engine`` that each thread keeps for itself: the hot paths (reads
+    on the event loop, the group committer's audit batches) run their statements on it without a
+    pool checkout and check-in per request (SQLAlchemy's pool work, reset included, was a sixth
+    of an audited read's CPU). A connection found dead (the database restarted and dropped it)
+    is discarded and the work done once more on a fresh one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+
+    def run(self, work: Callable[[Any], Any]) -> Any:
+        """``work(dbapi_connection)``, retried once on a fresh connection after a disconnect."""
+        dialect = self.engine.dialect
+        for attempt in (1, 2):
+            held = getattr(self._local, "held", None)
+            if held is None or held[0] != os.getpid() or not held[1].is_valid:
+                held = self._local.held = (os.getpid(), self.engine.raw_connection())
+            connection = held[1]
+            try:
+                return work(connection.dbapi_connection)
+            except dialect.loaded_dbapi.Error as exc:
+                if attempt == 2 or not dialect.is_disconnect(
+                    exc, connection.dbapi_connection, None
+                ):
+                    raise
+                self._local.held = None
+                connection.invalidate(exc)
+        return None  # pragma: no cover - the loop returns or raises
+
+    def close(self) -> None:
+        """Give this thread's connection back (tests; a worker keeps it for its life)."""
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+
+
+_AUDIT_COLUMNS = (
+    "at",
+    "key_id",
+    "organisation",
+    "action",
+    "passport_key",
+    "audience",
+    "purpose",
+    "outcome",
+    "detail",
+    "client",
+)
+"""The columns of an audit row (:meth:`Registry._entry` stamped by :meth:`Registry._stamped`)."""
+
+
+class _AuditInsert:
+    """The INSERT of audit rows compiled once for ``engine``'s dialect, with the column types'
+    own conversions (a time on SQLite is stored as SQLAlchemy stores it), for the driver's
+    ``executemany``."""
+
+    def __init__(self, engine: Engine) -> None:
+        table = AuditEntry.__table__
+        compiled = (
+            insert(table)
+            .values({name: bindparam(name) for name in _AUDIT_COLUMNS})
+            .compile(dialect=engine.dialect)
+        )
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        self.convert = {
+            name: processor
+            for name in _AUDIT_COLUMNS
+            if (processor := table.c[name].type.bind_processor(engine.dialect)) is not None
+        }
+
+    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
+        converted = []
+        for row in rows:
+            values = dict(row)
+            for name, processor in self.convert.items():
+                values[name] = processor(values[name])
+            converted.append(
+                tuple(values[name] for name in self.order) if self.order is not None else values
+            )
+        return converted
 
 
 def _refusals_audited(method: _Method) -> _Method:
@@ -237,7 +358,8 @@ class Registry:
     ) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
-        self._write_sessions = session_factory(make_write_engine(engine))
+        self._write_engine = make_write_engine(engine)
+        self._write_sessions = session_factory(self._write_engine)
         # SQLite allows one writer: writers queue on a lock (threads) and a lock file (worker
         # processes) instead of SQLite's sleep-and-retry busy handler
         self._write_lock = None
@@ -272,28 +394,78 @@ class Registry:
             .where(Passport.key == bindparam("key")),
         )
         self._depth = threading.local()
-        self.committer = GroupCommitter(self.writing)
+        self._held_reads = _Held(self._reads)
+        self._audit_writer = _Held(self._write_engine)
+        self._audit_insert = _AuditInsert(engine)
+        self.committer = GroupCommitter(self.writing, self.write_audit)
         self.keys = KeyStore(self.sessions, self._log_authentication, limits)
 
     # --- transactions and the audit log --------------------------------------------------------
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A session for a write transaction (rolled back unless committed)."""
+        with self._write_locked(), self._write_sessions() as session:
+            yield session
+
+    @contextmanager
+    def _write_locked(self) -> Iterator[None]:
+        """Hold the write lock (SQLite: this process's threads and the other workers queue on it;
+        PostgreSQL: nothing to hold)."""
         if self._write_lock is None:
-            with self._write_sessions() as session:
-                yield session
+            yield
             return
         with self._write_lock:
             if self._write_depth == 0:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             self._write_depth += 1
             try:
-                with self._write_sessions() as session:
-                    yield session
+                yield
             finally:
                 self._write_depth -= 1
                 if self._write_depth == 0:
                     fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def write_audit(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert audit ``rows`` in one transaction and commit (the group committer's batches
+        of audit entries alone): one ``executemany`` on a connection the committer thread
+        keeps, no session. False (nothing written) for rows not of the usual form — the
+        committer then writes them in a session. Raises when the commit fails (nothing of the
+        batch written). A batch whose connection turns out dead is written again on a fresh one
+        (after a lost COMMIT, a row may then be in the log twice — never missing)."""
+        if not rows or any(len(row) != len(_AUDIT_COLUMNS) for row in rows):
+            return False
+        if any(name not in row for row in rows for name in _AUDIT_COLUMNS):
+            return False
+        parameters = self._audit_insert.parameters(rows)
+        sql = self._audit_insert.sql
+        sqlite = self._write_lock is not None
+
+        def write(connection: Any) -> None:
+            cursor = connection.cursor()
+            try:
+                if sqlite:  # the writer's connections are in autocommit mode: BEGIN ourselves
+                    cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.executemany(sql, parameters)
+                    if sqlite:
+                        cursor.execute("COMMIT")
+                    else:
+                        connection.commit()
+                except BaseException:
+                    try:
+                        if sqlite:
+                            cursor.execute("ROLLBACK")
+                        else:
+                            connection.rollback()
+                    except Exception:  # the first error is the one raised
+                        pass
+                    raise
+            finally:
+                cursor.close()
+
+        with self._write_locked():
+            self._audit_writer.run(write)
+        return True
 
     @staticmethod
     def _entry(
@@ -733,14 +905,31 @@ class Registry:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         return row
 
-    def _row_of(self, statement: Any, key: str) -> Any:
+    def _held_row(self, statement: _KeyRead, key: str) -> Any:
+        """:meth:`_row_of` on the calling thread's own connection (the event loop's fast path:
+        no pool checkout per read)."""
+
+        def read(connection: Any) -> Any:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement.sql, statement.parameters(key))
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+
+        found = self._held_reads.run(read)
+        return None if found is None else statement.row(*found)
+
+    def _row_of(self, statement: Any, key: str, held: bool = False) -> Any:
         """The first row of a single-statement read by passport key (None when there is none).
 
         The statement was compiled once (:class:`_KeyRead`) and runs on the pooled DBAPI
         connection itself: SQLAlchemy's per-execution work (the statement's cache key, the
         execution context, the result object) was half of an audited read's CPU. A connection
         found dead (the database restarted) is discarded and the read tried once more on a fresh
-        one."""
+        one. ``held``: on the calling thread's own connection (:meth:`_held_row`)."""
+        if held:
+            return self._held_row(statement, key)
         dialect = self._reads.dialect
         for attempt in (1, 2):
             with self._reads.connect() as connection:
@@ -760,10 +949,11 @@ class Registry:
             return None if found is None else statement.row(*found)
         return None  # pragma: no cover - the loop returns or raises
 
-    def public_json(self, key: str) -> tuple[str, str]:
+    def public_json(self, key: str, held: bool = False) -> tuple[str, str]:
         """The stored public view and its ETag (the fast path for anonymous reads: one indexed
-        row, no ORM session, no JSON parsing; the ETag is the digest of the text itself)."""
-        row = self._row_of(self._public_statement, key)
+        row, no ORM session, no JSON parsing; the ETag is the digest of the text itself).
+        ``held``: read on the calling thread's own connection (the event loop's)."""
+        row = self._row_of(self._public_statement, key, held)
         text = row[0] if row is not None else None
         if text is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
@@ -824,13 +1014,14 @@ class Registry:
         return text, etag
 
     def prepare_read(
-        self, principal: Principal, key: str, audience: str | None = None
+        self, principal: Principal, key: str, audience: str | None = None, held: bool = False
     ) -> tuple[str, str, dict[str, Any] | None]:
         """What :meth:`read` answers — (JSON text, ETag, audit row or None for a public read) —
         without writing the audit row: the caller must commit it (``self.committer``) before it
         answers. One indexed query; raises RegistryError (with the refusal's audit entry, not
-        written) when the read is refused."""
-        row = self._row_of(self._head_statement, key)
+        written) when the read is refused. ``held``: read on the calling thread's own
+        connection (the event loop's)."""
+        row = self._row_of(self._head_statement, key, held)
         if row is None:
             raise RegistryError(404, "No such passport", f"No passport has key '{key}'.")
         chosen = self._audience(principal, row, audience, "read")
