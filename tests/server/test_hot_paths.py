@@ -149,3 +149,39 @@ def test_rows_not_of_the_usual_form_go_to_a_session(registry):
     # the committer writes such rows in a session: they are committed all the same
     registry_.committer.write({"action": "probe-short", "outcome": "allowed"})
     assert len(_rows(registry_, "probe-short")) == 1
+
+
+def test_savepoints_are_sent_as_sqlalchemy_writes_them_and_keep_their_meaning(tmp_path):
+    from sqlalchemy.sql.elements import (
+        ReleaseSavepointClause,
+        RollbackToSavepointClause,
+        SavepointClause,
+    )
+
+    from critflow.server.database import make_engine, make_write_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'savepoints.db'}")
+    writer = make_write_engine(engine)
+    sent: list[str] = []
+    with writer.connect() as connection:
+        connection.connection.dbapi_connection.set_trace_callback(sent.append)
+        with connection.begin():
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            kept = connection.begin_nested()
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            kept.commit()
+            undone = connection.begin_nested()
+            connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+            undone.rollback()
+        names = [s.split()[-1] for s in sent if s.startswith("SAVEPOINT")]
+        assert len(names) == 2
+        expected = [
+            str(SavepointClause(names[0]).compile(dialect=writer.dialect)),
+            str(ReleaseSavepointClause(names[0]).compile(dialect=writer.dialect)),
+            str(SavepointClause(names[1]).compile(dialect=writer.dialect)),
+            str(RollbackToSavepointClause(names[1]).compile(dialect=writer.dialect)),
+        ]
+        assert [s for s in sent if "SAVEPOINT" in s] == expected
+        assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [1]
+    writer.dispose()
+    engine.dispose()

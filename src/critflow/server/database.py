@@ -114,7 +114,35 @@ def make_write_engine(engine: Engine) -> Engine:
     def _immediate(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    _plain_savepoints(writer)
     return writer
+
+
+def _plain_savepoints(engine: Engine) -> None:
+    """Emit SAVEPOINT, RELEASE and ROLLBACK TO on the driver's connection as plain text.
+
+    SQLAlchemy compiles a savepoint clause afresh for each savepoint (its name changes, so no
+    cache holds it): in a group commit, where every create or append runs in a savepoint of the
+    shared transaction, that compiling was half of the committer's CPU per write. The statements
+    are the ones SQLAlchemy would send (the name quoted by the dialect's own preparer);
+    SQLAlchemy still keeps the savepoints' books."""
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+
+    def run(connection, sql: str) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    dialect.do_savepoint = lambda connection, name: run(connection, f"SAVEPOINT {quote(name)}")
+    dialect.do_release_savepoint = lambda connection, name: run(
+        connection, f"RELEASE SAVEPOINT {quote(name)}"
+    )
+    dialect.do_rollback_to_savepoint = lambda connection, name: run(
+        connection, f"ROLLBACK TO SAVEPOINT {quote(name)}"
+    )
 
 
 def autocommit_reads(engine: Engine) -> Engine:

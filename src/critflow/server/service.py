@@ -66,8 +66,6 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 # statements built once: SQLAlchemy memoises a statement object's cache key, so a write reuses
 # the compiled form without walking the statement again (a group commit runs many in a row)
 _INSERT_AUDIT = insert(AuditEntry.__table__)
-_INSERT_PASSPORT = insert(Passport.__table__)
-_INSERT_VERSION = insert(PassportVersion.__table__)
 
 
 def _identity_of(session: Session, organisation: str) -> Any:
@@ -293,36 +291,56 @@ _AUDIT_COLUMNS = (
 """The columns of an audit row (:meth:`Registry._entry` stamped by :meth:`Registry._stamped`)."""
 
 
-class _AuditInsert:
-    """The INSERT of audit rows compiled once for ``engine``'s dialect, with the column types'
-    own conversions (a time on SQLite is stored as SQLAlchemy stores it), for the driver's
-    ``executemany``."""
+class _Insert:
+    """An INSERT of ``columns`` into ``table`` compiled once for ``engine``'s dialect (with
+    ``RETURNING id`` when ``returning``), its parameters converted by the column types' own
+    bind processors (a time on SQLite is stored exactly as SQLAlchemy stores it), for the
+    driver's ``execute``/``executemany`` — the hot writes skip SQLAlchemy's per-statement work.
+    Every column is given (no column default is applied)."""
 
-    def __init__(self, engine: Engine) -> None:
-        table = AuditEntry.__table__
-        compiled = (
-            insert(table)
-            .values({name: bindparam(name) for name in _AUDIT_COLUMNS})
-            .compile(dialect=engine.dialect)
-        )
+    def __init__(
+        self, engine: Engine, table: Any, columns: tuple[str, ...], returning: bool = False
+    ) -> None:
+        statement = insert(table).values({name: bindparam(name) for name in columns})
+        if returning:
+            statement = statement.returning(table.c.id)
+        compiled = statement.compile(dialect=engine.dialect)
+        self.columns = columns
         self.sql = str(compiled)
         self.order = tuple(compiled.positiontup) if compiled.positional else None
         self.convert = {
             name: processor
-            for name in _AUDIT_COLUMNS
+            for name in columns
             if (processor := table.c[name].type.bind_processor(engine.dialect)) is not None
         }
 
-    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        converted = []
-        for row in rows:
-            values = dict(row)
+    def parameters(self, row: dict[str, Any]) -> Any:
+        """``row`` (every column of the statement) as the driver takes it."""
+        if self.convert:
+            row = dict(row)
             for name, processor in self.convert.items():
-                values[name] = processor(values[name])
-            converted.append(
-                tuple(values[name] for name in self.order) if self.order is not None else values
-            )
-        return converted
+                row[name] = processor(row[name])
+        return tuple(row[name] for name in self.order) if self.order is not None else row
+
+
+_PASSPORT_COLUMNS = (
+    "key",
+    "passport_id",
+    "kind",
+    "category",
+    "gtin",
+    "serial",
+    "product",
+    "status",
+    "operator",
+    "version",
+    "head_hash",
+    "public_view",
+    "closed",
+    "created_at",
+    "updated_at",
+)
+_VERSION_COLUMNS = ("passport_pk", "version", "hash", "envelope", "created_at")
 
 
 def _refusals_audited(method: _Method) -> _Method:
@@ -394,9 +412,12 @@ class Registry:
             .where(Passport.key == bindparam("key")),
         )
         self._depth = threading.local()
+        self._integrity_error = engine.dialect.loaded_dbapi.IntegrityError
         self._held_reads = _Held(self._reads)
         self._audit_writer = _Held(self._write_engine)
-        self._audit_insert = _AuditInsert(engine)
+        self._audit_insert = _Insert(engine, AuditEntry.__table__, _AUDIT_COLUMNS)
+        self._passport_insert = _Insert(engine, Passport.__table__, _PASSPORT_COLUMNS, True)
+        self._version_insert = _Insert(engine, PassportVersion.__table__, _VERSION_COLUMNS)
         self.committer = GroupCommitter(self.writing, self.write_audit)
         self.keys = KeyStore(self.sessions, self._log_authentication, limits)
 
@@ -436,7 +457,7 @@ class Registry:
             return False
         if any(name not in row for row in rows for name in _AUDIT_COLUMNS):
             return False
-        parameters = self._audit_insert.parameters(rows)
+        parameters = [self._audit_insert.parameters(row) for row in rows]
         sql = self._audit_insert.sql
         sqlite = self._write_lock is not None
 
@@ -866,24 +887,39 @@ class Registry:
             prepared = self._prepare_create(principal, document)
             row = prepared["row"]
         envelope = prepared["envelope"]
-        connection = session.connection()
+        # on the session's own driver connection, inside its transaction (or savepoint)
+        driver = session.connection().connection.dbapi_connection
+        at = now()
+        cursor = driver.cursor()
         try:
-            pk = connection.execute(_INSERT_PASSPORT, row).inserted_primary_key[0]
-        except IntegrityError:  # the caller's transaction (or savepoint) is rolled back
-            raise RegistryError(
-                409,
-                "Passport exists",
-                f"A passport with id {identifier} exists; append a version instead.",
-            ) from None
-        connection.execute(
-            _INSERT_VERSION,
-            {
-                "passport_pk": pk,
-                "version": 1,
-                "hash": envelope["hash"],
-                "envelope": json.dumps(envelope, ensure_ascii=False),
-            },
-        )
+            try:
+                cursor.execute(
+                    self._passport_insert.sql,
+                    self._passport_insert.parameters(
+                        {**row, "closed": False, "created_at": at, "updated_at": at}
+                    ),
+                )
+            except self._integrity_error:  # the caller's transaction (or savepoint) rolls back
+                raise RegistryError(
+                    409,
+                    "Passport exists",
+                    f"A passport with id {identifier} exists; append a version instead.",
+                ) from None
+            pk = cursor.fetchone()[0]
+            cursor.execute(
+                self._version_insert.sql,
+                self._version_insert.parameters(
+                    {
+                        "passport_pk": pk,
+                        "version": 1,
+                        "hash": envelope["hash"],
+                        "envelope": json.dumps(envelope, ensure_ascii=False),
+                        "created_at": at,
+                    }
+                ),
+            )
+        finally:
+            cursor.close()
         self._audit(session, principal, "create", key, "issuer", "allowed")
         return {"key": key, "passport_id": identifier, "version": 1, "hash": envelope["hash"]}
 
