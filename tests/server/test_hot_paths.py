@@ -8,10 +8,10 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from critflow.passport.samples import sample_battery
-from critflow.server.models import AuditEntry
+from critflow.server.models import AuditEntry, Passport, PassportVersion
 from critflow.server.problems import RegistryError
 from critflow.server.service import MAX_DEPTH, _plain_json, check_json
 
@@ -126,6 +126,8 @@ def test_audit_rows_written_by_the_driver_equal_those_a_session_writes(registry)
     session = [e for e in entries if e["action"] == "probe-session"]
     for entry in session:
         entry["client"] = "192.0.2.7"
+    moment = entries[0]["at"]
+    driver[0]["at"] = session[0]["at"] = moment  # one time written both ways: stored alike
     assert registry_.write_audit(driver) is True
     with registry_.writing() as transaction:  # the way a batch with writes in it goes
         transaction.connection().execute(AuditEntry.__table__.insert(), session)
@@ -139,6 +141,15 @@ def test_audit_rows_written_by_the_driver_equal_those_a_session_writes(registry)
         assert by_driver[1:-1] == by_session[1:-1]  # the same but for the time and client
         assert by_driver[0] == entry["at"].replace(tzinfo=None)  # the time, to the microsecond
         assert by_session[-1] == "192.0.2.7" and by_driver[-1] is None
+    # as stored (on SQLite a text compared as text, as the throttling window's query does)
+    with registry_.engine.connect() as connection:
+        stored = connection.execute(
+            select(AuditEntry.action, cast(AuditEntry.at, Text))
+            .where(AuditEntry.action.in_(["probe-driver", "probe-session"]))
+            .order_by(AuditEntry.id)
+        ).all()
+    firsts = {action: at for action, at in reversed(stored)}
+    assert firsts["probe-driver"] == firsts["probe-session"]
 
 
 def test_rows_not_of_the_usual_form_go_to_a_session(registry):
@@ -185,3 +196,33 @@ def test_savepoints_are_sent_as_sqlalchemy_writes_them_and_keep_their_meaning(tm
         assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [1]
     writer.dispose()
     engine.dispose()
+
+
+def test_a_created_passport_is_stored_as_sqlalchemy_stores_it(registry):
+    client, keys, app = registry
+    registry_ = app.state.registry
+    created = client.post(
+        "/api/passports", json=sample_battery("ev", "H-1"), headers={"X-API-Key": keys.issuer}
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    with registry_.engine.connect() as connection:
+        stored, loaded = connection.execute(
+            select(cast(Passport.created_at, Text), Passport.created_at).where(Passport.key == key)
+        ).one()
+        closed = connection.execute(select(Passport.closed).where(Passport.key == key)).scalar()
+        written = connection.execute(
+            select(cast(PassportVersion.created_at, Text)).where(
+                PassportVersion.hash == created.json()["hash"]
+            )
+        ).scalar()
+    # the stored text is what SQLAlchemy writes for the time it reads back
+    processor = Passport.__table__.c.created_at.type._cached_bind_processor(
+        registry_.engine.dialect
+    )
+    if processor is not None:  # SQLite: a text
+        assert stored == processor(loaded)
+        assert written == processor(loaded)
+    else:  # PostgreSQL: a timestamp with time zone
+        assert loaded.tzinfo is not None and written == stored
+    assert closed is False

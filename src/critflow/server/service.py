@@ -311,7 +311,7 @@ class _Insert:
         self.convert = {
             name: processor
             for name in columns
-            if (processor := table.c[name].type.bind_processor(engine.dialect)) is not None
+            if (processor := table.c[name].type._cached_bind_processor(engine.dialect)) is not None
         }
 
     def parameters(self, row: dict[str, Any]) -> Any:
