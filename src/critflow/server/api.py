@@ -364,7 +364,7 @@ class PassportReads:
             return
         try:
             result = await registry.committer.run_async(
-                lambda session: registry.insert_created(session, principal, prepared)
+                lambda session: registry.insert_created(session, principal, prepared), orm=False
             )
         except (RegistryError, WorkRefusedError):
             await self.app(scope, receive, send)

@@ -63,13 +63,27 @@ def defer_audit(session: Session, row: dict[str, Any]) -> bool:
 class _Ticket:
     """One waiting request: its audit rows or its write, and how to wake it."""
 
-    __slots__ = ("context", "done", "entries", "error", "future", "loop", "result", "work")
+    __slots__ = (
+        "context",
+        "done",
+        "entries",
+        "error",
+        "future",
+        "loop",
+        "orm",
+        "result",
+        "work",
+    )
 
     def __init__(
-        self, entries: list[dict[str, Any]], work: Callable[[Session], Any] | None = None
+        self,
+        entries: list[dict[str, Any]],
+        work: Callable[[Session], Any] | None = None,
+        orm: bool = True,
     ) -> None:
         self.entries = entries
         self.work = work
+        self.orm = orm
         self.context = contextvars.copy_context() if work is not None else None
         self.result: Any = None
         self.done = threading.Event()
@@ -176,13 +190,18 @@ class GroupCommitter:
         except Exception as exc:
             raise unwritten() from exc
 
-    def run(self, work: Callable[[Session], Any]) -> Any:
+    def run(self, work: Callable[[Session], Any], orm: bool = True) -> Any:
         """Run ``work(session)`` in a savepoint of the next shared transaction and return its
         result once that transaction is committed. What ``work`` raises is raised here (its
         savepoint rolled back, the rest of the batch unaffected); when the commit fails, its
         error is raised. ``work`` runs in the committer thread with this request's context
-        variables (the client's address)."""
-        ticket = _Ticket([], work)
+        variables (the client's address).
+
+        ``orm=False`` for a ``work`` that adds, changes and deletes no ORM objects (it writes
+        with SQL statements; it may read): its savepoint is the connection's, without the
+        session's books on the objects a savepoint changed (a third of the committer's CPU
+        per create)."""
+        ticket = _Ticket([], work, orm)
         self._submit(ticket)
         ticket.done.wait()
         if isinstance(ticket.error, _WorkError):
@@ -191,11 +210,11 @@ class GroupCommitter:
             raise ticket.error
         return ticket.result
 
-    async def run_async(self, work: Callable[[Session], Any]) -> Any:
+    async def run_async(self, work: Callable[[Session], Any], orm: bool = True) -> Any:
         """:meth:`run` for a request served on the event loop (it does not block the loop).
         What ``work`` raises is raised here as :class:`WorkRefusedError` (its savepoint rolled back,
         nothing of it written); a failed commit raises its error."""
-        ticket = _Ticket([], work)
+        ticket = _Ticket([], work, orm)
         ticket.loop = asyncio.get_running_loop()
         ticket.future = ticket.loop.create_future()
         self._submit(ticket)
@@ -228,9 +247,13 @@ class GroupCommitter:
                     continue
                 mark = len(rows)
                 try:
-                    with session.begin_nested():
-                        ticket.result = ticket.context.run(ticket.work, session)
-                    session.expire_all()  # the next write reads rows afresh
+                    if ticket.orm:
+                        with session.begin_nested():
+                            ticket.result = ticket.context.run(ticket.work, session)
+                        session.expire_all()  # the next write reads rows afresh
+                    else:  # SQL statements only: the connection's savepoint is enough
+                        with session.connection().begin_nested():
+                            ticket.result = ticket.context.run(ticket.work, session)
                 except Exception as exc:  # this write alone is rolled back, its audit rows too
                     del rows[mark:]
                     ticket.error = _WorkError(exc)

@@ -813,8 +813,8 @@ class Registry:
         group committer's next transaction (see :attr:`groups_creates`; a refused one is rolled
         back alone) or in a transaction of its own."""
         if self.groups_creates:
-            return self.committer.run(
-                lambda session: self._insert_created(session, principal, prepared)
+            return self.committer.run(  # SQL statements only (no ORM objects)
+                lambda session: self._insert_created(session, principal, prepared), orm=False
             )
         with self.writing() as session:
             result = self._insert_created(session, principal, prepared)
