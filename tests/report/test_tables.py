@@ -124,16 +124,20 @@ def test_the_summary_workbook_holds_the_parquet_tables_aggregates(fleet, tmp_pat
     sheet = _sheet(book, "flows")
     assert (sheet["period"].astype(str) == str(label)).all()
     goods = chosen.groupby(["scenario", "flow"], observed=True)["value"].sum()
-    lithium = chosen[chosen["element"] == "Li"].groupby(["scenario", "flow"], observed=True)[
-        "value"
-    ].sum()
+    lithium = (
+        chosen[chosen["element"] == "Li"]
+        .groupby(["scenario", "flow"], observed=True)["value"]
+        .sum()
+    )
     keyed = sheet.set_index(["scenario", "flow"])
     assert len(sheet) == len(goods)
     assert np.allclose(keyed[f"goods [{unit}]"].loc[goods.index], goods, rtol=1e-12, atol=0)
     assert np.allclose(keyed[f"Li [{unit}]"].loc[lithium.index], lithium, rtol=1e-12, atol=0)
 
     sheet = _sheet(book, "balance").set_index(["scenario", "process"])
-    sums = chosen_balance.groupby(["scenario", "process"])[["input", "output", "stock_change"]].sum()
+    sums = chosen_balance.groupby(["scenario", "process"])[
+        ["input", "output", "stock_change"]
+    ].sum()
     for column in ("input", "output", "stock_change"):
         assert np.allclose(
             sheet[f"{column} [{unit}]"].loc[sums.index], sums[column], rtol=1e-12, atol=1e-9
