@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jsonschema
 import numpy as np
@@ -378,3 +380,21 @@ def test_run_regional_example_lists_no_generated_helpers(tmp_path):
     assert {"region", "product", "from_region", "Li [t/a]"} <= set(flows.columns)
     supply = flows[(flows.flow == "supply") & (flows.period == 2030)]
     assert set(supply.from_region) >= {"CL", "CH", "AR", "RoW"}
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_the_command_keeps_openblas_to_one_thread_unless_told(given, expected):
+    """OpenBLAS's idle threads spin on the cores the writers need; a number the user set wins."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import os, sys; sys.argv = ['critflow', '--version']; from critflow.cli import main; "
+        "main(); import numpy; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split()[-1] == expected

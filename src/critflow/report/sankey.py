@@ -219,22 +219,14 @@ def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.nda
     return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-SANKEY_FATES = "sankey fate arrays"
-"""Key in a run's cache of :func:`fate_arrays` computed ahead (``critflow run`` computes them on
-a thread of their own); the report takes them from there."""
-
-
-def sankey_data(
-    results: FlowResults, spec=None, packed: bool = False, fates: tuple | None = None
-) -> dict[str, Any]:
+def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
     """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
     model's unit; with the model's ``spec``, display names and the fate classes of the links.
 
     ``packed``: the values and the links' fate shares stay arrays — ``values`` None and
     ``value_block`` (S, P, 1 + E, F), the fates' ``share_block`` (S, P, 1 + E, F, C) and
     ``leaving_block`` (S, P, 1 + E, C) — for the report, which sends them to the page as bytes
-    (a million floats as Python lists and JSON text cost seconds); ``fates``: those two arrays
-    when already computed (:func:`fate_arrays`)."""
+    (a million floats as Python lists and JSON text cost seconds)."""
     topo = results.inputs.topology
     nodes, links, source, target = shown_graph(topo)
     every_link = links.size == topo.n_flows
@@ -279,7 +271,7 @@ def sankey_data(
     if packed:
         data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
     if spec is not None and packed:
-        share_block, data["leaving_block"] = fates or fate_arrays(results, spec)
+        share_block, data["leaving_block"] = fate_arrays(results, spec)
         data["share_block"] = share_block if every_link else share_block[:, :, :, links]
         data["fates"] = True
     elif spec is not None:
