@@ -174,7 +174,9 @@ def main() -> None:
     print(f"solve, min / median / max over {args.repeats} interleaved runs:")
     print(f"  critflow (batched, factorisation reused) {spread(found['critflow'], 1e3, 1)} ms")
     print(f"  peer (scipy spsolve per element and period) {spread(found['peer'], 1e3, 1)} ms")
-    print(f"critflow is {speedup:,.1f}x faster (medians); results agree to {agreement:.1e} (relative)")
+    print(
+        f"critflow is {speedup:,.1f}x faster (medians); results agree to {agreement:.1e} (relative)"
+    )
 
 
 if __name__ == "__main__":

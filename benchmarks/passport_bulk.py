@@ -43,7 +43,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import header
 
-    header("battery passports in bulk (one run; no peer)", ["cryptography", "rfc8785", "basyx-python-sdk"])
+    header(
+        "battery passports in bulk (one run; no peer)",
+        ["cryptography", "rfc8785", "basyx-python-sdk"],
+    )
     n = args.count
     key = SigningKey.generate()
     print(f"{n:,} EV battery passports\n")

@@ -58,7 +58,9 @@ def main() -> None:
     print(f"python: {python}")
     for command in commands.values():  # warm-up: bytecode caches, pint's cache, the disk cache
         timed(command)
-    found = interleaved({name: (lambda c=c: timed(c)) for name, c in commands.items()}, args.repeats)
+    found = interleaved(
+        {name: (lambda c=c: timed(c)) for name, c in commands.items()}, args.repeats
+    )
     print(f"{'command':38} {'wall s (min / median / max)':30} peak MiB")
     for name, runs in found.items():
         seconds = [s for s, _ in runs]

@@ -108,8 +108,8 @@ def test_no_module_imports_a_higher_or_sibling_layer(module):
             continue
         if _layer_of(other) >= layer:
             wrong.append(f"{target} (layer {_layer_of(other)}: {sorted(LAYERS[_layer_of(other)])})")
-    assert not wrong, (
-        f"{module} (layer {layer}: {sorted(LAYERS[layer])}) imports " + ", ".join(wrong)
+    assert not wrong, f"{module} (layer {layer}: {sorted(LAYERS[layer])}) imports " + ", ".join(
+        wrong
     )
 
 

@@ -80,7 +80,9 @@ def test_the_common_mass_flow_units_convert_as_pint_does():
             unit = f"{mass}/{time}"
             expected = ureg.Quantity(1.0, unit).to("kg/year").magnitude
             assert units._common_flow_factor(unit) == pytest.approx(expected, rel=1e-15), unit
-            assert units._common_flow_factor(f" {mass} / {time} ") == units._common_flow_factor(unit)
+            assert units._common_flow_factor(f" {mass} / {time} ") == units._common_flow_factor(
+                unit
+            )
 
 
 @settings(deadline=None)

@@ -212,7 +212,11 @@ def test_roadmap_targets_on_crm_use_are_judged_with_each_rules_own_comparator():
 
 @pytest.mark.parametrize(
     ("objective", "unit", "total"),
-    [("cost", "EUR", "cost"), ("co2", "kg CO2-eq", "co2_kg"), ("primary", "t primary", "primary_t")],
+    [
+        ("cost", "EUR", "cost"),
+        ("co2", "kg CO2-eq", "co2_kg"),
+        ("primary", "t primary", "primary_t"),
+    ],
 )
 def test_the_objective_carries_its_unit_and_equals_the_matching_total(objective, unit, total):
     arrays = load_problem(EXAMPLE)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jsonschema
 import numpy as np
@@ -23,8 +25,8 @@ def test_run_writes_tables_with_right_totals(tmp_path):
     out = tmp_path / "out"
     for name in ("flows.csv", "flows.parquet", "balance.csv", "balance.parquet", "results.xlsx"):
         assert (out / name).stat().st_size > 0, name
-    flows = pd.read_csv(out / "flows.csv")
-    assert list(flows.columns) == [
+    parquet = pd.read_parquet(out / "flows.parquet")  # tidy: a row per element
+    assert list(parquet.columns) == [
         "scenario",
         "period",
         "flow",
@@ -34,12 +36,16 @@ def test_run_writes_tables_with_right_totals(tmp_path):
         "value",
         "unit",
     ]
-    feed = flows[(flows.scenario == "baseline") & (flows.flow == "nmc_cells")]
+    feed = parquet[(parquet.scenario == "baseline") & (parquet.flow == "nmc_cells")]
     # goods mass = sum of the elements: the feed time series {2025: 6000, 2030: 15000}
     assert feed.groupby("period")["value"].sum().loc[2025] == pytest.approx(6000, rel=1e-12)
     assert feed.groupby("period")["value"].sum().loc[2030] == pytest.approx(15000, rel=1e-12)
-    parquet = pd.read_parquet(out / "flows.parquet")
-    assert parquet["value"].sum() == pytest.approx(flows["value"].sum(), rel=1e-12)
+    flows = pd.read_csv(out / "flows.csv")  # for people: a row per flow, a column per element
+    assert list(flows.columns[:6]) == ["scenario", "period", "flow", "from", "to", "goods [t/a]"]
+    csv_feed = flows[(flows.scenario == "baseline") & (flows.flow == "nmc_cells")]
+    assert csv_feed.set_index("period")["goods [t/a]"].loc[2030] == pytest.approx(15000, rel=1e-12)
+    elements = [c for c in flows.columns if c.endswith(" [t/a]") and c != "goods [t/a]"]
+    assert flows[elements].to_numpy().sum() == pytest.approx(parquet["value"].sum(), rel=1e-12)
     balance = pd.read_csv(out / "balance.csv")
     assert (balance["residual"].abs() <= 1e-9 * balance[["input", "output"]].max(axis=1)).all()
     book = openpyxl.load_workbook(out / "results.xlsx", read_only=True)
@@ -371,6 +377,24 @@ def test_run_regional_example_lists_no_generated_helpers(tmp_path):
     text = " ".join(result.stdout.split())
     assert ".total[" not in text and ".by_origin[" not in text, text
     flows = pd.read_csv(tmp_path / "o" / "flows.csv")
-    assert {"region", "product", "from_region"} <= set(flows.columns)
-    supply = flows[(flows.flow == "supply") & (flows.period == 2030) & (flows.element == "Li")]
+    assert {"region", "product", "from_region", "Li [t/a]"} <= set(flows.columns)
+    supply = flows[(flows.flow == "supply") & (flows.period == 2030)]
     assert set(supply.from_region) >= {"CL", "CH", "AR", "RoW"}
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_the_command_keeps_openblas_to_one_thread_unless_told(given, expected):
+    """OpenBLAS's idle threads spin on the cores the writers need; a number the user set wins."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import os, sys; sys.argv = ['critflow', '--version']; from critflow.cli import main; "
+        "main(); import numpy; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split()[-1] == expected

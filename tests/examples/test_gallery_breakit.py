@@ -383,7 +383,7 @@ def _fate(flow, element: str) -> str | None:
 @pytest.mark.parametrize("entry", MODEL_ENTRIES)
 def test_material_recovery_equals_product_flows_over_the_feed_from_the_flows_table(entry):
     # independent of critflow.indicators: recycled outputs / feed out of the sources, per element,
-    # from the flows table `critflow run` writes (flows.csv)
+    # from the flows table `critflow run` writes (flows.parquet)
     model, results = _solved(EXAMPLES / entry["file"])
     flows = results.flows()
     spec = {f.id: f for f in model.spec.flows}

@@ -352,10 +352,13 @@ scenarios:
 def test_model_indicator_names_every_coordinate_of_a_flow():
     from critflow.indicators.catalogue import Context, evaluate_indicator
 
-    text = TWO_REGIONS + """
+    text = (
+        TWO_REGIONS
+        + """
 indicators:
   fl_refined_share: {numerator: [refined], denominator: [demand], element: Li}
 """
+    )
     model = model_from_text(text)
     value = evaluate_indicator(Context(model, solve(model)), "fl_refined_share")[0, 0]
     # refined: FL only, 1.8 t Li; demand: 25 + 200 t Li over both markets

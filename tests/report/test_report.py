@@ -59,7 +59,7 @@ def test_example_report_has_every_section(run_dir):
 def test_sankey_totals_equal_the_flow_table(run_dir):
     html = (run_dir / "report.html").read_text()
     sankey = _embedded(html, "sankey-data")
-    flows = pd.read_csv(run_dir / "flows.csv")
+    flows = pd.read_parquet(run_dir / "flows.parquet")
     table = flows.groupby(["scenario", "period", "element"])["value"].sum()
     goods = flows.groupby(["scenario", "period"])["value"].sum()
     for scenario, periods in sankey["values"].items():

@@ -210,9 +210,7 @@ def test_ten_thousand_periods_are_refused_before_anything_is_solved_or_written(t
     before = snapshot(out)
     big = tmp_path / "big.yaml"
     big.write_text(
-        EXAMPLE.read_text().replace(
-            "time: {start: 2025, end: 2030}", "time: {start: 1, end: 9999}"
-        )
+        EXAMPLE.read_text().replace("time: {start: 2025, end: 2030}", "time: {start: 1, end: 9999}")
     )
     result = critflow("run", str(big), "--out", str(out), "--max-memory", "2GB")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -297,6 +295,7 @@ def test_a_model_whose_first_period_does_not_solve_alone_is_estimated_from_its_s
 
     monkeypatch.setattr(memory, "_period_tables", fails)
     counted = memory.estimate_run(model, inputs)
+
     # each estimate's own reading of this process's memory: it moves by megabytes between two
     # readings, as much as the run's own tables of this small example
     def run_part(estimate):

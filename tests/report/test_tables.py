@@ -75,12 +75,25 @@ def test_parquet_and_csv_read_back_as_the_results_exactly(fleet, tmp_path):
     assert np.array_equal(expected["value"].to_numpy(), results.values.reshape(-1))
     parquet = pd.read_parquet(out / "flows.parquet")
     pd.testing.assert_frame_equal(parquet, expected)
-    csv = pd.read_csv(out / "flows.csv")  # pandas 3 parses floats exactly
-    assert list(csv.columns) == list(expected.columns)
-    assert np.array_equal(csv["value"].to_numpy(), expected["value"].to_numpy())
-    for column in ("scenario", "flow", "from", "to", "element", "unit"):
-        assert csv[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
-    assert np.array_equal(csv["period"].to_numpy(), expected["period"].to_numpy())
+    # flows.csv: a row per scenario, period and flow, a column per element (pandas 3 parses
+    # floats exactly): the same numbers, laid out from the array independently of the table code
+    csv = pd.read_csv(out / "flows.csv")
+    topo = results.inputs.topology
+    unit = results.unit
+    assert list(csv.columns) == ["scenario", "period", "flow", "from", "to"] + [
+        f"{e} [{unit}]" for e in ["goods", *topo.elements]
+    ]
+    n_s, n_p, n_e, n_f = results.values.shape
+    by_row = results.values.transpose(0, 1, 3, 2).reshape(-1, n_e)  # (S·P·F, E)
+    for e, element in enumerate(topo.elements):
+        assert np.array_equal(csv[f"{element} [{unit}]"].to_numpy(), by_row[:, e]), element
+    assert np.allclose(csv[f"goods [{unit}]"], by_row.sum(axis=1), rtol=1e-15, atol=0)
+    assert csv["scenario"].tolist() == list(np.repeat(results.inputs.scenarios, n_p * n_f))
+    assert np.array_equal(csv["period"], np.tile(np.repeat(results.inputs.periods, n_f), n_s))
+    assert csv["flow"].tolist() == list(topo.flow_ids) * (n_s * n_p)
+    ids = topo.process_ids
+    assert csv["from"].tolist() == [ids[u] for u in topo.flow_from] * (n_s * n_p)
+    assert csv["to"].tolist() == [ids[u] for u in topo.flow_to] * (n_s * n_p)
     balance = pd.read_parquet(out / "balance.parquet")
     pd.testing.assert_frame_equal(balance, results.balance())
     stocks = pd.read_parquet(out / "stocks.parquet")
@@ -111,16 +124,20 @@ def test_the_summary_workbook_holds_the_parquet_tables_aggregates(fleet, tmp_pat
     sheet = _sheet(book, "flows")
     assert (sheet["period"].astype(str) == str(label)).all()
     goods = chosen.groupby(["scenario", "flow"], observed=True)["value"].sum()
-    lithium = chosen[chosen["element"] == "Li"].groupby(["scenario", "flow"], observed=True)[
-        "value"
-    ].sum()
+    lithium = (
+        chosen[chosen["element"] == "Li"]
+        .groupby(["scenario", "flow"], observed=True)["value"]
+        .sum()
+    )
     keyed = sheet.set_index(["scenario", "flow"])
     assert len(sheet) == len(goods)
     assert np.allclose(keyed[f"goods [{unit}]"].loc[goods.index], goods, rtol=1e-12, atol=0)
     assert np.allclose(keyed[f"Li [{unit}]"].loc[lithium.index], lithium, rtol=1e-12, atol=0)
 
     sheet = _sheet(book, "balance").set_index(["scenario", "process"])
-    sums = chosen_balance.groupby(["scenario", "process"])[["input", "output", "stock_change"]].sum()
+    sums = chosen_balance.groupby(["scenario", "process"])[
+        ["input", "output", "stock_change"]
+    ].sum()
     for column in ("input", "output", "stock_change"):
         assert np.allclose(
             sheet[f"{column} [{unit}]"].loc[sums.index], sums[column], rtol=1e-12, atol=1e-9

@@ -3,7 +3,22 @@ where a user mistake becomes exit code 2; each command group has its own module.
 
 from __future__ import annotations
 
+import os
 import sys
+
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS",)
+"""Environment variables that set how many threads OpenBLAS (numpy's and scipy's) starts."""
+
+
+def one_blas_thread() -> None:
+    """Keep OpenBLAS to one thread unless the user set a number (before numpy loads).
+
+    critflow's linear algebra is many small problems — batched dense solves, sparse LU, one-hot
+    products — and after each call OpenBLAS's worker threads spin, waiting for the next one, on
+    the cores the table writer and the solver need: `critflow run` on a 400-process model spent
+    2 s of its 8 s of CPU there, `critflow validate` 0.3 of 1.9 (benchmarks/run.py)."""
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, "1")
 
 
 def main() -> None:
@@ -11,6 +26,8 @@ def main() -> None:
 
     ``critflow --version`` answers without building the command line (it imports nothing but the
     version); everything else goes through :func:`critflow.cli.app.main`."""
+    if "numpy" not in sys.modules:
+        one_blas_thread()
     if sys.argv[1:] == ["--version"]:
         from critflow._version import __version__
 

@@ -80,7 +80,7 @@ class FlowResults:
 
     def flow_batch(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
         """The rows of :meth:`flows` of scenario ``s`` and the periods ``periods``, as an Arrow
-        record batch (what the run writes to Parquet and CSV a scenario at a time).
+        record batch (what the run writes to flows.parquet a block of periods at a time).
 
         A model with dimensions reports the flow and process ids as written in the model file,
         then one column per dimension (where the flow arrives) and, per traded dimension,
@@ -88,12 +88,7 @@ class FlowResults:
         import pyarrow as pa
 
         topo = self.inputs.topology
-        labels = topo.labels
-        visible = (
-            slice(None)
-            if labels is None
-            else np.array([i for i, f in enumerate(labels.flows) if not f.hidden], dtype=np.int64)
-        )
+        visible = self._visible_flows()
         block = self.mass_kg[s, periods][..., visible]  # (P', E, F')
         n_p, n_e, n_f = block.shape
         period_idx = np.arange(self.inputs.periods.size)[periods]
@@ -109,28 +104,67 @@ class FlowResults:
             pa.array((block / self.inputs.kg_per_unit).reshape(-1)),
             _repeat(self.unit, n),
         ]
+        middle = self._flow_label_columns(visible, flow_idx, n_p * n_e)
+        return pa.RecordBatch.from_arrays(head + middle + tail, schema=flow_schema(topo.labels))
+
+    def flow_batch_by_element(self, s: int, periods: slice = slice(None)) -> pa.RecordBatch:
+        """The flows of scenario ``s`` and the periods ``periods`` with a column per element:
+        one row per period and flow, the labels of :meth:`flow_batch`, then ``goods [unit]``
+        (the sum over the elements) and ``<element> [unit]`` for each element (what flows.csv
+        holds: a stream table a spreadsheet opens)."""
+        import pyarrow as pa
+
+        topo = self.inputs.topology
+        visible = self._visible_flows()
+        block = self.mass_kg[s, periods][..., visible] / self.inputs.kg_per_unit  # (P', E, F')
+        n_p, n_e, n_f = block.shape
+        period_idx = np.arange(self.inputs.periods.size)[periods]
+        flow_idx = np.tile(np.arange(n_f, dtype=np.int32), n_p)
+        n = flow_idx.size
+        by_element = np.ascontiguousarray(block.transpose(1, 0, 2)).reshape(n_e, n)
+        columns = [
+            _dictionary(np.full(n, s, dtype=np.int32), list(self.inputs.scenarios)),
+            pa.array(np.repeat(self.inputs.periods[period_idx], n_f).astype(np.int64)),
+            *self._flow_label_columns(visible, flow_idx, n_p),
+            pa.array(block.sum(axis=1).reshape(-1)),
+            *(pa.array(by_element[e]) for e in range(n_e)),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=flow_schema_by_element(topo, self.unit))
+
+    def _visible_flows(self):
+        """The flows a table shows: all, or those of the model file (not generated helpers)."""
+        labels = self.inputs.topology.labels
+        if labels is None:
+            return slice(None)
+        return np.array([i for i, f in enumerate(labels.flows) if not f.hidden], dtype=np.int64)
+
+    def _flow_label_columns(self, visible, flow_idx: np.ndarray, times: int) -> list:
+        """flow, from, to (and a model's dimension and origin columns) of the rows ``flow_idx``
+        (positions among the ``visible`` flows), whose flows repeat ``times`` times."""
+        import pyarrow as pa
+
+        topo = self.inputs.topology
+        labels = topo.labels
         if labels is None:
             ids = topo.process_ids
-            middle = [
+            return [
                 _dictionary(flow_idx, list(topo.flow_ids)),
-                _tiled([ids[u] for u in topo.flow_from], n_p * n_e),
-                _tiled([ids[u] for u in topo.flow_to], n_p * n_e),
+                _tiled([ids[u] for u in topo.flow_from], times),
+                _tiled([ids[u] for u in topo.flow_to], times),
             ]
-        else:
-            shown = [labels.flows[i] for i in visible]
-            middle = [
-                _labels_column([f.base for f in shown], flow_idx),
-                _labels_column([f.from_base for f in shown], flow_idx).cast(pa.string()),
-                _labels_column([f.to_base for f in shown], flow_idx).cast(pa.string()),
-            ]
-            middle += [
-                _labels_column([f.coords.get(d) for f in shown], flow_idx)
-                for d in labels.dimensions
-            ]
-            middle += [
-                _labels_column([f.origin.get(d) for f in shown], flow_idx) for d in labels.traded
-            ]
-        return pa.RecordBatch.from_arrays(head + middle + tail, schema=flow_schema(labels))
+        shown = [labels.flows[i] for i in visible]
+        middle = [
+            _labels_column([f.base for f in shown], flow_idx),
+            _labels_column([f.from_base for f in shown], flow_idx).cast(pa.string()),
+            _labels_column([f.to_base for f in shown], flow_idx).cast(pa.string()),
+        ]
+        middle += [
+            _labels_column([f.coords.get(d) for f in shown], flow_idx) for d in labels.dimensions
+        ]
+        middle += [
+            _labels_column([f.origin.get(d) for f in shown], flow_idx) for d in labels.traded
+        ]
+        return middle
 
     @property
     def stock_unit(self) -> str:
@@ -393,6 +427,19 @@ def flow_schema(labels=None):
     extra = [pa.field(d, text) for d in labels.dimensions]
     extra += [pa.field(f"from_{d}", text) for d in labels.traded]
     return pa.schema(list(flows)[:5] + extra + list(flows)[5:])
+
+
+def flow_schema_by_element(topology, unit: str):
+    """Arrow schema of :meth:`FlowResults.flow_batch_by_element`: the label columns of
+    :func:`flow_schema`, then goods and each element in ``unit``."""
+    import pyarrow as pa
+
+    labels = list(flow_schema(topology.labels))
+    numbers = [f"goods [{unit}]", *(f"{e} [{unit}]" for e in topology.elements)]
+    return pa.schema(
+        [f for f in labels if f.name not in ("element", "value", "unit")]
+        + [pa.field(name, pa.float64()) for name in numbers]
+    )
 
 
 def balance_schema(labels=None):

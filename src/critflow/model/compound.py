@@ -23,6 +23,7 @@ _DOT_HYDRATE = re.compile(r"[A-Za-z)]\d+\.\d*H2O")
 _LOOSE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)|\.\d+\.")
 MAX_LENGTH = 120
 
+
 def _atomic_weights() -> dict[str, float]:
     """Standard atomic weights, g/mol (``critflow/data/atomic_weights.csv``: periodictable's values,
     with their source); read with the csv module, so plain formulas need neither periodictable nor

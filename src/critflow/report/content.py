@@ -17,7 +17,6 @@ from critflow.indicators.recovery import primary_feed
 from critflow.report.sankey import (
     FATE_COLOURS,
     KIND_COLOURS,
-    SANKEY_FATES,
     display_name,
     sankey_data,
 )
@@ -373,7 +372,7 @@ def build(run: Run, info: RunInfo) -> dict[str, Any]:
         "unit": results.unit,
         "info": info,
         "max_residual": results.max_relative_residual(),
-        "sankey": sankey_data(results, spec, packed=True, fates=run.cache.pop(SANKEY_FATES, None)),
+        "sankey": sankey_data(results, spec, packed=True),
         "balance": balance_section(results),
         "recovery": recovery_section(run),
         "recycling": recycling_section(run),

@@ -28,7 +28,6 @@ from critflow.errors import CritflowError
 from critflow.model.load import load_model
 from critflow.report.content import RunInfo
 from critflow.report.html import write_report
-from critflow.report.sankey import SANKEY_FATES
 from critflow.report.tables import ExcelChoice, not_writable, write_bulk_tables, write_tables
 
 RUN_FILE = "run.json"
@@ -54,22 +53,16 @@ def write_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     if step is not None:
         step("Writing flows and balance (Parquet and CSV) beside the rest")
-    from critflow.report.sankey import fate_arrays
-
-    # the full tables, then the indicator CSVs, go to disk on a second thread (Arrow releases
-    # the GIL), and the Sankey's fate shares (numpy) are computed on a third, while this one
-    # computes the indicators and writes the workbook and the report; should this one fail,
-    # leaving the block waits for the threads before the error goes on
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-tables") as pool,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-fates") as side,
-    ):
+    # the full tables, then the indicator CSVs, go to disk on a second thread (Arrow writes
+    # without holding the GIL) while this one computes the Sankey's fate shares and the
+    # indicators and writes the workbook and the report. (The fate shares had a thread of their
+    # own: their many numpy steps each waited for the GIL behind this thread's pandas work, and
+    # took three times their CPU time.) Should this one fail, leaving the block waits for the
+    # thread before the error goes on
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="critflow-tables") as pool:
         bulk = pool.submit(write_bulk_tables, run.results, out_dir)
-        fates = side.submit(fate_arrays, run.results, run.model.spec)
         deferred = [bulk]
-        paths, report = _write_the_rest(
-            run, out_dir, info, excel, step, pool.submit, deferred, fates
-        )
+        paths, report = _write_the_rest(run, out_dir, info, excel, step, pool.submit, deferred)
         try:
             paths |= bulk.result()
             for future in deferred[1:]:
@@ -87,7 +80,6 @@ def _write_the_rest(
     step: Callable[[str], None] | None,
     submit: Callable,
     deferred: list,
-    fates,
 ) -> tuple[dict[str, Path], Path]:
     model, results = run.model, run.results
     paths = write_tables(run, out_dir, excel, step, bulk=False, submit=submit, deferred=deferred)
@@ -109,7 +101,6 @@ def _write_the_rest(
     (out_dir / RUN_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     if step is not None:
         step("Writing report.html")
-    run.cache[SANKEY_FATES] = fates.result()  # the report takes them (and lets them go)
     report = write_report(run, info, out_dir / "report.html")
     return paths, report
 

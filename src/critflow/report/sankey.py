@@ -122,9 +122,10 @@ def _shares_by_flow(values: np.ndarray, topology, classes: np.ndarray) -> np.nda
     ends = np.nonzero(~passes[flow_to])[0]  # flows into a sink or a stock: their own class
     x[ends[:, None], np.arange(n)[None, :], classes[element_of_row][:, ends].T] = 1.0
     if passes[flow_to].any():
-        outflow = np.zeros((len(kinds), n))
-        np.add.at(outflow, flow_from, flat.T)
-        leaving = outflow[flow_from]  # (F, N): outflow of the process each flow leaves
+        from critflow.engine.linear import group_sum
+
+        outflow = group_sum(flat, flow_from, len(kinds))  # (N, processes)
+        leaving = outflow.T[flow_from]  # (F, N): outflow of the process each flow leaves
         split = np.divide(flat.T, leaving, out=np.zeros_like(leaving), where=leaving > 0)
         for group in _downstream_first(flow_from, flow_to, passes):
             _solve_group(group, len(kinds), x, split, flow_from, flow_to)
@@ -163,25 +164,22 @@ def _solve_group(
     outflows outside the group are all known; ``split`` (F, N) is each flow's share of the
     outflow of the process it leaves."""
     k = len(group)
+    n, n_c = x.shape[1], x.shape[2]
     position = np.full(n_processes, -1)
     position[group] = np.arange(k)
     out = np.nonzero(position[flow_from] >= 0)[0]  # flows leaving the group's processes
     src, back = position[flow_from[out]], position[flow_to[out]]
     stays = back >= 0  # the flow goes to a process of the group
-    leaves_of = np.eye(k)[src[~stays]]  # (G, k) one-hot: which process each flow leaves
     exits = out[~stays]
     # b (k, N, C): the mass of each process that ends outside the group, by class
+    leaves_of = np.eye(k)[src[~stays]].T  # (k, G) one-hot: the process each flow leaves
     carried = split[exits][:, :, None] * x[exits]  # (G, N, C)
-    b = (leaves_of.T @ carried.reshape(len(exits), x.shape[1] * x.shape[2])).reshape(
-        k, *x.shape[1:]
-    )
-    exit_share = (leaves_of.T @ split[exits]).T  # (N, k)
+    b = (leaves_of @ carried.reshape(exits.size, n * n_c)).reshape(k, n, n_c)
     if stays.any():
-        inner = out[stays]
-        a = np.zeros((x.shape[1], k, k))  # (N, k, k): split from process i to process j
-        for i, j, f in zip(src[stays], back[stays], inner, strict=True):
-            a[:, i, j] += split[f]
-        y = _loop_shares(a, b.transpose(1, 0, 2), exit_share).transpose(1, 0, 2)
+        exit_share = leaves_of @ split[exits]  # (k, N): share of each outflow leaving the group
+        pair = np.eye(k * k)[src[stays] * k + back[stays]].T  # (k·k, flows within the group)
+        a = (pair @ split[out[stays]]).reshape(k, k, n)  # split from process i to process j
+        y = _loop_shares(a, b, exit_share)
     else:
         y = b
     into = np.nonzero(position[flow_to] >= 0)[0]
@@ -189,39 +187,46 @@ def _solve_group(
 
 
 def _loop_shares(a: np.ndarray, b: np.ndarray, exit_share: np.ndarray) -> np.ndarray:
-    """y = a y + b for each row of (N, k, k) ``a`` and (N, k, C) ``b``: the shares of the
-    processes of a recycle loop, where ``exit_share`` (N, k) is the share of each process's
-    outflow that leaves the loop. A process from which no path of non-zero flows leads out holds
-    mass that ends nowhere: its shares are 0 (the smallest non-negative solution), and the rest
-    of the system is regular."""
-    reaches = exit_share > 0
+    """y = a y + b for each of the N columns of (k, k, N) ``a`` and (k, N, C) ``b``: the shares
+    of the processes of a recycle loop, where ``exit_share`` (k, N) is the share of each
+    process's outflow that leaves the loop; returns y (k, N, C). A process from which no path of
+    non-zero flows leads out holds mass that ends nowhere: its shares are 0 (the smallest
+    non-negative solution), and the rest of the system is regular.
+
+    I - a is then a nonsingular M-matrix (non-positive off the diagonal, every row's mass
+    reaching a way out), for which Gaussian elimination without pivoting is stable; it runs
+    vectorised over the N columns, a pivot at a time (k steps of (k, k, N) work)."""
+    k = a.shape[0]
+    reaches = exit_share > 0  # (k, N)
     linked = a > 0
-    for _ in range(a.shape[1]):  # a path to a way out, one more step each time
-        more = reaches | (linked & reaches[:, None, :]).any(axis=2)
+    for _ in range(k):  # a path to a way out, one more step each time
+        more = reaches | (linked & reaches[None, :, :]).any(axis=1)
         if (more == reaches).all():
             break
         reaches = more
-    a = np.where(reaches[:, :, None] & reaches[:, None, :], a, 0.0)
+    m = -np.where(reaches[:, None, :] & reaches[None, :, :], a, 0.0)
+    m[np.arange(k), np.arange(k)] += 1.0
+    y = np.where(reaches[..., None], b, 0.0)
     with np.errstate(all="ignore"):
-        return np.linalg.solve(np.eye(a.shape[1]) - a, np.where(reaches[..., None], b, 0.0))
+        for i in range(k - 1):  # forward elimination
+            factor = m[i + 1 :, i] / m[i, i]  # (k-i-1, N)
+            m[i + 1 :, i + 1 :] -= factor[:, None, :] * m[i, None, i + 1 :]
+            y[i + 1 :] -= factor[:, :, None] * y[i]
+        for i in range(k - 1, -1, -1):  # back substitution
+            if i < k - 1:
+                y[i] -= np.einsum("jn,jnc->nc", m[i, i + 1 :], y[i + 1 :])
+            y[i] /= m[i, i][:, None]
+    return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-SANKEY_FATES = "sankey fate arrays"
-"""Key in a run's cache of :func:`fate_arrays` computed ahead (``critflow run`` computes them on
-a thread of their own); the report takes them from there."""
-
-
-def sankey_data(
-    results: FlowResults, spec=None, packed: bool = False, fates: tuple | None = None
-) -> dict[str, Any]:
+def sankey_data(results: FlowResults, spec=None, packed: bool = False) -> dict[str, Any]:
     """Nodes, links and link values per scenario, period and element ('goods' = sum), in the
     model's unit; with the model's ``spec``, display names and the fate classes of the links.
 
     ``packed``: the values and the links' fate shares stay arrays — ``values`` None and
     ``value_block`` (S, P, 1 + E, F), the fates' ``share_block`` (S, P, 1 + E, F, C) and
     ``leaving_block`` (S, P, 1 + E, C) — for the report, which sends them to the page as bytes
-    (a million floats as Python lists and JSON text cost seconds); ``fates``: those two arrays
-    when already computed (:func:`fate_arrays`)."""
+    (a million floats as Python lists and JSON text cost seconds)."""
     topo = results.inputs.topology
     nodes, links, source, target = shown_graph(topo)
     every_link = links.size == topo.n_flows
@@ -266,7 +271,7 @@ def sankey_data(
     if packed:
         data["value_block"] = np.concatenate([goods[:, :, None], values], axis=2)
     if spec is not None and packed:
-        share_block, data["leaving_block"] = fates or fate_arrays(results, spec)
+        share_block, data["leaving_block"] = fate_arrays(results, spec)
         data["share_block"] = share_block if every_link else share_block[:, :, :, links]
         data["fates"] = True
     elif spec is not None:
