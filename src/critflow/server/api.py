@@ -24,6 +24,7 @@ from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from critflow import __version__
@@ -268,7 +269,7 @@ class PassportReads:
 
     Everything else — a key not verified lately, a refused read (its refusal is audited by the
     application), other paths or parameters — goes to the application unchanged; the answers
-    are the same (tested). Creates on SQLite have a fast path too (:meth:`_create`)."""
+    are the same (tested). Creates have a fast path too (:meth:`_create`)."""
 
     PREFIX = "/api/passports/"
     QUERY = re.compile(rb"audience=([a-z_]{1,40})")
@@ -279,12 +280,7 @@ class PassportReads:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if (
-            path == "/api/passports"
-            and scope["method"] == "POST"
-            and CHECKED_BODY in scope
-            and self.registry.groups_creates
-        ):
+        if path == "/api/passports" and scope["method"] == "POST" and CHECKED_BODY in scope:
             await self._create(scope, receive, send)
             return
         key = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else ""
@@ -340,11 +336,10 @@ class PassportReads:
     async def _create(self, scope, receive, send) -> None:
         """``POST /api/passports`` by a key verified lately: the body as RequestGuard parsed and
         checked it (not parsed again), validated and signed on the loop, inserted in the group
-        committer's next transaction; answered 201 only once that is committed. Only where
-        creates are group-committed (SQLite): on PostgreSQL the application creates, in a
-        transaction of its own (its CPU per create was no lower in interleaved runs). A refusal, or a
-        key not verified lately, goes to the application, which answers (and audits) it —
-        nothing of a refused create was written."""
+        committer's next transaction (SQLite) or in a transaction of its own in a thread
+        (PostgreSQL, see :attr:`Registry.groups_creates`); answered 201 only once that is
+        committed. A refusal, or a key not verified lately, goes to the application, which
+        answers (and audits) it — nothing of a refused create was written."""
         api_key = next((v for n, v in scope.get("headers") or [] if n == b"x-api-key"), None)
         principal = self.registry.keys.remembered(api_key.decode("latin-1")) if api_key else None
         if principal is None or scope.get("query_string"):
@@ -363,9 +358,13 @@ class PassportReads:
             await failed(scope, receive, send)
             return
         try:
-            result = await registry.committer.run_async(
-                lambda session: registry.insert_created(session, principal, prepared), orm=False
-            )
+            if registry.groups_creates:  # SQLite: in the group committer's next transaction
+                result = await registry.committer.run_async(
+                    lambda session: registry.insert_created(session, principal, prepared),
+                    orm=False,
+                )
+            else:  # PostgreSQL: a transaction of its own, in a thread (the loop goes on)
+                result = await run_in_threadpool(registry.store_created, principal, prepared)
         except (RegistryError, WorkRefusedError):
             await self.app(scope, receive, send)
             return
