@@ -161,3 +161,23 @@ def test_report_re_renders_a_regional_run_with_split_imports(tmp_path):
     assert hidden.any()
     np.testing.assert_allclose(run.results.mass_kg, solved.mass_kg, rtol=1e-13, atol=1e-9)
     assert run.results.max_relative_residual() < 1e-9
+
+
+def test_the_summary_workbooks_flows_sheet_is_flows_csv_of_the_period_shown(tmp_path):
+    """The summary workbook's flows sheet of the regional example listed the generated helpers
+    (supply.total[FL] into supply.by_origin[FL]) under expanded ids, 80 rows, where flows.csv has
+    77 rows for that period with region, product and origin columns. It is now flows.csv's rows
+    of the period shown: same columns, same labels, same numbers."""
+    import pandas as pd
+
+    out = tmp_path / "o"
+    assert critflow("run", str(REGIONS), "--out", str(out)).returncode == 0
+    sheet = pd.read_excel(out / "results.xlsx", sheet_name="flows", engine="openpyxl")
+    flows = pd.read_csv(out / "flows.csv")
+    shown = flows[flows["period"] == flows["period"].max()].reset_index(drop=True)
+    assert list(sheet.columns) == list(shown.columns)
+    assert not sheet["flow"].str.contains(r"\.total|\[", regex=True).any()
+    labels = [c for c in shown.columns if not c.endswith("]")]
+    pd.testing.assert_frame_equal(sheet[labels], shown[labels], check_dtype=False)
+    numbers = [c for c in shown.columns if c.endswith("]")]
+    np.testing.assert_allclose(sheet[numbers], shown[numbers], rtol=1e-15, atol=0)
