@@ -55,6 +55,8 @@ def timed(command: list[str]) -> tuple[float, float, float]:
 PHASES = """
 import sys, time
 from pathlib import Path
+from critflow.cli import one_blas_thread
+one_blas_thread()  # as the command does
 start = time.perf_counter()
 import openpyxl, pandas, pyarrow
 from critflow.analysis import Run

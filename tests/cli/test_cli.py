@@ -387,7 +387,11 @@ def test_the_command_keeps_openblas_to_one_thread_unless_told(given, expected):
     """OpenBLAS's idle threads spin on the cores the writers need; a number the user set wins."""
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+    }
     if given is not None:
         env["OPENBLAS_NUM_THREADS"] = given
     code = (
@@ -398,3 +402,21 @@ def test_the_command_keeps_openblas_to_one_thread_unless_told(given, expected):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.split()[-1] == expected
+
+
+def test_a_thread_count_set_through_omp_is_left_to_openblas():
+    """OpenBLAS reads OMP_NUM_THREADS when OPENBLAS_NUM_THREADS is unset: the user's choice."""
+    import os
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS")
+    }
+    env["OMP_NUM_THREADS"] = "2"
+    code = (
+        "import os, sys; sys.argv = ['critflow', '--version']; from critflow.cli import main; "
+        "main(); print(os.environ.get('OPENBLAS_NUM_THREADS', 'unset'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split()[-1] == "unset"

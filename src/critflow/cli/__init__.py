@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS",)
-"""Environment variables that set how many threads OpenBLAS (numpy's and scipy's) starts."""
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+"""Environment variables OpenBLAS (numpy's and scipy's) reads for its thread count (the first one set wins)."""
 
 
 def one_blas_thread() -> None:
@@ -17,8 +17,8 @@ def one_blas_thread() -> None:
     products — and after each call OpenBLAS's worker threads spin, waiting for the next one, on
     the cores the table writer and the solver need: `critflow run` on a 400-process model spent
     2 s of its 8 s of CPU there, `critflow validate` 0.3 of 1.9 (benchmarks/run.py)."""
-    for name in BLAS_THREADS:
-        os.environ.setdefault(name, "1")
+    if not any(os.environ.get(name) for name in BLAS_THREADS):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 def main() -> None:

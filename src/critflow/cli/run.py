@@ -182,17 +182,20 @@ def run(
             task = progress.add_task("Solving balances", total=steps)
             timings: dict[str, float] = {}
             results = solve_inputs(inputs, timings)
-            # the modules and the model stay for the whole command: the garbage collector need
-            # not walk them again each time the writers' many small objects trigger it (it spent
-            # 6 % of a large run doing so)
-            gc.freeze()
             solved = Run(loaded, results)
 
             def step(description: str) -> None:
                 progress.update(task, advance=1, description=description)
 
             info = RunInfo(str(model), loaded.text_sha256 or "")
-            paths = write_run(solved, folder, info, choice, step)
+            # the modules and the model stay while the outputs are written: the garbage
+            # collector need not walk them each time the writers' many small objects trigger it
+            # (it spent 6 % of a large run doing so); unfrozen after, for a caller that goes on
+            gc.freeze()
+            try:
+                paths = write_run(solved, folder, info, choice, step)
+            finally:
+                gc.unfreeze()
             if figures:
                 from critflow.report.figures import write_figures
 

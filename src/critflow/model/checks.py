@@ -194,6 +194,34 @@ def _flow_settings_problems(
     return problems
 
 
+GOODS = "goods"
+"""What the tables, the report and the plots call the goods mass (the sum of the elements):
+``goods [t/a]`` beside ``Li [t/a]`` in flows.csv, the first choice of the report's element menu."""
+
+
+def _element_name_problems(element: str, where: str) -> list[Problem]:
+    """An element name that cannot head a column of flows.csv and the workbook: 'goods' (the sum
+    has that column), a blank one, one with spaces around it or a line break in it, or one a
+    spreadsheet takes for a formula."""
+    if element == GOODS:
+        why = "is what critflow calls the sum of the elements (flows.csv's 'goods [t/a]' column)"
+    elif not element.strip() or element != element.strip():
+        why = "is blank or has spaces around it"
+    elif any(ch < " " or ch == "\x7f" for ch in element):
+        why = "holds a line break or another control character"
+    elif element.startswith("="):
+        why = "starts with '=', which a spreadsheet reads as a formula"
+    else:
+        return []
+    return [
+        Problem(
+            where,
+            f"{element!r} cannot be an element name: it {why}",
+            "Name the element with letters, digits and '_' (Li, slag_former, other_goods).",
+        )
+    ]
+
+
 def check_model(model: Model) -> None:
     """Raise a :class:`CritflowError` listing every semantic problem of ``model``."""
     spec = model.spec
@@ -224,6 +252,8 @@ def check_model(model: Model) -> None:
                     "List it once.",
                 )
             )
+    for i, element in enumerate(spec.elements):
+        problems += _element_name_problems(element, where("elements", i))
     for name in spec.parameters:
         if keyword.iskeyword(name) or not name.isidentifier() or name in ("min", "max", "abs"):
             problems.append(

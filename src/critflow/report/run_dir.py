@@ -162,14 +162,24 @@ def read_run(run_dir: Path) -> tuple[Run, RunInfo]:
     inputs = evaluate(model, run["scenarios"])
     flows = pd.read_parquet(run_dir / "flows.parquet")
     topo = inputs.topology
-    shape = (len(inputs.scenarios), inputs.periods.size, topo.n_elements, topo.n_flows)
+    # flows.parquet holds the flows of the model file, not the generated totals of imports split
+    # by origin (hidden): each is what its split passes on, the sum of the split's outflows
+    hidden = (
+        np.zeros(topo.n_flows, dtype=bool)
+        if topo.labels is None
+        else np.array([f.hidden for f in topo.labels.flows], dtype=bool)
+    )
+    shape = (len(inputs.scenarios), inputs.periods.size, topo.n_elements, int((~hidden).sum()))
     if len(flows) != int(np.prod(shape)):
         raise CritflowError(
             str(run_dir / "flows.parquet"),
             f"has {len(flows)} rows where the model copy needs {int(np.prod(shape))}",
             "The folder mixes outputs of different runs: run the model again.",
         )
-    values = flows["value"].to_numpy(dtype=float).reshape(shape)
+    values = np.zeros((*shape[:3], topo.n_flows))
+    values[..., ~hidden] = flows["value"].to_numpy(dtype=float).reshape(shape)
+    for f in np.flatnonzero(hidden):
+        values[..., f] = values[..., topo.flow_from == topo.flow_to[f]].sum(axis=-1)
     results = FlowResults(inputs, values * inputs.kg_per_unit, stocks=_read_stocks(run_dir, inputs))
     info = RunInfo(
         model_file=run["model_file"],

@@ -527,19 +527,22 @@ def _in_period(array: np.ndarray, p: int | None) -> np.ndarray:
 
 
 def summary_flows(results: FlowResults, p: int | None) -> pd.DataFrame:
-    """Every flow of period ``p`` (None: summed over periods) with goods and each element."""
+    """Every flow of period ``p`` (None: summed over periods) with goods and each element: the
+    rows and columns of flows.csv (a model's dimension and origin columns, not its generated
+    helpers) for that period."""
     topo = results.inputs.topology
     unit = results.unit if p is not None else results.stock_unit
-    values = _in_period(results.mass_kg, p) / results.inputs.kg_per_unit  # (S, E, F)
-    n_s, n_e, n_f = values.shape
-    process_ids = np.array(topo.process_ids, dtype=object)
+    visible = results._visible_flows()
+    values = _in_period(results.mass_kg, p)[..., visible] / results.inputs.kg_per_unit
+    n_s, n_e, n_f = values.shape  # (S, E, F')
+    flow_idx = np.tile(np.arange(n_f, dtype=np.int32), n_s)
+    labels = results._flow_label_columns(visible, flow_idx, n_s)
+    names = [f.name for f in flow_schema(topo.labels)][2 : 2 + len(labels)]
     frame = pd.DataFrame(
         {
             "scenario": np.repeat(np.array(results.inputs.scenarios, dtype=object), n_f),
             "period": _period_label(results, p),
-            "flow": np.tile(np.array(topo.flow_ids, dtype=object), n_s),
-            "from": np.tile(process_ids[topo.flow_from], n_s),
-            "to": np.tile(process_ids[topo.flow_to], n_s),
+            **{name: column.to_pandas() for name, column in zip(names, labels, strict=True)},
             f"goods [{unit}]": values.sum(axis=1).reshape(-1),
         }
     )
