@@ -199,8 +199,8 @@ class GroupCommitter:
 
         ``orm=False`` for a ``work`` that adds, changes and deletes no ORM objects (it writes
         with SQL statements; it may read): its savepoint is the connection's, without the
-        session's books on the objects a savepoint changed (a third of the committer's CPU
-        per create)."""
+        session's books on the objects a savepoint changed (about a quarter of the committer's
+        CPU per create in a profile)."""
         ticket = _Ticket([], work, orm)
         self._submit(ticket)
         ticket.done.wait()
