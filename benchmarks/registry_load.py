@@ -3,8 +3,11 @@
 For each database (SQLite file, PostgreSQL from --postgres, CRITFLOW_TEST_DATABASE_URL or
 .ci/postgres): fill the registry with N signed passports (bulk insert of real signed versions,
 not via HTTP; kept in --folder and reused by the next run with the same N), start ``uvicorn``
-with --workers processes, then drive it with --clients concurrent aiohttp clients from this
-process: public reads, authorised (legitimate-interest, audited) reads, creates, version appends.
+with --workers processes, then drive it with --clients concurrent connections: public reads,
+authorised (legitimate-interest, audited) reads, creates, version appends. The load generator is
+wrk when it is installed (C: it leaves the two cores to the server far more than Python clients
+do; --driver aiohttp for this script's own clients), aiohttp for appends (each needs its
+passport's ETag for If-Match).
 The phases are interleaved over --rounds rounds of --seconds each (after one warm-up second per
 phase), and each phase's requests/s and p50/p99 latency are printed as min / median / max over
 the rounds, with the server's CPU time (user + system of the uvicorn processes, from /proc) per
@@ -266,6 +269,103 @@ async def drive(
     return latencies
 
 
+WRK_READS = """
+local paths = {}
+for line in io.lines(%(paths)s) do paths[#paths + 1] = line end
+local headers = %(headers)s
+function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+function request() return wrk.format("GET", paths[math.random(#paths)], headers) end
+"""
+
+WRK_CREATES = """
+local template = %(template)s
+local headers = %(headers)s
+local next_thread = 1
+function setup(thread) thread:set("tid", next_thread); next_thread = next_thread + 1 end
+local n = 0
+function request()
+  n = n + 1
+  local serial = string.format("N%(nonce)s%%03d-%%07d", tid, n)
+  local body = template:gsub("__SERIAL__", serial)
+  return wrk.format("POST", "/api/passports", headers, body)
+end
+"""
+
+
+def wrk_drive(
+    base: str, phase: str, seconds: float, clients: int, count: int, keys: dict, work: Path
+) -> tuple[int, float, float, int]:
+    """One phase driven by wrk (C, two threads; a load generator that takes far less of the two
+    cores than Python's): (answered requests, p50 ms, p99 ms, error responses)."""
+    if phase in ("public reads", "authorised reads"):
+        paths = work / f"paths-{count}.txt"
+        if not paths.exists():
+            rng = random.Random(1)
+            paths.write_text(
+                "".join(
+                    "/api/passports/"
+                    + passport_key(f"https://id.gs1.org/01/{GTIN}/21/L{rng.randrange(count):09d}")
+                    + "\n"
+                    for _ in range(100_000)
+                )
+            )
+        headers = {"X-API-Key": keys["reader"]} if phase == "authorised reads" else {}
+        script = WRK_READS % {"paths": _lua(str(paths)), "headers": _lua_table(headers)}
+    else:
+        document = sample_battery("ev", "X")
+        document["data"]["unique_identifier"] = f"https://id.gs1.org/01/{GTIN}/21/__SERIAL__"
+        headers = {"X-API-Key": keys["issuer"], "Content-Type": "application/json"}
+        script = WRK_CREATES % {
+            "template": _lua(json.dumps(document)),
+            "headers": _lua_table(headers),
+            "nonce": f"{random.randrange(16**4):04x}",
+        }
+    lua = work / "phase.lua"
+    lua.write_text(script)
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", str(lua), base]
+    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return _wrk_numbers(text)
+
+
+def _wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    text = done.stdout or done.stderr
+    return text.split()[1] if text.startswith("wrk ") else "(version unknown)"
+
+
+def _lua(text: str) -> str:
+    """A Lua long string holding ``text`` as it is."""
+    level = "=" * 4
+    while f"]{level}]" in text:
+        level += "="
+    return f"[{level}[{text}]{level}]"
+
+
+def _lua_table(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[ {_lua(k)} ] = {_lua(v)}" for k, v in headers.items()) + "}"
+
+
+def _wrk_numbers(text: str) -> tuple[int, float, float, int]:
+    """(requests, p50 ms, p99 ms, non-2xx responses) from wrk's --latency print."""
+    import re
+
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M).groups()
+        return float(value) * scale[unit]
+
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    failed = int(bad.group(1)) if bad else 0
+    if errors:
+        failed += sum(int(g) for g in errors.groups())
+    return requests, percentile("50"), percentile("99"), failed
+
+
 def measure(
     latencies: list[float], seconds: float, cpu: float | None
 ) -> tuple[float, float, float, float]:
@@ -390,7 +490,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--folder", type=Path, help="keep the filled databases here (reused)")
     parser.add_argument("--postgres", help="PostgreSQL server URL (default: the test server)")
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="load generator for reads and creates: wrk (apt install wrk; auto uses it when "
+        "installed) or this script's aiohttp clients (appends always use them: If-Match needs "
+        "each passport's ETag)",
+    )
     args = parser.parse_args()
+    import shutil
+
+    use_wrk = args.driver == "wrk" or (args.driver == "auto" and shutil.which("wrk") is not None)
+    if args.driver == "wrk" and shutil.which("wrk") is None:
+        parser.error("--driver wrk: wrk is not installed (apt install wrk, or --driver aiohttp)")
     try:
         import uvloop
 
@@ -407,6 +520,8 @@ def main() -> None:
         f"{args.clients} clients, {args.workers} workers, {args.rounds} interleaved rounds of "
         f"{args.seconds:g} s per phase; figures are min / median / max over the rounds"
     )
+    driver = "wrk " + _wrk_version() if use_wrk else "aiohttp"
+    print(f"load generator: {driver} for reads and creates, aiohttp for appends")
     for database in args.databases:
         keys_file = folder / f"{database}-{args.passports}.keys.json"
         key_file = folder / f"{database}-{args.passports}.key"
@@ -438,6 +553,17 @@ def main() -> None:
                     if round_ == 0:  # warm up: keys verified once per worker, connections opened
                         asyncio.run(drive(base, phase, 1.0, args.clients, args.passports, keys))
                     before = server_cpu(server.pid)
+                    if use_wrk and phase != "appends":
+                        n, p50, p99, failed = wrk_drive(
+                            base, phase, args.seconds, args.clients, args.passports, keys, folder
+                        )
+                        after = server_cpu(server.pid)
+                        if failed:
+                            print(f"  ({failed} error responses in {phase})")
+                        used = after - before if before is not None and after is not None else None
+                        per = used * 1e3 / n if used is not None and n else math.nan
+                        results[phase].append((n / args.seconds, p50, p99, per))
+                        continue
                     latencies = asyncio.run(
                         drive(base, phase, args.seconds, args.clients, args.passports, keys)
                     )
