@@ -22,7 +22,7 @@ server, so the figures are a floor.
 
     python benchmarks/registry_load.py [--passports 1000000] [--databases sqlite postgresql]
         [--seconds 10] [--rounds 3] [--clients 32] [--workers 2] [--folder DIR]
-        [--postgres postgresql+psycopg://user@host:port/db]
+        [--postgres postgresql+psycopg://user@host:port/db] [--driver auto|wrk|aiohttp]
 """
 
 from __future__ import annotations
